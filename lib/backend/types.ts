@@ -1,0 +1,94 @@
+/**
+ * The contract every backend implements. The native addon (Rust, napi-rs) and the pure-JS backend
+ * (@noble + node:crypto) produce identical bytes for every call here; docs/FORMAT.md is the spec.
+ */
+
+/** Name of a backend: the napi-rs addon or the pure-JS fallback. */
+export type BackendName = 'native' | 'js';
+
+/** Algorithm ids as written in byte 2 of the envelope header. */
+export const ALGORITHM = {
+  chacha20Poly1305: 1,
+  xchacha20Poly1305: 2,
+  aesSiv: 3,
+} as const;
+
+/** Algorithm id of a randomized (nonce-based) cipher. */
+export type RandomizedAlgorithmId = typeof ALGORITHM.chacha20Poly1305 | typeof ALGORITHM.xchacha20Poly1305;
+
+/** A value the hot path accepts: raw bytes, or a JS string encoded as UTF-8 by the backend. */
+export type PlainInput = Uint8Array | string;
+
+/** The raw primitives (RFC algorithms, no SifreDB format). Outputs are Buffers. */
+export interface Primitives {
+  /** AES-256-SIV (RFC 5297), one associated-data string; returns SIV tag ‖ ciphertext. `key` is 64 bytes. */
+  aesSivEncrypt(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer;
+  /** Inverse of {@link Primitives.aesSivEncrypt}; throws `ERR_SIFREDB_AUTH` when the tag does not verify. */
+  aesSivDecrypt(key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Buffer;
+  /** ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ 16-byte tag. key 32, nonce 12 bytes. */
+  chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  /** Inverse of {@link Primitives.chacha20Poly1305Encrypt}; throws `ERR_SIFREDB_AUTH`. */
+  chacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer;
+  /** XChaCha20-Poly1305; returns ciphertext ‖ 16-byte tag. key 32, nonce 24 bytes. */
+  xchacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  /** Inverse of {@link Primitives.xchacha20Poly1305Encrypt}; throws `ERR_SIFREDB_AUTH`. */
+  xchacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer;
+  /** HKDF-SHA256 (RFC 5869); `length` is 1..8160. */
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer;
+  /** HMAC-SHA256; returns 32 bytes. */
+  hmacSha256(key: Uint8Array, message: Uint8Array): Buffer;
+  /** `n` bytes from the OS CSPRNG (0..65536). */
+  randomBytes(n: number): Buffer;
+}
+
+/**
+ * A cipher bound to one derived key: one (algorithm, canonical context, key version).
+ * `encrypt` returns a whole v1 envelope (header ‖ nonce ‖ body); `decrypt` returns the plaintext
+ * including its leading type-tag byte. Key bytes never leave the handle.
+ */
+export interface CipherHandle {
+  /** Key version written into (and required in) envelope headers. */
+  readonly keyVersion: number;
+  /** Algorithm id written into (and required in) envelope headers. */
+  readonly algorithm: number;
+  /** Encrypts `typeTag ‖ value` into a v1 envelope. */
+  encrypt(value: PlainInput, typeTag: number): Buffer;
+  /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
+  decrypt(envelope: Uint8Array): Buffer;
+  /** Batch form of {@link CipherHandle.encrypt}; `typeTags[i]` goes with `values[i]`. */
+  encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[];
+  /** Batch form of {@link CipherHandle.decrypt}. */
+  decryptMany(envelopes: Uint8Array[]): Buffer[];
+  /**
+   * Test-vector hook: encrypt with a caller-chosen nonce (randomized ciphers only). Never used by the
+   * library itself; reusing a nonce under one key breaks ChaCha20-Poly1305.
+   */
+  encryptWithNonce?(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer;
+}
+
+/** HMAC-SHA256 keyed for one blind index (context, index name, key version). */
+export interface BlindIndexHandle {
+  readonly keyVersion: number;
+  /** Truncated HMAC of `message` (already the length-prefixed field encoding), `bits` in 8..256. */
+  compute(message: Uint8Array, bits: number): Buffer;
+  /** Batch form of {@link BlindIndexHandle.compute}. */
+  computeMany(messages: Uint8Array[], bits: number): Buffer[];
+}
+
+/** One root key version, imported into the backend. Derives per-context handles (HKDF, docs/FORMAT.md). */
+export interface RootKeyHandle {
+  readonly version: number;
+  randomizedCipher(algorithm: RandomizedAlgorithmId, context: Uint8Array): CipherHandle;
+  deterministicCipher(context: Uint8Array): CipherHandle;
+  blindIndex(context: Uint8Array, indexName: Uint8Array): BlindIndexHandle;
+}
+
+/** A loaded backend. */
+export interface Backend {
+  readonly name: BackendName;
+  readonly primitives: Primitives;
+  /**
+   * Imports a 32-byte root key. The backend keeps its own copy; the caller should zero its buffer.
+   */
+  importRootKey(version: number, material: Uint8Array): RootKeyHandle;
+}

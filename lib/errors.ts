@@ -1,0 +1,40 @@
+/** Stable error codes. Messages name the argument or field at fault, never plaintext or key bytes. */
+export const ERROR_CODES = {
+  /** Wrong type, size or range of an argument; invalid context; bad configuration. */
+  input: 'ERR_SIFREDB_INPUT',
+  /** Authentication failed: wrong key or context, or the ciphertext was altered. */
+  auth: 'ERR_SIFREDB_AUTH',
+  /** Not a SifreDB ciphertext, truncated, or an unsupported format/algorithm. */
+  format: 'ERR_SIFREDB_FORMAT',
+  /** Unknown or unreadable key version, or a key store that cannot be used. */
+  key: 'ERR_SIFREDB_KEY',
+  /** The requested backend cannot be loaded. */
+  backend: 'ERR_SIFREDB_BACKEND',
+  /** A key management service call failed. */
+  kms: 'ERR_SIFREDB_KMS',
+} as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** Base class of every error SifreDB throws on purpose. `code` is stable; `message` is for humans. */
+export class SifreDBError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SifreDBError';
+    this.code = code;
+  }
+}
+
+/** Re-throws a backend error as a {@link SifreDBError} with the same code; anything unexpected becomes `ERR_SIFREDB_INPUT`. */
+export function asSifreDBError(error: unknown): SifreDBError {
+  if (error instanceof SifreDBError) return error;
+  const code = (error as { code?: unknown })?.code;
+  const message = (error as { message?: unknown })?.message;
+  const known = Object.values(ERROR_CODES) as string[];
+  return new SifreDBError(
+    typeof code === 'string' && known.includes(code) ? (code as ErrorCode) : ERROR_CODES.input,
+    typeof message === 'string' ? message : 'invalid input',
+  );
+}
