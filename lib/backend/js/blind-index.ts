@@ -1,0 +1,41 @@
+/** Blind-index handles: truncated HMAC-SHA256 under a per-(context, index) key (docs/FORMAT.md). */
+import { SifreDBError } from '../../errors.js';
+import type { BlindIndexHandle } from '../types.js';
+import { assertBytes, assertInteger, toBuffer } from './bytes.js';
+import type { MacKey } from './engine.js';
+
+/** Keeps the first `ceil(bits/8)` bytes of `mac` and zeroes the unused low-order bits of the last one. */
+export function truncateBits(mac: Uint8Array, bits: number): Uint8Array {
+  const term = mac.subarray(0, Math.ceil(bits / 8));
+  const spare = term.length * 8 - bits;
+  if (spare > 0) term[term.length - 1]! &= (0xff << spare) & 0xff;
+  return term;
+}
+
+/** One blind index's HMAC key. */
+export class BlindIndex implements BlindIndexHandle {
+  readonly keyVersion: number;
+  readonly #mac: MacKey;
+
+  constructor(keyVersion: number, mac: MacKey) {
+    this.keyVersion = keyVersion;
+    this.#mac = mac;
+  }
+
+  compute(message: Uint8Array, bits: number): Buffer {
+    assertBytes(message, 'message');
+    assertInteger(bits, 'bits', 8, 256);
+    return toBuffer(truncateBits(this.#mac.mac(message), bits));
+  }
+
+  computeMany(messages: Uint8Array[], bits: number): Buffer[] {
+    if (!Array.isArray(messages)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'messages must be an array');
+    assertInteger(bits, 'bits', 8, 256);
+    return messages.map((message, i) => {
+      if (!(message instanceof Uint8Array)) {
+        throw new SifreDBError('ERR_SIFREDB_INPUT', `messages[${i}]: message must be a Uint8Array`);
+      }
+      return toBuffer(truncateBits(this.#mac.mac(message), bits));
+    });
+  }
+}

@@ -1,0 +1,136 @@
+/** Cipher handles: a v1 envelope around one derived key (docs/FORMAT.md). */
+import { SifreDBError } from '../../errors.js';
+import { ALGORITHM, type CipherHandle, type PlainInput, type RandomizedAlgorithmId } from '../types.js';
+import { allocOut, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe } from './bytes.js';
+import type { AeadKey, SivWithAd } from './engine.js';
+import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
+import type { NoncePool } from './nonce-pool.js';
+import { authError } from './primitives.js';
+
+/** Re-throws a per-item error with the item's position, keeping its code. */
+function atIndex(error: unknown, name: string, index: number): unknown {
+  if (!(error instanceof SifreDBError)) return error;
+  return new SifreDBError(error.code, `${name}[${index}]: ${error.message}`, { cause: error });
+}
+
+/** The loops shared by both handle kinds; the encoding and AEAD live in the subclasses. */
+abstract class BaseCipher implements CipherHandle {
+  readonly keyVersion: number;
+  readonly algorithm: number;
+  /** `header ‖ context`: the AEAD associated data, identical for every value under this handle. */
+  protected readonly aad: Uint8Array;
+
+  constructor(algorithm: number, keyVersion: number, context: Uint8Array) {
+    this.algorithm = algorithm;
+    this.keyVersion = keyVersion;
+    this.aad = concatBytes(encodeHeader(algorithm, keyVersion), context);
+  }
+
+  abstract encrypt(value: PlainInput, typeTag: number): Buffer;
+  abstract decrypt(envelope: Uint8Array): Buffer;
+
+  encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {
+    if (!Array.isArray(values)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'values must be an array');
+    assertBytes(typeTags, 'typeTags');
+    if (typeTags.length !== values.length) {
+      throw new SifreDBError('ERR_SIFREDB_INPUT', `typeTags has ${typeTags.length} entries for ${values.length} values`);
+    }
+    const out = new Array<Buffer>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      try {
+        out[i] = this.encrypt(values[i]!, typeTags[i]!);
+      } catch (error) {
+        throw atIndex(error, 'values', i);
+      }
+    }
+    return out;
+  }
+
+  decryptMany(envelopes: Uint8Array[]): Buffer[] {
+    if (!Array.isArray(envelopes)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'envelopes must be an array');
+    const out = new Array<Buffer>(envelopes.length);
+    for (let i = 0; i < envelopes.length; i++) {
+      try {
+        out[i] = this.decrypt(envelopes[i]!);
+      } catch (error) {
+        // Plaintexts already decrypted are in the caller's hands only on success.
+        for (let j = 0; j < i; j++) wipe(out[j]!);
+        throw atIndex(error, 'envelopes', i);
+      }
+    }
+    return out;
+  }
+}
+
+/** ChaCha20-Poly1305 / XChaCha20-Poly1305 with a random nonce per value. */
+export class RandomizedCipher extends BaseCipher {
+  readonly #aead: AeadKey;
+  readonly #nonces: NoncePool;
+  readonly #nonceLength: number;
+
+  constructor(algorithm: RandomizedAlgorithmId, keyVersion: number, context: Uint8Array, aead: AeadKey, nonces: NoncePool) {
+    super(algorithm, keyVersion, context);
+    this.#aead = aead;
+    this.#nonces = nonces;
+    this.#nonceLength = NONCE_LENGTH[algorithm]!;
+  }
+
+  encrypt(value: PlainInput, typeTag: number): Buffer {
+    return this.#seal(value, typeTag, undefined);
+  }
+
+  /** Test-vector hook: a caller-chosen nonce. Reusing a nonce under one key breaks the AEAD. */
+  encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer {
+    assertBytesOfLength(nonce, 'nonce', this.#nonceLength);
+    return this.#seal(value, typeTag, nonce);
+  }
+
+  #seal(value: PlainInput, typeTag: number, nonce: Uint8Array | undefined): Buffer {
+    const plaintext = encodePlaintext(value, typeTag);
+    const bodyStart = HEADER_LENGTH + this.#nonceLength;
+    const out = allocOut(bodyStart + plaintext.length + TAG_LENGTH);
+    out.set(this.aad.subarray(0, HEADER_LENGTH));
+    if (nonce === undefined) this.#nonces.fill(out, HEADER_LENGTH, this.#nonceLength);
+    else out.set(nonce, HEADER_LENGTH);
+    this.#aead.seal(out.subarray(HEADER_LENGTH, bodyStart), plaintext, this.aad, out.subarray(bodyStart));
+    wipe(plaintext);
+    return out;
+  }
+
+  decrypt(envelope: Uint8Array): Buffer {
+    checkEnvelope(envelope, this.algorithm, this.keyVersion);
+    const bodyStart = HEADER_LENGTH + this.#nonceLength;
+    const out = allocOut(envelope.length - bodyStart - TAG_LENGTH);
+    if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), this.aad, out)) {
+      throw authError();
+    }
+    return out;
+  }
+}
+
+/** AES-256-SIV: equal plaintexts under one handle give equal envelopes. */
+export class DeterministicCipher extends BaseCipher {
+  readonly #siv: SivWithAd;
+
+  constructor(keyVersion: number, context: Uint8Array, bindAd: (ad: Uint8Array) => SivWithAd) {
+    super(ALGORITHM.aesSiv, keyVersion, context);
+    this.#siv = bindAd(this.aad);
+  }
+
+  encrypt(value: PlainInput, typeTag: number): Buffer {
+    const plaintext = encodePlaintext(value, typeTag);
+    const body = this.#siv.seal(plaintext);
+    wipe(plaintext);
+    const out = allocOut(HEADER_LENGTH + body.length);
+    out.set(this.aad.subarray(0, HEADER_LENGTH));
+    out.set(body, HEADER_LENGTH);
+    return out;
+  }
+
+  decrypt(envelope: Uint8Array): Buffer {
+    checkEnvelope(envelope, this.algorithm, this.keyVersion);
+    const plaintext = this.#siv.open(envelope.subarray(HEADER_LENGTH));
+    if (plaintext === null) throw authError();
+    return toBuffer(plaintext);
+  }
+}

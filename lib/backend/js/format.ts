@@ -1,0 +1,168 @@
+/** The v1 byte format (docs/FORMAT.md): header, canonical-context check, HKDF info, plaintext encoding. */
+import { SifreDBError } from '../../errors.js';
+import { ALGORITHM } from '../types.js';
+import { allocOut, assertBytes, assertInteger, readU16BE, readU32BE, writeU16BE, writeU32BE } from './bytes.js';
+
+/** Envelope magic byte, ASCII `S`. */
+export const MAGIC = 0x53;
+/** Binary format version. */
+export const FORMAT_VERSION = 0x01;
+/** Header length: magic, format version, algorithm id, u32be key version. */
+export const HEADER_LENGTH = 7;
+/** Poly1305 tag and SIV length. */
+export const TAG_LENGTH = 16;
+
+/** Nonce length per algorithm id (AES-SIV has none). */
+export const NONCE_LENGTH: Readonly<Record<number, number>> = {
+  [ALGORITHM.chacha20Poly1305]: 12,
+  [ALGORITHM.xchacha20Poly1305]: 24,
+  [ALGORITHM.aesSiv]: 0,
+};
+
+/** HKDF purpose label per algorithm id, and the blind-index label. */
+export const PURPOSE = {
+  [ALGORITHM.chacha20Poly1305]: 'chacha20poly1305',
+  [ALGORITHM.xchacha20Poly1305]: 'xchacha20poly1305',
+  [ALGORITHM.aesSiv]: 'aes-256-siv',
+  blindIndex: 'blind-index',
+} as const;
+
+/** A purpose label from {@link PURPOSE}. */
+export type Purpose = (typeof PURPOSE)[keyof typeof PURPOSE];
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** HKDF salt for every derivation. */
+export const HKDF_SALT: Uint8Array = ascii('SifreDB/v1/hkdf-salt');
+const INFO_PREFIX = ascii('SifreDB/v1/');
+
+/** Throws `ERR_SIFREDB_INPUT` unless `version` is a valid key version (1..2^32-1). */
+export function assertKeyVersion(version: unknown, name = 'version'): asserts version is number {
+  assertInteger(version, name, 1, 0xffffffff);
+}
+
+/** Builds the 7-byte header. */
+export function encodeHeader(algorithm: number, keyVersion: number): Uint8Array {
+  const header = new Uint8Array(HEADER_LENGTH);
+  header[0] = MAGIC;
+  header[1] = FORMAT_VERSION;
+  header[2] = algorithm;
+  writeU32BE(header, 3, keyVersion);
+  return header;
+}
+
+/**
+ * Throws `ERR_SIFREDB_INPUT` unless `context` is a well-formed canonical v1 context. Checked once per
+ * handle so a malformed context can never key a cipher, even though the encoder lives elsewhere.
+ */
+export function assertCanonicalContext(context: unknown): asserts context is Uint8Array {
+  assertBytes(context, 'context');
+  const bad = (why: string) => new SifreDBError('ERR_SIFREDB_INPUT', `context is not a canonical v1 context: ${why}`);
+  if (context.length < 1 || context[0] !== 0x01) throw bad('unknown encoding version');
+  let offset = 1;
+  const fields: Array<[string, number, number]> = [
+    ['tenant', 0, 0xffff],
+    ['table', 1, 255],
+    ['column', 1, 255],
+  ];
+  for (const [name, min, max] of fields) {
+    if (offset + 2 > context.length) throw bad('truncated');
+    const length = readU16BE(context, offset);
+    if (length < min || length > max) throw bad(`${name} length out of range`);
+    offset += 2 + length;
+  }
+  if (offset + 4 !== context.length) throw bad('wrong length');
+  if (readU32BE(context, offset) === 0) throw bad('version must be at least 1');
+}
+
+/** Throws `ERR_SIFREDB_INPUT` unless `indexName` is 1..255 bytes. */
+export function assertIndexName(indexName: unknown): asserts indexName is Uint8Array {
+  assertBytes(indexName, 'indexName');
+  if (indexName.length < 1 || indexName.length > 255) {
+    throw new SifreDBError('ERR_SIFREDB_INPUT', `indexName must be 1..255 bytes, got ${indexName.length}`);
+  }
+}
+
+/** `info = "SifreDB/v1/" ‖ purpose ‖ 0x00 ‖ context [‖ u16be len ‖ index name]`. */
+export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint8Array): Uint8Array {
+  const label = ascii(purpose);
+  const suffix = indexName === undefined ? 0 : 2 + indexName.length;
+  const info = new Uint8Array(INFO_PREFIX.length + label.length + 1 + context.length + suffix);
+  let offset = 0;
+  info.set(INFO_PREFIX, offset);
+  offset += INFO_PREFIX.length;
+  info.set(label, offset);
+  offset += label.length + 1; // the 0x00 separator is already there
+  info.set(context, offset);
+  offset += context.length;
+  if (indexName !== undefined) {
+    writeU16BE(info, offset, indexName.length);
+    info.set(indexName, offset + 2);
+  }
+  return info;
+}
+
+interface WellFormedString {
+  isWellFormed?: () => boolean;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function isWellFormed(s: string): boolean {
+  const native = (s as unknown as WellFormedString).isWellFormed;
+  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
+}
+
+const NodeBuffer: typeof Buffer | undefined = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+const utf8 = new TextEncoder();
+
+/**
+ * `typeTag ‖ value` as one fresh array (the caller wipes it after use). Strings become UTF-8; a lone
+ * surrogate is `ERR_SIFREDB_INPUT` because replacing it with U+FFFD would not round-trip.
+ */
+export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
+  assertInteger(typeTag, 'typeTag', 0, 255);
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'value contains a lone surrogate');
+    if (NodeBuffer !== undefined) {
+      const out = allocOut(1 + NodeBuffer.byteLength(value, 'utf8'));
+      out[0] = typeTag;
+      out.write(value, 1, 'utf8');
+      return out;
+    }
+    const bytes = utf8.encode(value);
+    const out = new Uint8Array(1 + bytes.length);
+    out[0] = typeTag;
+    out.set(bytes, 1);
+    bytes.fill(0);
+    return out;
+  }
+  if (!(value instanceof Uint8Array)) {
+    throw new SifreDBError('ERR_SIFREDB_INPUT', 'value must be a Uint8Array or a string');
+  }
+  const out = allocOut(1 + value.length);
+  out[0] = typeTag;
+  out.set(value, 1);
+  return out;
+}
+
+/**
+ * Checks an envelope's header against a handle and its minimum length; returns nothing but throws
+ * `ERR_SIFREDB_FORMAT` (not SifreDB, wrong format or algorithm, truncated) or `ERR_SIFREDB_KEY`
+ * (another key version), in that order, so callers learn the most useful fault first.
+ */
+export function checkEnvelope(envelope: unknown, algorithm: number, keyVersion: number): asserts envelope is Uint8Array {
+  assertBytes(envelope, 'envelope');
+  const format = (why: string) => new SifreDBError('ERR_SIFREDB_FORMAT', `envelope ${why}`);
+  if (envelope.length < HEADER_LENGTH) throw format('is truncated');
+  if (envelope[0] !== MAGIC) throw format('is not a SifreDB ciphertext');
+  if (envelope[1] !== FORMAT_VERSION) throw format(`has unsupported format version ${envelope[1]}`);
+  const actual = envelope[2]!;
+  if (NONCE_LENGTH[actual] === undefined) throw format(`has unsupported algorithm ${actual}`);
+  if (actual !== algorithm) throw format(`algorithm ${actual} does not match this cipher (${algorithm})`);
+  const version = readU32BE(envelope, 3);
+  if (version !== keyVersion) {
+    throw new SifreDBError('ERR_SIFREDB_KEY', `envelope key version ${version} does not match this cipher (${keyVersion})`);
+  }
+  if (envelope.length < HEADER_LENGTH + NONCE_LENGTH[algorithm]! + TAG_LENGTH + 1) throw format('is truncated');
+}

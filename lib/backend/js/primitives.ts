@@ -1,0 +1,87 @@
+/** The raw RFC primitives of the pure-JS backend: argument checks around an {@link Engine}. */
+import { SifreDBError } from '../../errors.js';
+import type { Primitives } from '../types.js';
+import { allocOut, assertBytes, assertBytesOfLength, assertInteger, toBuffer } from './bytes.js';
+import type { AeadKey, Engine } from './engine.js';
+
+const TAG = 16;
+
+/** The error every failed verification throws: nothing about the inputs, so nothing leaks. */
+export function authError(): SifreDBError {
+  return new SifreDBError('ERR_SIFREDB_AUTH', 'authentication failed');
+}
+
+function seal(aead: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const out = allocOut(plaintext.length + TAG);
+  aead.seal(nonce, plaintext, aad, out);
+  return out;
+}
+
+function open(aead: AeadKey, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer {
+  if (ciphertextAndTag.length < TAG) throw authError();
+  const out = allocOut(ciphertextAndTag.length - TAG);
+  if (!aead.open(nonce, ciphertextAndTag, aad, out)) throw authError();
+  return out;
+}
+
+function checkAeadArgs(key: unknown, nonce: unknown, nonceLength: number, data: unknown, dataName: string, aad: unknown) {
+  assertBytesOfLength(key, 'key', 32);
+  assertBytesOfLength(nonce, 'nonce', nonceLength);
+  assertBytes(data, dataName);
+  assertBytes(aad, 'aad');
+}
+
+/** Builds the {@link Primitives} object over `engine`. */
+export function createPrimitives(engine: Engine): Primitives {
+  return {
+    aesSivEncrypt(key, plaintext, ad) {
+      assertBytesOfLength(key, 'key', 64);
+      assertBytes(plaintext, 'plaintext');
+      assertBytes(ad, 'ad');
+      return toBuffer(engine.aesSiv(key).withAd(ad).seal(plaintext));
+    },
+    aesSivDecrypt(key, ciphertext, ad) {
+      assertBytesOfLength(key, 'key', 64);
+      assertBytes(ciphertext, 'ciphertext');
+      assertBytes(ad, 'ad');
+      if (ciphertext.length < TAG) throw authError();
+      const plaintext = engine.aesSiv(key).withAd(ad).open(ciphertext);
+      if (plaintext === null) throw authError();
+      return toBuffer(plaintext);
+    },
+    chacha20Poly1305Encrypt(key, nonce, plaintext, aad) {
+      checkAeadArgs(key, nonce, 12, plaintext, 'plaintext', aad);
+      return seal(engine.chacha20Poly1305(key), nonce, plaintext, aad);
+    },
+    chacha20Poly1305Decrypt(key, nonce, ciphertextAndTag, aad) {
+      checkAeadArgs(key, nonce, 12, ciphertextAndTag, 'ciphertextAndTag', aad);
+      return open(engine.chacha20Poly1305(key), nonce, ciphertextAndTag, aad);
+    },
+    xchacha20Poly1305Encrypt(key, nonce, plaintext, aad) {
+      checkAeadArgs(key, nonce, 24, plaintext, 'plaintext', aad);
+      return seal(engine.xchacha20Poly1305(key), nonce, plaintext, aad);
+    },
+    xchacha20Poly1305Decrypt(key, nonce, ciphertextAndTag, aad) {
+      checkAeadArgs(key, nonce, 24, ciphertextAndTag, 'ciphertextAndTag', aad);
+      return open(engine.xchacha20Poly1305(key), nonce, ciphertextAndTag, aad);
+    },
+    hkdfSha256(ikm, salt, info, length) {
+      assertBytes(ikm, 'ikm');
+      assertBytes(salt, 'salt');
+      assertBytes(info, 'info');
+      assertInteger(length, 'length', 1, 255 * 32);
+      return toBuffer(engine.hkdfSha256(ikm, salt, info, length));
+    },
+    hmacSha256(key, message) {
+      assertBytes(key, 'key');
+      assertBytes(message, 'message');
+      return toBuffer(engine.hmacSha256(key).mac(message));
+    },
+    randomBytes(n) {
+      assertInteger(n, 'n', 0, 65536);
+      const out = allocOut(n);
+      engine.randomFill(out);
+      return out;
+    },
+  };
+}
