@@ -1,0 +1,16 @@
+/**
+ * SifreDB: field-level encryption for Node.js.
+ *
+ * @packageDocumentation
+ */
+import { getBackend } from './backend/index.js';
+import type { Primitives } from './backend/types.js';
+
+export { backend, backendError, getBackend } from './backend/index.js';
+export type { Backend, BackendName, Primitives, CipherHandle, BlindIndexHandle, RootKeyHandle } from './backend/types.js';
+export { ERROR_CODES, SifreDBError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { KeyProvider, KeyVersionInfo, KeyStatus } from './keys/provider.js';
+
+/** The raw RFC primitives of the backend in use (see {@link Primitives}); the same bytes on both backends. */
+export const primitives: Primitives = getBackend().primitives;

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// `npm test`: the Rust core's tests, then the ava suite once per backend. Prints one summary line
+// per stage and a final "N passed, N failed" line.
+import { spawnSync } from 'node:child_process';
+
+const stages = [
+  { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
+  { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
+  { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
+];
+
+let passed = 0;
+let failed = 0;
+const summary = [];
+for (const stage of stages) {
+  console.log(`\n=== ${stage.name} ===`);
+  const result = spawnSync(stage.command, stage.args, {
+    env: { ...process.env, ...stage.env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  process.stdout.write(result.stdout ?? '');
+  process.stderr.write(result.stderr ?? '');
+  const output = `${result.stdout ?? ''}\n${result.stderr ?? ''}`;
+  const counts = countTests(stage.name, output);
+  passed += counts.passed;
+  failed += counts.failed;
+  const ok = result.status === 0;
+  if (!ok && counts.failed === 0) failed += 1; // a crash or a failed build counts as a failure
+  summary.push(`${ok ? 'ok  ' : 'FAIL'} ${stage.name}: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`);
+}
+
+console.log('\n=== summary ===');
+for (const line of summary) console.log(line);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
+
+function countTests(name, output) {
+  if (name === 'cargo') {
+    let p = 0;
+    let f = 0;
+    let s = 0;
+    for (const m of output.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/g)) {
+      p += Number(m[1]);
+      f += Number(m[2]);
+      s += Number(m[3]);
+    }
+    return { passed: p, failed: f, skipped: s };
+  }
+  const num = (re) => Number(output.match(re)?.[1] ?? 0);
+  return {
+    passed: num(/(\d+) tests? passed/),
+    failed: num(/(\d+) tests? failed/) + num(/(\d+) uncaught exceptions?/) + num(/(\d+) unhandled rejections?/),
+    skipped: num(/(\d+) tests? skipped/),
+  };
+}

@@ -1,0 +1,87 @@
+use napi::bindgen_prelude::BufferSlice;
+use napi::Env;
+use napi_derive::napi;
+use sifredb_core::primitives as core;
+
+use crate::buffers::copy_to_buffer;
+use crate::errors::{to_js, JsResult};
+
+/// AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext.
+#[napi]
+pub fn aes_siv_encrypt<'env>(env: &'env Env, key: &[u8], plaintext: &[u8], ad: &[u8]) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::aes_siv_encrypt(key, plaintext, ad).map_err(to_js)?)
+}
+
+/// Verifies and decrypts AES-256-SIV output; throws `ERR_SIFREDB_AUTH` on any mismatch.
+#[napi]
+pub fn aes_siv_decrypt<'env>(env: &'env Env, key: &[u8], ciphertext: &[u8], ad: &[u8]) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::aes_siv_decrypt(key, ciphertext, ad).map_err(to_js)?)
+}
+
+/// ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ tag.
+#[napi]
+pub fn chacha20_poly1305_encrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
+}
+
+/// Verifies and decrypts ChaCha20-Poly1305 ciphertext ‖ tag.
+#[napi]
+pub fn chacha20_poly1305_decrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    nonce: &[u8],
+    ciphertext_and_tag: &[u8],
+    aad: &[u8],
+) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
+}
+
+/// XChaCha20-Poly1305 (24-byte nonce); returns ciphertext ‖ tag.
+#[napi]
+pub fn xchacha20_poly1305_encrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
+}
+
+/// Verifies and decrypts XChaCha20-Poly1305 ciphertext ‖ tag.
+#[napi]
+pub fn xchacha20_poly1305_decrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    nonce: &[u8],
+    ciphertext_and_tag: &[u8],
+    aad: &[u8],
+) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
+}
+
+/// HKDF-SHA256 (RFC 5869); `length` is 1..8160.
+#[napi]
+pub fn hkdf_sha256<'env>(env: &'env Env, ikm: &[u8], salt: &[u8], info: &[u8], length: i64) -> JsResult<BufferSlice<'env>> {
+    let length = usize::try_from(length).map_err(|_| to_js(sifredb_core::Error::input("length", "must be 1..8160")))?;
+    copy_to_buffer(env, &core::hkdf_sha256(ikm, salt, info, length).map_err(to_js)?)
+}
+
+/// HMAC-SHA256; returns 32 bytes.
+#[napi]
+pub fn hmac_sha256<'env>(env: &'env Env, key: &[u8], message: &[u8]) -> JsResult<BufferSlice<'env>> {
+    copy_to_buffer(env, &core::hmac_sha256(key, message))
+}
+
+/// `n` bytes from the operating system's CSPRNG (0..65536).
+#[napi]
+pub fn random_bytes<'env>(env: &'env Env, n: i64) -> JsResult<BufferSlice<'env>> {
+    let n = usize::try_from(n).map_err(|_| to_js(sifredb_core::Error::input("n", "must be 0..65536")))?;
+    copy_to_buffer(env, &core::random_bytes(n).map_err(to_js)?)
+}
