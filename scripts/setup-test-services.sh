@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the test suites need besides npm packages. Idempotent: quick when all is in place.
+# Called by `npm test` (scripts/test.js) and .ci/run; run it by hand before `npx ava` on a new machine.
+# Each section installs only; the test files start (and stop) their own servers.
+set -euo pipefail
+
+PYTHON="${SIFREDB_PYTHON:-python3}"
+
+# --- moto (AWS KMS-compatible server for __test__/kms.spec.js) ----------------------------------
+# PyPI package `moto[server]`, major version 5. __test__/helpers/moto.js starts it on 127.0.0.1 with
+# a free port; the KMS tests fail (never skip) when it is missing.
+moto_ready() {
+  "$PYTHON" - <<'PY' >/dev/null 2>&1
+import moto, moto.server, flask, flask_cors
+assert moto.__version__.split(".")[0] == "5", moto.__version__
+PY
+}
+if moto_ready; then
+  echo "setup-test-services: moto $("$PYTHON" -c 'import moto; print(moto.__version__)') already installed"
+else
+  echo "setup-test-services: installing moto[server] 5.x from PyPI"
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check 'moto[server]==5.*'; then
+    # Distribution Pythons that forbid system-wide pip installs (PEP 668): install for this user.
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --user --break-system-packages 'moto[server]==5.*'
+  fi
+  moto_ready || { echo "setup-test-services: moto[server] is still not importable by $PYTHON" >&2; exit 1; }
+  echo "setup-test-services: moto $("$PYTHON" -c 'import moto; print(moto.__version__)') installed"
+fi
