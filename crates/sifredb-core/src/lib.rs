@@ -1,1 +1,35 @@
-pub fn placeholder() {}
+//! SifreDB's algorithms and v1 ciphertext format (docs/FORMAT.md), free of any binding.
+//!
+//! # For binding authors
+//!
+//! - Raw RFC functions: [`primitives`] (`aes_siv_encrypt`, `chacha20_poly1305_encrypt`,
+//!   `hkdf_sha256`, `hmac_sha256`, `random_bytes`, …).
+//! - Import a root key with [`RootKey::new`]`(version, &material)`, then derive handles once per
+//!   context: [`RootKey::randomized_cipher`]`(Algorithm::ChaCha20Poly1305, &ctx)`,
+//!   [`RootKey::deterministic_cipher`]`(&ctx)`, [`RootKey::blind_index`]`(&ctx, index_name)`.
+//!   Map a JS algorithm id with `Algorithm::try_from(id)` (an `ERR_SIFREDB_INPUT` error).
+//! - Both ciphers implement [`Cipher`] (`encrypt`, `decrypt`, and `sealed_len` + `encrypt_into`,
+//!   `plaintext_len` + `decrypt_into` to write into preallocated buffers). They are
+//!   `Send + Sync + Clone`; share them across worker threads with `Arc`.
+//! - Every failure is an [`Error`]; [`Error::code`] is the JS `error.code` and `Display` the message.
+//!   Messages never contain key or plaintext bytes.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+pub mod blind_index;
+pub mod cipher;
+pub mod context;
+pub mod error;
+pub mod format;
+pub mod keys;
+pub mod primitives;
+pub mod random;
+
+pub use blind_index::{blind_index_message, term_len, BlindIndexKey};
+pub use cipher::{Cipher, DeterministicCipher, RandomizedCipher};
+pub use context::encode_context;
+pub use error::{Error, Result};
+pub use format::{Algorithm, Header};
+pub use keys::{Purpose, RootKey};

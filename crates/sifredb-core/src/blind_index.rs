@@ -1,0 +1,112 @@
+//! Blind-index terms: truncated HMAC-SHA256 of the length-prefixed indexed fields.
+
+use core::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+use crate::primitives::hmac_key;
+
+/// Shortest term, in bits.
+pub const MIN_BITS: u32 = 8;
+/// Longest term, in bits (the whole HMAC-SHA256 output).
+pub const MAX_BITS: u32 = 256;
+
+/// HMAC-SHA256 key of one blind index (context, index name, key version).
+///
+/// Holds the keyed HMAC state, cloned per term, so the inner and outer pad blocks are hashed once
+/// per key instead of once per term.
+#[derive(Clone)]
+pub struct BlindIndexKey {
+    mac: Hmac<Sha256>,
+    key_version: u32,
+}
+
+impl BlindIndexKey {
+    pub(crate) fn new(key_version: u32, key: &[u8]) -> Result<Self> {
+        Ok(Self { mac: hmac_key(key)?, key_version })
+    }
+
+    /// Version of the root key this index key was derived from.
+    pub fn key_version(&self) -> u32 {
+        self.key_version
+    }
+
+    /// The term of `message` (see [`blind_index_message`]) truncated to `bits` (`8..=256`).
+    pub fn compute(&self, message: &[u8], bits: u32) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; term_len(bits)?];
+        self.compute_into(message, bits, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes the term into `out`, which must be exactly [`term_len`]`(bits)` bytes.
+    pub fn compute_into(&self, message: &[u8], bits: u32, out: &mut [u8]) -> Result<()> {
+        let len = term_len(bits)?;
+        if out.len() != len {
+            return Err(Error::Input { arg: "out", expected: "term_len(bits) bytes", got: out.len() });
+        }
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        let full = mac.finalize().into_bytes();
+        let kept = full.get(..len).ok_or(Error::len("bits", "8..=256", len))?;
+        out.copy_from_slice(kept);
+        if let Some(last) = out.last_mut() {
+            // Keep the high-order `bits % 8` bits of the last byte (all 8 when it divides evenly).
+            *last &= 0xffu8 << ((8 - bits % 8) % 8);
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BlindIndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlindIndexKey").field("key_version", &self.key_version).finish_non_exhaustive()
+    }
+}
+
+/// Length in bytes of a `bits`-bit term: `ceil(bits / 8)`; [`Error::Input`] outside `8..=256`.
+pub fn term_len(bits: u32) -> Result<usize> {
+    if !(MIN_BITS..=MAX_BITS).contains(&bits) {
+        return Err(Error::len("bits", "8..=256", usize::try_from(bits).unwrap_or(usize::MAX)));
+    }
+    usize::try_from(bits.div_ceil(8)).map_err(|_| Error::len("bits", "8..=256", 0))
+}
+
+/// The blind-index message of `fields`: `u32be len ‖ bytes` per field, in order.
+pub fn blind_index_message(fields: &[&[u8]]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(fields.iter().map(|f| 4 + f.len()).sum());
+    for field in fields {
+        let len = u32::try_from(field.len()).map_err(|_| Error::len("field", "under 4 GiB", field.len()))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::hmac_sha256;
+
+    #[test]
+    fn truncation_zeroes_low_bits() {
+        let key = BlindIndexKey::new(1, &[9; 32]).unwrap();
+        let full = hmac_sha256(&[9; 32], b"m").unwrap();
+        assert_eq!(key.compute(b"m", 256).unwrap(), full);
+        assert_eq!(key.compute(b"m", 8).unwrap(), full[..1]);
+        let t = key.compute(b"m", 12).unwrap();
+        assert_eq!(t, [full[0], full[1] & 0xf0]);
+        let t = key.compute(b"m", 255).unwrap();
+        assert_eq!(t[31], full[31] & 0xfe);
+        for bad in [0, 7, 257, u32::MAX] {
+            assert!(key.compute(b"m", bad).is_err());
+        }
+        assert!(key.compute_into(b"m", 16, &mut [0; 3]).is_err());
+    }
+
+    #[test]
+    fn message_encoding() {
+        assert_eq!(blind_index_message(&[b"ab", b""]).unwrap(), [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,336 @@
+//! Per-context ciphers that write and read whole v1 envelopes.
+//!
+//! Each cipher is built once per (algorithm, context, key version) and reused: the key schedule
+//! and the associated data `header ‖ context` are computed at construction, not per value.
+
+use core::fmt;
+use std::sync::Mutex;
+
+use aes_siv::aead::array::Array;
+use aes_siv::aead::inout::InOutBuf;
+use aes_siv::siv::Aes256Siv;
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::format::{self, Algorithm, Header, HEADER_LEN, TAG_LEN, TYPE_TAG_LEN};
+use crate::random;
+
+/// Operations shared by [`RandomizedCipher`] and [`DeterministicCipher`]. Object safe, so a
+/// binding can hold either as `Arc<dyn Cipher>`.
+pub trait Cipher: Send + Sync {
+    /// Algorithm written into (and required in) envelope headers.
+    fn algorithm(&self) -> Algorithm;
+
+    /// Key version written into (and required in) envelope headers.
+    fn key_version(&self) -> u32;
+
+    /// Seals `type_tag ‖ value` into `out`, which must be exactly [`Cipher::sealed_len`] bytes.
+    fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()>;
+
+    /// Verifies `envelope` and writes its plaintext (`type_tag ‖ value`) into `out`, which must be
+    /// exactly [`Cipher::plaintext_len`] bytes. On failure `out` is wiped.
+    fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()>;
+
+    /// Length of the envelope of a `value_len`-byte value.
+    fn sealed_len(&self, value_len: usize) -> Result<usize> {
+        format::sealed_len(self.algorithm(), value_len.saturating_add(TYPE_TAG_LEN))
+    }
+
+    /// Checks the header of `envelope` against this cipher and returns the length its plaintext
+    /// (type tag included) would have. Does not authenticate.
+    fn plaintext_len(&self, envelope: &[u8]) -> Result<usize> {
+        let header = Header::parse(envelope)?;
+        if header.algorithm != self.algorithm() {
+            return Err(Error::Format("algorithm mismatch"));
+        }
+        if header.key_version != self.key_version() {
+            return Err(Error::Key("key version mismatch"));
+        }
+        format::plaintext_len(header.algorithm, envelope.len())
+    }
+
+    /// Seals `type_tag ‖ value` into a new envelope.
+    fn encrypt(&self, type_tag: u8, value: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.sealed_len(value.len())?];
+        self.encrypt_into(&mut out, type_tag, value)?;
+        Ok(out)
+    }
+
+    /// Verifies `envelope` and returns its plaintext, `type_tag ‖ value`.
+    fn decrypt(&self, envelope: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.plaintext_len(envelope)?];
+        self.decrypt_into(envelope, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[derive(Clone)]
+enum Aead {
+    ChaCha(ChaCha20Poly1305),
+    XChaCha(XChaCha20Poly1305),
+}
+
+/// ChaCha20-Poly1305 or XChaCha20-Poly1305 under one derived key, with a fresh random nonce per
+/// value.
+#[derive(Clone)]
+pub struct RandomizedCipher {
+    aead: Aead,
+    header: Header,
+    /// `header ‖ canonical context`.
+    aad: Box<[u8]>,
+}
+
+impl RandomizedCipher {
+    pub(crate) fn new(algorithm: Algorithm, key_version: u32, key: &[u8; 32], context: &[u8]) -> Result<Self> {
+        let key = Array::cast_from_core(key);
+        let aead = match algorithm {
+            Algorithm::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new(key)),
+            Algorithm::XChaCha20Poly1305 => Aead::XChaCha(XChaCha20Poly1305::new(key)),
+            Algorithm::Aes256Siv => {
+                return Err(Error::Invalid { arg: "algorithm", reason: "is not a randomized algorithm" })
+            }
+        };
+        let header = Header { algorithm, key_version };
+        Ok(Self { aead, header, aad: aad(&header, context) })
+    }
+
+    /// Like [`Cipher::encrypt_into`] with a caller-chosen nonce.
+    ///
+    /// **Dangerous**: a test-vector hook. Two values sealed under one key with one nonce leak
+    /// their XOR and let an attacker forge ciphertexts. The library never calls this.
+    pub fn encrypt_into_with_nonce(&self, out: &mut [u8], type_tag: u8, value: &[u8], nonce: &[u8]) -> Result<()> {
+        let expected = match self.header.algorithm {
+            Algorithm::XChaCha20Poly1305 => "24 bytes",
+            _ => "12 bytes",
+        };
+        if nonce.len() != self.header.algorithm.nonce_len() {
+            return Err(Error::len("nonce", expected, nonce.len()));
+        }
+        let (nonce_out, body, tag) = self.layout(out, type_tag, value)?;
+        copy_exact(nonce_out, nonce)?;
+        self.seal(nonce_out, body, tag)
+    }
+
+    /// Allocating form of [`RandomizedCipher::encrypt_into_with_nonce`]; equally dangerous.
+    pub fn encrypt_with_nonce(&self, type_tag: u8, value: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.sealed_len(value.len())?];
+        self.encrypt_into_with_nonce(&mut out, type_tag, value, nonce)?;
+        Ok(out)
+    }
+
+    /// Writes the header and plaintext into `out` and returns its nonce, body and tag slots.
+    fn layout<'a>(&self, out: &'a mut [u8], type_tag: u8, value: &[u8]) -> Result<Slots<'a>> {
+        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
+        let (rest, tag) = rest.split_last_chunk_mut::<TAG_LEN>().ok_or(OUT_TOO_SHORT)?;
+        let (nonce, body) = rest.split_at_mut_checked(self.header.algorithm.nonce_len()).ok_or(OUT_TOO_SHORT)?;
+        write_plaintext(body, type_tag, value)?;
+        Ok((nonce, body, tag))
+    }
+
+    fn seal(&self, nonce: &[u8], body: &mut [u8], tag_out: &mut [u8; TAG_LEN]) -> Result<()> {
+        let tag = match &self.aead {
+            Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
+            Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
+        }
+        .map_err(|_| Error::Invalid { arg: "value", reason: "is too long" })?;
+        *tag_out = tag.into();
+        Ok(())
+    }
+}
+
+impl Cipher for RandomizedCipher {
+    fn algorithm(&self) -> Algorithm {
+        self.header.algorithm
+    }
+
+    fn key_version(&self) -> u32 {
+        self.header.key_version
+    }
+
+    fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
+        let (nonce, body, tag) = self.layout(out, type_tag, value)?;
+        random::fill_nonce(nonce)?;
+        self.seal(nonce, body, tag)
+    }
+
+    fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
+        check_out_len(out, self.plaintext_len(envelope)?)?;
+        let body = envelope.get(HEADER_LEN..).ok_or(Error::Format("truncated"))?;
+        let (nonce, body) = body.split_at_checked(self.header.algorithm.nonce_len()).ok_or(Error::Format("truncated"))?;
+        let (ciphertext, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(Error::Format("truncated"))?;
+        let tag: &Tag = Array::cast_from_core(tag);
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
+        let verified = match &self.aead {
+            Aead::ChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, buf, tag),
+            Aead::XChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, buf, tag),
+        };
+        wipe_unless_ok(verified.is_ok(), out)
+    }
+}
+
+impl fmt::Debug for RandomizedCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RandomizedCipher").field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+/// AES-256-SIV under one derived key: equal plaintexts give equal envelopes (for equality lookups).
+pub struct DeterministicCipher {
+    /// Kept to build a private instance when `siv` is busy (see [`DeterministicCipher::with_siv`]).
+    key: Zeroizing<[u8; 64]>,
+    /// `Aes256Siv` needs `&mut self` (its CMAC state), hence the lock.
+    siv: Mutex<Aes256Siv>,
+    header: Header,
+    /// `header ‖ canonical context`, the single S2V associated-data string.
+    aad: Box<[u8]>,
+}
+
+impl DeterministicCipher {
+    pub(crate) fn new(key_version: u32, key: &[u8; 64], context: &[u8]) -> Self {
+        let header = Header { algorithm: Algorithm::Aes256Siv, key_version };
+        Self {
+            key: Zeroizing::new(*key),
+            siv: Mutex::new(Aes256Siv::new(Array::cast_from_core(key))),
+            header,
+            aad: aad(&header, context),
+        }
+    }
+
+    /// Runs `f` on the shared instance, or on a fresh one when another thread holds it: batches on
+    /// worker threads then pay one CMAC key setup instead of waiting. A poisoned lock (impossible
+    /// short of a panic inside aes-siv) takes the same path.
+    fn with_siv<R>(&self, f: impl FnOnce(&mut Aes256Siv) -> R) -> R {
+        match self.siv.try_lock() {
+            Ok(mut siv) => f(&mut siv),
+            Err(_) => f(&mut Aes256Siv::new(Array::cast_from_core(&self.key))),
+        }
+    }
+}
+
+impl Cipher for DeterministicCipher {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Aes256Siv
+    }
+
+    fn key_version(&self) -> u32 {
+        self.header.key_version
+    }
+
+    fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
+        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
+        let (iv, body) = rest.split_first_chunk_mut::<TAG_LEN>().ok_or(OUT_TOO_SHORT)?;
+        write_plaintext(body, type_tag, value)?;
+        let tag = self
+            .with_siv(|siv| siv.encrypt_inout_detached([&*self.aad], body.into()))
+            .map_err(|_| Error::Invalid { arg: "value", reason: "is too long" })?;
+        *iv = tag.into();
+        Ok(())
+    }
+
+    fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
+        check_out_len(out, self.plaintext_len(envelope)?)?;
+        let body = envelope.get(HEADER_LEN..).ok_or(Error::Format("truncated"))?;
+        let (iv, ciphertext) = body.split_first_chunk::<TAG_LEN>().ok_or(Error::Format("truncated"))?;
+        let iv: &Tag = Array::cast_from_core(iv);
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
+        // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
+        let verified = self.with_siv(|siv| siv.decrypt_inout_detached([&*self.aad], buf, iv));
+        wipe_unless_ok(verified.is_ok(), out)
+    }
+}
+
+impl Clone for DeterministicCipher {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            siv: Mutex::new(Aes256Siv::new(Array::cast_from_core(&self.key))),
+            header: self.header,
+            aad: self.aad.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DeterministicCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeterministicCipher").field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+const OUT_TOO_SHORT: Error = Error::Invalid { arg: "out", reason: "has the wrong length" };
+
+fn aad(header: &Header, context: &[u8]) -> Box<[u8]> {
+    [&header.encode()[..], context].concat().into_boxed_slice()
+}
+
+/// Nonce, body and tag slots of a randomized envelope being written.
+type Slots<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8; TAG_LEN]);
+
+/// Checks that `out` is exactly `len` bytes, writes `header` into it and returns the rest.
+fn write_header<'a>(out: &'a mut [u8], len: usize, header: &Header) -> Result<&'a mut [u8]> {
+    check_out_len(out, len)?;
+    let (head, rest) = out.split_first_chunk_mut::<HEADER_LEN>().ok_or(OUT_TOO_SHORT)?;
+    *head = header.encode();
+    Ok(rest)
+}
+
+fn check_out_len(out: &[u8], len: usize) -> Result<()> {
+    if out.len() == len {
+        Ok(())
+    } else {
+        Err(Error::Input { arg: "out", expected: "the exact sealed or plaintext length", got: out.len() })
+    }
+}
+
+fn write_plaintext(body: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
+    let (tag, rest) = body.split_first_mut().ok_or(OUT_TOO_SHORT)?;
+    *tag = type_tag;
+    copy_exact(rest, value)
+}
+
+fn copy_exact(dst: &mut [u8], src: &[u8]) -> Result<()> {
+    if dst.len() != src.len() {
+        return Err(OUT_TOO_SHORT);
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+fn nonce_ref<'a, N>(nonce: &'a [u8]) -> Result<&'a N>
+where
+    &'a N: TryFrom<&'a [u8]>,
+{
+    nonce.try_into().map_err(|_| Error::Format("truncated"))
+}
+
+fn wipe_unless_ok(ok: bool, out: &mut [u8]) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        out.zeroize();
+        Err(Error::Auth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::ZeroizeOnDrop;
+
+    fn assert_shareable<T: Send + Sync + Clone>() {}
+    fn assert_wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn ciphers_are_shareable_and_keys_wiped() {
+        assert_shareable::<RandomizedCipher>();
+        assert_shareable::<DeterministicCipher>();
+        assert_shareable::<crate::BlindIndexKey>();
+        assert_shareable::<crate::RootKey>();
+        assert_wiped_on_drop::<ChaCha20Poly1305>();
+        assert_wiped_on_drop::<XChaCha20Poly1305>();
+        assert_wiped_on_drop::<Aes256Siv>();
+        assert_wiped_on_drop::<aes::Aes256>();
+        // `Hmac` has no marker, but its state is two SHA-256 cores, which wipe themselves.
+        assert_wiped_on_drop::<sha2::Sha256>();
+    }
+}
