@@ -6,34 +6,32 @@ use crate::error::{Error, Result};
 /// First byte of a canonical context.
 pub const CONTEXT_ENCODING_V1: u8 = 0x01;
 
-/// Upper bound on an encoded context. Table and column names are capped at 255 bytes; this leaves
-/// room for a tenant id of about 580 bytes while keeping per-handle allocations small.
-pub const MAX_CONTEXT_LEN: usize = 1100;
-
-/// Longest table or column name, in UTF-8 bytes.
+/// Longest tenant, table or column name, in UTF-8 bytes (as lib/context.ts enforces).
 pub const MAX_NAME_LEN: usize = 255;
+
+/// Longest encoded context: version byte, three length-prefixed names, u32 context version.
+pub const MAX_CONTEXT_LEN: usize = 1 + 3 * (2 + MAX_NAME_LEN) + 4;
 
 /// Encodes `(tenant, table, column, version)` as a canonical context.
 ///
 /// `tenant` is `None` for single-tenant data; an empty tenant string is rejected so that it cannot
-/// be confused with `None`.
+/// be confused with `None`. Names are 1..=255 UTF-8 bytes, `version` is `1..=u32::MAX`.
 pub fn encode_context(tenant: Option<&str>, table: &str, column: &str, version: u32) -> Result<Vec<u8>> {
     let tenant = match tenant {
-        Some("") => return Err(Error::Invalid { arg: "tenant", reason: "must not be empty (omit it instead)" }),
-        Some(t) => t.as_bytes(),
+        Some(t) => check_name("tenant", t.as_bytes())?,
         None => &[],
     };
-    check_name("table", table.as_bytes())?;
-    check_name("column", column.as_bytes())?;
-    let len = 1 + 2 + tenant.len() + 2 + table.len() + 2 + column.len() + 4;
-    if len > MAX_CONTEXT_LEN {
-        return Err(Error::len("context", "at most 1100 bytes", len));
+    let table = check_name("table", table.as_bytes())?;
+    let column = check_name("column", column.as_bytes())?;
+    if version == 0 {
+        return Err(Error::len("context version", "1..=4294967295", 0));
     }
-    let mut out = Vec::with_capacity(len);
+    let mut out = Vec::with_capacity(MAX_CONTEXT_LEN);
     out.push(CONTEXT_ENCODING_V1);
-    for field in [tenant, table.as_bytes(), column.as_bytes()] {
-        let field_len = u16::try_from(field.len()).map_err(|_| Error::len("context", "at most 1100 bytes", len))?;
-        out.extend_from_slice(&field_len.to_be_bytes());
+    for field in [tenant, table, column] {
+        // `check_name` bounded every field to 255 bytes.
+        let len = u16::try_from(field.len()).map_err(|_| Error::len("name", "1..=255 bytes", field.len()))?;
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(field);
     }
     out.extend_from_slice(&version.to_be_bytes());
@@ -45,7 +43,7 @@ pub fn encode_context(tenant: Option<&str>, table: &str, column: &str, version: 
 pub fn validate_context(context: &[u8]) -> Result<()> {
     const MALFORMED: Error = Error::Invalid { arg: "context", reason: "is not a canonical v1 context" };
     if context.is_empty() || context.len() > MAX_CONTEXT_LEN {
-        return Err(Error::len("context", "1..=1100 bytes", context.len()));
+        return Err(Error::len("context", "1..=776 bytes", context.len()));
     }
     let Some((&CONTEXT_ENCODING_V1, mut rest)) = context.split_first() else {
         return Err(MALFORMED);
@@ -53,21 +51,23 @@ pub fn validate_context(context: &[u8]) -> Result<()> {
     for (i, name) in ["tenant", "table", "column"].into_iter().enumerate() {
         let (&len, tail) = rest.split_first_chunk::<2>().ok_or(MALFORMED)?;
         let (field, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(len))).ok_or(MALFORMED)?;
-        let field_ok = if i == 0 { true } else { (1..=MAX_NAME_LEN).contains(&field.len()) };
-        if !field_ok || core::str::from_utf8(field).is_err() {
+        // Only the tenant (i == 0) may be absent.
+        let len_ok = field.len() <= MAX_NAME_LEN && (i == 0 || !field.is_empty());
+        if !len_ok || core::str::from_utf8(field).is_err() {
             return Err(Error::Invalid { arg: name, reason: "is not valid in the context" });
         }
         rest = tail;
     }
-    if rest.len() != 4 {
-        return Err(MALFORMED);
+    match rest {
+        [0, 0, 0, 0] => Err(Error::len("context version", "1..=4294967295", 0)),
+        [_, _, _, _] => Ok(()),
+        _ => Err(MALFORMED),
     }
-    Ok(())
 }
 
-fn check_name(arg: &'static str, name: &[u8]) -> Result<()> {
+fn check_name<'a>(arg: &'static str, name: &'a [u8]) -> Result<&'a [u8]> {
     if (1..=MAX_NAME_LEN).contains(&name.len()) {
-        Ok(())
+        Ok(name)
     } else {
         Err(Error::len(arg, "1..=255 bytes of UTF-8", name.len()))
     }
@@ -94,7 +94,11 @@ mod tests {
         assert!(encode_context(Some(""), "t", "c", 1).is_err());
         assert!(encode_context(None, "", "c", 1).is_err());
         assert!(encode_context(None, "t", &"x".repeat(256), 1).is_err());
-        assert!(encode_context(Some(&"x".repeat(1090)), "t", "c", 1).is_err());
+        assert!(encode_context(Some(&"x".repeat(256)), "t", "c", 1).is_err());
+        assert!(encode_context(None, "t", "c", 0).is_err());
+        let longest = encode_context(Some(&"x".repeat(255)), &"y".repeat(255), &"z".repeat(255), 7).unwrap();
+        assert_eq!(longest.len(), MAX_CONTEXT_LEN);
+        validate_context(&longest).unwrap();
         let ok = encode_context(Some("acme"), "t", "c", 1).unwrap();
         assert!(validate_context(&[]).is_err());
         assert!(validate_context(&ok[..ok.len() - 1]).is_err());
@@ -106,6 +110,10 @@ mod tests {
         assert!(validate_context(&bad_version).is_err());
         let empty_table = [1u8, 0, 0, 0, 0, 0, 1, b'c', 0, 0, 0, 1];
         assert!(validate_context(&empty_table).is_err());
+        let zero_version = [1u8, 0, 0, 0, 1, b't', 0, 1, b'c', 0, 0, 0, 0];
+        assert!(validate_context(&zero_version).is_err());
+        let not_utf8 = [1u8, 0, 0, 0, 1, 0xff, 0, 1, b'c', 0, 0, 0, 1];
+        assert!(validate_context(&not_utf8).is_err());
         for cut in 0..ok.len() {
             assert!(validate_context(&ok[..cut]).is_err());
         }
