@@ -519,6 +519,7 @@ for (const impl of IMPLS) {
       assertCode(t, () => h.decrypt(edit(2, 0x09)), 'ERR_SIFREDB_FORMAT');
       assertCode(t, () => h.decrypt(edit(2, (h.algorithm % 3) + 1)), 'ERR_SIFREDB_FORMAT');
       assertCode(t, () => h.decrypt(edit(6, 4)), 'ERR_SIFREDB_KEY');
+      assertCode(t, () => h.decrypt(edit(6, 0)), 'ERR_SIFREDB_FORMAT', /key version 0/);
       const minimum = 7 + { 1: 12, 2: 24, 3: 0 }[h.algorithm] + 16 + 1;
       assertCode(t, () => h.decrypt(env.subarray(0, minimum - 1)), 'ERR_SIFREDB_FORMAT', /truncated/);
       for (const i of [7, env.length - 1]) {
@@ -585,6 +586,8 @@ for (const impl of IMPLS) {
       canonicalContext({ table: '', column: 'c' }),
       canonicalContext({ table: 't'.repeat(256), column: 'c' }),
       canonicalContext({ table: 't', column: 'c', version: 0 }),
+      canonicalContext({ tenant: 'x'.repeat(256), table: 't', column: 'c' }),
+      Buffer.concat([Buffer.of(1, 0, 0, 0, 1, 0xff, 0, 1), ascii('c'), Buffer.of(0, 0, 0, 1)]),
     ];
     for (const ctx of badContexts) assertCode(t, () => rk.deterministicCipher(ctx), 'ERR_SIFREDB_INPUT', /canonical/);
     t.notThrows(() => rk.deterministicCipher(canonicalContext({ table: 't'.repeat(255), column: 'c' })));

@@ -60,20 +60,23 @@ export function assertCanonicalContext(context: unknown): asserts context is Uin
   const bad = (why: string) => new SifreDBError('ERR_SIFREDB_INPUT', `context is not a canonical v1 context: ${why}`);
   if (context.length < 1 || context[0] !== 0x01) throw bad('unknown encoding version');
   let offset = 1;
-  const fields: Array<[string, number, number]> = [
-    ['tenant', 0, 0xffff],
-    ['table', 1, 255],
-    ['column', 1, 255],
-  ];
-  for (const [name, min, max] of fields) {
+  // Only the tenant may be empty (absent); every name is at most 255 bytes of UTF-8.
+  for (const [name, min] of [['tenant', 0], ['table', 1], ['column', 1]] as const) {
     if (offset + 2 > context.length) throw bad('truncated');
     const length = readU16BE(context, offset);
-    if (length < min || length > max) throw bad(`${name} length out of range`);
+    if (length < min || length > 255 || offset + 2 + length > context.length) throw bad(`${name} length out of range`);
+    try {
+      strictUtf8.decode(context.subarray(offset + 2, offset + 2 + length));
+    } catch {
+      throw bad(`${name} is not UTF-8`);
+    }
     offset += 2 + length;
   }
   if (offset + 4 !== context.length) throw bad('wrong length');
   if (readU32BE(context, offset) === 0) throw bad('version must be at least 1');
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Throws `ERR_SIFREDB_INPUT` unless `indexName` is 1..255 bytes. */
 export function assertIndexName(indexName: unknown): asserts indexName is Uint8Array {
@@ -148,7 +151,7 @@ export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
 
 /**
  * Checks an envelope's header against a handle and its minimum length; returns nothing but throws
- * `ERR_SIFREDB_FORMAT` (not SifreDB, wrong format or algorithm, truncated) or `ERR_SIFREDB_KEY`
+ * `ERR_SIFREDB_FORMAT` (not SifreDB, wrong format or algorithm, key version 0, truncated) or `ERR_SIFREDB_KEY`
  * (another key version), in that order, so callers learn the most useful fault first.
  */
 export function checkEnvelope(envelope: unknown, algorithm: number, keyVersion: number): asserts envelope is Uint8Array {
@@ -161,6 +164,7 @@ export function checkEnvelope(envelope: unknown, algorithm: number, keyVersion: 
   if (NONCE_LENGTH[actual] === undefined) throw format(`has unsupported algorithm ${actual}`);
   if (actual !== algorithm) throw format(`algorithm ${actual} does not match this cipher (${algorithm})`);
   const version = readU32BE(envelope, 3);
+  if (version === 0) throw format('has key version 0, which is invalid');
   if (version !== keyVersion) {
     throw new SifreDBError('ERR_SIFREDB_KEY', `envelope key version ${version} does not match this cipher (${keyVersion})`);
   }
