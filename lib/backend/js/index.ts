@@ -45,5 +45,20 @@ export function createJsBackend(options: JsBackendOptions = {}): JsBackend {
   });
 }
 
-/** The default pure-JS backend (engine chosen as for `impl: 'auto'`). */
-export const jsBackend: JsBackend = createJsBackend();
+let defaultBackend: JsBackend | undefined;
+const getDefault = (): JsBackend => (defaultBackend ??= createJsBackend());
+
+/**
+ * The default pure-JS backend (engine chosen as for `impl: 'auto'`). Created on first use, so a bad
+ * `SIFREDB_JS_IMPL` surfaces as `ERR_SIFREDB_BACKEND` from a call rather than failing every import.
+ */
+export const jsBackend: JsBackend = Object.freeze({
+  name: 'js' as const,
+  get impl() {
+    return getDefault().impl;
+  },
+  get primitives() {
+    return getDefault().primitives;
+  },
+  importRootKey: (version: number, material: Uint8Array) => getDefault().importRootKey(version, material),
+});

@@ -18,7 +18,9 @@ function aeadKey(aead: NobleAead, key: Uint8Array): AeadKey {
     },
     open(nonce, ciphertextAndTag, aad, out) {
       try {
-        out.set(aead(k, nonce, aad).decrypt(ciphertextAndTag));
+        const plaintext = aead(k, nonce, aad).decrypt(ciphertextAndTag);
+        out.set(plaintext);
+        plaintext.fill(0);
         return true;
       } catch {
         // noble verifies the tag before decrypting and throws only on a bad tag here (sizes are

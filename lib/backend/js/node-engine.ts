@@ -28,12 +28,14 @@ function chachaKey(crypto: NodeCrypto, key: KeyObject | Uint8Array): AeadKey {
       const decipher = crypto.createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
       decipher.setAuthTag(ciphertextAndTag.subarray(split));
       decipher.setAAD(aad, { plaintextLength: split });
-      out.set(decipher.update(ciphertextAndTag.subarray(0, split)));
+      // OpenSSL releases the plaintext before checking the tag; neither copy may outlive a failure.
+      const plaintext = decipher.update(ciphertextAndTag.subarray(0, split));
+      out.set(plaintext);
+      plaintext.fill(0);
       try {
         decipher.final();
         return true;
       } catch {
-        // OpenSSL releases the plaintext before checking the tag; never let it escape.
         out.fill(0);
         return false;
       }
