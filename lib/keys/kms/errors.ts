@@ -1,0 +1,188 @@
+/**
+ * AWS SDK errors → SifreDB errors. The AWS error name is kept (`awsErrorName`); the message is
+ * written here, never copied from anything that could hold key material or credentials (AWS
+ * signature errors echo the signed request, which can include a session token), and the SDK error is
+ * not attached as `cause` for the same reason.
+ */
+import { SifreDBError, type ErrorCode } from '../../errors.js';
+
+/** A failed KMS call, or a keyring that KMS refuses to unwrap. `code` is `ERR_SIFREDB_KMS` or `ERR_SIFREDB_KEY`. */
+export class SifreDBKmsError extends SifreDBError {
+  /** The KMS operation, e.g. `Decrypt`. */
+  readonly operation: string;
+  /** The AWS error name (`AccessDeniedException`, `DisabledException`…), when KMS answered. */
+  readonly awsErrorName: string | undefined;
+  /** The network error code (`ECONNREFUSED`, `ENOTFOUND`, `ETIMEDOUT`…) when KMS could not be reached. */
+  readonly networkErrorCode: string | undefined;
+  /** HTTP status of KMS's answer, when there was one. */
+  readonly httpStatusCode: number | undefined;
+  /** AWS request id, for AWS support and CloudTrail. */
+  readonly requestId: string | undefined;
+  /** Attempts the SDK made, retries included. */
+  readonly attempts: number | undefined;
+  /** `true` when retrying later may succeed (network, throttling, KMS-side errors). */
+  readonly transient: boolean;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: {
+      operation: string;
+      awsErrorName?: string | undefined;
+      networkErrorCode?: string | undefined;
+      httpStatusCode?: number | undefined;
+      requestId?: string | undefined;
+      attempts?: number | undefined;
+      transient: boolean;
+    },
+  ) {
+    super(code, message);
+    this.operation = details.operation;
+    this.awsErrorName = details.awsErrorName;
+    this.networkErrorCode = details.networkErrorCode;
+    this.httpStatusCode = details.httpStatusCode;
+    this.requestId = details.requestId;
+    this.attempts = details.attempts;
+    this.transient = details.transient;
+  }
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
+const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError']);
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+]);
+const KMS_SIDE = new Set(['KMSInternalException', 'DependencyTimeoutException', 'KeyUnavailableException', 'InternalFailure', 'ServiceUnavailable']);
+const CREDENTIALS = new Set(['CredentialsProviderError', 'UnrecognizedClientException', 'InvalidSignatureException', 'IncompleteSignature', 'IncompleteSignatureException', 'ExpiredTokenException', 'InvalidClientTokenId', 'MissingAuthenticationToken']);
+
+/** What was being done, for the message: "unwrapping version 3 of keyring x with key alias/y". */
+export interface KmsCallDescription {
+  operation: string;
+  /** Human words for the action, e.g. `unwrapping version 2 of KMS keyring file:/x`. */
+  action: string;
+  /** The configured KMS key id / ARN / alias (not secret). */
+  keyId: string;
+  /** Where requests go, e.g. `https://kms.eu-west-1.amazonaws.com` or `region eu-west-1`. */
+  target: string;
+}
+
+/** Maps anything the KMS client threw to a {@link SifreDBKmsError} with a self-contained message. */
+export function kmsError(error: unknown, call: KmsCallDescription): SifreDBKmsError {
+  if (error instanceof SifreDBKmsError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
+  const metadata = (typeof e.$metadata === 'object' && e.$metadata !== null ? e.$metadata : {}) as Record<string, unknown>;
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const errno = typeof e.code === 'string' ? e.code : undefined;
+  const httpStatusCode = typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined;
+  const requestId = typeof metadata.requestId === 'string' ? safeToken(metadata.requestId) : undefined;
+  const attempts = typeof metadata.attempts === 'number' ? metadata.attempts : undefined;
+  const fromAws = typeof e.$fault === 'string' || httpStatusCode !== undefined;
+  const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
+  const base = { operation: call.operation, requestId, attempts, httpStatusCode };
+  const what = `KMS ${call.operation} failed while ${call.action}`;
+
+  if (!fromAws && ((errno && NETWORK_CODES.has(errno)) || NETWORK_NAMES.has(name))) {
+    const why = errno ?? name;
+    return new SifreDBKmsError(
+      'ERR_SIFREDB_KMS',
+      `${what}: KMS unreachable at ${call.target} (${why})${tries}; check the network, endpoint and region. ` +
+        'Keys already loaded keep working.',
+      { ...base, networkErrorCode: why, transient: true },
+    );
+  }
+  if (!fromAws) {
+    if (name === 'CredentialsProviderError') {
+      return new SifreDBKmsError(
+        'ERR_SIFREDB_KMS',
+        `${what}: no AWS credentials were found by the SDK's default provider chain (environment, shared config, SSO, instance or container role)`,
+        { ...base, awsErrorName: name, transient: false },
+      );
+    }
+    return new SifreDBKmsError(
+      'ERR_SIFREDB_KMS',
+      `${what}: the KMS client failed before KMS answered (${safeToken(name)}${errno ? ` ${safeToken(errno)}` : ''})${tries}`,
+      { ...base, awsErrorName: undefined, networkErrorCode: errno, transient: false },
+    );
+  }
+
+  const awsErrorName = safeToken(name);
+  const awsMessage = CREDENTIALS.has(name) ? '' : safeAwsMessage(e.message);
+  const detail = awsMessage ? `: ${awsMessage}` : '';
+  const key = `KMS key ${call.keyId}`;
+  let code: ErrorCode = 'ERR_SIFREDB_KMS';
+  let transient = false;
+  let hint: string;
+  switch (name) {
+    case 'AccessDeniedException':
+      hint = `access denied to ${key}: allow kms:${call.operation} for this principal in the IAM and key policies, with the sifredb:keyring encryption context (docs/KMS.md); or the keyring was wrapped under another KMS key`;
+      break;
+    case 'IncorrectKeyException':
+      hint = `the keyring was wrapped under another KMS key than ${key}; configure that key, or rewrap the keyring`;
+      break;
+    case 'NotFoundException':
+      hint = `${key} was not found in ${call.target}; check the key id, alias and region`;
+      break;
+    case 'DisabledException':
+      hint = `${key} (or the key that wrapped this keyring) is disabled; re-enable it to read data encrypted under it`;
+      break;
+    case 'KMSInvalidStateException':
+      hint = `${key} (or the key that wrapped this keyring) is not usable in its current state, e.g. pending deletion; cancel the deletion and re-enable it to read data encrypted under it`;
+      break;
+    case 'InvalidCiphertextException':
+      code = 'ERR_SIFREDB_KEY';
+      hint = 'KMS refused the wrapped key: the keyring entry was altered, or its keyring id or version does not match its encryption context';
+      break;
+    case 'InvalidKeyUsageException':
+      hint = `${key} is not a symmetric ENCRYPT_DECRYPT key`;
+      break;
+    default:
+      if (THROTTLING.has(name)) {
+        transient = true;
+        hint = `throttled by KMS${tries}; lower the request rate or raise the KMS quota`;
+      } else if (KMS_SIDE.has(name) || (httpStatusCode !== undefined && httpStatusCode >= 500)) {
+        transient = true;
+        hint = `KMS-side error${tries}; retry later`;
+      } else if (CREDENTIALS.has(name)) {
+        hint = 'AWS rejected the credentials or the request signature (invalid, expired, or the clock is off)';
+      } else {
+        hint = 'KMS refused the request';
+      }
+  }
+  return new SifreDBKmsError(code, `${what}: ${hint} (${awsErrorName}${detail})`, { ...base, awsErrorName, transient });
+}
+
+/** An identifier-like string from AWS, or `undefined`: no spaces, bounded length. */
+function safeToken(value: string): string {
+  return value.replace(/[^A-Za-z0-9._:/@+=-]/g, '').slice(0, 128);
+}
+
+/**
+ * AWS's own message for errors whose messages are key ids and states (e.g. "arn:… is disabled."),
+ * one line, bounded, with anything that looks like an access key id or a long token removed.
+ */
+function safeAwsMessage(message: unknown): string {
+  if (typeof message !== 'string' || message === 'UnknownError') return '';
+  return message
+    .split('\n')[0]!
+    .replace(/\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g, '[redacted]')
+    .replace(/[A-Za-z0-9+/=_-]{80,}/g, '[redacted]')
+    .slice(0, 300)
+    .trim();
+}
