@@ -6,7 +6,11 @@ export interface KeyVersionInfo {
   /** 1, 2, 3 … as written in the ciphertext header. */
   readonly version: number;
   readonly createdAt: Date;
-  /** `active` versions encrypt (the current one) or decrypt; `retired` ones are kept for reading only. */
+  /**
+   * `active` versions encrypt (the current one) or decrypt, and deterministic / blind-index query
+   * helpers include them; `retired` ones still decrypt but are left out of query terms (retire a
+   * version once no row is stored under it any more). See KEYS.md.
+   */
   readonly status: KeyStatus;
 }
 
@@ -25,4 +29,9 @@ export interface KeyProvider {
   loadKey(version: number): Promise<Uint8Array>;
   /** Creates a new version and makes it current; old versions stay readable. Returns the new version. */
   rotate(): Promise<number>;
+  /**
+   * Optional: marks a non-current version `retired` (still readable, no longer in query terms).
+   * Providers that cannot record a status omit it.
+   */
+  retire?(version: number): Promise<void>;
 }

@@ -1,0 +1,289 @@
+/**
+ * {@link BlindIndex}: equality search over randomized ciphertexts with truncated HMAC-SHA256 terms
+ * (docs/FORMAT.md, "Blind index terms").
+ */
+import { Buffer } from 'node:buffer';
+import { assertContext, type EncryptionContext } from '../context.js';
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { assertWellFormed } from '../format/utf8.js';
+import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js';
+
+/**
+ * A normalisation applied to a field's text before hashing, so that values a user considers equal
+ * give the same term. Applied in the order listed:
+ * - `lowercase` / `uppercase`: locale-independent case mapping;
+ * - `trim`: strip leading and trailing whitespace;
+ * - `digits`: keep ASCII digits only (phone numbers, SSNs);
+ * - `{ lastN: n }`: keep the last `n` characters (code points, never half a surrogate pair);
+ * - `nfc`: Unicode NFC normalisation (composed and decomposed accents become equal).
+ */
+export type BlindIndexTransform = 'lowercase' | 'uppercase' | 'trim' | 'digits' | 'nfc' | { readonly lastN: number };
+
+/** One field of a compound index. */
+export interface BlindIndexField {
+  /** Field name, used to pick the value when `compute` gets an object. */
+  name: string;
+  /** Transforms of this field (default none). */
+  transforms?: readonly BlindIndexTransform[];
+}
+
+/** Options of {@link BlindIndex.open}. `cacheSize` and `backend` apply only when the source is not a {@link Keyring}. */
+export interface BlindIndexOptions extends KeyringOptions {
+  /**
+   * Index name, 1..255 UTF-8 bytes. Part of the key derivation: two indexes on one column with
+   * different names (e.g. full email and email domain) have independent keys.
+   */
+  name: string;
+  /** Term length in bits, 8..256 (default {@link DEFAULT_BLIND_INDEX_BITS}); size it with `planBlindIndex`. */
+  bits?: number;
+  /** Transforms of a single-field index. Use `fields[i].transforms` for a compound index. */
+  transforms?: readonly BlindIndexTransform[];
+  /** Fields of a compound index, in order (e.g. last 4 of an SSN, then a birth year). */
+  fields?: readonly BlindIndexField[];
+}
+
+/** One field's value: text, or a number / bigint indexed as its decimal text. */
+export type BlindIndexInput = string | number | bigint;
+
+/**
+ * What {@link BlindIndex.compute} takes: one value for a single-field index; for a compound index
+ * the values in field order, or an object keyed by field name.
+ */
+export type BlindIndexValue = BlindIndexInput | readonly BlindIndexInput[] | Readonly<Record<string, BlindIndexInput>>;
+
+/** A blind-index term under one key version, in the forms a database column may want. */
+export interface BlindIndexTerm {
+  /** Key version the term was computed under. */
+  readonly version: number;
+  /** `ceil(bits / 8)` bytes; unused low-order bits of the last byte are zero (BYTEA column). */
+  readonly bytes: Buffer;
+  /** Lowercase hex of `bytes` (TEXT column). */
+  readonly hex: string;
+  /**
+   * The `bits` leading bits as an unsigned integer: a `number` when `bits` ≤ 53, else a `bigint`
+   * (INTEGER column for ≤ 31 bits, BIGINT for ≤ 63).
+   */
+  readonly int: number | bigint;
+}
+
+/**
+ * Default term length. 16 bits keeps at least two distinct values per term (so a term does not
+ * identify a value) from about 130,000 distinct values up, and costs about 15 false positives per
+ * lookup per million rows. Tables far from that size should use `planBlindIndex`.
+ */
+export const DEFAULT_BLIND_INDEX_BITS = 16;
+
+type Transform = (s: string) => string;
+
+function compileTransform(spec: BlindIndexTransform, where: string): Transform {
+  switch (spec) {
+    case 'lowercase':
+      return (s) => s.toLowerCase();
+    case 'uppercase':
+      return (s) => s.toUpperCase();
+    case 'trim':
+      return (s) => s.trim();
+    case 'digits':
+      return (s) => s.replace(/[^0-9]/g, '');
+    case 'nfc':
+      return (s) => s.normalize('NFC');
+    default: {
+      const n = (spec as { lastN?: unknown } | null)?.lastN;
+      if (typeof spec === 'object' && spec !== null && Number.isInteger(n) && (n as number) >= 1) {
+        const count = n as number;
+        // Counting code points keeps surrogate pairs whole; short strings skip the split.
+        return (s) => (s.length <= count ? s : Array.from(s).slice(-count).join(''));
+      }
+      throw new SifreDBError(
+        ERROR_CODES.input,
+        `${where} must be "lowercase", "uppercase", "trim", "digits", "nfc" or { lastN: n } with n ≥ 1`,
+      );
+    }
+  }
+}
+
+function compileTransforms(specs: readonly BlindIndexTransform[] | undefined, where: string): Transform[] {
+  if (specs === undefined) return [];
+  if (!Array.isArray(specs)) throw new SifreDBError(ERROR_CODES.input, `${where} must be an array`);
+  return specs.map((spec, i) => compileTransform(spec, `${where}[${i}]`));
+}
+
+function fieldText(value: unknown, field: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString(10);
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw new SifreDBError(ERROR_CODES.input, `${field} must be a string, a finite number or a bigint`);
+}
+
+/**
+ * A blind index: a short keyed hash of a (normalised) value, stored next to its randomized ciphertext
+ * so that rows can be found by equality without decrypting the column. The key is derived per
+ * context, index name and key version, so terms of different columns, tenants or indexes are
+ * unrelated.
+ *
+ * Terms are truncated on purpose: with the right `bits` several values share each term, so a term
+ * does not identify a value, and a lookup returns a few extra rows that the application filters out
+ * after decrypting. See docs/BLIND-INDEX.md and `planBlindIndex`.
+ *
+ * @example
+ * ```ts
+ * const byEmail = await BlindIndex.open(keyring, { name: 'email', bits: 16, transforms: ['trim', 'lowercase'] });
+ * row.email_idx = byEmail.compute(email, ctx).int;
+ * const terms = byEmail.queryTerms('Alice@Example.com ', ctx).map((t) => t.int); // WHERE email_idx = ANY($1)
+ * ```
+ */
+export class BlindIndex {
+  /** The loaded keys. */
+  readonly keyring: Keyring;
+  /** Index name (part of the key derivation). */
+  readonly name: string;
+  /** Term length in bits. */
+  readonly bits: number;
+  /** Field names of a compound index; empty for a single-field index. */
+  readonly fields: readonly string[];
+  readonly #transforms: readonly (readonly Transform[])[];
+
+  private constructor(keyring: Keyring, name: string, bits: number, fields: readonly string[], transforms: Transform[][]) {
+    this.keyring = keyring;
+    this.name = name;
+    this.bits = bits;
+    this.fields = Object.freeze(fields);
+    this.#transforms = Object.freeze(transforms.map((t) => Object.freeze(t)));
+    Object.freeze(this);
+  }
+
+  /**
+   * Opens an index on the keys of `source` (a provider, a `TenantKeyRouter` or a shared `Keyring`).
+   * @throws `ERR_SIFREDB_INPUT` for a bad name, bit length, transform or field list;
+   *   `ERR_SIFREDB_KEY` when the keys cannot be loaded.
+   */
+  static async open(source: KeySource, options: BlindIndexOptions): Promise<BlindIndex> {
+    if (typeof options !== 'object' || options === null) {
+      throw new SifreDBError(ERROR_CODES.input, 'BlindIndex.open needs options { name, bits?, transforms?, fields? }');
+    }
+    const { name, bits = DEFAULT_BLIND_INDEX_BITS, transforms, fields, ...keyringOptions } = options;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new SifreDBError(ERROR_CODES.input, 'blind index name must be a non-empty string');
+    }
+    assertWellFormed(name, 'blind index name');
+    if (Buffer.byteLength(name, 'utf8') > 255) {
+      throw new SifreDBError(ERROR_CODES.input, 'blind index name must be at most 255 UTF-8 bytes');
+    }
+    if (!Number.isInteger(bits) || bits < 8 || bits > 256) {
+      throw new SifreDBError(ERROR_CODES.input, 'bits must be an integer in 8..256');
+    }
+    let names: string[] = [];
+    let compiled: Transform[][];
+    if (fields === undefined) {
+      compiled = [compileTransforms(transforms, 'transforms')];
+    } else {
+      if (transforms !== undefined) {
+        throw new SifreDBError(ERROR_CODES.input, 'give transforms per field (fields[i].transforms) for a compound index');
+      }
+      if (!Array.isArray(fields) || fields.length === 0) {
+        throw new SifreDBError(ERROR_CODES.input, 'fields must be a non-empty array of { name, transforms? }');
+      }
+      names = fields.map((field, i) => {
+        if (typeof field?.name !== 'string' || field.name.length === 0) {
+          throw new SifreDBError(ERROR_CODES.input, `fields[${i}].name must be a non-empty string`);
+        }
+        return field.name;
+      });
+      if (new Set(names).size !== names.length) throw new SifreDBError(ERROR_CODES.input, 'field names must be unique');
+      compiled = fields.map((field, i) => compileTransforms(field.transforms, `fields[${i}].transforms`));
+    }
+    const keyring = await Keyring.from(source, keyringOptions);
+    return new BlindIndex(keyring, name, bits, names, compiled);
+  }
+
+  /**
+   * The term of `value` in `ctx` under the current key version — what to store with the row.
+   * @throws `ERR_SIFREDB_INPUT` for a value that does not fit the index's fields, or text with a
+   *   lone surrogate (after transforms).
+   */
+  compute(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm {
+    assertContext(ctx);
+    const message = this.#message(value);
+    try {
+      return this.#term(this.keyring.currentVersionFor(ctx), message, ctx);
+    } finally {
+      message.fill(0);
+    }
+  }
+
+  /**
+   * Every term a stored `value` of `ctx` may have: one per readable, non-retired key version, the
+   * current one first. Use them all in `WHERE idx IN (…)` so that rows written before a rotation are
+   * still found; the list shrinks to one once old versions are retired.
+   */
+  queryTerms(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm[] {
+    assertContext(ctx);
+    const message = this.#message(value);
+    try {
+      return this.keyring.queryVersionsFor(ctx).map((version) => this.#term(version, message, ctx));
+    } finally {
+      message.fill(0);
+    }
+  }
+
+  /** Reloads the keys (after a rotation); see {@link Keyring.refresh}. */
+  refresh(): Promise<void> {
+    return this.keyring.refresh();
+  }
+
+  #term(version: number, message: Uint8Array, ctx: EncryptionContext): BlindIndexTerm {
+    const bytes = this.keyring.blindIndex(ctx, this.name, version).compute(message, this.bits);
+    const hex = bytes.toString('hex');
+    const spare = bytes.length * 8 - this.bits;
+    let int: number | bigint;
+    if (this.bits <= 53) {
+      let n = 0;
+      for (const byte of bytes) n = n * 256 + byte;
+      int = n / 2 ** spare;
+    } else {
+      int = BigInt(`0x${hex}`) >> BigInt(spare);
+    }
+    return Object.freeze({ version, bytes, hex, int });
+  }
+
+  /**
+   * The transformed fields as `u32be len ‖ UTF-8` each, in field order (docs/FORMAT.md). The length
+   * prefixes keep ("ab","c") and ("a","bc") apart. The caller zeroes the result.
+   */
+  #message(value: BlindIndexValue): Buffer {
+    const values = this.#fieldValues(value);
+    const parts = values.map((raw, i) => {
+      const where = this.fields.length === 0 ? 'value' : `field ${JSON.stringify(this.fields[i])}`;
+      let text = fieldText(raw, where);
+      for (const transform of this.#transforms[i]!) text = transform(text);
+      assertWellFormed(text, where);
+      return Buffer.from(text, 'utf8');
+    });
+    const message = Buffer.allocUnsafe(parts.reduce((n, part) => n + 4 + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      offset = message.writeUInt32BE(part.length, offset);
+      offset += part.copy(message, offset);
+      part.fill(0);
+    }
+    return message;
+  }
+
+  #fieldValues(value: BlindIndexValue): readonly unknown[] {
+    if (this.fields.length === 0) return [value];
+    if (Array.isArray(value)) {
+      if (value.length !== this.fields.length) {
+        throw new SifreDBError(ERROR_CODES.input, `this index has ${this.fields.length} fields; got ${value.length} values`);
+      }
+      return value;
+    }
+    if (typeof value !== 'object' || value === null) {
+      throw new SifreDBError(ERROR_CODES.input, 'a compound index needs an array of values or an object keyed by field name');
+    }
+    const record = value as Readonly<Record<string, unknown>>;
+    return this.fields.map((field) => {
+      if (!Object.hasOwn(record, field)) throw new SifreDBError(ERROR_CODES.input, `missing value for field ${JSON.stringify(field)}`);
+      return record[field];
+    });
+  }
+}

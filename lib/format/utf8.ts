@@ -1,0 +1,38 @@
+/** UTF-8 helpers shared by contexts, the value codec and blind indexes. Internal. */
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+
+interface MaybeWellFormed {
+  isWellFormed?: () => boolean;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `s` has no lone surrogate, i.e. it encodes to UTF-8 and decodes back to the same string.
+ * Uses the native ES2024 `String.prototype.isWellFormed` when present (Node ≥ 20), a regex otherwise.
+ */
+export function isWellFormed(s: string): boolean {
+  const native = (s as unknown as MaybeWellFormed).isWellFormed;
+  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
+}
+
+/**
+ * Throws `ERR_SIFREDB_INPUT` naming `field` when `s` has a lone surrogate. Replacing it with U+FFFD
+ * (what `TextEncoder` does) would silently change the value, so it is refused instead.
+ */
+export function assertWellFormed(s: string, field: string): void {
+  if (!isWellFormed(s)) {
+    throw new SifreDBError(ERROR_CODES.input, `${field} contains a lone surrogate (not valid UTF-16), which UTF-8 cannot represent`);
+  }
+}
+
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decodes UTF-8, throwing `ERR_SIFREDB_FORMAT` on invalid bytes rather than inserting U+FFFD. */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    throw new SifreDBError(ERROR_CODES.format, `${what} is not valid UTF-8`);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Typed values inside the plaintext: `type tag (1 byte) ‖ value bytes` (docs/FORMAT.md, "Plaintext"),
+ * so that a number comes back as a number, a Date as a Date, and so on.
+ */
+import { Buffer } from 'node:buffer';
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { assertWellFormed, decodeUtf8 } from './utf8.js';
+
+/** Type tags, byte 0 of every plaintext. Frozen by format v1. */
+export const VALUE_TAG = {
+  bytes: 0x00,
+  string: 0x01,
+  number: 0x02,
+  bigint: 0x03,
+  boolean: 0x04,
+  date: 0x05,
+  json: 0x06,
+} as const;
+
+/** One of {@link VALUE_TAG}. */
+export type ValueTag = (typeof VALUE_TAG)[keyof typeof VALUE_TAG];
+
+/** A value `JSON.stringify` / `JSON.parse` round-trips. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What the vaults encrypt. Strings, bytes, numbers, bigints, booleans and Dates keep their type;
+ * `null`, arrays and plain objects are stored as JSON.
+ */
+export type EncryptableValue = string | Uint8Array | number | bigint | boolean | Date | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** What `decryptValue` returns: the same JS type as encrypted (bytes come back as a `Buffer`). */
+export type DecryptedValue = string | Buffer | number | bigint | boolean | Date | JsonValue;
+
+/** A value ready for a backend call: its tag and its bytes (strings are left for the backend to encode). */
+export interface EncodedValue {
+  readonly tag: ValueTag;
+  readonly data: Uint8Array | string;
+}
+
+const BIGINT_TEXT = /^-?(0|[1-9][0-9]*)$/;
+
+function float64(n: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  // Every NaN is stored as the one canonical quiet NaN, so DeterministicVault gives one ciphertext
+  // for NaN whatever payload the engine produced.
+  if (Number.isNaN(n)) {
+    out.writeUInt32BE(0x7ff80000, 0);
+    out.writeUInt32BE(0, 4);
+  } else {
+    out.writeDoubleBE(n, 0);
+  }
+  return out;
+}
+
+function isPlainJson(value: object): boolean {
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Maps a JS value to its type tag and bytes. Throws `ERR_SIFREDB_INPUT` for `undefined`, functions,
+ * symbols, invalid Dates, strings with lone surrogates and objects JSON cannot represent faithfully
+ * (class instances other than Date/Uint8Array, e.g. Map or ArrayBuffer, and values holding bigints).
+ */
+export function encodeValue(value: EncryptableValue): EncodedValue {
+  switch (typeof value) {
+    case 'string':
+      assertWellFormed(value, 'value');
+      return { tag: VALUE_TAG.string, data: value };
+    case 'number':
+      return { tag: VALUE_TAG.number, data: float64(value) };
+    case 'bigint':
+      return { tag: VALUE_TAG.bigint, data: Buffer.from(value.toString(10), 'latin1') };
+    case 'boolean':
+      return { tag: VALUE_TAG.boolean, data: Buffer.of(value ? 1 : 0) };
+    case 'object': {
+      if (value instanceof Uint8Array) return { tag: VALUE_TAG.bytes, data: value };
+      if (value instanceof Date) {
+        const time = value.getTime();
+        if (Number.isNaN(time)) throw new SifreDBError(ERROR_CODES.input, 'value is an invalid Date');
+        return { tag: VALUE_TAG.date, data: float64(time) };
+      }
+      if (value !== null && !isPlainJson(value)) {
+        throw new SifreDBError(
+          ERROR_CODES.input,
+          'value must be a string, Uint8Array, number, bigint, boolean, Date, null, array or plain object',
+        );
+      }
+      let json: string;
+      try {
+        json = JSON.stringify(value);
+      } catch {
+        // e.g. a bigint or a cycle inside; the original message may quote the value, so it is dropped.
+        throw new SifreDBError(ERROR_CODES.input, 'value cannot be serialized as JSON');
+      }
+      // JSON.stringify escapes lone surrogates as \uXXXX, so the JSON text is always well-formed.
+      return { tag: VALUE_TAG.json, data: json };
+    }
+    default:
+      throw new SifreDBError(ERROR_CODES.input, `value of type ${typeof value} cannot be encrypted`);
+  }
+}
+
+const TAG_NAMES = ['bytes', 'string', 'number', 'bigint', 'boolean', 'Date', 'JSON'];
+
+/** Human name of a tag, for error messages. */
+export function tagName(tag: number): string {
+  return TAG_NAMES[tag] ?? `unknown type tag ${tag}`;
+}
+
+function malformed(what: string): SifreDBError {
+  return new SifreDBError(ERROR_CODES.format, `decrypted ${what} value is malformed`);
+}
+
+/**
+ * Decodes `type tag ‖ value bytes` (a decrypted plaintext) to the original JS type. The bytes were
+ * authenticated, so a malformed value means a writer that does not follow the format:
+ * `ERR_SIFREDB_FORMAT`, never a guess.
+ */
+export function decodeValue(plaintext: Uint8Array): DecryptedValue {
+  if (plaintext.length < 1) throw malformed('empty');
+  const body = Buffer.from(plaintext.buffer, plaintext.byteOffset + 1, plaintext.length - 1);
+  switch (plaintext[0]) {
+    case VALUE_TAG.bytes:
+      return body;
+    case VALUE_TAG.string:
+      return decodeUtf8(body, 'decrypted string');
+    case VALUE_TAG.number:
+      if (body.length !== 8) throw malformed('number');
+      return body.readDoubleBE(0);
+    case VALUE_TAG.bigint: {
+      const text = body.toString('latin1');
+      if (!BIGINT_TEXT.test(text)) throw malformed('bigint');
+      return BigInt(text);
+    }
+    case VALUE_TAG.boolean:
+      if (body.length !== 1 || body[0]! > 1) throw malformed('boolean');
+      return body[0] === 1;
+    case VALUE_TAG.date: {
+      if (body.length !== 8) throw malformed('Date');
+      const date = new Date(body.readDoubleBE(0));
+      if (Number.isNaN(date.getTime())) throw malformed('Date');
+      return date;
+    }
+    case VALUE_TAG.json:
+      try {
+        return JSON.parse(decodeUtf8(body, 'decrypted JSON')) as JsonValue;
+      } catch (error) {
+        if (error instanceof SifreDBError) throw error;
+        throw malformed('JSON');
+      }
+    default:
+      throw new SifreDBError(ERROR_CODES.format, `decrypted value has unknown type tag ${plaintext[0]}`);
+  }
+}
