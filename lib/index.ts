@@ -14,3 +14,5 @@ export type { KeyProvider, KeyVersionInfo, KeyStatus } from './keys/provider.js'
 
 /** The raw RFC primitives of the backend in use (see {@link Primitives}); the same bytes on both backends. */
 export const primitives: Primitives = getBackend().primitives;
+
+export * from './api.js';
