@@ -39,3 +39,5 @@ export type { AlgorithmName } from './format/envelope.js';
 export { TEXT_PREFIX } from './format/text.js';
 export { VALUE_TAG } from './format/value-codec.js';
 export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
+
+export * from './keys/aws-kms.js';

@@ -595,6 +595,7 @@ export class AwsKmsProvider implements KeyProvider {
       }),
       'ReEncrypt',
       `re-wrapping version ${record.version} of KMS keyring ${this.#storeDescription} under ${newKeyId}`,
+      `${this.#keyId} (source) or ${newKeyId} (destination)`,
     )) as { CiphertextBlob?: Uint8Array; KeyId?: string };
     if (!(response.CiphertextBlob instanceof Uint8Array) || response.CiphertextBlob.length === 0) {
       throw new SifreDBError('ERR_SIFREDB_KMS', 'KMS ReEncrypt returned no ciphertext');
@@ -606,11 +607,11 @@ export class AwsKmsProvider implements KeyProvider {
     };
   }
 
-  async #send(command: unknown, operation: string, action: string): Promise<unknown> {
+  async #send(command: unknown, operation: string, action: string, keyId = this.#keyId): Promise<unknown> {
     try {
       return await this.#client.send(command);
     } catch (error) {
-      const call: KmsCallDescription = { operation, action, keyId: this.#keyId, target: await this.#describeTarget() };
+      const call: KmsCallDescription = { operation, action, keyId, target: await this.#describeTarget() };
       throw kmsError(error, call);
     }
   }
