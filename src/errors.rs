@@ -1,7 +1,10 @@
 use napi::bindgen_prelude::Error;
 
-/// The JS `Error.code` is the first type parameter of `napi::Error`; SifreDB's codes are static strings.
-pub type JsResult<T> = napi::Result<T, &'static str>;
+/// The JS `Error.code` is the type parameter of `napi::Error`; SifreDB's codes are static strings.
+pub type Code = &'static str;
+
+/// Results of the binding; `#[napi]` signatures spell it `Result<T, Code>` so the macro recognises it.
+pub type JsResult<T> = napi::Result<T, Code>;
 
 /// Maps a core error to a JS error carrying its stable `code`. Core messages never hold secrets.
 pub fn to_js(error: sifredb_core::Error) -> Error<&'static str> {

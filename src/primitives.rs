@@ -4,17 +4,19 @@ use napi_derive::napi;
 use sifredb_core::primitives as core;
 
 use crate::buffers::copy_to_buffer;
-use crate::errors::{to_js, JsResult};
+use napi::Result;
+
+use crate::errors::{input_error, to_js, Code};
 
 /// AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext.
 #[napi]
-pub fn aes_siv_encrypt<'env>(env: &'env Env, key: &[u8], plaintext: &[u8], ad: &[u8]) -> JsResult<BufferSlice<'env>> {
+pub fn aes_siv_encrypt<'env>(env: &'env Env, key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::aes_siv_encrypt(key, plaintext, ad).map_err(to_js)?)
 }
 
 /// Verifies and decrypts AES-256-SIV output; throws `ERR_SIFREDB_AUTH` on any mismatch.
 #[napi]
-pub fn aes_siv_decrypt<'env>(env: &'env Env, key: &[u8], ciphertext: &[u8], ad: &[u8]) -> JsResult<BufferSlice<'env>> {
+pub fn aes_siv_decrypt<'env>(env: &'env Env, key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::aes_siv_decrypt(key, ciphertext, ad).map_err(to_js)?)
 }
 
@@ -26,7 +28,7 @@ pub fn chacha20_poly1305_encrypt<'env>(
     nonce: &[u8],
     plaintext: &[u8],
     aad: &[u8],
-) -> JsResult<BufferSlice<'env>> {
+) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
 }
 
@@ -38,7 +40,7 @@ pub fn chacha20_poly1305_decrypt<'env>(
     nonce: &[u8],
     ciphertext_and_tag: &[u8],
     aad: &[u8],
-) -> JsResult<BufferSlice<'env>> {
+) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
 }
 
@@ -50,7 +52,7 @@ pub fn xchacha20_poly1305_encrypt<'env>(
     nonce: &[u8],
     plaintext: &[u8],
     aad: &[u8],
-) -> JsResult<BufferSlice<'env>> {
+) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
 }
 
@@ -62,26 +64,26 @@ pub fn xchacha20_poly1305_decrypt<'env>(
     nonce: &[u8],
     ciphertext_and_tag: &[u8],
     aad: &[u8],
-) -> JsResult<BufferSlice<'env>> {
+) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
 }
 
 /// HKDF-SHA256 (RFC 5869); `length` is 1..8160.
 #[napi]
-pub fn hkdf_sha256<'env>(env: &'env Env, ikm: &[u8], salt: &[u8], info: &[u8], length: i64) -> JsResult<BufferSlice<'env>> {
-    let length = usize::try_from(length).map_err(|_| to_js(sifredb_core::Error::input("length", "must be 1..8160")))?;
+pub fn hkdf_sha256<'env>(env: &'env Env, ikm: &[u8], salt: &[u8], info: &[u8], length: i64) -> Result<BufferSlice<'env>, Code> {
+    let length = usize::try_from(length).map_err(|_| input_error("length must be 1..8160"))?;
     copy_to_buffer(env, &core::hkdf_sha256(ikm, salt, info, length).map_err(to_js)?)
 }
 
 /// HMAC-SHA256; returns 32 bytes.
 #[napi]
-pub fn hmac_sha256<'env>(env: &'env Env, key: &[u8], message: &[u8]) -> JsResult<BufferSlice<'env>> {
-    copy_to_buffer(env, &core::hmac_sha256(key, message))
+pub fn hmac_sha256<'env>(env: &'env Env, key: &[u8], message: &[u8]) -> Result<BufferSlice<'env>, Code> {
+    copy_to_buffer(env, &core::hmac_sha256(key, message).map_err(to_js)?)
 }
 
 /// `n` bytes from the operating system's CSPRNG (0..65536).
 #[napi]
-pub fn random_bytes<'env>(env: &'env Env, n: i64) -> JsResult<BufferSlice<'env>> {
-    let n = usize::try_from(n).map_err(|_| to_js(sifredb_core::Error::input("n", "must be 0..65536")))?;
+pub fn random_bytes<'env>(env: &'env Env, n: i64) -> Result<BufferSlice<'env>, Code> {
+    let n = usize::try_from(n).map_err(|_| input_error("n must be 0..65536"))?;
     copy_to_buffer(env, &core::random_bytes(n).map_err(to_js)?)
 }
