@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm test`: the Rust core's tests, then the ava suite once per backend. Prints one summary line
-// per stage and a final "N passed, N failed" line.
+// `npm test`: installs what the suites need besides npm packages (idempotent), runs the Rust
+// workspace's tests, then the ava suite once per backend. Prints one summary line per stage and a
+// final "N passed, N failed" line.
 import { spawnSync } from 'node:child_process';
 
 const stages = [
+  { name: 'test services (moto, PostgreSQL)', command: 'bash', args: ['scripts/setup-test-services.sh'], env: {} },
   { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
   { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
   { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
@@ -36,6 +38,7 @@ console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
 
 function countTests(name, output) {
+  if (name.startsWith('test services')) return { passed: 0, failed: 0, skipped: 0 };
   if (name === 'cargo') {
     let p = 0;
     let f = 0;
