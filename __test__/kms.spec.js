@@ -6,6 +6,7 @@
 // Runs on both backends (SIFREDB_BACKEND=native / js); fails, never skips, when moto cannot start.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ import {
   SifreDBKmsError,
   TenantKeyRouter,
   Vault,
+  autoRefresh,
   getBackend,
 } from '../dist/index.js';
 import { countingKmsClient, startMoto } from './helpers/moto.js';
@@ -603,4 +605,132 @@ test('backend round trip with the raw KeyProvider bytes matches the Vault', asyn
   const root = getBackend().importRootKey(1, await fresh.provider.loadKey(1));
   const plain = root.randomizedCipher(1, EMAIL.bytes).decrypt(stored);
   t.is(plain.subarray(1).toString('utf8'), 'raw');
+});
+
+test('the provider can make its own KMSClient from region and clientConfig', async (t) => {
+  const keyId = await createKey();
+  const path = keyringPath();
+  const options = {
+    keyId,
+    keyring: path,
+    region: 'us-east-1',
+    clientConfig: { endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } },
+  };
+  const first = await AwsKmsProvider.open(options);
+  first.close();
+  const second = await AwsKmsProvider.open({ ...options, preload: true });
+  t.is((await second.loadKey(1)).length, 32);
+  second.close();
+  await t.throwsAsync(second.loadKey(1), { code: 'ERR_SIFREDB_KEY', message: /closed/ });
+  await t.throwsAsync(AwsKmsProvider.open({ ...options, client: admin }), {
+    code: 'ERR_SIFREDB_INPUT',
+    message: /only when no client is given/,
+  });
+});
+
+/**
+ * A pass-through proxy to the moto server that can be switched to answer every request with a KMS
+ * error, as KMS does under throttling or an internal failure.
+ */
+async function kmsProxy(t) {
+  const state = { fail: undefined, requests: 0 };
+  const server = createServer((req, res) => {
+    state.requests += 1;
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', async () => {
+      if (state.fail) {
+        res.writeHead(state.fail.status, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ __type: state.fail.type, message: state.fail.message }));
+        return;
+      }
+      const upstream = await fetch(moto.endpoint + req.url, {
+        method: req.method,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')),
+        body: Buffer.concat(chunks),
+      });
+      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return { endpoint: `http://127.0.0.1:${server.address().port}`, state };
+}
+
+test('throttling and KMS-side errors: typed, transient, after the SDK retries; cached keys stay in use', async (t) => {
+  const proxy = await kmsProxy(t);
+  const keyId = await createKey();
+  const path = keyringPath();
+  const client = countingKmsClient(proxy.endpoint, { maxAttempts: 3, retryMode: 'standard' });
+  t.teardown(() => client.destroy());
+  const provider = await AwsKmsProvider.open({ keyId, keyring: path, client, cache: { maxKeyAgeMs: 1 } });
+  t.teardown(() => provider.close());
+  const vault = await Vault.open(provider);
+  const stored = vault.encryptToString('x@example.com', EMAIL);
+
+  proxy.state.fail = { status: 400, type: 'ThrottlingException', message: 'Rate exceeded' };
+  const fresh = await AwsKmsProvider.open({ keyId, keyring: path, client });
+  t.teardown(() => fresh.close());
+  client.resetCounts();
+  const throttled = await t.throwsAsync(fresh.loadKey(1), { code: 'ERR_SIFREDB_KMS' });
+  t.is(throttled.awsErrorName, 'ThrottlingException');
+  t.true(throttled.transient);
+  t.is(throttled.attempts, 3);
+  t.deepEqual(client.calls, { DecryptCommand: 1 });
+  t.deepEqual(client.attempts, { DecryptCommand: 3 }, 'the SDK retried before giving up');
+  t.regex(throttled.message, /throttled by KMS after 3 attempts/);
+
+  // The first provider's key is past maxKeyAgeMs: the refresh asks KMS, is throttled, keeps the key.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await vault.refresh();
+  t.is(vault.decryptToString(stored, EMAIL), 'x@example.com');
+
+  proxy.state.fail = { status: 500, type: 'KMSInternalException', message: 'internal' };
+  const internal = await t.throwsAsync(fresh.loadKey(1), { code: 'ERR_SIFREDB_KMS' });
+  t.is(internal.awsErrorName, 'KMSInternalException');
+  t.is(internal.httpStatusCode, 500);
+  t.true(internal.transient);
+
+  proxy.state.fail = { status: 400, type: 'AccessDeniedException', message: 'User: arn:aws:iam::123456789012:user/app is not authorized to perform: kms:Decrypt' };
+  const denied = await t.throwsAsync(fresh.loadKey(1), { code: 'ERR_SIFREDB_KMS' });
+  t.is(denied.awsErrorName, 'AccessDeniedException');
+  t.false(denied.transient);
+  t.regex(denied.message, /not authorized to perform: kms:Decrypt/);
+  // A refusal past maxKeyAgeMs (unlike an outage) drops the cached key.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await t.throwsAsync(provider.loadKey(1), { code: 'ERR_SIFREDB_KMS' });
+
+  proxy.state.fail = undefined;
+  t.is((await fresh.loadKey(1)).length, 32);
+});
+
+test('autoRefresh: a running router drops a shredded tenant at the next refresh past maxKeyAgeMs', async (t) => {
+  const [keyA, keyB] = await Promise.all([createKey(), createKey()]);
+  const a = await open(t, { keyId: keyA, keyring: keyringPath('auto-a'), cache: { maxKeyAgeMs: 1 } });
+  const b = await open(t, { keyId: keyB, keyring: keyringPath('auto-b'), cache: { maxKeyAgeMs: 1 } });
+  const vault = await Vault.open(new TenantKeyRouter({ tenants: { a: a.provider, b: b.provider } }));
+  const ctxA = EMAIL.withTenant('a');
+  const ctxB = EMAIL.withTenant('b');
+  const storedA = vault.encryptToString('a', ctxA);
+  const storedB = vault.encryptToString('b', ctxB);
+  const errors = [];
+  const refresher = autoRefresh(vault, { intervalMs: 10, onError: (error) => errors.push(error) });
+  t.teardown(() => refresher.stop());
+  await refresher.next();
+  t.is(vault.decryptToString(storedA, ctxA), 'a');
+
+  await admin.send(new DisableKeyCommand({ KeyId: keyA }));
+  await refresher.next();
+  await refresher.next();
+  t.throws(() => vault.decryptToString(storedA, ctxA), { code: 'ERR_SIFREDB_KEY' });
+  t.is(vault.decryptToString(storedB, ctxB), 'b');
+  t.deepEqual(errors, [], 'a router isolates the failed tenant, so the refresh itself succeeds');
+
+  await admin.send(new EnableKeyCommand({ KeyId: keyA }));
+  await refresher.next();
+  await refresher.next();
+  t.is(vault.decryptToString(storedA, ctxA), 'a', 're-enabling the key brings the tenant back');
+  refresher.stop();
+  t.throws(() => autoRefresh(vault, { intervalMs: 0 }), { code: 'ERR_SIFREDB_INPUT' });
 });

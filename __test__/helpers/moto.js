@@ -9,6 +9,9 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { KMSClient } from '@aws-sdk/client-kms';
 
+// The SDK's notice about future Node.js support is noise in test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const LAUNCHER = fileURLToPath(new URL('./moto_server.py', import.meta.url));
 const PYTHON = process.env.SIFREDB_PYTHON || 'python3';
 const START_TIMEOUT_MS = 60_000;

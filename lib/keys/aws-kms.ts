@@ -27,6 +27,7 @@ import {
 } from './kms/keyring.js';
 
 export { SifreDBKmsError } from './kms/errors.js';
+export { autoRefresh, type AutoRefresh, type AutoRefreshOptions, type Refreshable } from './kms/auto-refresh.js';
 export {
   FileKeyringStore,
   KMS_KEYRING_TYPE,
@@ -210,6 +211,12 @@ export class AwsKmsProvider implements KeyProvider {
       invalidInput('AwsKmsProvider: client must be a KMSClient from @aws-sdk/client-kms');
     }
     if (region !== undefined && (typeof region !== 'string' || region === '')) invalidInput('AwsKmsProvider: region must be a string');
+    if (client !== undefined && (region !== undefined || clientConfig !== undefined)) {
+      invalidInput('AwsKmsProvider: region and clientConfig apply only when no client is given; configure your KMSClient instead');
+    }
+    if (clientConfig !== undefined && (typeof clientConfig !== 'object' || clientConfig === null)) {
+      invalidInput('AwsKmsProvider: clientConfig must be an object of KMSClient options');
+    }
     const maxKeyAgeMs = cache?.maxKeyAgeMs ?? Infinity;
     if (typeof maxKeyAgeMs !== 'number' || !(maxKeyAgeMs > 0)) {
       invalidInput('AwsKmsProvider: cache.maxKeyAgeMs must be a positive number of milliseconds');
