@@ -9,6 +9,7 @@ const stages = [
   { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
   { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
   { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
+  { name: 'npm pack', command: 'node', args: ['scripts/pack-check.js'], env: {} },
 ];
 
 let passed = 0;
@@ -51,6 +52,7 @@ function countTests(name, output) {
     return { passed: p, failed: f, skipped: s };
   }
   const num = (re) => Number(output.match(re)?.[1] ?? 0);
+  if (name === 'npm pack') return { passed: num(/pack-check: (\d+) passed/), failed: num(/pack-check: \d+ passed, (\d+) failed/), skipped: 0 };
   return {
     passed: num(/(\d+) tests? passed/),
     failed: num(/(\d+) tests? failed/) + num(/(\d+) uncaught exceptions?/) + num(/(\d+) unhandled rejections?/),

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Packs SifreDB as it would be published (the main package plus the linux-x64-gnu platform package
+// that napi-rs puts the binary in), installs both tarballs into an empty folder, and checks that
+//   1. the installed package loads the native backend,
+//   2. the pure-JS fallback takes over, without crashing the import, when the platform package is gone,
+//   3. the bundled CLI starts.
+// Prints "pack-check: N passed, N failed".
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const platform = 'linux-x64-gnu';
+const binary = `sifredb.${platform}.node`;
+const work = mkdtempSync(join(tmpdir(), 'sifredb-pack-'));
+const run = (cmd, args, cwd, env = {}) =>
+  execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+const results = [];
+function check(name, fn) {
+  try {
+    fn();
+    results.push([true, name]);
+  } catch (error) {
+    results.push([false, `${name}: ${error.stderr || error.message}`]);
+  }
+}
+
+try {
+  const platformDir = join(root, 'npm', platform);
+  copyFileSync(join(root, binary), join(platformDir, binary));
+  const pack = (dir) => JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], dir))[0].filename;
+  const mainTgz = join(work, pack(root));
+  const platformTgz = join(work, pack(platformDir));
+  rmSync(join(platformDir, binary));
+
+  const app = join(work, 'app');
+  run('mkdir', ['-p', app], work);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
+  run('npm', ['install', '--no-audit', '--no-fund', mainTgz, platformTgz], app);
+
+  const probe = `import * as s from 'sifredb'; console.log(JSON.stringify({ backend: s.backend, error: s.backendError?.message ?? null, hmac: s.primitives.hmacSha256(Buffer.from('k'), Buffer.from('m')).toString('hex') }));`;
+  const expectedHmac = execFileSync('node', ['-e', "process.stdout.write(require('crypto').createHmac('sha256','k').update('m').digest('hex'))"], { encoding: 'utf8' });
+
+  check('installed tarball loads the native backend', () => {
+    const out = JSON.parse(run('node', ['--input-type=module', '-e', probe], app));
+    if (out.backend !== 'native') throw new Error(`backend is ${out.backend}: ${out.error}`);
+    if (out.hmac !== expectedHmac) throw new Error('wrong HMAC from the installed package');
+  });
+
+  check('without the platform package the import falls back to pure JS', () => {
+    rmSync(join(app, 'node_modules', `sifredb-${platform}`), { recursive: true, force: true });
+    const out = JSON.parse(run('node', ['--input-type=module', '-e', probe], app));
+    if (out.backend !== 'js') throw new Error(`backend is ${out.backend}`);
+    if (!out.error) throw new Error('backendError does not say why native did not load');
+    if (out.hmac !== expectedHmac) throw new Error('wrong HMAC from the pure-JS fallback');
+  });
+
+  check('the sifredb CLI starts from the installed package', () => {
+    const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'sifredb', 'package.json'), 'utf8'));
+    if (!pkg.bin?.sifredb) throw new Error('no bin entry');
+    run(join(app, 'node_modules', '.bin', 'sifredb'), ['--help'], app);
+  });
+} catch (error) {
+  results.push([false, `packing or installing failed: ${error.stderr || error.message}`]);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+for (const [ok, name] of results) console.log(`${ok ? '✔' : '✘'} ${name}`);
+const failed = results.filter(([ok]) => !ok).length;
+console.log(`pack-check: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
