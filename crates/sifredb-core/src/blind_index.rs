@@ -25,7 +25,10 @@ pub struct BlindIndexKey {
 
 impl BlindIndexKey {
     pub(crate) fn new(key_version: u32, key: &[u8]) -> Result<Self> {
-        Ok(Self { mac: hmac_key(key)?, key_version })
+        Ok(Self {
+            mac: hmac_key(key)?,
+            key_version,
+        })
     }
 
     /// Version of the root key this index key was derived from.
@@ -44,7 +47,11 @@ impl BlindIndexKey {
     pub fn compute_into(&self, message: &[u8], bits: u32, out: &mut [u8]) -> Result<()> {
         let len = term_len(bits)?;
         if out.len() != len {
-            return Err(Error::Input { arg: "out", expected: "term_len(bits) bytes", got: out.len() });
+            return Err(Error::Input {
+                arg: "out",
+                expected: "term_len(bits) bytes",
+                got: out.len(),
+            });
         }
         let mut mac = self.mac.clone();
         mac.update(message);
@@ -61,14 +68,20 @@ impl BlindIndexKey {
 
 impl fmt::Debug for BlindIndexKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlindIndexKey").field("key_version", &self.key_version).finish_non_exhaustive()
+        f.debug_struct("BlindIndexKey")
+            .field("key_version", &self.key_version)
+            .finish_non_exhaustive()
     }
 }
 
 /// Length in bytes of a `bits`-bit term: `ceil(bits / 8)`; [`Error::Input`] outside `8..=256`.
 pub fn term_len(bits: u32) -> Result<usize> {
     if !(MIN_BITS..=MAX_BITS).contains(&bits) {
-        return Err(Error::len("bits", "8..=256", usize::try_from(bits).unwrap_or(usize::MAX)));
+        return Err(Error::len(
+            "bits",
+            "8..=256",
+            usize::try_from(bits).unwrap_or(usize::MAX),
+        ));
     }
     usize::try_from(bits.div_ceil(8)).map_err(|_| Error::len("bits", "8..=256", 0))
 }
@@ -77,7 +90,8 @@ pub fn term_len(bits: u32) -> Result<usize> {
 pub fn blind_index_message(fields: &[&[u8]]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(fields.iter().map(|f| 4 + f.len()).sum());
     for field in fields {
-        let len = u32::try_from(field.len()).map_err(|_| Error::len("field", "under 4 GiB", field.len()))?;
+        let len = u32::try_from(field.len())
+            .map_err(|_| Error::len("field", "under 4 GiB", field.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(field);
     }
@@ -107,6 +121,9 @@ mod tests {
 
     #[test]
     fn message_encoding() {
-        assert_eq!(blind_index_message(&[b"ab", b""]).unwrap(), [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0]);
+        assert_eq!(
+            blind_index_message(&[b"ab", b""]).unwrap(),
+            [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0]
+        );
     }
 }

@@ -82,24 +82,45 @@ pub struct RandomizedCipher {
 }
 
 impl RandomizedCipher {
-    pub(crate) fn new(algorithm: Algorithm, key_version: u32, key: &[u8; 32], context: &[u8]) -> Result<Self> {
+    pub(crate) fn new(
+        algorithm: Algorithm,
+        key_version: u32,
+        key: &[u8; 32],
+        context: &[u8],
+    ) -> Result<Self> {
         let key = Array::cast_from_core(key);
         let aead = match algorithm {
             Algorithm::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new(key)),
             Algorithm::XChaCha20Poly1305 => Aead::XChaCha(XChaCha20Poly1305::new(key)),
             Algorithm::Aes256Siv => {
-                return Err(Error::Invalid { arg: "algorithm", reason: "is not a randomized algorithm" })
+                return Err(Error::Invalid {
+                    arg: "algorithm",
+                    reason: "is not a randomized algorithm",
+                })
             }
         };
-        let header = Header { algorithm, key_version };
-        Ok(Self { aead, header, aad: aad(&header, context) })
+        let header = Header {
+            algorithm,
+            key_version,
+        };
+        Ok(Self {
+            aead,
+            header,
+            aad: aad(&header, context),
+        })
     }
 
     /// Like [`Cipher::encrypt_into`] with a caller-chosen nonce.
     ///
     /// **Dangerous**: a test-vector hook. Two values sealed under one key with one nonce leak
     /// their XOR and let an attacker forge ciphertexts. The library never calls this.
-    pub fn encrypt_into_with_nonce(&self, out: &mut [u8], type_tag: u8, value: &[u8], nonce: &[u8]) -> Result<()> {
+    pub fn encrypt_into_with_nonce(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        nonce: &[u8],
+    ) -> Result<()> {
         let expected = match self.header.algorithm {
             Algorithm::XChaCha20Poly1305 => "24 bytes",
             _ => "12 bytes",
@@ -122,8 +143,12 @@ impl RandomizedCipher {
     /// Writes the header and plaintext into `out` and returns its nonce, body and tag slots.
     fn layout<'a>(&self, out: &'a mut [u8], type_tag: u8, value: &[u8]) -> Result<Slots<'a>> {
         let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
-        let (rest, tag) = rest.split_last_chunk_mut::<TAG_LEN>().ok_or(OUT_TOO_SHORT)?;
-        let (nonce, body) = rest.split_at_mut_checked(self.header.algorithm.nonce_len()).ok_or(OUT_TOO_SHORT)?;
+        let (rest, tag) = rest
+            .split_last_chunk_mut::<TAG_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        let (nonce, body) = rest
+            .split_at_mut_checked(self.header.algorithm.nonce_len())
+            .ok_or(OUT_TOO_SHORT)?;
         write_plaintext(body, type_tag, value)?;
         Ok((nonce, body, tag))
     }
@@ -133,7 +158,10 @@ impl RandomizedCipher {
             Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
             Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
         }
-        .map_err(|_| Error::Invalid { arg: "value", reason: "is too long" })?;
+        .map_err(|_| Error::Invalid {
+            arg: "value",
+            reason: "is too long",
+        })?;
         *tag_out = tag.into();
         Ok(())
     }
@@ -156,9 +184,15 @@ impl Cipher for RandomizedCipher {
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
         check_out_len(out, self.plaintext_len(envelope)?)?;
-        let body = envelope.get(HEADER_LEN..).ok_or(Error::Format("truncated"))?;
-        let (nonce, body) = body.split_at_checked(self.header.algorithm.nonce_len()).ok_or(Error::Format("truncated"))?;
-        let (ciphertext, tag) = body.split_last_chunk::<TAG_LEN>().ok_or(Error::Format("truncated"))?;
+        let body = envelope
+            .get(HEADER_LEN..)
+            .ok_or(Error::Format("truncated"))?;
+        let (nonce, body) = body
+            .split_at_checked(self.header.algorithm.nonce_len())
+            .ok_or(Error::Format("truncated"))?;
+        let (ciphertext, tag) = body
+            .split_last_chunk::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
         let tag: &Tag = Array::cast_from_core(tag);
         let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
         let verified = match &self.aead {
@@ -171,7 +205,9 @@ impl Cipher for RandomizedCipher {
 
 impl fmt::Debug for RandomizedCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RandomizedCipher").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("RandomizedCipher")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,7 +224,10 @@ pub struct DeterministicCipher {
 
 impl DeterministicCipher {
     pub(crate) fn new(key_version: u32, key: &[u8; 64], context: &[u8]) -> Self {
-        let header = Header { algorithm: Algorithm::Aes256Siv, key_version };
+        let header = Header {
+            algorithm: Algorithm::Aes256Siv,
+            key_version,
+        };
         Self {
             key: Zeroizing::new(*key),
             siv: Mutex::new(Aes256Siv::new(Array::cast_from_core(key))),
@@ -219,19 +258,28 @@ impl Cipher for DeterministicCipher {
 
     fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
         let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
-        let (iv, body) = rest.split_first_chunk_mut::<TAG_LEN>().ok_or(OUT_TOO_SHORT)?;
+        let (iv, body) = rest
+            .split_first_chunk_mut::<TAG_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
         write_plaintext(body, type_tag, value)?;
         let tag = self
             .with_siv(|siv| siv.encrypt_inout_detached([&*self.aad], body.into()))
-            .map_err(|_| Error::Invalid { arg: "value", reason: "is too long" })?;
+            .map_err(|_| Error::Invalid {
+                arg: "value",
+                reason: "is too long",
+            })?;
         *iv = tag.into();
         Ok(())
     }
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
         check_out_len(out, self.plaintext_len(envelope)?)?;
-        let body = envelope.get(HEADER_LEN..).ok_or(Error::Format("truncated"))?;
-        let (iv, ciphertext) = body.split_first_chunk::<TAG_LEN>().ok_or(Error::Format("truncated"))?;
+        let body = envelope
+            .get(HEADER_LEN..)
+            .ok_or(Error::Format("truncated"))?;
+        let (iv, ciphertext) = body
+            .split_first_chunk::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
         let iv: &Tag = Array::cast_from_core(iv);
         let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
         // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
@@ -253,11 +301,16 @@ impl Clone for DeterministicCipher {
 
 impl fmt::Debug for DeterministicCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeterministicCipher").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("DeterministicCipher")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
-const OUT_TOO_SHORT: Error = Error::Invalid { arg: "out", reason: "has the wrong length" };
+const OUT_TOO_SHORT: Error = Error::Invalid {
+    arg: "out",
+    reason: "has the wrong length",
+};
 
 fn aad(header: &Header, context: &[u8]) -> Box<[u8]> {
     [&header.encode()[..], context].concat().into_boxed_slice()
@@ -269,7 +322,9 @@ type Slots<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8; TAG_LEN]);
 /// Checks that `out` is exactly `len` bytes, writes `header` into it and returns the rest.
 fn write_header<'a>(out: &'a mut [u8], len: usize, header: &Header) -> Result<&'a mut [u8]> {
     check_out_len(out, len)?;
-    let (head, rest) = out.split_first_chunk_mut::<HEADER_LEN>().ok_or(OUT_TOO_SHORT)?;
+    let (head, rest) = out
+        .split_first_chunk_mut::<HEADER_LEN>()
+        .ok_or(OUT_TOO_SHORT)?;
     *head = header.encode();
     Ok(rest)
 }
@@ -278,7 +333,11 @@ fn check_out_len(out: &[u8], len: usize) -> Result<()> {
     if out.len() == len {
         Ok(())
     } else {
-        Err(Error::Input { arg: "out", expected: "the exact sealed or plaintext length", got: out.len() })
+        Err(Error::Input {
+            arg: "out",
+            expected: "the exact sealed or plaintext length",
+            got: out.len(),
+        })
     }
 }
 

@@ -16,7 +16,12 @@ pub const MAX_CONTEXT_LEN: usize = 1 + 3 * (2 + MAX_NAME_LEN) + 4;
 ///
 /// `tenant` is `None` for single-tenant data; an empty tenant string is rejected so that it cannot
 /// be confused with `None`. Names are 1..=255 UTF-8 bytes, `version` is `1..=u32::MAX`.
-pub fn encode_context(tenant: Option<&str>, table: &str, column: &str, version: u32) -> Result<Vec<u8>> {
+pub fn encode_context(
+    tenant: Option<&str>,
+    table: &str,
+    column: &str,
+    version: u32,
+) -> Result<Vec<u8>> {
     let tenant = match tenant {
         Some(t) => check_name("tenant", t.as_bytes())?,
         None => &[],
@@ -30,7 +35,8 @@ pub fn encode_context(tenant: Option<&str>, table: &str, column: &str, version: 
     out.push(CONTEXT_ENCODING_V1);
     for field in [tenant, table, column] {
         // `check_name` bounded every field to 255 bytes.
-        let len = u16::try_from(field.len()).map_err(|_| Error::len("name", "1..=255 bytes", field.len()))?;
+        let len = u16::try_from(field.len())
+            .map_err(|_| Error::len("name", "1..=255 bytes", field.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(field);
     }
@@ -41,7 +47,10 @@ pub fn encode_context(tenant: Option<&str>, table: &str, column: &str, version: 
 /// Checks that `context` is a canonical v1 context, so that a malformed one (a binding bug) fails
 /// loudly instead of silently deriving keys nobody else can derive.
 pub fn validate_context(context: &[u8]) -> Result<()> {
-    const MALFORMED: Error = Error::Invalid { arg: "context", reason: "is not a canonical v1 context" };
+    const MALFORMED: Error = Error::Invalid {
+        arg: "context",
+        reason: "is not a canonical v1 context",
+    };
     if context.is_empty() || context.len() > MAX_CONTEXT_LEN {
         return Err(Error::len("context", "1..=776 bytes", context.len()));
     }
@@ -50,11 +59,16 @@ pub fn validate_context(context: &[u8]) -> Result<()> {
     };
     for (i, name) in ["tenant", "table", "column"].into_iter().enumerate() {
         let (&len, tail) = rest.split_first_chunk::<2>().ok_or(MALFORMED)?;
-        let (field, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(len))).ok_or(MALFORMED)?;
+        let (field, tail) = tail
+            .split_at_checked(usize::from(u16::from_be_bytes(len)))
+            .ok_or(MALFORMED)?;
         // Only the tenant (i == 0) may be absent.
         let len_ok = field.len() <= MAX_NAME_LEN && (i == 0 || !field.is_empty());
         if !len_ok || core::str::from_utf8(field).is_err() {
-            return Err(Error::Invalid { arg: name, reason: "is not valid in the context" });
+            return Err(Error::Invalid {
+                arg: name,
+                reason: "is not valid in the context",
+            });
         }
         rest = tail;
     }
@@ -82,7 +96,10 @@ mod tests {
         let a = encode_context(None, "a|b", "c", 1).unwrap();
         let b = encode_context(None, "a", "b|c", 1).unwrap();
         assert_ne!(a, b);
-        assert_eq!(hex::encode(&a), "0100000003617c62000163".to_owned() + "00000001");
+        assert_eq!(
+            hex::encode(&a),
+            "0100000003617c62000163".to_owned() + "00000001"
+        );
         validate_context(&a).unwrap();
         let t = encode_context(Some("acme"), "users", "email", 2).unwrap();
         validate_context(&t).unwrap();
@@ -96,7 +113,13 @@ mod tests {
         assert!(encode_context(None, "t", &"x".repeat(256), 1).is_err());
         assert!(encode_context(Some(&"x".repeat(256)), "t", "c", 1).is_err());
         assert!(encode_context(None, "t", "c", 0).is_err());
-        let longest = encode_context(Some(&"x".repeat(255)), &"y".repeat(255), &"z".repeat(255), 7).unwrap();
+        let longest = encode_context(
+            Some(&"x".repeat(255)),
+            &"y".repeat(255),
+            &"z".repeat(255),
+            7,
+        )
+        .unwrap();
         assert_eq!(longest.len(), MAX_CONTEXT_LEN);
         validate_context(&longest).unwrap();
         let ok = encode_context(Some("acme"), "t", "c", 1).unwrap();

@@ -55,7 +55,9 @@ impl fmt::Display for Error {
         match self {
             Self::Input { arg, expected, got } => write!(f, "{arg} must be {expected}, got {got}"),
             Self::Invalid { arg, reason } => write!(f, "{arg} {reason}"),
-            Self::Auth => f.write_str("authentication failed: wrong key or context, or altered ciphertext"),
+            Self::Auth => {
+                f.write_str("authentication failed: wrong key or context, or altered ciphertext")
+            }
             Self::Format(reason) => write!(f, "not a SifreDB v1 ciphertext: {reason}"),
             Self::Key(reason) => f.write_str(reason),
             Self::Rng => f.write_str("the operating system's random number generator failed"),
@@ -80,6 +82,9 @@ mod tests {
         assert_eq!(Error::Auth.code(), "ERR_SIFREDB_AUTH");
         assert_eq!(Error::Format("truncated").code(), "ERR_SIFREDB_FORMAT");
         assert_eq!(Error::Key("key version mismatch").code(), "ERR_SIFREDB_KEY");
-        assert_eq!(Error::Key("key version mismatch").to_string(), "key version mismatch");
+        assert_eq!(
+            Error::Key("key version mismatch").to_string(),
+            "key version mismatch"
+        );
     }
 }

@@ -66,7 +66,10 @@ impl TryFrom<u8> for Algorithm {
     type Error = Error;
 
     fn try_from(id: u8) -> Result<Self> {
-        Self::from_id(id).map_err(|_| Error::Invalid { arg: "algorithm", reason: "is not 1, 2 or 3" })
+        Self::from_id(id).map_err(|_| Error::Invalid {
+            arg: "algorithm",
+            reason: "is not 1, 2 or 3",
+        })
     }
 }
 
@@ -83,12 +86,22 @@ impl Header {
     /// The header bytes.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let v = self.key_version.to_be_bytes();
-        [MAGIC, FORMAT_V1, self.algorithm.id(), v[0], v[1], v[2], v[3]]
+        [
+            MAGIC,
+            FORMAT_V1,
+            self.algorithm.id(),
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+        ]
     }
 
     /// Parses the header at the start of `envelope`, checking every field.
     pub fn parse(envelope: &[u8]) -> Result<Self> {
-        let Some(&[magic, version, algorithm, v0, v1, v2, v3]) = envelope.first_chunk::<HEADER_LEN>() else {
+        let Some(&[magic, version, algorithm, v0, v1, v2, v3]) =
+            envelope.first_chunk::<HEADER_LEN>()
+        else {
             return Err(Error::Format("truncated"));
         };
         if magic != MAGIC {
@@ -102,7 +115,10 @@ impl Header {
         if key_version == 0 {
             return Err(Error::Format("key version 0 is invalid"));
         }
-        Ok(Self { algorithm, key_version })
+        Ok(Self {
+            algorithm,
+            key_version,
+        })
     }
 }
 
@@ -110,7 +126,11 @@ impl Header {
 pub fn sealed_len(algorithm: Algorithm, plaintext_len: usize) -> Result<usize> {
     plaintext_len
         .checked_add(algorithm.overhead())
-        .ok_or(Error::len("value", "smaller than the address space", plaintext_len))
+        .ok_or(Error::len(
+            "value",
+            "smaller than the address space",
+            plaintext_len,
+        ))
 }
 
 /// Shortest valid envelope: its plaintext is a lone type tag.
@@ -133,7 +153,10 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_rejections() {
-        let h = Header { algorithm: Algorithm::XChaCha20Poly1305, key_version: 0x0102_0304 };
+        let h = Header {
+            algorithm: Algorithm::XChaCha20Poly1305,
+            key_version: 0x0102_0304,
+        };
         let bytes = h.encode();
         assert_eq!(bytes, [0x53, 1, 2, 1, 2, 3, 4]);
         assert_eq!(Header::parse(&bytes).unwrap(), h);
@@ -163,7 +186,10 @@ mod tests {
         assert_eq!(sealed_len(Algorithm::Aes256Siv, 1).unwrap(), 24);
         assert_eq!(min_envelope_len(Algorithm::ChaCha20Poly1305), 36);
         assert!(sealed_len(Algorithm::Aes256Siv, usize::MAX).is_err());
-        assert_eq!(plaintext_len(Algorithm::Aes256Siv, 23), Err(Error::Format("truncated")));
+        assert_eq!(
+            plaintext_len(Algorithm::Aes256Siv, 23),
+            Err(Error::Format("truncated"))
+        );
         assert_eq!(plaintext_len(Algorithm::Aes256Siv, 30).unwrap(), 7);
     }
 }

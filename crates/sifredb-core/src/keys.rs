@@ -77,7 +77,10 @@ impl RootKey {
         if material.len() != ROOT_KEY_LEN {
             return Err(Error::len("key", "32 bytes", material.len()));
         }
-        Ok(Self { version, prk: Hkdf::new(Some(HKDF_SALT), material) })
+        Ok(Self {
+            version,
+            prk: Hkdf::new(Some(HKDF_SALT), material),
+        })
     }
 
     /// The key version written into envelope headers.
@@ -87,12 +90,19 @@ impl RootKey {
 
     /// Cipher for the randomized vault: `algorithm` is ChaCha20-Poly1305 or XChaCha20-Poly1305,
     /// `context` a canonical context.
-    pub fn randomized_cipher(&self, algorithm: Algorithm, context: &[u8]) -> Result<RandomizedCipher> {
+    pub fn randomized_cipher(
+        &self,
+        algorithm: Algorithm,
+        context: &[u8],
+    ) -> Result<RandomizedCipher> {
         let purpose = match algorithm {
             Algorithm::ChaCha20Poly1305 => Purpose::ChaCha20Poly1305,
             Algorithm::XChaCha20Poly1305 => Purpose::XChaCha20Poly1305,
             Algorithm::Aes256Siv => {
-                return Err(Error::Invalid { arg: "algorithm", reason: "is not a randomized algorithm" })
+                return Err(Error::Invalid {
+                    arg: "algorithm",
+                    reason: "is not a randomized algorithm",
+                })
             }
         };
         let mut key = Zeroizing::new([0u8; 32]);
@@ -110,20 +120,36 @@ impl RootKey {
     /// HMAC key of blind index `index_name` (1..=255 bytes of UTF-8) of `context`.
     pub fn blind_index(&self, context: &[u8], index_name: &[u8]) -> Result<BlindIndexKey> {
         let mut key = Zeroizing::new([0u8; 32]);
-        self.derive_into(Purpose::BlindIndex, context, Some(index_name), key.as_mut_slice())?;
+        self.derive_into(
+            Purpose::BlindIndex,
+            context,
+            Some(index_name),
+            key.as_mut_slice(),
+        )?;
         BlindIndexKey::new(self.version, key.as_slice())
     }
 
     /// The raw derived key, for test vectors and cross-implementation checks only: the handles
     /// above keep keys to themselves. `index_name` is required for [`Purpose::BlindIndex`] and
     /// rejected otherwise.
-    pub fn derive_key(&self, purpose: Purpose, context: &[u8], index_name: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn derive_key(
+        &self,
+        purpose: Purpose,
+        context: &[u8],
+        index_name: Option<&[u8]>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let mut key = Zeroizing::new(vec![0u8; purpose.key_len()]);
         self.derive_into(purpose, context, index_name, &mut key)?;
         Ok(key)
     }
 
-    fn derive_into(&self, purpose: Purpose, context: &[u8], index_name: Option<&[u8]>, okm: &mut [u8]) -> Result<()> {
+    fn derive_into(
+        &self,
+        purpose: Purpose,
+        context: &[u8],
+        index_name: Option<&[u8]>,
+        okm: &mut [u8],
+    ) -> Result<()> {
         validate_context(context)?;
         // Only blind-index keys carry `u16be len ‖ index name`; other infos end with the context.
         let name_len: [u8; 2];
@@ -133,17 +159,35 @@ impl RootKey {
                     return Err(Error::len("index name", "1..=255 bytes", name.len()));
                 }
                 if core::str::from_utf8(name).is_err() {
-                    return Err(Error::Invalid { arg: "index name", reason: "is not valid UTF-8" });
+                    return Err(Error::Invalid {
+                        arg: "index name",
+                        reason: "is not valid UTF-8",
+                    });
                 }
-                let len = u16::try_from(name.len()).map_err(|_| Error::len("index name", "1..=255 bytes", name.len()))?;
+                let len = u16::try_from(name.len())
+                    .map_err(|_| Error::len("index name", "1..=255 bytes", name.len()))?;
                 name_len = len.to_be_bytes();
                 [&name_len, name]
             }
-            (Purpose::BlindIndex, None) => return Err(Error::len("index name", "1..=255 bytes", 0)),
-            (_, Some(_)) => return Err(Error::Invalid { arg: "index name", reason: "is only for blind indexes" }),
+            (Purpose::BlindIndex, None) => {
+                return Err(Error::len("index name", "1..=255 bytes", 0))
+            }
+            (_, Some(_)) => {
+                return Err(Error::Invalid {
+                    arg: "index name",
+                    reason: "is only for blind indexes",
+                })
+            }
             (_, None) => [&[], &[]],
         };
-        let info = [INFO_PREFIX, purpose.label().as_bytes(), &[0], context, suffix[0], suffix[1]];
+        let info = [
+            INFO_PREFIX,
+            purpose.label().as_bytes(),
+            &[0],
+            context,
+            suffix[0],
+            suffix[1],
+        ];
         self.prk
             .expand_multi_info(&info, okm)
             .map_err(|_| Error::len("derived key", "at most 8160 bytes", okm.len()))
@@ -152,7 +196,9 @@ impl RootKey {
 
 impl fmt::Debug for RootKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RootKey").field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("RootKey")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,28 +218,42 @@ mod tests {
         info.extend_from_slice(&[0, 5]);
         info.extend_from_slice(b"email");
         let expected = hkdf_sha256(&material, HKDF_SALT, &info, 32).unwrap();
-        let got = root.derive_key(Purpose::BlindIndex, &ctx, Some(b"email")).unwrap();
+        let got = root
+            .derive_key(Purpose::BlindIndex, &ctx, Some(b"email"))
+            .unwrap();
         assert_eq!(got.as_slice(), expected.as_slice());
 
         let mut info = b"SifreDB/v1/aes-256-siv\0".to_vec();
         info.extend_from_slice(&ctx);
         let expected = hkdf_sha256(&material, HKDF_SALT, &info, 64).unwrap();
-        assert_eq!(root.derive_key(Purpose::Aes256Siv, &ctx, None).unwrap().as_slice(), expected.as_slice());
+        assert_eq!(
+            root.derive_key(Purpose::Aes256Siv, &ctx, None)
+                .unwrap()
+                .as_slice(),
+            expected.as_slice()
+        );
     }
 
     #[test]
     fn rejections() {
         assert!(RootKey::new(0, &[0; 32]).is_err());
-        assert_eq!(RootKey::new(1, &[0; 31]).unwrap_err().to_string(), "key must be 32 bytes, got 31");
+        assert_eq!(
+            RootKey::new(1, &[0; 31]).unwrap_err().to_string(),
+            "key must be 32 bytes, got 31"
+        );
         let root = RootKey::new(1, &[7; 32]).unwrap();
         let ctx = encode_context(None, "t", "c", 1).unwrap();
         assert!(root.randomized_cipher(Algorithm::Aes256Siv, &ctx).is_err());
-        assert!(root.randomized_cipher(Algorithm::ChaCha20Poly1305, &[]).is_err());
+        assert!(root
+            .randomized_cipher(Algorithm::ChaCha20Poly1305, &[])
+            .is_err());
         assert!(root.blind_index(&ctx, b"").is_err());
         assert!(root.blind_index(&ctx, &[b'x'; 256]).is_err());
         assert!(root.blind_index(&ctx, &[0xff]).is_err());
         assert!(root.derive_key(Purpose::BlindIndex, &ctx, None).is_err());
-        assert!(root.derive_key(Purpose::Aes256Siv, &ctx, Some(b"x")).is_err());
+        assert!(root
+            .derive_key(Purpose::Aes256Siv, &ctx, Some(b"x"))
+            .is_err());
         assert!(format!("{root:?}").contains("version: 1"));
     }
 }

@@ -27,7 +27,10 @@ pub fn aes_siv_encrypt(key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<Vec<u8
     body.copy_from_slice(plaintext);
     let tag = siv
         .encrypt_inout_detached([ad], body.into())
-        .map_err(|_| Error::Invalid { arg: "plaintext", reason: "is too long" })?;
+        .map_err(|_| Error::Invalid {
+            arg: "plaintext",
+            reason: "is too long",
+        })?;
     iv.copy_from_slice(&tag);
     Ok(out)
 }
@@ -37,28 +40,69 @@ pub fn aes_siv_decrypt(key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<Vec<u
     let mut siv = siv_from_slice(key)?;
     let (iv, body) = split_tag_first(ciphertext)?;
     let mut out = body.to_vec();
-    siv.decrypt_inout_detached([ad], out.as_mut_slice().into(), iv).map_err(|_| Error::Auth)?;
+    siv.decrypt_inout_detached([ad], out.as_mut_slice().into(), iv)
+        .map_err(|_| Error::Auth)?;
     Ok(out)
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 12 bytes.
-pub fn chacha20_poly1305_encrypt(key: &[u8], nonce: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-    aead_encrypt(&ChaCha20Poly1305::new(key32(key)?), nonce_ref(nonce, "12 bytes")?, plaintext, aad)
+pub fn chacha20_poly1305_encrypt(
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    aead_encrypt(
+        &ChaCha20Poly1305::new(key32(key)?),
+        nonce_ref(nonce, "12 bytes")?,
+        plaintext,
+        aad,
+    )
 }
 
 /// Inverse of [`chacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
-pub fn chacha20_poly1305_decrypt(key: &[u8], nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-    aead_decrypt(&ChaCha20Poly1305::new(key32(key)?), nonce_ref(nonce, "12 bytes")?, ciphertext, aad)
+pub fn chacha20_poly1305_decrypt(
+    key: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    aead_decrypt(
+        &ChaCha20Poly1305::new(key32(key)?),
+        nonce_ref(nonce, "12 bytes")?,
+        ciphertext,
+        aad,
+    )
 }
 
 /// XChaCha20-Poly1305: returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 24 bytes.
-pub fn xchacha20_poly1305_encrypt(key: &[u8], nonce: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-    aead_encrypt(&XChaCha20Poly1305::new(key32(key)?), nonce_ref(nonce, "24 bytes")?, plaintext, aad)
+pub fn xchacha20_poly1305_encrypt(
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    aead_encrypt(
+        &XChaCha20Poly1305::new(key32(key)?),
+        nonce_ref(nonce, "24 bytes")?,
+        plaintext,
+        aad,
+    )
 }
 
 /// Inverse of [`xchacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
-pub fn xchacha20_poly1305_decrypt(key: &[u8], nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-    aead_decrypt(&XChaCha20Poly1305::new(key32(key)?), nonce_ref(nonce, "24 bytes")?, ciphertext, aad)
+pub fn xchacha20_poly1305_decrypt(
+    key: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
+    aead_decrypt(
+        &XChaCha20Poly1305::new(key32(key)?),
+        nonce_ref(nonce, "24 bytes")?,
+        ciphertext,
+        aad,
+    )
 }
 
 /// HKDF-SHA256 (RFC 5869) extract-then-expand to `len` bytes, `1..=8160`.
@@ -96,28 +140,41 @@ pub(crate) fn hmac_key(key: &[u8]) -> Result<Hmac<Sha256>> {
 }
 
 fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
-    let key: &[u8; 64] = key.try_into().map_err(|_| Error::len("key", "64 bytes", key.len()))?;
+    let key: &[u8; 64] = key
+        .try_into()
+        .map_err(|_| Error::len("key", "64 bytes", key.len()))?;
     Ok(Aes256Siv::new(Array::cast_from_core(key)))
 }
 
 fn key32(key: &[u8]) -> Result<&chacha20poly1305::Key> {
-    key.try_into().map_err(|_| Error::len("key", "32 bytes", key.len()))
+    key.try_into()
+        .map_err(|_| Error::len("key", "32 bytes", key.len()))
 }
 
 fn nonce_ref<'a, N>(nonce: &'a [u8], expected: &'static str) -> Result<&'a N>
 where
     &'a N: TryFrom<&'a [u8]>,
 {
-    nonce.try_into().map_err(|_| Error::len("nonce", expected, nonce.len()))
+    nonce
+        .try_into()
+        .map_err(|_| Error::len("nonce", expected, nonce.len()))
 }
 
-fn aead_encrypt<A: AeadInOut>(aead: &A, nonce: &aes_siv::aead::Nonce<A>, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+fn aead_encrypt<A: AeadInOut>(
+    aead: &A,
+    nonce: &aes_siv::aead::Nonce<A>,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
     let (body, tag_out) = out.split_at_mut(plaintext.len());
     body.copy_from_slice(plaintext);
     let tag = aead
         .encrypt_inout_detached(nonce, aad, body.into())
-        .map_err(|_| Error::Invalid { arg: "plaintext", reason: "is too long" })?;
+        .map_err(|_| Error::Invalid {
+            arg: "plaintext",
+            reason: "is too long",
+        })?;
     tag_out.copy_from_slice(&tag);
     Ok(out)
 }
@@ -130,20 +187,25 @@ fn aead_decrypt<A: AeadInOut<TagSize = chacha20poly1305::consts::U16>>(
 ) -> Result<Vec<u8>> {
     let (body, tag) = split_tag_last(ciphertext)?;
     let mut out = body.to_vec();
-    aead.decrypt_inout_detached(nonce, aad, out.as_mut_slice().into(), tag).map_err(|_| Error::Auth)?;
+    aead.decrypt_inout_detached(nonce, aad, out.as_mut_slice().into(), tag)
+        .map_err(|_| Error::Auth)?;
     Ok(out)
 }
 
 fn split_tag_first(ciphertext: &[u8]) -> Result<(&Tag, &[u8])> {
-    let (tag, body) = ciphertext
-        .split_first_chunk::<TAG_LEN>()
-        .ok_or(Error::len("ciphertext", "at least 16 bytes", ciphertext.len()))?;
+    let (tag, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
+        "ciphertext",
+        "at least 16 bytes",
+        ciphertext.len(),
+    ))?;
     Ok((Array::cast_from_core(tag), body))
 }
 
 fn split_tag_last(ciphertext: &[u8]) -> Result<(&[u8], &Tag)> {
-    let (body, tag) = ciphertext
-        .split_last_chunk::<TAG_LEN>()
-        .ok_or(Error::len("ciphertext", "at least 16 bytes", ciphertext.len()))?;
+    let (body, tag) = ciphertext.split_last_chunk::<TAG_LEN>().ok_or(Error::len(
+        "ciphertext",
+        "at least 16 bytes",
+        ciphertext.len(),
+    ))?;
     Ok((body, Array::cast_from_core(tag)))
 }

@@ -1,6 +1,6 @@
 //! Buffered CSPRNG for nonces.
 //!
-//! One `getrandom` call per [`POOL_LEN`] bytes (about 340 ChaCha20-Poly1305 nonces) instead of one
+//! One `getrandom` call per 4 KiB (about 340 ChaCha20-Poly1305 nonces) instead of one
 //! per value, which matters for batch encryption. Each thread owns its pool, so there is no lock.
 
 use core::cell::RefCell;
@@ -26,7 +26,11 @@ struct Pool {
 
 impl Pool {
     const fn empty() -> Self {
-        Self { bytes: [0; POOL_LEN], next: POOL_LEN, pid: 0 }
+        Self {
+            bytes: [0; POOL_LEN],
+            next: POOL_LEN,
+            pid: 0,
+        }
     }
 
     fn fill(&mut self, out: &mut [u8]) -> Result<()> {

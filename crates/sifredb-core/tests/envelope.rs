@@ -13,8 +13,14 @@ fn ctx(column: &str) -> Vec<u8> {
 
 fn all_ciphers(root: &RootKey, context: &[u8]) -> Vec<Box<dyn Cipher>> {
     vec![
-        Box::new(root.randomized_cipher(Algorithm::ChaCha20Poly1305, context).unwrap()),
-        Box::new(root.randomized_cipher(Algorithm::XChaCha20Poly1305, context).unwrap()),
+        Box::new(
+            root.randomized_cipher(Algorithm::ChaCha20Poly1305, context)
+                .unwrap(),
+        ),
+        Box::new(
+            root.randomized_cipher(Algorithm::XChaCha20Poly1305, context)
+                .unwrap(),
+        ),
         Box::new(root.deterministic_cipher(context).unwrap()),
     ]
 }
@@ -26,7 +32,10 @@ fn round_trips_at_every_size() {
         for value in [&b""[..], b"x", b"alice@example.com", &big] {
             let envelope = cipher.encrypt(0x01, value).unwrap();
             assert_eq!(envelope.len(), cipher.sealed_len(value.len()).unwrap());
-            assert_eq!(envelope.len(), value.len() + 1 + cipher.algorithm().overhead());
+            assert_eq!(
+                envelope.len(),
+                value.len() + 1 + cipher.algorithm().overhead()
+            );
             assert_eq!(&envelope[..3], &[0x53, 0x01, cipher.algorithm().id()]);
             assert_eq!(&envelope[3..7], &[0, 0, 0, 1]);
             let plain = cipher.decrypt(&envelope).unwrap();
@@ -46,7 +55,7 @@ fn every_bit_flip_is_rejected() {
             bad[i / 8] ^= 1 << (i % 8);
             match cipher.decrypt(&bad) {
                 Err(Error::Auth) => assert!(i / 8 >= HEADER_LEN, "header byte {} gave Auth", i / 8),
-                Err(Error::Format(_)) => assert!(i / 8 < 3 || i / 8 >= 3 && bad[3..7] == [0, 0, 0, 0]),
+                Err(Error::Format(_)) => assert!(i / 8 < 3 || bad[3..7] == [0, 0, 0, 0]),
                 Err(Error::Key(_)) => assert!((3..7).contains(&(i / 8))),
                 other => panic!("bit {i} of {:?}: {other:?}", cipher.algorithm()),
             }
@@ -60,7 +69,10 @@ fn truncations_and_extensions_are_rejected() {
         let envelope = cipher.encrypt(0x01, b"hello").unwrap();
         for len in 0..envelope.len() {
             assert!(
-                matches!(cipher.decrypt(&envelope[..len]), Err(Error::Format(_) | Error::Auth)),
+                matches!(
+                    cipher.decrypt(&envelope[..len]),
+                    Err(Error::Format(_) | Error::Auth)
+                ),
                 "{:?} truncated to {len}",
                 cipher.algorithm()
             );
@@ -70,7 +82,10 @@ fn truncations_and_extensions_are_rejected() {
         assert_eq!(cipher.decrypt(&longer), Err(Error::Auth));
         // A bare header plus tag (plaintext without even the type tag) is a format error.
         let min = cipher.algorithm().overhead();
-        assert!(matches!(cipher.decrypt(&envelope[..min]), Err(Error::Format(_))));
+        assert!(matches!(
+            cipher.decrypt(&envelope[..min]),
+            Err(Error::Format(_))
+        ));
     }
 }
 
@@ -87,7 +102,10 @@ fn context_algorithm_and_key_version_are_bound() {
     let other_version = all_ciphers(&root(2), &ctx("email"));
     for (a, b) in email.iter().zip(&other_version) {
         let envelope = a.encrypt(0x01, b"x").unwrap();
-        assert_eq!(b.decrypt(&envelope), Err(Error::Key("key version mismatch")));
+        assert_eq!(
+            b.decrypt(&envelope),
+            Err(Error::Key("key version mismatch"))
+        );
         assert_eq!(b.decrypt(&envelope).unwrap_err().code(), "ERR_SIFREDB_KEY");
     }
     let envelope = email[0].encrypt(0x01, b"x").unwrap();
@@ -109,7 +127,10 @@ fn deterministic_is_deterministic_and_randomized_is_not() {
     assert_ne!(a, siv.encrypt(0x00, b"alice@example.com").unwrap());
     for alg in [Algorithm::ChaCha20Poly1305, Algorithm::XChaCha20Poly1305] {
         let c = root.randomized_cipher(alg, &ctx("email")).unwrap();
-        assert_ne!(c.encrypt(0x01, b"v").unwrap(), c.encrypt(0x01, b"v").unwrap());
+        assert_ne!(
+            c.encrypt(0x01, b"v").unwrap(),
+            c.encrypt(0x01, b"v").unwrap()
+        );
     }
 }
 
@@ -120,12 +141,18 @@ fn preallocated_buffers_must_have_the_exact_length() {
         let len = cipher.sealed_len(5).unwrap();
         for wrong in [0, len - 1, len + 1] {
             let mut out = vec![0u8; wrong];
-            assert!(matches!(cipher.encrypt_into(&mut out, 1, b"hello"), Err(Error::Input { arg: "out", .. })));
+            assert!(matches!(
+                cipher.encrypt_into(&mut out, 1, b"hello"),
+                Err(Error::Input { arg: "out", .. })
+            ));
         }
         let mut out = vec![0u8; len];
         cipher.encrypt_into(&mut out, 1, b"hello").unwrap();
         let mut plain = vec![0u8; 7];
-        assert!(matches!(cipher.decrypt_into(&out, &mut plain), Err(Error::Input { arg: "out", .. })));
+        assert!(matches!(
+            cipher.decrypt_into(&out, &mut plain),
+            Err(Error::Input { arg: "out", .. })
+        ));
         let mut plain = vec![0u8; 6];
         cipher.decrypt_into(&out, &mut plain).unwrap();
         assert_eq!(plain, b"\x01hello");
@@ -138,7 +165,9 @@ fn preallocated_buffers_must_have_the_exact_length() {
 
 #[test]
 fn fixed_nonce_hook() {
-    let c = root(1).randomized_cipher(Algorithm::XChaCha20Poly1305, &ctx("email")).unwrap();
+    let c = root(1)
+        .randomized_cipher(Algorithm::XChaCha20Poly1305, &ctx("email"))
+        .unwrap();
     let a = c.encrypt_with_nonce(1, b"v", &[7; 24]).unwrap();
     assert_eq!(a, c.encrypt_with_nonce(1, b"v", &[7; 24]).unwrap());
     assert_eq!(&a[7..31], &[7; 24]);
@@ -155,7 +184,11 @@ fn ciphers_work_across_threads() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let siv = siv.clone();
-            std::thread::spawn(move || (0..200).map(|_| siv.encrypt(1, b"shared").unwrap()).collect::<Vec<_>>())
+            std::thread::spawn(move || {
+                (0..200)
+                    .map(|_| siv.encrypt(1, b"shared").unwrap())
+                    .collect::<Vec<_>>()
+            })
         })
         .collect();
     for handle in handles {

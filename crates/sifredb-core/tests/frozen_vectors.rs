@@ -11,7 +11,12 @@ use sifredb_core::format::Algorithm;
 use sifredb_core::keys::HKDF_SALT;
 use sifredb_core::{blind_index_message, encode_context, Cipher, Purpose, RootKey};
 
-const PURPOSES: [Purpose; 4] = [Purpose::ChaCha20Poly1305, Purpose::XChaCha20Poly1305, Purpose::Aes256Siv, Purpose::BlindIndex];
+const PURPOSES: [Purpose; 4] = [
+    Purpose::ChaCha20Poly1305,
+    Purpose::XChaCha20Poly1305,
+    Purpose::Aes256Siv,
+    Purpose::BlindIndex,
+];
 const BITS: [u32; 7] = [8, 12, 16, 32, 64, 100, 256];
 
 fn path() -> PathBuf {
@@ -28,14 +33,45 @@ struct Ctx {
 }
 
 const CONTEXTS: [Ctx; 4] = [
-    Ctx { name: "users.email", tenant: None, table: "users", column: "email", version: 1, index_name: "email_bidx" },
-    Ctx { name: "acme/users.email", tenant: Some("acme"), table: "users", column: "email", version: 1, index_name: "email_bidx" },
-    Ctx { name: "unicode", tenant: Some("şirket-ü"), table: "müşteriler", column: "e-posta", version: 1, index_name: "arama_ı" },
-    Ctx { name: "users.email@v2", tenant: None, table: "users", column: "email", version: 2, index_name: "email_bidx" },
+    Ctx {
+        name: "users.email",
+        tenant: None,
+        table: "users",
+        column: "email",
+        version: 1,
+        index_name: "email_bidx",
+    },
+    Ctx {
+        name: "acme/users.email",
+        tenant: Some("acme"),
+        table: "users",
+        column: "email",
+        version: 1,
+        index_name: "email_bidx",
+    },
+    Ctx {
+        name: "unicode",
+        tenant: Some("şirket-ü"),
+        table: "müşteriler",
+        column: "e-posta",
+        version: 1,
+        index_name: "arama_ı",
+    },
+    Ctx {
+        name: "users.email@v2",
+        tenant: None,
+        table: "users",
+        column: "email",
+        version: 2,
+        index_name: "email_bidx",
+    },
 ];
 
 fn root_keys() -> Vec<(u32, Vec<u8>)> {
-    vec![(1, (0x00..=0x1f).collect()), (7, (0xe0..=0xff).rev().collect())]
+    vec![
+        (1, (0x00..=0x1f).collect()),
+        (7, (0xe0..=0xff).rev().collect()),
+    ]
 }
 
 fn plaintexts() -> Vec<(u8, Vec<u8>)> {
@@ -47,10 +83,6 @@ fn plaintexts() -> Vec<(u8, Vec<u8>)> {
     ]
 }
 
-fn purpose_name(p: Purpose) -> &'static str {
-    p.label()
-}
-
 fn purpose_from(name: &str) -> Purpose {
     PURPOSES.into_iter().find(|p| p.label() == name).unwrap()
 }
@@ -60,7 +92,10 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -94,9 +129,11 @@ fn build() -> Value {
             let ctx = encode_context(c.tenant, c.table, c.column, c.version).unwrap();
             for purpose in PURPOSES {
                 let index = (purpose == Purpose::BlindIndex).then_some(c.index_name);
-                let key = root.derive_key(purpose, &ctx, index.map(str::as_bytes)).unwrap();
+                let key = root
+                    .derive_key(purpose, &ctx, index.map(str::as_bytes))
+                    .unwrap();
                 derived.push(json!({
-                    "rootKey": version, "context": c.name, "purpose": purpose_name(purpose),
+                    "rootKey": version, "context": c.name, "purpose": purpose.label(),
                     "indexName": index, "keyHex": hex::encode(key.as_slice()),
                 }));
             }
@@ -109,12 +146,36 @@ fn build() -> Value {
                     let cipher = root.randomized_cipher(alg, &ctx).unwrap();
                     // Distinct nonces per vector: even test data should not show nonce reuse.
                     nonce_seed = nonce_seed.wrapping_add(37);
-                    let nonce: Vec<u8> = (0..alg.nonce_len() as u8).map(|i| nonce_seed.wrapping_add(i.wrapping_mul(11))).collect();
+                    let nonce: Vec<u8> = (0..alg.nonce_len() as u8)
+                        .map(|i| nonce_seed.wrapping_add(i.wrapping_mul(11)))
+                        .collect();
                     let envelope = cipher.encrypt_with_nonce(type_tag, &value, &nonce).unwrap();
-                    envelopes.push(envelope_json("randomized", alg, *version, c.name, type_tag, &value, Some(&nonce), &envelope));
+                    envelopes.push(envelope_json(
+                        "randomized",
+                        alg,
+                        *version,
+                        c.name,
+                        type_tag,
+                        &value,
+                        Some(&nonce),
+                        &envelope,
+                    ));
                 }
-                let envelope = root.deterministic_cipher(&ctx).unwrap().encrypt(type_tag, &value).unwrap();
-                envelopes.push(envelope_json("deterministic", Algorithm::Aes256Siv, *version, c.name, type_tag, &value, None, &envelope));
+                let envelope = root
+                    .deterministic_cipher(&ctx)
+                    .unwrap()
+                    .encrypt(type_tag, &value)
+                    .unwrap();
+                envelopes.push(envelope_json(
+                    "deterministic",
+                    Algorithm::Aes256Siv,
+                    *version,
+                    c.name,
+                    type_tag,
+                    &value,
+                    None,
+                    &envelope,
+                ));
             }
             if c.name == "users.email@v2" {
                 continue;
@@ -147,7 +208,16 @@ fn build() -> Value {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn envelope_json(kind: &str, alg: Algorithm, root: u32, ctx: &str, tag: u8, value: &[u8], nonce: Option<&[u8]>, env: &[u8]) -> Value {
+fn envelope_json(
+    kind: &str,
+    alg: Algorithm,
+    root: u32,
+    ctx: &str,
+    tag: u8,
+    value: &[u8],
+    nonce: Option<&[u8]>,
+    env: &[u8],
+) -> Value {
     json!({
         "kind": kind, "algorithm": alg.id(), "rootKey": root, "context": ctx, "typeTag": tag,
         "valueHex": hex::encode(value),
@@ -174,12 +244,32 @@ fn committed_vectors_reproduce() {
     assert_eq!(file["format"], 1);
     assert_eq!(hexv(&file["hkdfSaltHex"]), HKDF_SALT);
     let root = |v: &Value| {
-        let entry = file["rootKeys"].as_array().unwrap().iter().find(|r| r["version"] == *v).unwrap();
-        RootKey::new(entry["version"].as_u64().unwrap() as u32, &hexv(&entry["hex"])).unwrap()
+        let entry = file["rootKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["version"] == *v)
+            .unwrap();
+        RootKey::new(
+            entry["version"].as_u64().unwrap() as u32,
+            &hexv(&entry["hex"]),
+        )
+        .unwrap()
     };
     let context = |name: &Value| {
-        let c = file["contexts"].as_array().unwrap().iter().find(|c| c["name"] == *name).unwrap();
-        let encoded = encode_context(c["tenant"].as_str(), c["table"].as_str().unwrap(), c["column"].as_str().unwrap(), c["version"].as_u64().unwrap() as u32).unwrap();
+        let c = file["contexts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == *name)
+            .unwrap();
+        let encoded = encode_context(
+            c["tenant"].as_str(),
+            c["table"].as_str().unwrap(),
+            c["column"].as_str().unwrap(),
+            c["version"].as_u64().unwrap() as u32,
+        )
+        .unwrap();
         assert_eq!(encoded, hexv(&c["canonicalHex"]), "context {name}");
         encoded
     };
@@ -187,7 +277,13 @@ fn committed_vectors_reproduce() {
     let derived = file["derivedKeys"].as_array().unwrap();
     for d in derived {
         let name = d["indexName"].as_str().map(str::as_bytes);
-        let key = root(&d["rootKey"]).derive_key(purpose_from(d["purpose"].as_str().unwrap()), &context(&d["context"]), name).unwrap();
+        let key = root(&d["rootKey"])
+            .derive_key(
+                purpose_from(d["purpose"].as_str().unwrap()),
+                &context(&d["context"]),
+                name,
+            )
+            .unwrap();
         assert_eq!(key.as_slice(), hexv(&d["keyHex"]), "{d}");
     }
 
@@ -195,7 +291,11 @@ fn committed_vectors_reproduce() {
     for e in envelopes {
         let (root, ctx) = (root(&e["rootKey"]), context(&e["context"]));
         let alg = Algorithm::from_id(e["algorithm"].as_u64().unwrap() as u8).unwrap();
-        let (tag, value, expected) = (e["typeTag"].as_u64().unwrap() as u8, hexv(&e["valueHex"]), hexv(&e["envelopeHex"]));
+        let (tag, value, expected) = (
+            e["typeTag"].as_u64().unwrap() as u8,
+            hexv(&e["valueHex"]),
+            hexv(&e["envelopeHex"]),
+        );
         let cipher: Box<dyn Cipher> = match alg {
             Algorithm::Aes256Siv => {
                 let c = root.deterministic_cipher(&ctx).unwrap();
@@ -204,11 +304,19 @@ fn committed_vectors_reproduce() {
             }
             _ => {
                 let c = root.randomized_cipher(alg, &ctx).unwrap();
-                assert_eq!(c.encrypt_with_nonce(tag, &value, &hexv(&e["nonceHex"])).unwrap(), expected, "{e}");
+                assert_eq!(
+                    c.encrypt_with_nonce(tag, &value, &hexv(&e["nonceHex"]))
+                        .unwrap(),
+                    expected,
+                    "{e}"
+                );
                 Box::new(c)
             }
         };
-        assert_eq!(cipher.decrypt(&expected).unwrap(), [&[tag][..], &value].concat());
+        assert_eq!(
+            cipher.decrypt(&expected).unwrap(),
+            [&[tag][..], &value].concat()
+        );
         assert_eq!(e["text"], text_form(&expected));
         if let Some(text) = e["valueText"].as_str() {
             assert_eq!(text.as_bytes(), value);
@@ -217,21 +325,50 @@ fn committed_vectors_reproduce() {
 
     let blind = file["blindIndex"].as_array().unwrap();
     for b in blind {
-        let key = root(&b["rootKey"]).blind_index(&context(&b["context"]), b["indexName"].as_str().unwrap().as_bytes()).unwrap();
-        let fields: Vec<Vec<u8>> = b["fieldsHex"].as_array().unwrap().iter().map(hexv).collect();
-        let message = blind_index_message(&fields.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+        let key = root(&b["rootKey"])
+            .blind_index(
+                &context(&b["context"]),
+                b["indexName"].as_str().unwrap().as_bytes(),
+            )
+            .unwrap();
+        let fields: Vec<Vec<u8>> = b["fieldsHex"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hexv)
+            .collect();
+        let message =
+            blind_index_message(&fields.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
         assert_eq!(message, hexv(&b["messageHex"]));
-        assert_eq!(key.compute(&message, b["bits"].as_u64().unwrap() as u32).unwrap(), hexv(&b["termHex"]), "{b}");
+        assert_eq!(
+            key.compute(&message, b["bits"].as_u64().unwrap() as u32)
+                .unwrap(),
+            hexv(&b["termHex"]),
+            "{b}"
+        );
     }
 
-    println!("{} derived keys, {} envelopes, {} blind-index terms", derived.len(), envelopes.len(), blind.len());
+    println!(
+        "{} derived keys, {} envelopes, {} blind-index terms",
+        derived.len(),
+        envelopes.len(),
+        blind.len()
+    );
     assert!(!derived.is_empty() && !envelopes.is_empty() && !blind.is_empty());
 }
 
 #[test]
 fn base64url_matches_rfc4648() {
     // RFC 4648 §10 vectors, padding removed, plus the two characters that differ from base64.
-    for (input, output) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")] {
+    for (input, output) in [
+        ("", ""),
+        ("f", "Zg"),
+        ("fo", "Zm8"),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg"),
+        ("fooba", "Zm9vYmE"),
+        ("foobar", "Zm9vYmFy"),
+    ] {
         assert_eq!(base64url(input.as_bytes()), output);
     }
     assert_eq!(base64url(&[0xfb, 0xff]), "-_8");

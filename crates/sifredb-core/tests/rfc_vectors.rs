@@ -17,10 +17,15 @@ fn rfc5297_a1_deterministic_siv() {
     let expected = h("85632d07c6e8f37f950acd320a2ecc9340c02b9690c4dc04daef7f6afe5c").unwrap();
     let mut siv = Aes128Siv::new(&Array::try_from(key.as_slice()).unwrap());
     let mut body = pt.clone();
-    let tag = siv.encrypt_inout_detached([ad.as_slice()], body.as_mut_slice().into()).unwrap();
+    let tag = siv
+        .encrypt_inout_detached([ad.as_slice()], body.as_mut_slice().into())
+        .unwrap();
     assert_eq!([tag.as_slice(), &body].concat(), expected);
     // Our API takes AES-256-SIV keys only.
-    assert!(matches!(aes_siv_encrypt(&key, &pt, &ad), Err(Error::Input { arg: "key", .. })));
+    assert!(matches!(
+        aes_siv_encrypt(&key, &pt, &ad),
+        Err(Error::Input { arg: "key", .. })
+    ));
 }
 
 /// RFC 8439 §2.8.2.
@@ -37,11 +42,20 @@ fn rfc8439_aead() {
         "1ae10b594f09e26a7e902ecbd0600691"
     ))
     .unwrap();
-    assert_eq!(chacha20_poly1305_encrypt(&key, &nonce, pt, &aad).unwrap(), ct);
-    assert_eq!(chacha20_poly1305_decrypt(&key, &nonce, &ct, &aad).unwrap(), pt);
+    assert_eq!(
+        chacha20_poly1305_encrypt(&key, &nonce, pt, &aad).unwrap(),
+        ct
+    );
+    assert_eq!(
+        chacha20_poly1305_decrypt(&key, &nonce, &ct, &aad).unwrap(),
+        pt
+    );
     let mut bad = ct.clone();
     bad[0] ^= 1;
-    assert_eq!(chacha20_poly1305_decrypt(&key, &nonce, &bad, &aad), Err(Error::Auth));
+    assert_eq!(
+        chacha20_poly1305_decrypt(&key, &nonce, &bad, &aad),
+        Err(Error::Auth)
+    );
 }
 
 /// RFC 5869 A.1–A.3.
@@ -69,10 +83,25 @@ fn rfc5869_hkdf_sha256() {
     ];
     for (ikm, salt, info, okm) in cases {
         let okm = h(okm).unwrap();
-        assert_eq!(hkdf_sha256(&h(ikm).unwrap(), &h(salt).unwrap(), &h(info).unwrap(), okm.len()).unwrap(), okm);
+        assert_eq!(
+            hkdf_sha256(
+                &h(ikm).unwrap(),
+                &h(salt).unwrap(),
+                &h(info).unwrap(),
+                okm.len()
+            )
+            .unwrap(),
+            okm
+        );
     }
-    assert!(matches!(hkdf_sha256(b"k", b"", b"", 0), Err(Error::Input { arg: "length", .. })));
-    assert!(matches!(hkdf_sha256(b"k", b"", b"", 8161), Err(Error::Input { arg: "length", .. })));
+    assert!(matches!(
+        hkdf_sha256(b"k", b"", b"", 0),
+        Err(Error::Input { arg: "length", .. })
+    ));
+    assert!(matches!(
+        hkdf_sha256(b"k", b"", b"", 8161),
+        Err(Error::Input { arg: "length", .. })
+    ));
     assert_eq!(hkdf_sha256(b"k", b"", b"", 8160).unwrap().len(), 8160);
 }
 
@@ -120,9 +149,15 @@ fn size_errors_name_the_argument() {
     let e = xchacha20_poly1305_decrypt(&[0; 31], &[0; 24], &[0; 16], b"").unwrap_err();
     assert_eq!(e.to_string(), "key must be 32 bytes, got 31");
     let e = chacha20_poly1305_decrypt(&[0; 32], &[0; 12], &[0; 15], b"").unwrap_err();
-    assert_eq!(e.to_string(), "ciphertext must be at least 16 bytes, got 15");
+    assert_eq!(
+        e.to_string(),
+        "ciphertext must be at least 16 bytes, got 15"
+    );
     assert!(aes_siv_decrypt(&[0; 64], &[0; 15], b"").is_err());
-    assert!(matches!(random_bytes(65537), Err(Error::Input { arg: "n", .. })));
+    assert!(matches!(
+        random_bytes(65537),
+        Err(Error::Input { arg: "n", .. })
+    ));
     assert_eq!(random_bytes(0).unwrap().len(), 0);
     assert_eq!(random_bytes(65536).unwrap().len(), 65536);
 }

