@@ -1,4 +1,5 @@
 /** UTF-8 helpers shared by contexts, the value codec and blind indexes. Internal. */
+import { Buffer, isUtf8 } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 
 interface MaybeWellFormed {
@@ -26,13 +27,9 @@ export function assertWellFormed(s: string, field: string): void {
   }
 }
 
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** Decodes UTF-8, throwing `ERR_SIFREDB_FORMAT` on invalid bytes rather than inserting U+FFFD. */
 export function decodeUtf8(bytes: Uint8Array, what: string): string {
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    throw new SifreDBError(ERROR_CODES.format, `${what} is not valid UTF-8`);
-  }
+  // isUtf8 + toString is about twice as fast as a fatal TextDecoder on short values.
+  if (!isUtf8(bytes)) throw new SifreDBError(ERROR_CODES.format, `${what} is not valid UTF-8`);
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('utf8');
 }

@@ -9,15 +9,16 @@ import { ALGORITHM } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { isKeyStatus, isKeyVersion, ROOT_KEY_LENGTH } from './material.js';
-import { LruCache } from './lru.js';
+import { HandleCache } from './lru.js';
 import type { KeyProvider, KeyVersionInfo } from './provider.js';
 import { assertKeyProvider, TenantKeyRouter } from './tenant-router.js';
 
 /** Options of {@link Keyring.open}. */
 export interface KeyringOptions {
   /**
-   * Most derived handles kept (one per purpose × context × index × key version in use). Default
-   * 10,000. A miss costs one HKDF and a key schedule, so size it to the working set of columns.
+   * Bound on cached derived handles (one per purpose × context × index × key version in use),
+   * approximately LRU. Default 10,000. A miss costs one HKDF and a key schedule, so size it to the
+   * working set of columns × tenants.
    */
   cacheSize?: number;
   /** Backend to import keys into; default the one chosen by `SIFREDB_BACKEND` (see `getBackend()`). */
@@ -144,6 +145,14 @@ async function loadState(source: KeyProvider | TenantKeyRouter, backend: Backend
   return { single: undefined, tenants: map, fallback };
 }
 
+/**
+ * Cache key of a cipher within its context: a number (cheaper to hash than a string) that cannot
+ * collide with a blind index's `"version:name"` string key. Algorithm ids are 1..3.
+ */
+function cipherId(algorithm: number, version: number): number {
+  return version * 4 + algorithm;
+}
+
 function isFailed(slot: Slot): slot is FailedKeys {
   return 'error' in slot;
 }
@@ -162,14 +171,14 @@ export class Keyring {
   /** Backend holding the keys. */
   readonly backend: Backend;
   readonly #source: KeyProvider | TenantKeyRouter;
-  readonly #cache: LruCache<string, CipherHandle | BlindIndexHandle>;
+  readonly #cache: HandleCache<CipherHandle | BlindIndexHandle>;
   #state: KeyringState;
   #refreshing: Promise<void> | undefined;
 
   private constructor(source: KeyProvider | TenantKeyRouter, backend: Backend, cacheSize: number, state: KeyringState) {
     this.#source = source;
     this.backend = backend;
-    this.#cache = new LruCache(cacheSize);
+    this.#cache = new HandleCache(cacheSize);
     this.#state = state;
   }
 
@@ -258,16 +267,21 @@ export class Keyring {
   randomizedCipher(algorithm: RandomizedAlgorithmId, ctx: EncryptionContext, version?: number): CipherHandle {
     assertContext(ctx);
     const v = version ?? this.#keysFor(ctx).current;
-    const id = `${algorithm}:${v}:${ctx.key}`;
-    return (this.#cache.get(id) as CipherHandle | undefined) ?? this.#derive(id, ctx, v, (root) => root.randomizedCipher(algorithm, ctx.bytes));
+    const id = cipherId(algorithm, v);
+    return (
+      (this.#cache.get(ctx.key, id) as CipherHandle | undefined) ??
+      this.#derive(id, ctx, v, (root) => root.randomizedCipher(algorithm, ctx.bytes))
+    );
   }
 
   /** The AES-256-SIV cipher for `ctx` under `version` (default: current). Advanced, like {@link randomizedCipher}. */
   deterministicCipher(ctx: EncryptionContext, version?: number): CipherHandle {
     assertContext(ctx);
     const v = version ?? this.#keysFor(ctx).current;
-    const id = `${ALGORITHM.aesSiv}:${v}:${ctx.key}`;
-    return (this.#cache.get(id) as CipherHandle | undefined) ?? this.#derive(id, ctx, v, (root) => root.deterministicCipher(ctx.bytes));
+    const id = cipherId(ALGORITHM.aesSiv, v);
+    return (
+      (this.#cache.get(ctx.key, id) as CipherHandle | undefined) ?? this.#derive(id, ctx, v, (root) => root.deterministicCipher(ctx.bytes))
+    );
   }
 
   /**
@@ -277,15 +291,19 @@ export class Keyring {
   blindIndex(ctx: EncryptionContext, indexName: string, version?: number): BlindIndexHandle {
     assertContext(ctx);
     const v = version ?? this.#keysFor(ctx).current;
-    // The context key is hex, so the name after the last separator cannot be confused with it.
-    const id = `bi:${v}:${ctx.key}:${indexName}`;
+    const id = `${v}:${indexName}`;
     return (
-      (this.#cache.get(id) as BlindIndexHandle | undefined) ??
+      (this.#cache.get(ctx.key, id) as BlindIndexHandle | undefined) ??
       this.#derive(id, ctx, v, (root) => root.blindIndex(ctx.bytes, Buffer.from(indexName, 'utf8')))
     );
   }
 
-  #derive<T extends CipherHandle | BlindIndexHandle>(id: string, ctx: EncryptionContext, version: number, make: (root: RootKeyHandle) => T): T {
+  #derive<T extends CipherHandle | BlindIndexHandle>(
+    id: number | string,
+    ctx: EncryptionContext,
+    version: number,
+    make: (root: RootKeyHandle) => T,
+  ): T {
     const keys = this.#keysFor(ctx);
     const root = keys.roots.get(version);
     if (root === undefined) {
@@ -300,7 +318,7 @@ export class Keyring {
     } catch (error) {
       throw asSifreDBError(error);
     }
-    this.#cache.set(id, handle);
+    this.#cache.set(ctx.key, id, handle);
     return handle;
   }
 

@@ -1,40 +1,62 @@
-/** A small bounded least-recently-used map. Internal: caches derived key handles. */
-export class LruCache<K, V> {
-  readonly #max: number;
-  readonly #map = new Map<K, V>();
+/**
+ * The keyring's bounded cache of derived handles. Internal.
+ *
+ * Two-level so that a hit costs two `Map` lookups and no string building: the outer key is the
+ * context's `key` (the same string instance on every call, so its hash is cached), the inner key
+ * names purpose, key version and index. Recency is approximated with two generations (the "hashlru"
+ * scheme): entries used since the last turnover survive the next one, the rest are dropped — LRU
+ * without the cost of reordering a list on every hit.
+ */
+export class HandleCache<V> {
+  /** Handles per generation; two generations keep at most about twice this many. */
+  readonly #generationSize: number;
+  #young = new Map<string, Map<number | string, V>>();
+  #old = new Map<string, Map<number | string, V>>();
+  #youngSize = 0;
 
-  constructor(max: number) {
-    this.#max = max;
+  /** @param maxHandles - bound on cached handles (approximate: a turnover happens at half of it). */
+  constructor(maxHandles: number) {
+    this.#generationSize = Math.max(1, Math.floor(maxHandles / 2));
   }
 
-  /** The value for `key`, marked most recently used. */
-  get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      // Map iteration order is insertion order: re-inserting moves the entry to the young end.
-      this.#map.delete(key);
-      this.#map.set(key, value);
+  /** The handle stored under (`outer`, `inner`), if any. */
+  get(outer: string, inner: number | string): V | undefined {
+    return (this.#young.get(outer) ?? this.#promote(outer))?.get(inner);
+  }
+
+  /** Stores a handle, turning the generations over when the young one is full. */
+  set(outer: string, inner: number | string, value: V): void {
+    let entry = this.#young.get(outer) ?? this.#promote(outer);
+    if (entry === undefined) {
+      entry = new Map();
+      this.#young.set(outer, entry);
     }
-    return value;
+    if (!entry.has(inner)) this.#youngSize++;
+    entry.set(inner, value);
+    if (this.#youngSize >= this.#generationSize) this.#turnOver();
   }
 
-  /** Stores `value`, evicting the least recently used entry when full. */
-  set(key: K, value: V): void {
-    this.#map.delete(key);
-    if (this.#map.size >= this.#max) {
-      const oldest = this.#map.keys().next();
-      if (!oldest.done) this.#map.delete(oldest.value);
-    }
-    this.#map.set(key, value);
-  }
-
-  /** Drops every entry. Dropped handles become unreachable and their keys are zeroized when collected. */
+  /** Drops everything. Dropped handles become unreachable; backends zeroize their keys when collected. */
   clear(): void {
-    this.#map.clear();
+    this.#young = new Map();
+    this.#old = new Map();
+    this.#youngSize = 0;
   }
 
-  /** Number of entries. */
-  get size(): number {
-    return this.#map.size;
+  /** Moves an entry used again from the old generation to the young one. */
+  #promote(outer: string): Map<number | string, V> | undefined {
+    const entry = this.#old.get(outer);
+    if (entry !== undefined) {
+      this.#old.delete(outer);
+      this.#young.set(outer, entry);
+      this.#youngSize += entry.size;
+    }
+    return entry;
+  }
+
+  #turnOver(): void {
+    this.#old = this.#young;
+    this.#young = new Map();
+    this.#youngSize = 0;
   }
 }
