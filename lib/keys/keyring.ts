@@ -9,7 +9,7 @@ import { ALGORITHM } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { isKeyStatus, isKeyVersion, ROOT_KEY_LENGTH } from './material.js';
-import { HandleCache } from './lru.js';
+import { HandleCache } from './handle-cache.js';
 import type { KeyProvider, KeyVersionInfo } from './provider.js';
 import { assertKeyProvider, TenantKeyRouter } from './tenant-router.js';
 
@@ -159,8 +159,8 @@ function isFailed(slot: Slot): slot is FailedKeys {
 
 /**
  * The root keys of a {@link KeyProvider} (or of each tenant of a {@link TenantKeyRouter}), loaded once
- * and imported into the backend — JS keeps handles, not key bytes — plus a bounded LRU cache of the
- * per-context handles derived from them (HKDF, docs/FORMAT.md), keyed by purpose, context, index
+ * and imported into the backend — JS keeps handles, not key bytes — plus a bounded, approximately LRU
+ * cache of the per-context handles derived from them (HKDF, docs/FORMAT.md), keyed by purpose, context, index
  * name and key version.
  *
  * Vaults and blind indexes open their own keyring, or share one: pass the same `Keyring` to
