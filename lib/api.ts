@@ -41,3 +41,4 @@ export { VALUE_TAG } from './format/value-codec.js';
 export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
 
 export * from './keys/aws-kms.js';
+export * from './db/index.js';

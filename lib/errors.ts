@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   backend: 'ERR_SIFREDB_BACKEND',
   /** A key management service call failed. */
   kms: 'ERR_SIFREDB_KMS',
+  /** A database connection or statement failed (batch jobs in `lib/db`, the CLI). */
+  database: 'ERR_SIFREDB_DATABASE',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -1,0 +1,621 @@
+/**
+ * The batch engine behind `sifredb reencrypt` and `sifredb encrypt-column`: walks a table by primary
+ * key in batches, transforms each value (re-encrypt, or encrypt a plaintext), and writes the results
+ * with one compare-and-set UPDATE per batch, refreshing the row's blind-index and deterministic lookup
+ * columns in the same statement. docs/CLI.md states the guarantees; the comments here say how.
+ */
+import { Buffer } from 'node:buffer';
+import { EncryptionContext } from '../context.js';
+import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
+import { isEncrypted } from '../format/inspect.js';
+import type { EncryptableValue } from '../format/value-codec.js';
+import { toText } from '../format/text.js';
+import type { BlindIndex } from '../blind-index/blind-index.js';
+import type { BaseVault } from '../vault/base-vault.js';
+import { DeterministicVault } from '../vault/deterministic-vault.js';
+import { ALGORITHM } from '../backend/types.js';
+import { type Database, type DbSession, databaseError, openDatabase } from './database.js';
+import { type ColumnInfo, describeTable, parseTableName, quoteIdent, requireColumn, type TableInfo } from './schema.js';
+
+/** A blind index whose term is stored in `column` of the same row. */
+export interface BlindIndexColumn {
+  /** The index (its name, bits and transforms). Terms are computed under the current key version. */
+  index: BlindIndex;
+  /** Column holding the term: INTEGER/BIGINT/SMALLINT (the term as an integer), BYTEA (bytes) or TEXT (hex). */
+  column: string;
+}
+
+/** A deterministic (AES-SIV) copy of the value, stored in `column` for exact lookups. */
+export interface DeterministicColumn {
+  /** The deterministic vault; open it on the same key source as the job's vault. */
+  vault: DeterministicVault;
+  /** TEXT/VARCHAR (`sdb1:` text form) or BYTEA (binary envelope) column. */
+  column: string;
+  /** Column name used in the value's encryption context; default the job's context column. */
+  contextColumn?: string;
+}
+
+/** Counters of a running or finished job. */
+export interface JobProgress {
+  /** `scan`: the walk over the table; `sweep`: the second walk over rows that were locked during the scan. */
+  readonly pass: 'scan' | 'sweep';
+  /** Rows read. */
+  readonly scanned: number;
+  /** Rows written (or, in a dry run, that would be). */
+  readonly updated: number;
+  /** Rows that needed nothing: already on the current key version, or (encrypt-column) already encrypted. */
+  readonly skipped: number;
+  /** Rows the application changed between read and write; left with the application's value. */
+  readonly conflicts: number;
+  /** Rows whose value could not be processed (reported with their id; left untouched). */
+  readonly failed: number;
+  /** Rows with a value when the job started (for a progress bar's ETA); `undefined` when not counted. */
+  readonly total: number | undefined;
+  readonly elapsedMs: number;
+}
+
+/** A row the job could not process. The message never contains the value. */
+export interface RowFailure {
+  /** The row's id, as text. */
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What a job did. */
+export interface JobResult extends Omit<JobProgress, 'pass'> {
+  /** The first {@link ColumnJobOptions.maxReportedFailures} failures. */
+  readonly failures: readonly RowFailure[];
+  readonly dryRun: boolean;
+  /** True when the job stopped early because its `signal` was aborted; rerun it to finish. */
+  readonly aborted: boolean;
+  /** Rows written per second of wall time. */
+  readonly rowsPerSecond: number;
+}
+
+/** Options shared by {@link reencryptColumn} and {@link encryptColumn}. */
+export interface ColumnJobOptions {
+  /** An open {@link Database}, or a `postgres://` URL / PGlite directory to open (and close) for the job. */
+  db: Database | string;
+  /** Table, optionally `schema.table`. Names are taken literally (not case-folded). */
+  table: string;
+  /** Column holding the ciphertexts (reencrypt) or the plaintexts (encrypt-column). TEXT/VARCHAR or BYTEA. */
+  column: string;
+  /** Unique, ordered key used for keyset pagination (default `id`). */
+  idColumn?: string;
+  /** Column holding each row's tenant id; its value goes into the row's encryption context. */
+  tenantColumn?: string;
+  /** Table name in the encryption context (default: `table` without its schema). */
+  contextTable?: string;
+  /** Column name in the encryption context (default: the column the ciphertext is stored in). */
+  contextColumn?: string;
+  /** Context version (default 1). */
+  contextVersion?: number;
+  /** Blind-index columns refreshed together with the ciphertext. */
+  blindIndexes?: readonly BlindIndexColumn[];
+  /** Deterministic lookup columns refreshed together with the ciphertext. */
+  deterministicColumns?: readonly DeterministicColumn[];
+  /** Rows per batch, i.e. per transaction and per UPDATE (default 5,000). */
+  batchSize?: number;
+  /** Batches in flight at once on PostgreSQL (default 2: one being read while the previous is written). PGlite: 1. */
+  pipeline?: number;
+  /**
+   * Share the table with other processes running the same job: batches are read with
+   * `FOR UPDATE SKIP LOCKED`, and a final sweep picks up rows that were locked during the scan.
+   * Default true on PostgreSQL; PGlite is single-process.
+   */
+  skipLocked?: boolean;
+  /** Read and transform, write nothing; reports what would change and which rows fail. */
+  dryRun?: boolean;
+  /** Pause between batches, to leave room for the application's traffic (default 0). */
+  pauseMs?: number;
+  /** Count the rows first so that progress has a total (default true). */
+  countRows?: boolean;
+  /** Called after every batch. */
+  onProgress?: (progress: JobProgress) => void;
+  /** Stops the job after the batches in flight (they commit); the result says `aborted`. */
+  signal?: AbortSignal;
+  /** Failures kept in the result (default 100; all are counted). */
+  maxReportedFailures?: number;
+}
+
+/** Options of {@link reencryptColumn}. */
+export interface ReencryptColumnOptions extends ColumnJobOptions {
+  /** The vault the column is written with: a `Vault` (randomized) or a `DeterministicVault`. */
+  vault: BaseVault;
+}
+
+/** Options of {@link encryptColumn}. */
+export interface EncryptColumnOptions extends ColumnJobOptions {
+  /** The vault to encrypt with. */
+  vault: BaseVault;
+  /**
+   * Write the ciphertext into this (existing, nullable) column instead of replacing the plaintext in
+   * place; rows whose target is already set are skipped, so a rerun resumes.
+   */
+  targetColumn?: string;
+}
+
+/** One row as read: `id`, the value `v`, the tenant `t`. */
+interface Row {
+  id: unknown;
+  v: unknown;
+  t?: unknown;
+}
+
+/** What to do with a row. */
+type Outcome = { readonly next: string | Buffer; readonly lookups: readonly unknown[] } | 'skip' | SifreDBError;
+
+interface Lookup {
+  readonly column: ColumnInfo;
+  compute(value: unknown, ctx: EncryptionContext): unknown;
+}
+
+/** Everything a job needs, resolved once before the first batch. */
+interface Plan {
+  readonly db: Database;
+  readonly info: TableInfo;
+  readonly id: ColumnInfo;
+  /** The column read (and compared) per row. */
+  readonly source: ColumnInfo;
+  /** The column written: `source` in place, or the target column. */
+  readonly target: ColumnInfo;
+  readonly tenant: ColumnInfo | undefined;
+  readonly lookups: readonly Lookup[];
+  /** Extra `WHERE` of the read (besides the keyset condition), and of the sweep. */
+  readonly scanFilter: string;
+  readonly sweepFilter: string;
+  readonly sweepParams: readonly unknown[];
+  /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
+  readonly updateSql: string;
+  transform(rows: readonly Row[]): Outcome[];
+}
+
+const DEFAULT_BATCH_SIZE = 5_000;
+const RETRYABLE_STATES = new Set(['40001', '40P01']);
+const MAX_BATCH_RETRIES = 3;
+
+/**
+ * Re-encrypts every value of a column that is not under the current key version (or not under the
+ * vault's algorithm), refreshing the row's blind-index and deterministic lookup columns in the same
+ * UPDATE.
+ *
+ * - Keyset pagination by `idColumn`, one transaction per batch, one UPDATE per batch.
+ * - Compare-and-set: a row is written only where the column still holds the ciphertext that was read,
+ *   so a value the application wrote meanwhile is never overwritten (counted as a conflict).
+ * - Idempotent: rows already on the current version are skipped, so a job killed at any point is
+ *   simply run again.
+ * - Several processes can run it on one PostgreSQL table at once (`FOR UPDATE SKIP LOCKED`).
+ * - A row that fails to decrypt is reported (id and error code) and left untouched; the job goes on.
+ *
+ * @example
+ * ```ts
+ * await vault.refresh(); // after `keys rotate`
+ * const result = await reencryptColumn({ db: process.env.DATABASE_URL!, table: 'users', column: 'email', vault,
+ *   blindIndexes: [{ index: byEmail, column: 'email_idx' }] });
+ * if (result.failed > 0) console.error(result.failures);
+ * ```
+ * @throws `ERR_SIFREDB_INPUT` for a bad table, column or option; `ERR_SIFREDB_DATABASE` when a
+ *   statement fails (the batch in flight is rolled back; rerun to resume).
+ */
+export async function reencryptColumn(options: ReencryptColumnOptions): Promise<JobResult> {
+  return runJob(options, 'reencrypt');
+}
+
+/**
+ * Encrypts a plaintext column, in place or into `targetColumn`, filling its blind-index and
+ * deterministic lookup columns; values that already are SifreDB ciphertexts are skipped, never
+ * encrypted twice. Same batching, compare-and-set, resumability and sharing as {@link reencryptColumn}.
+ * TEXT values are encrypted as strings, BYTEA values as bytes.
+ */
+export async function encryptColumn(options: EncryptColumnOptions): Promise<JobResult> {
+  return runJob(options, 'encrypt');
+}
+
+async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mode: 'reencrypt' | 'encrypt'): Promise<JobResult> {
+  if (typeof options !== 'object' || options === null) throw new SifreDBError(ERROR_CODES.input, 'options must be an object');
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
+    throw new SifreDBError(ERROR_CODES.input, 'batchSize must be an integer in 1..1000000');
+  }
+  const pauseMs = options.pauseMs ?? 0;
+  if (!Number.isFinite(pauseMs) || pauseMs < 0) throw new SifreDBError(ERROR_CODES.input, 'pauseMs must be a number ≥ 0');
+  const maxReported = options.maxReportedFailures ?? 100;
+
+  const owned = typeof options.db === 'string';
+  const db = typeof options.db === 'string' ? await openDatabase(options.db) : options.db;
+  try {
+    const plan = await makePlan(db, options, mode);
+    const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
+    const dryRun = options.dryRun === true;
+    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false;
+    const started = performance.now();
+    const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
+    const failures: RowFailure[] = [];
+    const failedIds = new Set<string>();
+    let total: number | undefined;
+    if (options.countRows !== false) {
+      const { rows } = await db
+        .query<{ n: string | number }>(`SELECT count(*) AS n FROM ${plan.info.table.sql} WHERE ${plan.scanFilter}`)
+        .catch((error: unknown) => Promise.reject(databaseError(error, 'cannot count the rows')));
+      total = Number(rows[0]?.n ?? 0);
+    }
+    let pass: JobProgress['pass'] = 'scan';
+    const progress = (): JobProgress => ({ pass, ...counters, total, elapsedMs: performance.now() - started });
+
+    const account = (rows: readonly Row[], outcomes: readonly Outcome[], written: number, attempted: number) => {
+      counters.scanned += rows.length;
+      counters.updated += written;
+      counters.conflicts += attempted - written;
+      outcomes.forEach((outcome, i) => {
+        if (outcome === 'skip') counters.skipped += 1;
+        else if (outcome instanceof SifreDBError) {
+          const id = String(rows[i]!.id);
+          // The sweep meets rows the scan already reported; count each row once.
+          if (failedIds.has(id)) return;
+          failedIds.add(id);
+          counters.failed += 1;
+          if (failures.length < maxReported) failures.push({ id, code: outcome.code, message: outcome.message });
+        }
+      });
+      options.onProgress?.(progress());
+    };
+
+    const walk = (filter: string, filterParams: readonly unknown[], lock: string) =>
+      walkTable(db, plan, { filter, filterParams, lock, batchSize, pipeline, pauseMs, dryRun, signal: options.signal, account });
+
+    const lock = dryRun ? '' : skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE';
+    await walk(plan.scanFilter, [], lock);
+    // Rows another transaction held during the scan were skipped, not done: the application may have
+    // been updating another column of them. The sweep waits for such locks instead, and its filter
+    // makes the database return only rows that still need work, so it is cheap.
+    if (skipLocked && !dryRun && options.signal?.aborted !== true) {
+      pass = 'sweep';
+      await walk(plan.sweepFilter, plan.sweepParams, 'FOR UPDATE');
+    }
+    const elapsedMs = performance.now() - started;
+    return {
+      ...counters,
+      total,
+      elapsedMs,
+      failures,
+      dryRun,
+      aborted: options.signal?.aborted === true,
+      rowsPerSecond: elapsedMs > 0 ? (counters.updated * 1000) / elapsedMs : 0,
+    };
+  } finally {
+    if (owned) await db.close().catch(() => undefined);
+  }
+}
+
+interface WalkOptions {
+  filter: string;
+  filterParams: readonly unknown[];
+  lock: string;
+  batchSize: number;
+  pipeline: number;
+  pauseMs: number;
+  dryRun: boolean;
+  signal: AbortSignal | undefined;
+  account(rows: readonly Row[], outcomes: readonly Outcome[], written: number, attempted: number): void;
+}
+
+/**
+ * One walk over the table in keyset order. Reads are sequential (each starts after the last id of
+ * the previous one), but a batch's transform, UPDATE and COMMIT overlap the next batch's read on
+ * another connection, up to `pipeline` batches at once.
+ */
+async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void> {
+  const idSql = quoteIdent(plan.id.name);
+  const columns = [`${idSql} AS id`, `${quoteIdent(plan.source.name)} AS v`];
+  if (plan.tenant) columns.push(`${quoteIdent(plan.tenant.name)} AS t`);
+  const first = o.filterParams.length;
+  const select = (after: boolean) =>
+    `SELECT ${columns.join(', ')} FROM ${plan.info.table.sql}
+      WHERE ${after ? `${idSql} > $${first + 2}::${plan.id.type} AND ` : ''}${o.filter}
+      ORDER BY ${idSql} LIMIT $${first + 1} ${o.lock}`;
+  const selectFirst = select(false);
+  const selectNext = select(true);
+
+  let cursor: unknown;
+  let started = false;
+  let error: unknown;
+  const inflight = new Set<Promise<void>>();
+  for (;;) {
+    if (error !== undefined || o.signal?.aborted) break;
+    // The read hands its last id over as soon as it has the rows, so the next read can start while
+    // this batch is still being encrypted and written.
+    let handOver!: (rows: Row[] | undefined) => void;
+    const read = new Promise<Row[] | undefined>((resolve) => (handOver = resolve));
+    const params = started ? [...o.filterParams, o.batchSize, cursor] : [...o.filterParams, o.batchSize];
+    const sql = started ? selectNext : selectFirst;
+    const batch = runBatch(db, plan, sql, params, o, handOver).catch((e: unknown) => {
+      error ??= e;
+      handOver(undefined);
+    });
+    inflight.add(batch);
+    void batch.finally(() => inflight.delete(batch));
+    const rows = await read;
+    if (rows === undefined || rows.length === 0) break;
+    started = true;
+    cursor = rows[rows.length - 1]!.id;
+    if (rows.length < o.batchSize) break;
+    if (inflight.size >= o.pipeline) await Promise.race(inflight);
+    if (o.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, o.pauseMs));
+  }
+  await Promise.all(inflight);
+  if (error !== undefined) throw error;
+}
+
+/** Reads, transforms and writes one batch in one transaction; retried on deadlock or serialization failure. */
+async function runBatch(
+  db: Database,
+  plan: Plan,
+  selectSql: string,
+  params: readonly unknown[],
+  o: WalkOptions,
+  handOver: (rows: Row[]) => void,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.withSession((session) => batchTransaction(session, plan, selectSql, params, o, handOver));
+      return;
+    } catch (error) {
+      const state = (error as { code?: unknown })?.code;
+      if (attempt < MAX_BATCH_RETRIES && typeof state === 'string' && RETRYABLE_STATES.has(state)) continue;
+      throw databaseError(error, `batch on ${plan.info.table.sql} failed (rolled back; rerun to resume)`);
+    }
+  }
+}
+
+async function batchTransaction(
+  session: DbSession,
+  plan: Plan,
+  selectSql: string,
+  params: readonly unknown[],
+  o: WalkOptions,
+  handOver: (rows: Row[]) => void,
+): Promise<void> {
+  if (o.dryRun) {
+    const { rows } = await session.query<Row>(selectSql, params);
+    handOver(rows);
+    const outcomes = plan.transform(rows);
+    const would = outcomes.filter((x) => typeof x === 'object' && !(x instanceof SifreDBError)).length;
+    o.account(rows, outcomes, would, would);
+    return;
+  }
+  await session.query('BEGIN');
+  try {
+    const { rows } = await session.query<Row>(selectSql, params);
+    handOver(rows);
+    const outcomes = plan.transform(rows);
+    const ids: unknown[] = [];
+    const olds: unknown[] = [];
+    const nexts: unknown[] = [];
+    const lookups: unknown[][] = plan.lookups.map(() => []);
+    outcomes.forEach((outcome, i) => {
+      if (outcome === 'skip' || outcome instanceof SifreDBError) return;
+      ids.push(rows[i]!.id);
+      olds.push(rows[i]!.v);
+      nexts.push(outcome.next);
+      outcome.lookups.forEach((value, j) => lookups[j]!.push(value));
+    });
+    let written = 0;
+    if (ids.length > 0) {
+      written = (await session.query(plan.updateSql, [ids, olds, nexts, ...lookups])).rowCount;
+    }
+    await session.query('COMMIT');
+    o.account(rows, outcomes, written, ids.length);
+  } catch (error) {
+    await session.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptColumnOptions, mode: 'reencrypt' | 'encrypt'): Promise<Plan> {
+  const vault = options.vault as BaseVault | undefined;
+  if (vault === null || typeof vault !== 'object' || typeof (vault as BaseVault).needsReencryption !== 'function') {
+    throw new SifreDBError(ERROR_CODES.input, 'vault must be a Vault or a DeterministicVault');
+  }
+  const table = parseTableName(options.table);
+  const info = await describeTable(db, table);
+  const id = requireColumn(info, options.idColumn ?? 'id', 'id');
+  if (!info.uniqueColumns.has(id.name)) {
+    throw new SifreDBError(
+      ERROR_CODES.input,
+      `id column ${quoteIdent(id.name)} has no unique index; keyset pagination needs a unique key (use --id-column)`,
+    );
+  }
+  const source = requireColumn(info, options.column, 'value');
+  const targetName = mode === 'encrypt' ? (options as EncryptColumnOptions).targetColumn : undefined;
+  const target = targetName === undefined ? source : requireColumn(info, targetName, 'target');
+  for (const column of new Set([source, target])) {
+    if (column.kind !== 'text' && column.kind !== 'bytea') {
+      throw new SifreDBError(ERROR_CODES.input, `column ${quoteIdent(column.name)} is ${column.type}; it must be TEXT/VARCHAR or BYTEA`);
+    }
+  }
+  const tenant = options.tenantColumn === undefined ? undefined : requireColumn(info, options.tenantColumn, 'tenant');
+
+  const contextTable = options.contextTable ?? table.name;
+  const contextColumn = options.contextColumn ?? target.name;
+  const contextVersion = options.contextVersion;
+  const baseContext = new EncryptionContext({ table: contextTable, column: contextColumn, version: contextVersion });
+  const contexts = new Map<string, EncryptionContext>();
+  const contextFor = (tenantValue: unknown): EncryptionContext => {
+    if (tenantValue === null || tenantValue === undefined) return baseContext;
+    const key = String(tenantValue);
+    let ctx = contexts.get(key);
+    if (ctx === undefined) {
+      ctx = baseContext.withTenant(key);
+      contexts.set(key, ctx);
+    }
+    return ctx;
+  };
+
+  const lookups = makeLookups(info, options, contextTable, contextVersion);
+  const written = new Set([target.name, ...lookups.map((l) => l.column.name)]);
+  if (written.size !== 1 + lookups.length || written.has(id.name) || (tenant !== undefined && written.has(tenant.name))) {
+    throw new SifreDBError(ERROR_CODES.input, 'the value, lookup, id and tenant columns must all be different');
+  }
+
+  const wantText = target.kind === 'text';
+  const encryptAs = (value: unknown, ctx: EncryptionContext): string | Buffer =>
+    wantText ? vault.encryptToString(value as EncryptableValue, ctx) : vault.encrypt(value as EncryptableValue, ctx);
+  const lookupValues = (value: unknown, ctx: EncryptionContext) => lookups.map((l) => l.compute(value, ctx));
+
+  // The one place that turns a batch of rows into new values. It uses the single-value API; moving to
+  // the vaults' batch API changes only this function.
+  const transform = (rows: readonly Row[]): Outcome[] =>
+    rows.map((row): Outcome => {
+      try {
+        const value = row.v;
+        const ctx = contextFor(row.t);
+        if (mode === 'reencrypt') {
+          if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
+          if (!vault.needsReencryption(value, ctx)) return 'skip';
+          if (lookups.length === 0) return { next: vault.reencrypt(value, ctx), lookups: [] };
+          const plain = vault.decryptValue(value, ctx);
+          return { next: encryptAs(plain, ctx), lookups: lookupValues(plain, ctx) };
+        }
+        if (isEncrypted(value)) return 'skip';
+        if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
+        return { next: encryptAs(value, ctx), lookups: lookupValues(value, ctx) };
+      } catch (error) {
+        return asSifreDBError(error);
+      }
+    });
+
+  const ref = (c: ColumnInfo) => `t.${quoteIdent(c.name)}`;
+  const sets = [target, ...lookups.map((l) => l.column)].map((c, i) => `${quoteIdent(c.name)} = v.c${i}`);
+  const arrays = [
+    `$1::${id.type}[]`,
+    `$2::${source.type}[]`,
+    `$3::${target.type}[]`,
+    ...lookups.map((l, i) => `$${4 + i}::${l.column.type}[]`),
+  ];
+  const names = ['id', 'old', ...[target, ...lookups].map((_, i) => `c${i}`)];
+  const updateSql =
+    `UPDATE ${table.sql} AS t SET ${sets.join(', ')}
+       FROM unnest(${arrays.join(', ')}) AS v(${names.join(', ')})
+      WHERE ${ref(id)} = v.id AND ${ref(source)} = v.old` + (target === source ? '' : ` AND ${ref(target)} IS NULL`);
+
+  const src = quoteIdent(source.name);
+  const scanFilter = `${src} IS NOT NULL` + (target === source ? '' : ` AND ${quoteIdent(target.name)} IS NULL`);
+  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined);
+  return {
+    db,
+    info,
+    id,
+    source,
+    target,
+    tenant,
+    lookups,
+    scanFilter: scanFilter,
+    sweepFilter: sweep.sql === '' ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
+    sweepParams: sweep.params,
+    updateSql,
+    transform,
+  };
+}
+
+function notAValue(value: unknown): SifreDBError {
+  return new SifreDBError(ERROR_CODES.input, `the stored value is ${value === null ? 'null' : typeof value}, not text or bytes`);
+}
+
+function makeLookups(
+  info: TableInfo,
+  options: ColumnJobOptions,
+  contextTable: string,
+  contextVersion: number | undefined,
+): Lookup[] {
+  const lookups: Lookup[] = [];
+  for (const { index, column: name } of options.blindIndexes ?? []) {
+    const column = requireColumn(info, name, 'blind-index');
+    if (typeof index?.compute !== 'function') throw new SifreDBError(ERROR_CODES.input, `blind index for ${name} is not a BlindIndex`);
+    if (column.kind === 'integer' && index.bits > column.intBits) {
+      throw new SifreDBError(
+        ERROR_CODES.input,
+        `blind index ${JSON.stringify(index.name)} has ${index.bits} bits; ${column.type} column ${quoteIdent(name)} holds at most ${column.intBits}`,
+      );
+    }
+    if (column.kind === 'other') {
+      throw new SifreDBError(ERROR_CODES.input, `blind-index column ${quoteIdent(name)} is ${column.type}; use an integer type, BYTEA or TEXT`);
+    }
+    lookups.push({
+      column,
+      compute(value, ctx) {
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') {
+          throw new SifreDBError(ERROR_CODES.input, `a ${value instanceof Uint8Array ? 'bytes' : typeof value} value cannot be blind-indexed`);
+        }
+        const term = index.compute(value, ctx);
+        // Integers go as decimal text: exact for 63-bit terms, and accepted for every integer type.
+        return column.kind === 'integer' ? String(term.int) : column.kind === 'bytea' ? term.bytes : term.hex;
+      },
+    });
+  }
+  for (const { vault, column: name, contextColumn: own } of options.deterministicColumns ?? []) {
+    const column = requireColumn(info, name, 'deterministic');
+    if (!(vault instanceof DeterministicVault)) {
+      throw new SifreDBError(ERROR_CODES.input, `the vault for deterministic column ${name} must be a DeterministicVault`);
+    }
+    if (column.kind !== 'text' && column.kind !== 'bytea') {
+      throw new SifreDBError(ERROR_CODES.input, `deterministic column ${quoteIdent(name)} is ${column.type}; it must be TEXT/VARCHAR or BYTEA`);
+    }
+    const base = own === undefined ? undefined : new EncryptionContext({ table: contextTable, column: own, version: contextVersion });
+    lookups.push({
+      column,
+      compute(value, ctx) {
+        const dctx = base === undefined ? ctx : ctx.tenant === undefined ? base : base.withTenant(ctx.tenant);
+        const envelope = vault.encrypt(value as EncryptableValue, dctx);
+        return column.kind === 'text' ? toText(envelope) : envelope;
+      },
+    });
+  }
+  return lookups;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * The sweep's SQL filter: rows that may still need work, judged from the stored bytes alone.
+ * - reencrypt, BYTEA: the 7 header bytes differ from the current (magic, format, algorithm, version).
+ * - reencrypt, TEXT: the text form's first 15 characters carry the header: `sdb1:`, 8 characters for
+ *   header bytes 0–5, one for the top 6 bits of byte 6 and one mixing its low 2 bits with the first
+ *   nonce (or SIV) byte — hence 16 possible prefixes.
+ * - encrypt-column in place: the value does not look like a ciphertext.
+ * With a tenant column the current version can differ per tenant, so no filter is used.
+ */
+function sweepFilter(
+  mode: 'reencrypt' | 'encrypt',
+  source: ColumnInfo,
+  target: ColumnInfo,
+  vault: BaseVault,
+  perTenant: boolean,
+): { sql: string; params: unknown[] } {
+  const col = quoteIdent(source.name);
+  if (mode === 'encrypt') {
+    if (target !== source) return { sql: '', params: [] };
+    return source.kind === 'text'
+      ? { sql: `${col} !~ '^sdb1:[A-Za-z0-9_-]+$'`, params: [] }
+      : { sql: `substring(${col} from 1 for 2) IS DISTINCT FROM '\\x5301'::bytea`, params: [] };
+  }
+  if (perTenant) return { sql: '', params: [] };
+  let version: number;
+  try {
+    version = vault.currentVersion;
+  } catch {
+    return { sql: '', params: [] };
+  }
+  const algorithm = vault instanceof DeterministicVault ? ALGORITHM.aesSiv : algorithmIdOf(vault);
+  const header = Buffer.from([0x53, 0x01, algorithm, version >>> 24, (version >>> 16) & 0xff, (version >>> 8) & 0xff, version & 0xff]);
+  if (source.kind === 'bytea') return { sql: `substring(${col} from 1 for 7) IS DISTINCT FROM $1::bytea`, params: [header] };
+  const stem = `sdb1:${header.subarray(0, 6).toString('base64url')}${BASE64URL[header[6]! >> 2]}`;
+  const high = (header[6]! & 3) << 4;
+  const prefixes = Array.from({ length: 16 }, (_, i) => stem + BASE64URL[high | i]);
+  return { sql: `NOT (left(${col}, 15) = ANY($1::text[]))`, params: [prefixes] };
+}
+
+function algorithmIdOf(vault: BaseVault): number {
+  const name = (vault as { algorithm?: unknown }).algorithm;
+  return name === 'xchacha20-poly1305' ? ALGORITHM.xchacha20Poly1305 : ALGORITHM.chacha20Poly1305;
+}

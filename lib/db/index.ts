@@ -1,0 +1,16 @@
+/** Database batch jobs: re-encryption and column encryption, CHECK constraints, and the adapters they run on. */
+export { encryptColumn, reencryptColumn } from './column-job.js';
+export type {
+  BlindIndexColumn,
+  ColumnJobOptions,
+  DeterministicColumn,
+  EncryptColumnOptions,
+  JobProgress,
+  JobResult,
+  ReencryptColumnOptions,
+  RowFailure,
+} from './column-job.js';
+export { applyColumnConstraints, ciphertextCheck, columnConstraints, TEXT_CIPHERTEXT_PATTERN } from './constraints.js';
+export type { ColumnConstraint, ColumnConstraintsOptions } from './constraints.js';
+export { fromPGlite, fromPgPool, isPostgresUrl, openDatabase } from './database.js';
+export type { Database, DbSession, OpenDatabaseOptions, PGliteLike, PgPoolLike, QueryResult } from './database.js';
