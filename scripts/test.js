@@ -53,9 +53,11 @@ function countTests(name, output) {
   }
   const num = (re) => Number(output.match(re)?.[1] ?? 0);
   if (name === 'npm pack') return { passed: num(/pack-check: (\d+) passed/), failed: num(/pack-check: \d+ passed, (\d+) failed/), skipped: 0 };
+  // ava prints "N tests passed" only when nothing failed, so count its per-test marks as well.
+  const marks = (re) => output.split('\n').filter((line) => re.test(line)).length;
   return {
-    passed: num(/(\d+) tests? passed/),
-    failed: num(/(\d+) tests? failed/) + num(/(\d+) uncaught exceptions?/) + num(/(\d+) unhandled rejections?/),
+    passed: Math.max(num(/(\d+) tests? passed/), marks(/^\s*✔/)),
+    failed: Math.max(num(/(\d+) tests? failed/), marks(/^\s*✘/)) + num(/(\d+) uncaught exceptions?/) + num(/(\d+) unhandled rejections?/),
     skipped: num(/(\d+) tests? skipped/),
   };
 }
