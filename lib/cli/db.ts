@@ -1,0 +1,292 @@
+/** `sifredb reencrypt`, `sifredb encrypt-column` and `sifredb constraints`: the database commands. */
+import { BlindIndex } from '../blind-index/blind-index.js';
+import {
+  type BlindIndexColumn,
+  type ColumnJobOptions,
+  type DeterministicColumn,
+  encryptColumn,
+  type JobResult,
+  reencryptColumn,
+} from '../db/column-job.js';
+import { applyColumnConstraints, columnConstraints, constraintFor } from '../db/constraints.js';
+import { openDatabase } from '../db/database.js';
+import { Keyring } from '../keys/keyring.js';
+import type { BaseVault } from '../vault/base-vault.js';
+import { DeterministicVault } from '../vault/deterministic-vault.js';
+import { Vault } from '../vault/vault.js';
+import {
+  closeProvider,
+  type Command,
+  count,
+  EXIT,
+  int,
+  list,
+  openKeyProvider,
+  Output,
+  required,
+  str,
+  usageError,
+  type Values,
+} from './common.js';
+import { ProgressReporter } from './progress.js';
+import { parseTransforms } from './values.js';
+
+const JOB_OPTIONS = {
+  db: { type: 'string' },
+  table: { type: 'string' },
+  column: { type: 'string' },
+  'id-column': { type: 'string' },
+  'tenant-column': { type: 'string' },
+  'context-table': { type: 'string' },
+  'context-column': { type: 'string' },
+  'context-version': { type: 'string' },
+  deterministic: { type: 'boolean' },
+  algorithm: { type: 'string' },
+  'blind-index': { type: 'string', multiple: true },
+  'deterministic-column': { type: 'string', multiple: true },
+  'batch-size': { type: 'string' },
+  pipeline: { type: 'string' },
+  pause: { type: 'string' },
+  'no-skip-locked': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  'kms-key': { type: 'string' },
+  region: { type: 'string' },
+} as const;
+
+const JOB_HELP = `Options:
+  --db <url|path>                     postgres://… URL, or a PGlite data directory (or env SIFREDB_DB)
+  --table <[schema.]table>            the table (names are case-sensitive)
+  --column <column>                   the column (TEXT/VARCHAR: "sdb1:" text form; BYTEA: binary)
+  --id-column <column>                unique key to page by (default id)
+  --tenant-column <column>            per-row tenant id, part of each row's encryption context
+  --context-table <name>              table name in the encryption context (default: --table without schema)
+  --context-column <name>             column name in the encryption context (default: the ciphertext column)
+  --context-version <n>               context version (default 1)
+  --deterministic                     the column holds deterministic (AES-SIV) ciphertexts
+  --algorithm <name>                  randomized algorithm to write: chacha20-poly1305 (default) or xchacha20-poly1305
+  --blind-index <name:column[:bits[:transforms]]>
+                                      refresh a blind-index column in the same UPDATE (repeatable);
+                                      column INTEGER/BIGINT (term as integer), BYTEA or TEXT (hex);
+                                      bits default 16; transforms comma-separated (lowercase,trim,digits,nfc,last4)
+  --deterministic-column <column[:contextColumn]>
+                                      refresh a deterministic lookup column (repeatable)
+  --batch-size <n>                    rows per batch / transaction / UPDATE (default 5000)
+  --pipeline <n>                      batches in flight on PostgreSQL (default 2)
+  --pause <ms>                        sleep between batches, to spare a busy database
+  --no-skip-locked                    do not use FOR UPDATE SKIP LOCKED (then one process per table)
+  --dry-run                           read and check every row, write nothing
+  --keys <path>                       key store (or env SIFREDB_KEYS)
+  --json                              print the summary as JSON
+  --quiet                             no progress output`;
+
+const GUARANTEES = `Guarantees: keyset pagination by the id column (never OFFSET); one transaction and one UPDATE
+per batch; a row is written only if it still holds the value read (compare-and-set), so concurrent
+application writes are never overwritten; rows already done are skipped, so a killed job is just
+run again; several processes can share a PostgreSQL table (FOR UPDATE SKIP LOCKED). A row that
+cannot be processed is reported with its id and left untouched; the exit code is then 1.`;
+
+function parseBlindIndexSpec(spec: string): { name: string; column: string; bits: number; transforms: ReturnType<typeof parseTransforms> } {
+  const [name, column, bits, transforms, ...rest] = spec.split(':');
+  if (!name || !column || rest.length > 0) throw usageError(`--blind-index ${JSON.stringify(spec)}: expected name:column[:bits[:transforms]]`);
+  const parsedBits = bits === undefined || bits === '' ? 16 : int({ bits }, 'bits', 8, 256)!;
+  return { name, column, bits: parsedBits, transforms: parseTransforms(transforms) };
+}
+
+/** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
+async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<number> {
+  const out = new Output(values);
+  const db = str(values, 'db') ?? process.env.SIFREDB_DB;
+  if (db === undefined || db === '') throw usageError('--db is required (a postgres:// URL or a PGlite directory; or env SIFREDB_DB)');
+  const table = required(values, 'table');
+  const column = required(values, 'column');
+  const algorithm = str(values, 'algorithm');
+  if (algorithm !== undefined && algorithm !== 'chacha20-poly1305' && algorithm !== 'xchacha20-poly1305') {
+    throw usageError('--algorithm must be chacha20-poly1305 or xchacha20-poly1305');
+  }
+  if (algorithm !== undefined && values.deterministic === true) throw usageError('--algorithm and --deterministic exclude each other');
+  const batchSize = int(values, 'batch-size', 1, 1_000_000);
+  const pipeline = int(values, 'pipeline', 1, 64);
+  const pauseMs = int(values, 'pause', 0, 3_600_000);
+  const biSpecs = list(values, 'blind-index').map(parseBlindIndexSpec);
+  const detSpecs = list(values, 'deterministic-column').map((spec) => {
+    const [col, contextColumn, ...rest] = spec.split(':');
+    if (!col || rest.length > 0 || contextColumn === '') throw usageError(`--deterministic-column ${JSON.stringify(spec)}: expected column[:contextColumn]`);
+    return { column: col, contextColumn };
+  });
+  const targetColumn = mode === 'encrypt' ? str(values, 'target-column') : undefined;
+  const contextVersion = int(values, 'context-version', 1, 0xffffffff);
+
+  const provider = await openKeyProvider(values);
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals > 1) process.exit(EXIT.interrupted);
+    out.note('stopping after the batches in flight (press Ctrl-C again to quit at once; rerun to resume)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const label = `${mode === 'reencrypt' ? 'reencrypt' : 'encrypt-column'} ${table}.${column}`;
+  const progress = new ProgressReporter(label, !out.quiet);
+  try {
+    const keyring = await Keyring.open(provider);
+    const vault: BaseVault =
+      values.deterministic === true ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
+    const blindIndexes: BlindIndexColumn[] = await Promise.all(
+      biSpecs.map(async (s) => ({ column: s.column, index: await BlindIndex.open(keyring, { name: s.name, bits: s.bits, transforms: s.transforms }) })),
+    );
+    const deterministicColumns: DeterministicColumn[] = [];
+    if (detSpecs.length > 0) {
+      const dvault = await DeterministicVault.open(keyring);
+      for (const s of detSpecs) deterministicColumns.push({ vault: dvault, column: s.column, contextColumn: s.contextColumn });
+    }
+    const options: ColumnJobOptions & { vault: BaseVault; targetColumn?: string } = {
+      db,
+      table,
+      column,
+      idColumn: str(values, 'id-column'),
+      tenantColumn: str(values, 'tenant-column'),
+      contextTable: str(values, 'context-table'),
+      contextColumn: str(values, 'context-column'),
+      contextVersion,
+      blindIndexes,
+      deterministicColumns,
+      batchSize,
+      pipeline,
+      pauseMs,
+      skipLocked: values['no-skip-locked'] !== true,
+      dryRun: values['dry-run'] === true,
+      onProgress: progress.update,
+      signal: controller.signal,
+      vault,
+      targetColumn,
+    };
+    const result = mode === 'reencrypt' ? await reencryptColumn(options) : await encryptColumn({ ...options, targetColumn });
+    progress.done();
+    report(out, label, mode, result);
+    if (result.aborted) return EXIT.interrupted;
+    return result.failed > 0 ? EXIT.rowsFailed : EXIT.ok;
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    closeProvider(provider);
+  }
+}
+
+/** The summary: stdout (text or JSON); each failed row on stderr. */
+function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: JobResult): void {
+  const verb = mode === 'reencrypt' ? 're-encrypted' : 'encrypted';
+  const skippedWhy = mode === 'reencrypt' ? 'already current' : 'already encrypted';
+  out.result(r);
+  for (const f of r.failures) out.note(`row ${f.id}: ${f.code}: ${f.message}`);
+  if (r.failed > r.failures.length) out.note(`… and ${count(r.failed - r.failures.length)} more failed rows`);
+  const head = r.dryRun ? `${label} (dry run, nothing written)` : r.aborted ? `${label} (stopped early; rerun to resume)` : label;
+  out.line(head);
+  out.line(`  scanned      ${count(r.scanned)}`);
+  out.line(`  ${(r.dryRun ? `would be ${verb}` : verb).padEnd(12)} ${count(r.updated)}`);
+  out.line(`  skipped      ${count(r.skipped)} (${skippedWhy})`);
+  if (r.conflicts > 0) out.line(`  conflicts    ${count(r.conflicts)} (changed by the application meanwhile; its value was kept)`);
+  out.line(`  failed       ${count(r.failed)}${r.failed > 0 ? ' (see above; those rows are untouched)' : ''}`);
+  out.line(`  time         ${(r.elapsedMs / 1000).toFixed(1)} s, ${count(r.rowsPerSecond)} rows/s`);
+}
+
+export const reencrypt: Command = {
+  name: 'reencrypt',
+  summary: 'move every value of a column to the current key version',
+  usage: `Usage: sifredb reencrypt --db <url|path> --table <t> --column <c> [options]
+
+Re-encrypts every value of the column that is not under the current key version, and refreshes the
+row's blind-index and deterministic lookup columns in the same UPDATE. Run it after
+\`sifredb keys rotate\`.
+
+${JOB_HELP}
+
+${GUARANTEES}
+
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 5 database, 130 interrupted.`,
+  options: JOB_OPTIONS,
+  positionals: 0,
+  run: ({ values }) => runColumnJob(values, 'reencrypt'),
+};
+
+export const encryptColumnCommand: Command = {
+  name: 'encrypt-column',
+  summary: 'encrypt an existing plaintext column (in place or into a new column)',
+  usage: `Usage: sifredb encrypt-column --db <url|path> --table <t> --column <c> [--target-column <c2>] [options]
+
+The first migration: encrypts the plaintext values of a column in place, or into --target-column
+(an existing, nullable TEXT or BYTEA column; rows whose target is set are skipped), filling its
+blind-index and deterministic lookup columns. A value that already is a SifreDB ciphertext is
+skipped, never encrypted twice. TEXT values are encrypted as strings, BYTEA values as bytes.
+Afterwards, \`sifredb constraints --apply\` makes the database refuse plaintext in the column.
+
+${JOB_HELP}
+  --target-column <column>            write ciphertexts here instead of replacing the plaintext
+
+${GUARANTEES}
+
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 5 database, 130 interrupted.`,
+  options: { ...JOB_OPTIONS, 'target-column': { type: 'string' } },
+  positionals: 0,
+  run: ({ values }) => runColumnJob(values, 'encrypt'),
+};
+
+export const constraints: Command = {
+  name: 'constraints',
+  summary: 'print or apply CHECK constraints that reject non-SifreDB values',
+  usage: `Usage: sifredb constraints --table <t> --column <c> [--column <c2> …] (--db <url|path> [--apply] | --type text|bytea)
+
+Prints PostgreSQL CHECK constraints that make the database refuse any value that is not a SifreDB
+ciphertext in the encrypted columns (NULL stays allowed), so no code path can write plaintext by
+mistake. With --db the column types are read from the database; --apply adds the constraints
+(idempotent: an existing one of the same name is replaced) in one transaction.
+
+Options:
+  --db <url|path>     database (or env SIFREDB_DB)
+  --table <t>         table ([schema.]table)
+  --column <c>        encrypted column (repeatable)
+  --type text|bytea   column type, when printing without --db
+  --apply             add the constraints (fails if a row violates them, changing nothing)
+  --not-valid         add them NOT VALID: only new writes are checked until VALIDATE CONSTRAINT
+  --json              print [{"table","column","name","check","sql"}]`,
+  options: {
+    db: { type: 'string' },
+    table: { type: 'string' },
+    column: { type: 'string', multiple: true },
+    type: { type: 'string' },
+    apply: { type: 'boolean' },
+    'not-valid': { type: 'boolean' },
+  },
+  positionals: 0,
+  async run({ values }) {
+    const out = new Output(values);
+    const table = required(values, 'table');
+    const columns = list(values, 'column');
+    if (columns.length === 0) throw usageError('--column is required');
+    const type = str(values, 'type');
+    const dbTarget = str(values, 'db') ?? process.env.SIFREDB_DB;
+    const notValid = values['not-valid'] === true;
+    let result;
+    if (dbTarget === undefined) {
+      if (values.apply === true) throw usageError('--apply needs --db');
+      if (type !== 'text' && type !== 'bytea') throw usageError('without --db, give --type text or --type bytea');
+      result = columns.map((column) => constraintFor(table, column, type, notValid));
+    } else {
+      if (type !== undefined) throw usageError('--type is for printing without --db; with --db the type is read from the database');
+      const db = await openDatabase(dbTarget);
+      try {
+        result = values.apply === true
+          ? await applyColumnConstraints(db, { table, columns, notValid })
+          : await columnConstraints(db, { table, columns, notValid });
+      } finally {
+        await db.close();
+      }
+    }
+    out.result(result);
+    for (const c of result) out.line(c.sql);
+    if (values.apply === true) out.note(`applied ${result.length} constraint${result.length === 1 ? '' : 's'}`);
+    return 0;
+  },
+};

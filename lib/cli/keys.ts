@@ -1,0 +1,110 @@
+/** `sifredb keygen` and `sifredb keys list|rotate|retire`. */
+import { FileKeyProvider } from '../keys/file.js';
+import { closeProvider, type Command, int, keysPath, openKeyProvider, Output, str, usageError } from './common.js';
+
+export const keygen: Command = {
+  name: 'keygen',
+  summary: 'create a new key store (a local key file, or a KMS keyring with --kms-key)',
+  usage: `Usage: sifredb keygen --keys <path> [--force] [--kms-key <id> [--region <r>]]
+
+Creates a key store holding key version 1.
+  File keystore (default): 32 random bytes per version in a JSON file, mode 0600, written
+  atomically. Back it up: losing it loses every value encrypted under it.
+  KMS keyring (--kms-key): each version is an AWS KMS data key, stored only wrapped; the file is
+  useless without KMS. The AWS SDK's usual configuration applies (credentials, AWS_REGION,
+  AWS_ENDPOINT_URL_KMS).
+
+Options:
+  --keys <path>      where to write it (or env SIFREDB_KEYS)
+  --force            replace an existing file keystore (its keys are lost!)
+  --kms-key <id>     KMS key id, ARN or alias (alias/name) that wraps the data keys
+  --region <region>  AWS region for KMS
+  --json             print {"path","type","current"}`,
+  options: {
+    force: { type: 'boolean' },
+    'kms-key': { type: 'string' },
+    region: { type: 'string' },
+  },
+  positionals: 0,
+  async run({ values }) {
+    const out = new Output(values);
+    const path = keysPath(values);
+    const kmsKey = str(values, 'kms-key');
+    if (kmsKey !== undefined) {
+      if (values.force === true) throw usageError('--force applies to file keystores only; a KMS keyring is never replaced');
+      const { AwsKmsProvider } = await import('../keys/aws-kms.js');
+      const provider = await AwsKmsProvider.create({ keyId: kmsKey, keyring: path, region: str(values, 'region') });
+      closeProvider(provider);
+      out.line(`created KMS keyring ${path} (key version 1, wrapped by ${kmsKey})`);
+      out.result({ path, type: 'kms', current: 1 });
+      return 0;
+    }
+    await FileKeyProvider.create(path, { overwrite: values.force === true });
+    out.line(`created key store ${path} (key version 1, mode 0600) — back it up`);
+    out.result({ path, type: 'file', current: 1 });
+    return 0;
+  },
+};
+
+export const keys: Command = {
+  name: 'keys',
+  summary: 'list the key versions, rotate to a new one, or retire an old one',
+  usage: `Usage: sifredb keys list   [--keys <path>]
+       sifredb keys rotate [--keys <path>]
+       sifredb keys retire <version> [--keys <path>]
+
+  list     every version with its creation time and status; the current one is marked
+  rotate   adds a version and makes it current. Old versions stay readable; run
+           \`sifredb reencrypt\` to move existing values to the new version.
+  retire   marks an old version retired: still decrypts, left out of lookup query terms. Do it
+           once \`reencrypt\` has moved every value off it.
+
+Options:
+  --keys <path>      key store (or env SIFREDB_KEYS)
+  --kms-key <id>     KMS key to use for a KMS keyring (default: the one wrapping its current version)
+  --region <region>  AWS region for KMS
+  --json             machine-readable output`,
+  options: {
+    'kms-key': { type: 'string' },
+    region: { type: 'string' },
+  },
+  positionals: 2,
+  async run({ values, positionals }) {
+    const out = new Output(values);
+    const [action, arg] = positionals;
+    if (action !== 'list' && action !== 'rotate' && action !== 'retire') {
+      throw usageError(action === undefined ? 'keys needs an action: list, rotate or retire' : `unknown keys action ${JSON.stringify(action)}`);
+    }
+    if (action !== 'retire' && arg !== undefined) throw usageError(`unexpected argument ${JSON.stringify(arg)}`);
+    const provider = await openKeyProvider(values);
+    try {
+      if (action === 'rotate') {
+        const version = await provider.rotate();
+        out.line(`rotated: key version ${version} is now current (older versions still decrypt; run \`sifredb reencrypt\`)`);
+        out.result({ current: version });
+        return 0;
+      }
+      if (action === 'retire') {
+        if (arg === undefined) throw usageError('keys retire needs a version');
+        const version = int({ version: arg }, 'version', 1, 0xffffffff)!;
+        if (provider.retire === undefined) throw usageError(`${provider.description} cannot retire versions`);
+        await provider.retire(version);
+        out.line(`retired key version ${version}`);
+        out.result({ retired: version });
+        return 0;
+      }
+      const [versions, current] = await Promise.all([provider.listVersions(), provider.currentVersion()]);
+      out.line(`${provider.description}`);
+      for (const v of versions) {
+        out.line(`${v.version === current ? '*' : ' '} v${v.version}  ${v.status.padEnd(7)}  created ${v.createdAt.toISOString()}`);
+      }
+      out.result({
+        current,
+        versions: versions.map((v) => ({ version: v.version, status: v.status, createdAt: v.createdAt.toISOString(), current: v.version === current })),
+      });
+      return 0;
+    } finally {
+      closeProvider(provider);
+    }
+  },
+};
