@@ -7,6 +7,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -605,6 +606,32 @@ test('backend round trip with the raw KeyProvider bytes matches the Vault', asyn
   const root = getBackend().importRootKey(1, await fresh.provider.loadKey(1));
   const plain = root.randomizedCipher(1, EMAIL.bytes).decrypt(stored);
   t.is(plain.subarray(1).toString('utf8'), 'raw');
+});
+
+test('a KMS endpoint that accepts connections but never answers: "KMS unreachable (ETIMEDOUT)", no hang', async (t) => {
+  const sockets = new Set();
+  const silent = createNetServer((socket) => sockets.add(socket));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const error = await t.throwsAsync(
+    AwsKmsProvider.open({
+      keyId: 'alias/any',
+      keyring: keyringPath(),
+      region: 'us-east-1',
+      clientConfig: {
+        endpoint: `http://127.0.0.1:${silent.address().port}`,
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 300, requestTimeout: 300, throwOnRequestTimeout: true },
+      },
+    }),
+    { code: 'ERR_SIFREDB_KMS' },
+  );
+  t.regex(error.message, /KMS unreachable at http:\/\/127\.0\.0\.1:\d+ \(ETIMEDOUT\) after 2 attempts/);
+  t.is(error.networkErrorCode, 'ETIMEDOUT');
 });
 
 test('the provider can make its own KMSClient from region and clientConfig', async (t) => {

@@ -78,7 +78,10 @@ export interface AwsKmsProviderOptions {
   region?: string;
   /** A ready `KMSClient` (custom endpoint, credentials, retries, timeouts). Not destroyed by {@link AwsKmsProvider.close}. */
   client?: KmsClientLike;
-  /** Extra `KMSClient` constructor options when the provider creates its client (`endpoint`, `maxAttempts`…). */
+  /**
+   * Extra `KMSClient` constructor options when the provider creates its client (`endpoint`,
+   * `maxAttempts`, `credentials`…). Default `requestHandler`: 5 s to connect, 15 s per request.
+   */
   clientConfig?: Record<string, unknown>;
   /** {@link AwsKmsProvider.open} only: create the keyring (version 1) when it does not exist. Default `true`. */
   createIfMissing?: boolean;
@@ -132,6 +135,8 @@ interface CachedKey {
 }
 
 const KEY_BYTES = 32;
+/** Timeouts of a client the provider makes (override with `clientConfig.requestHandler`). */
+const DEFAULT_REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 15_000, throwOnRequestTimeout: true };
 const PARALLEL_KMS_CALLS = 8;
 
 function invalidInput(message: string): never {
@@ -225,7 +230,13 @@ export class AwsKmsProvider implements KeyProvider {
     const sdk = await loadSdk();
     const ownsClient = client === undefined;
     const kms: KmsClientLike =
-      client ?? new sdk.KMSClient({ ...(region !== undefined ? { region } : {}), ...(clientConfig ?? {}) });
+      client ??
+      new sdk.KMSClient({
+        ...(region !== undefined ? { region } : {}),
+        // A KMS endpoint that accepts connections but never answers must not hang Vault.open.
+        requestHandler: DEFAULT_REQUEST_HANDLER,
+        ...(clientConfig ?? {}),
+      });
     try {
       let doc = await readDocument(store);
       let fresh: { version: number; bytes: Buffer } | undefined;
