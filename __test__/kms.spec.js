@@ -345,6 +345,20 @@ test('corrupted keyring: ERR_SIFREDB_KEY, and the file is never overwritten', as
   }
   t.deepEqual(Object.keys(client.calls), ['GenerateDataKeyCommand'], 'no KMS call for a corrupted keyring');
 
+  // Corrupted, or deleted, under a running provider: rotate and refresh fail; nothing is rewritten.
+  const live = keyringPath();
+  const running = await open(t, { keyId, keyring: live });
+  const vault = await Vault.open(running.provider);
+  const garbage = '{"truncated":';
+  await writeFile(live, garbage);
+  await t.throwsAsync(running.provider.rotate(), { code: 'ERR_SIFREDB_KEY', message: /corrupted/ });
+  await t.throwsAsync(vault.refresh(), { code: 'ERR_SIFREDB_KEY', message: /corrupted/ });
+  t.is(await readFile(live, 'utf8'), garbage);
+  t.is(vault.decryptToString(vault.encryptToString('still', EMAIL), EMAIL), 'still', 'loaded keys keep working');
+  await rm(live);
+  await t.throwsAsync(running.provider.rotate(), { code: 'ERR_SIFREDB_KEY', message: /has disappeared; restore it from a backup/ });
+  await t.throwsAsync(stat(live), { code: 'ENOENT' }, 'a lost keyring is never silently recreated');
+
   // Valid JSON, but a wrapped key altered: KMS refuses it (InvalidCiphertextException) → ERR_SIFREDB_KEY.
   const path = keyringPath();
   const { provider } = await open(t, { keyId, keyring: path });

@@ -222,11 +222,13 @@ export class FileKeyringStore implements KeyringStore {
 
   async write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
     const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(temp, 'wx', 0o600);
     let placed = false;
+    let created = false;
     try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const handle = await open(temp, 'wx', 0o600);
+      created = true;
       try {
         await handle.chmod(0o600);
         await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
@@ -263,7 +265,7 @@ export class FileKeyringStore implements KeyringStore {
         `KMS keyring ${this.description} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`,
       );
     } finally {
-      if (!placed) await unlink(temp).catch(() => undefined);
+      if (created && !placed) await unlink(temp).catch(() => undefined);
     }
   }
 }
