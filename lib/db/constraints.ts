@@ -43,13 +43,29 @@ export interface ColumnConstraintsOptions {
 export function ciphertextCheck(column: string, form: 'text' | 'bytea'): string {
   const c = quoteIdent(column);
   if (form === 'text') return `${c} IS NULL OR ${c} ~ '${TEXT_CIPHERTEXT_PATTERN}'`;
-  // Magic, format version, a known algorithm with at least its header, nonce, tag and type byte, and
-  // a key version other than 0 (docs/FORMAT.md).
+  // Magic, format version, a key version other than 0, a known algorithm and at least its header,
+  // nonce, tag and type byte (docs/FORMAT.md). CASE fixes the evaluation order (no get_byte past the
+  // end) and turns an unknown algorithm into false rather than NULL, which a CHECK would accept.
   return (
-    `${c} IS NULL OR (get_byte(${c}, 0) = 83 AND get_byte(${c}, 1) = 1` +
-    ` AND octet_length(${c}) >= CASE get_byte(${c}, 2) WHEN 1 THEN 36 WHEN 2 THEN 48 WHEN 3 THEN 24 END` +
-    ` AND substring(${c} from 4 for 4) <> '\\x00000000'::bytea)`
+    `${c} IS NULL OR CASE WHEN octet_length(${c}) < 24 THEN false ELSE` +
+    ` get_byte(${c}, 0) = 83 AND get_byte(${c}, 1) = 1 AND substring(${c} from 4 for 4) <> '\\x00000000'::bytea AND` +
+    ` CASE get_byte(${c}, 2) WHEN 1 THEN octet_length(${c}) >= 36 WHEN 2 THEN octet_length(${c}) >= 48 WHEN 3 THEN true ELSE false END END`
   );
+}
+
+/**
+ * The constraint for one column whose form is known (no database needed). Its name is
+ * `<table>_<column>_sifredb_check`, cut to PostgreSQL's 63 bytes.
+ */
+export function constraintFor(table: string, column: string, form: 'text' | 'bytea', notValid = false): ColumnConstraint {
+  const t = parseTableName(table);
+  const name = `${t.name}_${column}_sifredb_check`.slice(0, 63);
+  const check = ciphertextCheck(column, form);
+  const quoted = quoteIdent(name);
+  const sql =
+    `ALTER TABLE ${t.sql} DROP CONSTRAINT IF EXISTS ${quoted}, ` +
+    `ADD CONSTRAINT ${quoted} CHECK (${check})${notValid ? ' NOT VALID' : ''};`;
+  return { table: t.sql, column, form, name, check, sql };
 }
 
 /**
@@ -67,13 +83,7 @@ export async function columnConstraints(db: DbSession, options: ColumnConstraint
     if (column.kind !== 'text' && column.kind !== 'bytea') {
       throw new SifreDBError(ERROR_CODES.input, `column ${quoteIdent(name)} is ${column.type}; encrypted columns are TEXT/VARCHAR or BYTEA`);
     }
-    const constraintName = `${table.name}_${name}_sifredb_check`.slice(0, 63);
-    const check = ciphertextCheck(name, column.kind);
-    const quoted = quoteIdent(constraintName);
-    const sql =
-      `ALTER TABLE ${table.sql} DROP CONSTRAINT IF EXISTS ${quoted}, ` +
-      `ADD CONSTRAINT ${quoted} CHECK (${check})${options.notValid === true ? ' NOT VALID' : ''};`;
-    return { table: table.sql, column: name, form: column.kind, name: constraintName, check, sql };
+    return constraintFor(options.table, name, column.kind, options.notValid === true);
   });
 }
 
