@@ -4,6 +4,7 @@ use core::fmt;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::primitives::hmac_key;
@@ -66,6 +67,47 @@ impl BlindIndexKey {
     }
 }
 
+impl BlindIndexKey {
+    /// Batch form of [`BlindIndexKey::compute_into`]: `messages` holds the messages back to back
+    /// (`message_lens[i]` bytes each) and `out` receives their terms back to back
+    /// (`term_len(bits)` bytes each). The layout is checked before any work; on failure `out` is
+    /// wiped and the error names the message.
+    pub fn compute_records(
+        &self,
+        messages: &[u8],
+        message_lens: &[u32],
+        bits: u32,
+        out: &mut [u8],
+    ) -> core::result::Result<(), crate::BatchError> {
+        let at = |index: usize| move |error: Error| crate::BatchError { index, error };
+        let len = term_len(bits).map_err(at(0))?;
+        let total: Option<usize> = message_lens
+            .iter()
+            .try_fold(0usize, |sum, &n| sum.checked_add(n as usize));
+        if total != Some(messages.len()) || Some(out.len()) != len.checked_mul(message_lens.len()) {
+            return Err(at(message_lens.len())(Error::Input {
+                arg: "batch",
+                expected: "messages and out matching message_lens",
+                got: messages.len(),
+            }));
+        }
+        let mut start = 0usize;
+        for (index, (&n, term)) in message_lens
+            .iter()
+            .zip(out.chunks_exact_mut(len))
+            .enumerate()
+        {
+            let message = &messages[start..start + n as usize];
+            if let Err(error) = self.compute_into(message, bits, term) {
+                out.zeroize();
+                return Err(at(index)(error));
+            }
+            start += n as usize;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for BlindIndexKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlindIndexKey")
@@ -117,6 +159,28 @@ mod tests {
             assert!(key.compute(b"m", bad).is_err());
         }
         assert!(key.compute_into(b"m", 16, &mut [0; 3]).is_err());
+    }
+
+    #[test]
+    fn records_match_single_terms() {
+        let key = BlindIndexKey::new(1, &[9; 32]).unwrap();
+        let messages: Vec<Vec<u8>> = (0..10).map(|n| vec![n as u8; n * 3]).collect();
+        let lens: Vec<u32> = messages.iter().map(|m| m.len() as u32).collect();
+        let mut out = vec![0u8; 2 * messages.len()];
+        key.compute_records(&messages.concat(), &lens, 12, &mut out)
+            .unwrap();
+        for (m, term) in messages.iter().zip(out.chunks(2)) {
+            assert_eq!(key.compute(m, 12).unwrap(), term);
+        }
+        assert!(key
+            .compute_records(&messages.concat(), &lens, 12, &mut out[1..])
+            .is_err());
+        assert!(key
+            .compute_records(&messages.concat(), &lens[1..], 12, &mut out)
+            .is_err());
+        let err = key.compute_records(&[], &[], 7, &mut []).unwrap_err();
+        assert_eq!(err.error.code(), "ERR_SIFREDB_INPUT");
+        key.compute_records(&[], &[], 8, &mut []).unwrap();
     }
 
     #[test]

@@ -12,6 +12,7 @@ use aes_siv::siv::Aes256Siv;
 use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::batch::{self, BatchResult};
 use crate::error::{Error, Result};
 use crate::format::{self, Algorithm, Header, HEADER_LEN, TAG_LEN, TYPE_TAG_LEN};
 use crate::random;
@@ -63,6 +64,84 @@ pub trait Cipher: Send + Sync {
         self.decrypt_into(envelope, &mut out)?;
         Ok(out)
     }
+
+    /// Where the plaintext (`type_tag ‖ value`) sits inside an envelope: after the header and the
+    /// nonce (randomized), or after the header and the synthetic IV (AES-SIV).
+    fn plaintext_offset(&self) -> usize {
+        match self.algorithm() {
+            Algorithm::Aes256Siv => HEADER_LEN + TAG_LEN,
+            algorithm => HEADER_LEN + algorithm.nonce_len(),
+        }
+    }
+
+    /// Seals an envelope in place. `envelope` is exactly the sealed length of its plaintext and
+    /// already holds `type_tag ‖ value` at [`Cipher::plaintext_offset`]; the header, nonce and
+    /// tag (or synthetic IV) are written around it and the plaintext is encrypted where it is.
+    /// Lets a caller lay the value straight into the output buffer (no intermediate copy).
+    fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        let offset = self.plaintext_offset();
+        let plaintext = in_place_plaintext(self.algorithm(), envelope, offset)?.to_vec();
+        let plaintext = Zeroizing::new(plaintext);
+        let (type_tag, value) = plaintext.split_first().ok_or(OUT_TOO_SHORT)?;
+        self.encrypt_into(envelope, *type_tag, value)
+    }
+
+    /// Verifies `envelope` and decrypts it in place: on success its plaintext (`type_tag ‖ value`,
+    /// [`Cipher::plaintext_len`] bytes) sits at [`Cipher::plaintext_offset`]. On failure the
+    /// envelope's body is wiped.
+    fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        let mut plaintext = Zeroizing::new(vec![0u8; self.plaintext_len(envelope)?]);
+        let opened = self.decrypt_into(envelope, &mut plaintext);
+        let offset = self.plaintext_offset();
+        let slot = envelope
+            .get_mut(offset..offset + plaintext.len())
+            .ok_or(Error::Format("truncated"))?;
+        match opened {
+            Ok(()) => {
+                slot.copy_from_slice(&plaintext);
+                Ok(())
+            }
+            Err(error) => {
+                slot.zeroize();
+                Err(error)
+            }
+        }
+    }
+
+    /// Seals a run of consecutive envelopes laid out in `buf` (see [`crate::batch`]): record `i`
+    /// is the sealed length of a `plaintext_lens[i]`-byte plaintext (type tag included) holding
+    /// that plaintext at [`Cipher::plaintext_offset`]. The layout is checked before anything is
+    /// written. On failure the error names the record and the caller must discard `buf`.
+    fn seal_records(&self, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
+        batch::seal_each(self.algorithm(), buf, plaintext_lens, |record| {
+            self.seal_in_place(record)
+        })
+    }
+
+    /// Verifies and decrypts a run of consecutive envelopes in place (`envelope_lens[i]` bytes
+    /// each); plaintext `i` ends up at [`Cipher::plaintext_offset`] of its record. On failure the
+    /// whole of `buf` is wiped, so no plaintext of the run is left behind, and the error names the
+    /// first record that failed.
+    fn open_records(&self, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
+        batch::open_each(buf, envelope_lens, |record| self.open_in_place(record))
+    }
+}
+
+/// Checks the size of an envelope being sealed in place and returns its plaintext slot.
+fn in_place_plaintext(
+    algorithm: Algorithm,
+    envelope: &mut [u8],
+    offset: usize,
+) -> Result<&mut [u8]> {
+    if envelope.len() < format::min_envelope_len(algorithm) {
+        return Err(Error::Input {
+            arg: "envelope",
+            expected: "at least the sealed length of a 1-byte plaintext",
+            got: envelope.len(),
+        });
+    }
+    let end = envelope.len() - algorithm.overhead() + offset;
+    envelope.get_mut(offset..end).ok_or(OUT_TOO_SHORT)
 }
 
 #[derive(Clone)]
@@ -201,6 +280,47 @@ impl Cipher for RandomizedCipher {
         };
         wipe_unless_ok(verified.is_ok(), out)
     }
+
+    fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        in_place_plaintext(self.header.algorithm, envelope, self.plaintext_offset())?;
+        let (head, rest) = envelope
+            .split_first_chunk_mut::<HEADER_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        *head = self.header.encode();
+        let (rest, tag) = rest
+            .split_last_chunk_mut::<TAG_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        let (nonce, body) = rest
+            .split_at_mut_checked(self.header.algorithm.nonce_len())
+            .ok_or(OUT_TOO_SHORT)?;
+        random::fill_nonce(nonce)?;
+        self.seal(nonce, body, tag)
+    }
+
+    fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        self.plaintext_len(envelope)?;
+        let (_, rest) = envelope
+            .split_first_chunk_mut::<HEADER_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let (rest, tag) = rest
+            .split_last_chunk_mut::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let tag = Tag::from(*tag);
+        let (nonce, body) = rest
+            .split_at_mut_checked(self.header.algorithm.nonce_len())
+            .ok_or(Error::Format("truncated"))?;
+        let nonce: &[u8] = nonce;
+        // The tag is checked before anything is decrypted; the body is wiped on failure anyway.
+        let verified = match &self.aead {
+            Aead::ChaCha(a) => {
+                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
+            }
+            Aead::XChaCha(a) => {
+                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
+            }
+        };
+        wipe_unless_ok(verified.is_ok(), body)
+    }
 }
 
 impl fmt::Debug for RandomizedCipher {
@@ -245,6 +365,41 @@ impl DeterministicCipher {
             Err(_) => f(&mut Aes256Siv::new(Array::cast_from_core(&self.key))),
         }
     }
+
+    /// [`Cipher::seal_in_place`] on a given instance.
+    fn seal_with(&self, siv: &mut Aes256Siv, envelope: &mut [u8]) -> Result<()> {
+        in_place_plaintext(Algorithm::Aes256Siv, envelope, HEADER_LEN + TAG_LEN)?;
+        let (head, rest) = envelope
+            .split_first_chunk_mut::<HEADER_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        *head = self.header.encode();
+        let (iv, body) = rest
+            .split_first_chunk_mut::<TAG_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        let tag = siv
+            .encrypt_inout_detached([&*self.aad], body.into())
+            .map_err(|_| Error::Invalid {
+                arg: "value",
+                reason: "is too long",
+            })?;
+        *iv = tag.into();
+        Ok(())
+    }
+
+    /// [`Cipher::open_in_place`] on a given instance.
+    fn open_with(&self, siv: &mut Aes256Siv, envelope: &mut [u8]) -> Result<()> {
+        self.plaintext_len(envelope)?;
+        let (_, rest) = envelope
+            .split_first_chunk_mut::<HEADER_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let (iv, body) = rest
+            .split_first_chunk_mut::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let iv = Tag::from(*iv);
+        // In place, a failed check leaves unauthenticated plaintext in `body`: wiped below.
+        let verified = siv.decrypt_inout_detached([&*self.aad], body.into(), &iv);
+        wipe_unless_ok(verified.is_ok(), body)
+    }
 }
 
 impl Cipher for DeterministicCipher {
@@ -285,6 +440,30 @@ impl Cipher for DeterministicCipher {
         // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
         let verified = self.with_siv(|siv| siv.decrypt_inout_detached([&*self.aad], buf, iv));
         wipe_unless_ok(verified.is_ok(), out)
+    }
+
+    fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        self.with_siv(|siv| self.seal_with(siv, envelope))
+    }
+
+    fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        self.with_siv(|siv| self.open_with(siv, envelope))
+    }
+
+    /// One instance (one lock) for the whole run, not one per value: two worker threads on one
+    /// cipher then cost one extra key setup per run instead of one per value.
+    fn seal_records(&self, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
+        self.with_siv(|siv| {
+            batch::seal_each(self.header.algorithm, buf, plaintext_lens, |record| {
+                self.seal_with(siv, record)
+            })
+        })
+    }
+
+    fn open_records(&self, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
+        self.with_siv(|siv| {
+            batch::open_each(buf, envelope_lens, |record| self.open_with(siv, record))
+        })
     }
 }
 

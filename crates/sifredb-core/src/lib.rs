@@ -13,11 +13,18 @@
 //!   `Send + Sync + Clone`; share them across worker threads with `Arc`.
 //! - Every failure is an [`Error`]; [`Error::code`] is the JS `error.code` and `Display` the message.
 //!   Messages never contain key or plaintext bytes.
+//! - Batches: [`batch`] lays many envelopes back to back in one buffer and seals or opens them in
+//!   place with one call ([`Cipher::seal_records`], [`Cipher::open_records`],
+//!   [`batch::reseal_records`]); errors name the failing record ([`BatchError`]).
+//! - A binding that can hook `fork()` (e.g. `pthread_atfork`) should call
+//!   [`random::use_fork_hook`] once and [`random::note_fork`] in the child: the nonce pool then
+//!   skips its per-call `getpid()` check.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod batch;
 pub mod blind_index;
 pub mod cipher;
 pub mod context;
@@ -27,6 +34,7 @@ pub mod keys;
 pub mod primitives;
 pub mod random;
 
+pub use batch::{reseal_records, sealed_records_len, BatchError, BatchResult};
 pub use blind_index::{blind_index_message, term_len, BlindIndexKey};
 pub use cipher::{Cipher, DeterministicCipher, RandomizedCipher};
 pub use context::encode_context;
