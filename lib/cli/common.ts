@@ -216,7 +216,7 @@ export function chompText(bytes: Buffer): string {
 
 /** The key store path from --keys or SIFREDB_KEYS. */
 export function keysPath(values: Values): string {
-  const path = str(values, 'keys') ?? process.env.SIFREDB_KEYS;
+  const path = str(values, 'keys') ?? (process.env.SIFREDB_KEYS || undefined);
   if (path === undefined || path === '') throw usageError('no key store: pass --keys <path> or set SIFREDB_KEYS');
   return path;
 }

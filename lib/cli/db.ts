@@ -95,7 +95,7 @@ function parseBlindIndexSpec(spec: string): { name: string; column: string; bits
 /** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
 async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<number> {
   const out = new Output(values);
-  const db = str(values, 'db') ?? process.env.SIFREDB_DB;
+  const db = str(values, 'db') ?? (process.env.SIFREDB_DB || undefined);
   if (db === undefined || db === '') throw usageError('--db is required (a postgres:// URL or a PGlite directory; or env SIFREDB_DB)');
   const table = required(values, 'table');
   const column = required(values, 'column');
@@ -266,7 +266,7 @@ Options:
     const columns = list(values, 'column');
     if (columns.length === 0) throw usageError('--column is required');
     const type = str(values, 'type');
-    const dbTarget = str(values, 'db') ?? process.env.SIFREDB_DB;
+    const dbTarget = str(values, 'db') ?? (process.env.SIFREDB_DB || undefined);
     const notValid = values['not-valid'] === true;
     let result;
     if (dbTarget === undefined) {
