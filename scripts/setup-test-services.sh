@@ -26,3 +26,22 @@ else
   moto_ready || { echo "setup-test-services: moto[server] is still not importable by $PYTHON" >&2; exit 1; }
   echo "setup-test-services: moto $("$PYTHON" -c 'import moto; print(moto.__version__)') installed"
 fi
+
+# --- PostgreSQL (server for __test__/reencrypt-postgres.spec.js and __test__/cli.spec.js) --------
+# Debian's `postgresql` package; the binaries live in /usr/lib/postgresql/<version>/bin.
+# __test__/helpers/postgres.js runs initdb and the server itself (as the `postgres` user when root,
+# in a temporary data directory, on 127.0.0.1 with a free port); the distribution's own cluster is
+# not used. The tests fail (never skip) when the server cannot start.
+pg_ready() {
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+if pg_ready; then
+  echo "setup-test-services: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) already installed"
+else
+  echo "setup-test-services: installing PostgreSQL (Debian package postgresql)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y postgresql
+  pg_ready || { echo "setup-test-services: PostgreSQL server binaries still missing under /usr/lib/postgresql" >&2; exit 1; }
+  echo "setup-test-services: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) installed"
+fi
