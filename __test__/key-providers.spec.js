@@ -1,7 +1,7 @@
 // Key providers and the keyring: StaticKeyProvider, FileKeyProvider (permissions, atomic writes,
 // corruption, crash safety), TenantKeyRouter (per-tenant keys, crypto-shredding), Keyring loading.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -251,6 +251,83 @@ await provider.rotate();`,
   t.is(await provider.currentVersion(), 1);
   t.is(await provider.rotate(), 2);
   t.is(await (await FileKeyProvider.open(file)).currentVersion(), 2);
+});
+
+/** Runs `node script args…` asynchronously; resolves with its exit code and output. */
+function runNode(script, args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('concurrent rotations from separate instances and processes each get their own version', async (t) => {
+  const { dir, file } = await newKeystore();
+  const script = path.join(dir, 'rotate.mjs');
+  // Each child waits for a common start time, rotates twice and reports each version with the key
+  // it then loads for it.
+  fs.writeFileSync(
+    script,
+    `import { FileKeyProvider } from ${JSON.stringify(DIST_INDEX)};
+const provider = await FileKeyProvider.open(process.argv[2]);
+await new Promise((r) => setTimeout(r, Math.max(0, Number(process.argv[3]) - Date.now())));
+const out = [];
+for (let i = 0; i < 2; i++) {
+  const version = await provider.rotate();
+  out.push([version, Buffer.from(await provider.loadKey(version)).toString('base64')]);
+}
+console.log(JSON.stringify(out));`,
+  );
+  const instances = await Promise.all(Array.from({ length: 6 }, () => FileKeyProvider.open(file)));
+  const start = String(Date.now() + 700);
+  const children = Array.from({ length: 4 }, () => runNode(script, [file, start]));
+  await new Promise((r) => setTimeout(r, Number(start) - Date.now()));
+  const local = await Promise.all(
+    instances.map(async (p) => {
+      const version = await p.rotate();
+      return [version, Buffer.from(await p.loadKey(version)).toString('base64')];
+    }),
+  );
+  const reported = [...local];
+  for (const result of await Promise.all(children)) {
+    t.is(result.code, 0, result.stderr);
+    reported.push(...JSON.parse(result.stdout));
+  }
+  const total = 6 + 4 * 2;
+  const versions = reported.map(([v]) => v).sort((a, b) => a - b);
+  t.deepEqual(versions, Array.from({ length: total }, (_, i) => i + 2), 'every rotation got its own version');
+  const stored = JSON.parse(fs.readFileSync(file, 'utf8'));
+  t.deepEqual(stored.keys.map((k) => k.version), Array.from({ length: total + 1 }, (_, i) => i + 1));
+  t.is(stored.current, total + 1);
+  for (const [version, key] of reported) {
+    t.is(stored.keys.find((k) => k.version === version).key, key, `version ${version} loads back the rotated key`);
+  }
+  t.is(new Set(stored.keys.map((k) => k.key)).size, total + 1);
+  t.deepEqual(fs.readdirSync(dir).sort(), ['keys.json', 'rotate.mjs'], 'no lock or temp file left behind');
+});
+
+test('keystore lock: a lock left by a dead process is broken; a live holder makes rotate fail with KEY', async (t) => {
+  const { file, provider } = await newKeystore();
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  fs.writeFileSync(`${file}.lock`, JSON.stringify({ pid: dead, hostname: os.hostname(), createdAt: new Date().toISOString() }));
+  t.is(await provider.rotate(), 2, 'the dead holder’s lock was broken');
+  t.false(fs.existsSync(`${file}.lock`));
+
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill());
+  fs.writeFileSync(`${file}.lock`, JSON.stringify({ pid: holder.pid, hostname: os.hostname(), createdAt: new Date().toISOString() }));
+  const before = fs.readFileSync(file);
+  const error = await t.throwsAsync(() => provider.rotate(), keyCode);
+  t.regex(error.message, /locked by another process/);
+  t.deepEqual(fs.readFileSync(file), before, 'nothing was written');
+  t.true(fs.existsSync(`${file}.lock`), 'a live holder’s lock is left alone');
+  holder.kill();
+  fs.unlinkSync(`${file}.lock`);
+  t.is(await provider.rotate(), 3);
 });
 
 test('a FileKeyProvider vault reads values after re-opening the file', async (t) => {

@@ -5,10 +5,10 @@
 //
 // Runs on both backends (SIFREDB_BACKEND=native / js); fails, never skips, when moto cannot start.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -30,7 +30,21 @@ import {
   autoRefresh,
   getBackend,
 } from '../dist/index.js';
-import { countingKmsClient, startMoto } from './helpers/moto.js';
+import { countingKmsClient, startMoto, TEST_CREDENTIALS, TEST_REGION } from './helpers/moto.js';
+
+const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
+
+/** Runs `node script args…` asynchronously; resolves with its exit code and output. */
+function runNode(script, args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 let moto;
 let admin;
@@ -525,6 +539,61 @@ test('a custom KeyringStore: compare-and-swap keeps concurrent rotations from lo
   // A store returning garbage is a keyring problem.
   const bad = { read: async () => ({ type: 'nope' }), write: async () => t.fail('must not write') };
   await t.throwsAsync(AwsKmsProvider.open({ keyId, keyring: bad, client: one.client }), { code: 'ERR_SIFREDB_KEY' });
+});
+
+test('concurrent rotations of one keyring file from separate providers and processes: no version lost', async (t) => {
+  const keyId = await createKey();
+  const path = keyringPath();
+  await open(t, { keyId, keyring: path });
+  // Each child waits for a common start time, rotates twice and reports each version with the key
+  // its provider then serves for it (the one it would encrypt with).
+  const script = join(dir, `rotate-${seq}.mjs`);
+  await writeFile(
+    script,
+    `import { AwsKmsProvider } from ${JSON.stringify(DIST_INDEX)};
+const [, , keyring, keyId, endpoint, start] = process.argv;
+const provider = await AwsKmsProvider.open({
+  keyId, keyring, region: ${JSON.stringify(TEST_REGION)},
+  clientConfig: { endpoint, credentials: ${JSON.stringify(TEST_CREDENTIALS)} },
+});
+await new Promise((r) => setTimeout(r, Math.max(0, Number(start) - Date.now())));
+const out = [];
+for (let i = 0; i < 2; i++) {
+  const version = await provider.rotate();
+  out.push([version, Buffer.from(await provider.loadKey(version)).toString('hex')]);
+}
+provider.close();
+console.log(JSON.stringify(out));`,
+  );
+  const instances = await Promise.all(Array.from({ length: 5 }, () => open(t, { keyId, keyring: path })));
+  const start = Date.now() + 1500;
+  const children = Array.from({ length: 3 }, () => runNode(script, [path, keyId, moto.endpoint, String(start)]));
+  await new Promise((r) => setTimeout(r, start - Date.now()));
+  const reported = await Promise.all(
+    instances.map(async ({ provider }) => {
+      const version = await provider.rotate();
+      return [version, Buffer.from(await provider.loadKey(version)).toString('hex')];
+    }),
+  );
+  for (const result of await Promise.all(children)) {
+    t.is(result.code, 0, result.stderr);
+    reported.push(...JSON.parse(result.stdout));
+  }
+  const total = 5 + 3 * 2;
+  t.deepEqual(
+    reported.map(([v]) => v).sort((a, b) => a - b),
+    Array.from({ length: total }, (_, i) => i + 2),
+    'every rotation got its own version',
+  );
+  const stored = JSON.parse(await readFile(path, 'utf8'));
+  t.deepEqual(stored.versions.map((v) => v.version), Array.from({ length: total + 1 }, (_, i) => i + 1));
+  t.is(stored.current, total + 1);
+  // A fresh provider unwraps every version from the file: each is the key its rotator is using.
+  const fresh = await open(t, { keyId, keyring: path });
+  for (const [version, key] of reported) {
+    t.is(Buffer.from(await fresh.provider.loadKey(version)).toString('hex'), key, `version ${version} loads back identically`);
+  }
+  t.false((await readdir(dir)).some((f) => f.endsWith('.lock') || f.endsWith('.tmp')), 'no lock or temp file left');
 });
 
 test('two processes creating the same keyring at once end up with one keyring', async (t) => {

@@ -369,7 +369,7 @@ export class AwsKmsProvider implements KeyProvider {
    * and makes it current. Old versions stay readable. Returns the new version number.
    */
   rotate(): Promise<number> {
-    return this.#exclusive(async () => {
+    return this.#exclusive(() => this.#underStoreLock(async () => {
       for (let attempt = 1; ; attempt++) {
         const doc = await this.#reload();
         const version = doc.versions[doc.versions.length - 1]!.version + 1;
@@ -397,11 +397,28 @@ export class AwsKmsProvider implements KeyProvider {
           if (attempt < 3 && (await this.#changedSince(doc))) continue;
           throw error;
         }
-        this.#doc = next;
+        // A store that lost a race without noticing must not leave us encrypting under a key that
+        // exists nowhere: the stored version has to carry our wrapped key before we use it.
+        let stored: KmsKeyringDocument | undefined;
+        try {
+          stored = await readDocument(this.#store);
+        } catch (error) {
+          made.bytes.fill(0);
+          throw error;
+        }
+        if (stored?.versions.find((v) => v.version === version)?.wrappedKey !== made.record.wrappedKey) {
+          made.bytes.fill(0);
+          throw new SifreDBError(
+            'ERR_SIFREDB_KEY',
+            `KMS keyring ${this.#storeDescription} does not hold the version ${version} this rotation wrote ` +
+              '(another writer replaced it); the new key was discarded, retry the rotation',
+          );
+        }
+        this.#doc = stored!.revision >= next.revision ? stored! : next;
         this.#cache.set(version, { bytes: made.bytes, loadedAt: Date.now() });
         return version;
       }
-    });
+    }));
   }
 
   /**
@@ -409,7 +426,7 @@ export class AwsKmsProvider implements KeyProvider {
    * blind-index queries stop including it. Retire a version once no stored row uses it. No KMS call.
    */
   retire(version: number): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#exclusive(() => this.#underStoreLock(async () => {
       const doc = await this.#reload();
       const record = doc.versions.find((v) => v.version === version);
       if (record === undefined) {
@@ -426,7 +443,7 @@ export class AwsKmsProvider implements KeyProvider {
       };
       await this.#store.write(next, doc);
       this.#doc = next;
-    });
+    }));
   }
 
   /**
@@ -439,7 +456,7 @@ export class AwsKmsProvider implements KeyProvider {
     if (typeof newKeyId !== 'string' || newKeyId.trim() === '' || newKeyId.length > 2048) {
       invalidInput('rewrap: newKeyId must be a KMS key id, key ARN, alias name or alias ARN');
     }
-    return this.#exclusive(async () => {
+    return this.#exclusive(() => this.#underStoreLock(async () => {
       const doc = await this.#reload();
       const versions = await inBatches(doc.versions, PARALLEL_KMS_CALLS, (record) =>
         this.#reEncrypt(doc.keyringId, record, newKeyId),
@@ -450,7 +467,7 @@ export class AwsKmsProvider implements KeyProvider {
       this.#doc = next;
       this.#keyId = newKeyId;
       return { versions: versions.length, kmsKeyArn: [...arns].join(', ') };
-    });
+    }));
   }
 
   /**
@@ -507,6 +524,12 @@ export class AwsKmsProvider implements KeyProvider {
     } catch {
       return false;
     }
+  }
+
+  /** Runs a read-modify-write under the store's cross-process lock, when it has one. */
+  #underStoreLock<T>(operation: () => Promise<T>): Promise<T> {
+    const store = this.#store;
+    return typeof store.exclusive === 'function' ? store.exclusive(operation) : operation();
   }
 
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus, isKeyVersion, MAX_KEY_VERSION, ROOT_KEY_LENGTH } from './material.js';
 import type { KeyProvider, KeyStatus, KeyVersionInfo } from './provider.js';
 
@@ -191,7 +192,10 @@ function newEntry(version: number): KeystoreKeyEntry {
  * - {@link rotate} adds a version and makes it current; no version is ever removed by this class.
  *
  * Back the file up after every rotation: losing it loses every value encrypted under it (KEYS.md).
- * Rotations are serialized within one process; do not rotate the same file from two processes at once.
+ * Updates (rotate, retire) hold an exclusive lock file, `<path>.lock`, for their whole
+ * read-modify-write, so concurrent rotations from several instances or processes each get their own
+ * version; a lock left by a crashed process is broken, a live one is waited for (then
+ * `ERR_SIFREDB_KEY` "locked by another process").
  */
 export class FileKeyProvider implements KeyProvider {
   /** Absolute path of the keystore. */
@@ -265,14 +269,22 @@ export class FileKeyProvider implements KeyProvider {
     return validateKeystore(data, this.path);
   }
 
-  /** Runs `change` on a freshly read file and writes the result; never writes when the read fails. */
-  #update<T>(change: (file: KeystoreFile) => T): Promise<T> {
-    const run = this.#updates.then(async () => {
-      const file = await this.#read();
-      const result = change(file);
-      await writeAtomically(this.path, serialize(file), true);
-      return result;
-    });
+  /**
+   * Runs `change` on a freshly read file and writes the result; never writes when the read fails.
+   * The whole read-modify-write holds `<path>.lock` (see lock-file.ts), so updates from other
+   * instances and processes are serialized instead of overwriting each other; `verify` then runs
+   * on a re-read of the file, still under the lock.
+   */
+  #update<T>(change: (file: KeystoreFile) => T, verify?: (file: KeystoreFile, result: T) => void): Promise<T> {
+    const run = this.#updates.then(() =>
+      withFileLock(this.path, { what: `keystore ${this.path}` }, async () => {
+        const file = await this.#read();
+        const result = change(file);
+        await writeAtomically(this.path, serialize(file), true);
+        verify?.(await this.#read(), result);
+        return result;
+      }),
+    );
     this.#updates = run.catch(() => undefined);
     return run;
   }
@@ -299,13 +311,24 @@ export class FileKeyProvider implements KeyProvider {
 
   /** Adds a random version (highest + 1), makes it current and writes the file atomically. */
   rotate(): Promise<number> {
-    return this.#update((file) => {
-      const version = Math.max(...file.keys.map((k) => k.version)) + 1;
-      if (!isKeyVersion(version)) throw keyError('no key version left to rotate to');
-      file.keys.push(newEntry(version));
-      file.current = version;
-      return version;
-    });
+    let written: string | undefined;
+    return this.#update(
+      (file) => {
+        const version = Math.max(...file.keys.map((k) => k.version)) + 1;
+        if (!isKeyVersion(version)) throw keyError('no key version left to rotate to');
+        const entry = newEntry(version);
+        written = entry.key;
+        file.keys.push(entry);
+        file.current = version;
+        return version;
+      },
+      (stored, version) => {
+        // Only a version whose key is in the file as we wrote it may be reported (and used).
+        if (stored.keys.find((k) => k.version === version)?.key !== written) {
+          throw keyError(`keystore ${this.path} was changed by another writer during the rotation; version ${version} is not ours, retry`);
+        }
+      },
+    );
   }
 
   /** Marks a non-current version `retired` (kept for decryption, dropped from query terms). */

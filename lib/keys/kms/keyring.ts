@@ -2,11 +2,13 @@
  * The KMS keyring: the wrapped (KMS-encrypted) data keys of every root-key version, as a JSON
  * document, and where it is kept. Holds no plaintext key: a stolen keyring is useless without KMS.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SifreDBError } from '../../errors.js';
+import { withFileLock } from '../lock-file.js';
 
 /** The `type` of a KMS keyring document. */
 export const KMS_KEYRING_TYPE = 'sifredb-kms-keyring';
@@ -58,6 +60,13 @@ export interface KeyringStore {
    * writer got there first — so that no version is lost. Comparing `revision` is enough.
    */
   write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void>;
+  /**
+   * Optional: runs `operation` (which reads, calls KMS and writes through this store) while holding
+   * an exclusive cross-process lock on the document, so that concurrent rotations are serialized
+   * rather than racing (and wasting a `GenerateDataKey` on the loser). Writes made by `operation`
+   * must not try to take the lock again. {@link FileKeyringStore} implements it with a lock file.
+   */
+  exclusive?<T>(operation: () => Promise<T>): Promise<T>;
 }
 
 /** The KMS encryption context that binds a wrapped key to its keyring and version. */
@@ -167,6 +176,8 @@ export class FileKeyringStore implements KeyringStore {
   readonly path: string;
   readonly description: string;
   readonly #allowInsecurePermissions: boolean;
+  /** Set inside {@link exclusive}: the lock is already held by this async call chain. */
+  readonly #holding = new AsyncLocalStorage<boolean>();
 
   constructor(path: string, options: FileKeyringStoreOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) {
@@ -220,7 +231,37 @@ export class FileKeyringStore implements KeyringStore {
     return validateKeyringDocument(parsed, this.description);
   }
 
-  async write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
+  /**
+   * Runs `operation` holding `<path>.lock` (see {@link KeyringStore.exclusive}); a lock left by a
+   * crashed process is broken, a live one waited for, then `ERR_SIFREDB_KEY` "locked by another process".
+   */
+  async exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#holding.getStore() === true) return operation();
+    await this.#makeDirectory();
+    return withFileLock(this.path, { what: `KMS keyring ${this.description}` }, () => this.#holding.run(true, operation));
+  }
+
+  async #makeDirectory(): Promise<void> {
+    try {
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new SifreDBError(
+        'ERR_SIFREDB_KEY',
+        `KMS keyring ${this.description} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`,
+      );
+    }
+  }
+
+  /**
+   * Writes `doc` if the stored document is still `previous` (compare-and-swap on `revision`). The
+   * compare and the rename happen under the store's lock file, so two writers cannot both pass the
+   * compare and the later rename silently drop the earlier version.
+   */
+  write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
+    return this.exclusive(() => this.#write(doc, previous));
+  }
+
+  async #write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
     const dir = dirname(this.path);
     const temp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     let placed = false;
