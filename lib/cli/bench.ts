@@ -38,7 +38,7 @@ Options:
   --reencrypt           measure re-encryption instead of running the suite
   --db <url|path>       database for --reencrypt
   --rows <n>            rows (default 200000)
-  --batch-size <n>      rows per batch (default 5000)
+  --batch-size <n>      rows per batch (default 2000)
   --pipeline <n>        batches in flight on PostgreSQL (default 2)
   --json                print the result as JSON`,
   options: {
@@ -65,7 +65,7 @@ Options:
 async function benchReencrypt(values: Values): Promise<number> {
   const out = new Output(values);
   const rows = int(values, 'rows', 1, 100_000_000) ?? 200_000;
-  const batchSize = int(values, 'batch-size', 1, 1_000_000) ?? 5_000;
+  const batchSize = int(values, 'batch-size', 1, 1_000_000) ?? 2_000;
   const pipeline = int(values, 'pipeline', 1, 64) ?? 2;
   const given = str(values, 'db');
   const scratch = given === undefined ? await mkdtemp(join(tmpdir(), 'sifredb-bench-')) : undefined;

@@ -70,7 +70,7 @@ const JOB_HELP = `Options:
                                       bits default 16; transforms comma-separated (lowercase,trim,digits,nfc,last4)
   --deterministic-column <column[:contextColumn]>
                                       refresh a deterministic lookup column (repeatable)
-  --batch-size <n>                    rows per batch / transaction / UPDATE (default 5000)
+  --batch-size <n>                    rows per batch / transaction / UPDATE (default 2000)
   --pipeline <n>                      batches in flight on PostgreSQL (default 2)
   --pause <ms>                        sleep between batches, to spare a busy database
   --no-skip-locked                    do not use FOR UPDATE SKIP LOCKED (then one process per table)

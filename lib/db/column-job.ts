@@ -71,6 +71,12 @@ export interface JobResult extends Omit<JobProgress, 'pass'> {
   readonly aborted: boolean;
   /** Rows written per second of wall time. */
   readonly rowsPerSecond: number;
+  /**
+   * Where the time went, summed over batches (pipelined batches overlap, so the sum can exceed
+   * `elapsedMs`): `readMs` in the batch SELECTs, `transformMs` in decryption/encryption and index
+   * terms, `writeMs` in the UPDATEs and COMMITs.
+   */
+  readonly timings: { readonly readMs: number; readonly transformMs: number; readonly writeMs: number };
 }
 
 /** Options shared by {@link reencryptColumn} and {@link encryptColumn}. */
@@ -95,7 +101,7 @@ export interface ColumnJobOptions {
   blindIndexes?: readonly BlindIndexColumn[];
   /** Deterministic lookup columns refreshed together with the ciphertext. */
   deterministicColumns?: readonly DeterministicColumn[];
-  /** Rows per batch, i.e. per transaction and per UPDATE (default 5,000). */
+  /** Rows per batch, i.e. per transaction and per UPDATE (default 2,000). */
   batchSize?: number;
   /** Batches in flight at once on PostgreSQL (default 2: one being read while the previous is written). PGlite: 1. */
   pipeline?: number;
@@ -171,7 +177,7 @@ interface Plan {
   transform(rows: readonly Row[]): Outcome[];
 }
 
-const DEFAULT_BATCH_SIZE = 5_000;
+const DEFAULT_BATCH_SIZE = 2_000;
 const RETRYABLE_STATES = new Set(['40001', '40P01']);
 const MAX_BATCH_RETRIES = 3;
 
@@ -233,6 +239,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
     const failures: RowFailure[] = [];
     const failedIds = new Set<string>();
+    const timings = { readMs: 0, transformMs: 0, writeMs: 0 };
     let total: number | undefined;
     if (options.countRows !== false) {
       const { rows } = await db
@@ -262,7 +269,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     };
 
     const walk = (filter: string, filterParams: readonly unknown[], lock: string) =>
-      walkTable(db, plan, { filter, filterParams, lock, batchSize, pipeline, pauseMs, dryRun, signal: options.signal, account });
+      walkTable(db, plan, { filter, filterParams, lock, batchSize, pipeline, pauseMs, dryRun, signal: options.signal, account, timings });
 
     const lock = dryRun ? '' : skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE';
     await walk(plan.scanFilter, [], lock);
@@ -282,6 +289,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
       dryRun,
       aborted: options.signal?.aborted === true,
       rowsPerSecond: elapsedMs > 0 ? (counters.updated * 1000) / elapsedMs : 0,
+      timings,
     };
   } finally {
     if (owned) await db.close().catch(() => undefined);
@@ -298,6 +306,7 @@ interface WalkOptions {
   dryRun: boolean;
   signal: AbortSignal | undefined;
   account(rows: readonly Row[], outcomes: readonly Outcome[], written: number, attempted: number): void;
+  timings: { readMs: number; transformMs: number; writeMs: number };
 }
 
 /**
@@ -376,10 +385,20 @@ async function batchTransaction(
   o: WalkOptions,
   handOver: (rows: Row[]) => void,
 ): Promise<void> {
+  const t = o.timings;
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const ms = now - mark;
+    mark = now;
+    return ms;
+  };
   if (o.dryRun) {
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
+    t.readMs += lap();
     const outcomes = plan.transform(rows);
+    t.transformMs += lap();
     const would = outcomes.filter((x) => typeof x === 'object' && !(x instanceof SifreDBError)).length;
     o.account(rows, outcomes, would, would);
     return;
@@ -388,7 +407,9 @@ async function batchTransaction(
   try {
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
+    t.readMs += lap();
     const outcomes = plan.transform(rows);
+    t.transformMs += lap();
     const ids: unknown[] = [];
     const olds: unknown[] = [];
     const nexts: unknown[] = [];
@@ -405,6 +426,7 @@ async function batchTransaction(
       written = (await session.query(plan.updateSql, [ids, olds, nexts, ...lookups])).rowCount;
     }
     await session.query('COMMIT');
+    t.writeMs += lap();
     o.account(rows, outcomes, written, ids.length);
   } catch (error) {
     await session.query('ROLLBACK').catch(() => undefined);
