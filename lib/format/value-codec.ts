@@ -40,8 +40,16 @@ export interface EncodedValue {
 
 const BIGINT_TEXT = /^-?(0|[1-9][0-9]*)$/;
 
+/**
+ * Encodings of values are plaintext: they get their own allocation, never a slice of Buffer's shared
+ * 8 KiB pool (readable through any other pooled Buffer's `.buffer`); the vault zeroes them after use.
+ */
+function secretBytes(n: number): Buffer {
+  return Buffer.allocUnsafeSlow(n);
+}
+
 function float64(n: number): Buffer {
-  const out = Buffer.allocUnsafe(8);
+  const out = secretBytes(8);
   // Every NaN is stored as the one canonical quiet NaN, so DeterministicVault gives one ciphertext
   // for NaN whatever payload the engine produced.
   if (Number.isNaN(n)) {
@@ -71,10 +79,17 @@ export function encodeValue(value: EncryptableValue): EncodedValue {
       return { tag: VALUE_TAG.string, data: value };
     case 'number':
       return { tag: VALUE_TAG.number, data: float64(value) };
-    case 'bigint':
-      return { tag: VALUE_TAG.bigint, data: Buffer.from(value.toString(10), 'latin1') };
-    case 'boolean':
-      return { tag: VALUE_TAG.boolean, data: Buffer.of(value ? 1 : 0) };
+    case 'bigint': {
+      const text = value.toString(10);
+      const data = secretBytes(text.length);
+      data.write(text, 'latin1');
+      return { tag: VALUE_TAG.bigint, data };
+    }
+    case 'boolean': {
+      const data = secretBytes(1);
+      data[0] = value ? 1 : 0;
+      return { tag: VALUE_TAG.boolean, data };
+    }
     case 'object': {
       if (value instanceof Uint8Array) return { tag: VALUE_TAG.bytes, data: value };
       if (value instanceof Date) {

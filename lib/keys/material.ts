@@ -25,18 +25,25 @@ export function isKeyStatus(status: unknown): status is KeyStatus {
 
 /**
  * Decodes and checks 32 bytes of key material into a fresh buffer (the caller zeroes it when done).
+ * The buffer is its own allocation, never a slice of Buffer's shared 8 KiB pool (which `Buffer.from`
+ * uses for small inputs): any other pooled Buffer's `.buffer` would expose a key kept there.
  * Throws `ERR_SIFREDB_KEY`; the message names `what` but never quotes the material.
  */
 export function decodeKeyMaterial(material: unknown, what: string): Buffer {
   let bytes: Buffer;
   if (material instanceof Uint8Array) {
-    bytes = Buffer.from(material);
+    bytes = Buffer.allocUnsafeSlow(material.length);
+    bytes.set(material);
   } else if (typeof material === 'string') {
     const text = material.trim();
     if (!BASE64.test(text)) {
       throw new SifreDBError(ERROR_CODES.key, `${what} is not valid base64`);
     }
-    bytes = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+    const encoding = text.includes('-') || text.includes('_') ? 'base64url' : 'base64';
+    const room = Buffer.allocUnsafeSlow(Buffer.byteLength(text, encoding));
+    const written = room.write(text, encoding);
+    bytes = room.subarray(0, written);
+    room.fill(0, written);
   } else {
     throw new SifreDBError(ERROR_CODES.key, `${what} must be a Uint8Array or a base64 string`);
   }

@@ -57,7 +57,12 @@ export abstract class BaseVault {
   encrypt(value: EncryptableValue, ctx: EncryptionContext): Buffer {
     assertContext(ctx);
     const { tag, data } = encodeValue(value);
-    return this.encryptionCipher(ctx).encrypt(data, tag);
+    try {
+      return this.encryptionCipher(ctx).encrypt(data, tag);
+    } finally {
+      // A number's, bigint's, boolean's or Date's encoding is our scratch copy; bytes are the caller's.
+      if (tag !== VALUE_TAG.bytes && typeof data !== 'string') data.fill(0);
+    }
   }
 
   /** Like {@link encrypt}, in the `sdb1:` text form for TEXT/VARCHAR columns. */
@@ -90,12 +95,24 @@ export abstract class BaseVault {
       plaintext.fill(0);
       throw new SifreDBError(ERROR_CODES.input, `the stored value is ${stored}, not a string; use decryptValue()`);
     }
-    return decodeUtf8(plaintext.subarray(1), 'decrypted string');
+    try {
+      return decodeUtf8(plaintext.subarray(1), 'decrypted string');
+    } finally {
+      // The decrypted bytes are scratch here: only the JS string is handed out.
+      plaintext.fill(0);
+    }
   }
 
   /** Decrypts and returns the value as the JS type it was encrypted from (bytes as a `Buffer`). */
   decryptValue(ciphertext: Uint8Array | string, ctx: EncryptionContext): DecryptedValue {
-    return decodeValue(this.#open(ciphertext, ctx));
+    const plaintext = this.#open(ciphertext, ctx);
+    // Bytes come back as a view of the plaintext buffer: that buffer is then the caller's.
+    if (plaintext[0] === VALUE_TAG.bytes) return decodeValue(plaintext);
+    try {
+      return decodeValue(plaintext);
+    } finally {
+      plaintext.fill(0);
+    }
   }
 
   /**

@@ -15,6 +15,14 @@ export function allocOut(n: number): Buffer {
   return NodeBuffer === undefined ? (new Uint8Array(n) as Buffer) : NodeBuffer.allocUnsafe(n);
 }
 
+/**
+ * Like {@link allocOut} for secret bytes (plaintexts, keys): its own allocation, never a slice of
+ * Buffer's shared 8 KiB pool, whose other users could read it through their `.buffer`.
+ */
+export function allocSecret(n: number): Buffer {
+  return NodeBuffer === undefined ? (new Uint8Array(n) as Buffer) : NodeBuffer.allocUnsafeSlow(n);
+}
+
 /** Throws `ERR_SIFREDB_INPUT` unless `value` is a Uint8Array (a Buffer is one). */
 export function assertBytes(value: unknown, name: string): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw new SifreDBError('ERR_SIFREDB_INPUT', `${name} must be a Uint8Array`);

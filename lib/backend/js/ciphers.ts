@@ -1,7 +1,7 @@
 /** Cipher handles: a v1 envelope around one derived key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
 import { ALGORITHM, type CipherHandle, type PlainInput, type RandomizedAlgorithmId } from '../types.js';
-import { allocOut, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe } from './bytes.js';
+import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe } from './bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
 import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
@@ -100,7 +100,8 @@ export class RandomizedCipher extends BaseCipher {
   decrypt(envelope: Uint8Array): Buffer {
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     const bodyStart = HEADER_LENGTH + this.#nonceLength;
-    const out = allocOut(envelope.length - bodyStart - TAG_LENGTH);
+    // The plaintext: unpooled (ciphertext outputs above may stay pooled, they are not secret).
+    const out = allocSecret(envelope.length - bodyStart - TAG_LENGTH);
     if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), this.aad, out)) {
       throw authError();
     }

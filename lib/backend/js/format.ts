@@ -1,7 +1,7 @@
 /** The v1 byte format (docs/FORMAT.md): header, canonical-context check, HKDF info, plaintext encoding. */
 import { SifreDBError } from '../../errors.js';
 import { ALGORITHM } from '../types.js';
-import { allocOut, assertBytes, assertInteger, readU16BE, readU32BE, writeU16BE, writeU32BE } from './bytes.js';
+import { allocSecret, assertBytes, assertInteger, readU16BE, readU32BE, writeU16BE, writeU32BE } from './bytes.js';
 
 /** Envelope magic byte, ASCII `S`. */
 export const MAGIC = 0x53;
@@ -128,7 +128,7 @@ export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
   if (typeof value === 'string') {
     if (!isWellFormed(value)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'value contains a lone surrogate');
     if (NodeBuffer !== undefined) {
-      const out = allocOut(1 + NodeBuffer.byteLength(value, 'utf8'));
+      const out = allocSecret(1 + NodeBuffer.byteLength(value, 'utf8'));
       out[0] = typeTag;
       out.write(value, 1, 'utf8');
       return out;
@@ -143,7 +143,7 @@ export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new SifreDBError('ERR_SIFREDB_INPUT', 'value must be a Uint8Array or a string');
   }
-  const out = allocOut(1 + value.length);
+  const out = allocSecret(1 + value.length);
   out[0] = typeTag;
   out.set(value, 1);
   return out;

@@ -1,7 +1,7 @@
 /** The raw RFC primitives of the pure-JS backend: argument checks around an {@link Engine}. */
 import { SifreDBError } from '../../errors.js';
 import type { Primitives } from '../types.js';
-import { allocOut, assertBytes, assertBytesOfLength, assertInteger, toBuffer } from './bytes.js';
+import { allocOut, allocSecret, assertBytes, assertBytesOfLength, assertInteger, toBuffer } from './bytes.js';
 import type { AeadKey, Engine } from './engine.js';
 
 const TAG = 16;
@@ -19,7 +19,7 @@ function seal(aead: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint
 
 function open(aead: AeadKey, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer {
   if (ciphertextAndTag.length < TAG) throw authError();
-  const out = allocOut(ciphertextAndTag.length - TAG);
+  const out = allocSecret(ciphertextAndTag.length - TAG);
   if (!aead.open(nonce, ciphertextAndTag, aad, out)) throw authError();
   return out;
 }
@@ -79,7 +79,8 @@ export function createPrimitives(engine: Engine): Primitives {
     },
     randomBytes(n) {
       assertInteger(n, 'n', 0, 65536);
-      const out = allocOut(n);
+      // Random bytes are often keys: never in the shared pool.
+      const out = allocSecret(n);
       engine.randomFill(out);
       return out;
     },
