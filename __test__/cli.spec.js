@@ -8,13 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, Vault, inspect, openDatabase } from '../dist/index.js';
+import { startMoto, TEST_CREDENTIALS, TEST_REGION } from './helpers/moto.js';
 import { startPostgres } from './helpers/postgres.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sifredb-cli-'));
 const server = await startPostgres();
 
+let moto;
 test.after.always(async () => {
+  await moto?.stop();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -383,4 +386,32 @@ test('demo runs end to end (small) and bench --reencrypt measures', async (t) =>
   t.is(result.updated, 3000);
   t.true(result.rowsPerSecond > 0);
   t.true(result.timings.writeMs > 0);
+});
+
+test('keygen --kms-key makes a KMS keyring that every command then uses (moto)', async (t) => {
+  moto = await startMoto();
+  const { KMSClient, CreateKeyCommand } = await import('@aws-sdk/client-kms');
+  const kms = new KMSClient({ endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+  const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+  kms.destroy();
+  const env = {
+    AWS_ENDPOINT_URL_KMS: moto.endpoint,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_REGION: TEST_REGION,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    SIFREDB_KEYS: storePath(),
+  };
+  const created = await run(['keygen', '--kms-key', KeyMetadata.KeyId, '--json'], { env });
+  t.is(created.code, EXIT.ok, created.stderr);
+  t.like(JSON.parse(created.stdout), { type: 'kms', current: 1 });
+  t.is(JSON.parse(readFileSync(env.SIFREDB_KEYS, 'utf8')).type, 'sifredb-kms-keyring');
+  t.is((await run(['keys', 'rotate'], { env })).code, EXIT.ok);
+  const list = JSON.parse((await run(['keys', 'list', '--json'], { env })).stdout);
+  t.is(list.current, 2);
+  const ct = (await run(['encrypt', SECRET, ...ctxArgs], { env })).stdout.trim();
+  t.is(inspect(ct).keyVersion, 2);
+  t.is((await run(['decrypt', ct, ...ctxArgs], { env })).stdout, `${SECRET}\n`);
+  const again = await run(['keygen', '--kms-key', KeyMetadata.KeyId], { env });
+  t.is(again.code, EXIT.key, 'an existing keyring is never replaced');
 });
