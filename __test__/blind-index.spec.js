@@ -162,15 +162,37 @@ test('planner: accepting more false positives buys fewer bits', (t) => {
   t.true(plan.expectedCoincidences >= 2);
 });
 
-test('planner: few distinct values → bits for selectivity; other indexes count against the budget', (t) => {
-  const lowCardinality = planBlindIndex({ rows: 1_000_000, distinctValues: 50 });
-  t.true(lowCardinality.safe);
-  t.true(lowCardinality.expectedFalsePositivesPerQuery <= 1);
-  t.is(lowCardinality.bits, Math.ceil(Math.log2(1_000_000 - 1_000_000 / 50)));
+test('planner: each term must cover at least 2 distinct values; other indexes count against the budget', (t) => {
+  // 100,000 values in 1M rows: 2^15 terms leave ~3 values per term, 2^16 fewer than 2.
+  const medium = planBlindIndex({ rows: 1_000_000, distinctValues: 100_000 });
+  t.is(medium.bits, Math.floor(Math.log2(100_000 / 2)));
+  t.true(medium.safe);
+  t.true(medium.expectedValuesPerTerm >= 2);
+  t.true(Math.abs(medium.expectedValuesPerTerm - 100_000 / 2 ** 15) < 1e-9);
+  t.regex(medium.reasoning, /Safety wins/);
+  // With another index on the value, the cap drops by its bits.
+  t.is(planBlindIndex({ rows: 1_000_000, distinctValues: 100_000, otherIndexBits: 4 }).bits, 11);
+  // Unique values: the values-per-term cap equals the coincidence cap.
+  t.is(planBlindIndex({ rows: 1_000_000 }).expectedValuesPerTerm, planBlindIndex({ rows: 1_000_000 }).expectedCoincidences);
   const alone = planBlindIndex({ rows: 10_000_000 });
   const withOthers = planBlindIndex({ rows: 10_000_000, otherIndexBits: 8 });
   t.is(withOthers.bits, alone.bits - 8);
   t.true(withOthers.expectedCoincidences >= 2);
+});
+
+test('planner: a column with very few distinct values is never called safe', (t) => {
+  // 50 values: every value covers ~20,000 rows, yet 20 bits (or even 8) give each value its own term.
+  const plan = planBlindIndex({ rows: 1_000_000, distinctValues: 50 });
+  t.false(plan.safe);
+  t.is(plan.bits, 8);
+  t.true(plan.expectedValuesPerTerm < 2);
+  t.true(plan.expectedCoincidences >= 2, 'rows per term alone would have looked safe');
+  t.regex(plan.reasoning, /50 distinct values cannot be indexed without revealing it/);
+  for (const distinctValues of [2, 300, 511]) t.false(planBlindIndex({ rows: 1e7, distinctValues }).safe, `${distinctValues} values`);
+  const justEnough = planBlindIndex({ rows: 1e7, distinctValues: 512 });
+  t.true(justEnough.safe);
+  t.is(justEnough.bits, 8);
+  t.is(justEnough.expectedValuesPerTerm, 2);
 });
 
 test('planner: a tiny table cannot be hidden, and says so', (t) => {

@@ -38,7 +38,15 @@ export interface BlindIndexPlan {
    * term (with the other indexes) does not single out one row.
    */
   readonly expectedCoincidences: number;
-  /** Whether `expectedCoincidences ≥ 2` holds; false only when the table is too small for any length ≥ 8. */
+  /**
+   * Expected distinct values sharing one combination of terms: `distinct / 2^(bits + otherIndexBits)`.
+   * Below 2, a term (with the other indexes) identifies its value, whatever the row count.
+   */
+  readonly expectedValuesPerTerm: number;
+  /**
+   * Whether `expectedCoincidences ≥ 2` and `expectedValuesPerTerm ≥ 2` both hold; false when the
+   * table is too small, or the column has too few distinct values, for any length ≥ 8.
+   */
   readonly safe: boolean;
   /** The reasoning in plain words. */
   readonly reasoning: string;
@@ -56,7 +64,7 @@ function positive(value: unknown, name: string, min: number): number {
 
 function round(n: number): string {
   if (n === 0) return '0';
-  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  if (n >= 100 || Number.isInteger(n)) return Math.round(n).toLocaleString('en-US');
   return n >= 0.01 ? n.toFixed(2) : n.toExponential(1);
 }
 
@@ -64,8 +72,12 @@ function round(n: number): string {
  * Recommends a blind-index length in bits for a table of `rows` rows with `distinctValues`
  * distinct values:
  *
- * 1. Safety (CipherSweet's rule): the coincidence count `C = rows / 2^min(bits + otherIndexBits,
- *    log2 distinct)` must stay ≥ 2, so that the terms never single out one row. This caps `bits`.
+ * 1. Safety: the coincidence count `C = rows / 2^min(bits + otherIndexBits, log2 distinct)` must
+ *    stay ≥ 2 (CipherSweet's rule), so that the terms never single out one row, and each term must
+ *    cover at least 2 distinct values, `V = distinct / 2^(bits + otherIndexBits) ≥ 2`, so that a term
+ *    never identifies one value (with 50 values, a 20-bit term is the value). This caps `bits` at
+ *    `floor(log2(distinct / 2) − otherIndexBits)`; a column with fewer than 512 distinct values
+ *    (2^8 · 2) cannot be indexed without revealing it, and the plan says `safe: false`.
  * 2. Selectivity: `bits` just large enough that a lookup returns at most
  *    `maxFalsePositivesPerQuery` rows holding another value; more bits would only reveal more.
  *
@@ -88,11 +100,13 @@ export function planBlindIndex(input: BlindIndexPlanInput): BlindIndexPlan {
   const valueBits = Math.log2(distinct);
   const coincidences = (bits: number) => rows / 2 ** Math.min(bits + otherBits, valueBits);
   const falsePositives = (bits: number) => (rows - rows / distinct) / 2 ** bits;
+  const valuesPerTerm = (bits: number) => distinct / 2 ** (bits + otherBits);
+  const isSafe = (bits: number) => coincidences(bits) >= 2 && valuesPerTerm(bits) >= 2;
 
-  // Coincidences only fall as bits grow, so the safe lengths are MIN_BITS..safeMax (possibly none).
+  // Both only fall as bits grow, so the safe lengths are MIN_BITS..safeMax (possibly none).
   let safeMax = 0;
   for (let bits = MAX_BITS; bits >= MIN_BITS; bits--) {
-    if (coincidences(bits) >= 2) {
+    if (isSafe(bits)) {
       safeMax = bits;
       break;
     }
@@ -104,7 +118,17 @@ export function planBlindIndex(input: BlindIndexPlanInput): BlindIndexPlan {
     `${round(rows)} rows with ${round(distinct)} distinct values carry about ${valueBits.toFixed(1)} bits per value.`,
   ];
   let bits: number;
-  if (safeMax === 0) {
+  if (safeMax === 0 && coincidences(MIN_BITS) >= 2) {
+    bits = MIN_BITS;
+    reasons.push(
+      `A column with only ${round(distinct)} distinct values cannot be indexed without revealing it: even ${MIN_BITS} bits` +
+        `${otherBits > 0 ? ` (plus ${round(otherBits)} bits of other indexes)` : ''} give ` +
+        `${round(2 ** (MIN_BITS + otherBits))} terms, about ${round(valuesPerTerm(MIN_BITS))} values per term, so a term ` +
+        'identifies its value and the index shows which rows share a value and how often (frequency analysis ' +
+        'recovers the values). Do not blind-index it: filter after decrypting, or index it only together with a ' +
+        'high-cardinality field. If you index it anyway, 8 bits is the least revealing choice.',
+    );
+  } else if (safeMax === 0) {
     bits = MIN_BITS;
     reasons.push(
       `Even ${MIN_BITS} bits${otherBits > 0 ? ` (plus ${round(otherBits)} bits of other indexes)` : ''} leave fewer than 2 rows per term, ` +
@@ -115,14 +139,14 @@ export function planBlindIndex(input: BlindIndexPlanInput): BlindIndexPlan {
     bits = selective;
     reasons.push(
       `${bits} bits keep false positives at or under ${round(maxFalsePositives)} per lookup, and every length up to ` +
-        `${safeMax} bits keeps at least 2 rows per term (CipherSweet's coincidence rule); ` +
+        `${safeMax} bits keeps at least 2 rows (CipherSweet's coincidence rule) and 2 distinct values per term; ` +
         'the shortest length that is selective enough reveals the least.',
     );
   } else {
     bits = safeMax;
     reasons.push(
       `Reaching ${round(maxFalsePositives)} false positives per lookup would need ${selective} bits, but above ${safeMax} bits ` +
-        'fewer than 2 rows would share a term and a term would identify its value. Safety wins: ' +
+        'fewer than 2 rows or fewer than 2 distinct values would share a term and a term would identify its value. Safety wins: ' +
         `${bits} bits, and the application filters the extra rows after decrypting.`,
     );
   }
@@ -131,11 +155,12 @@ export function planBlindIndex(input: BlindIndexPlanInput): BlindIndexPlan {
     expectedFalsePositivesPerQuery: falsePositives(bits),
     expectedCollisions: (distinct * (distinct - 1)) / 2 / 2 ** bits,
     expectedCoincidences: coincidences(bits),
-    safe: coincidences(bits) >= 2,
+    expectedValuesPerTerm: valuesPerTerm(bits),
+    safe: isSafe(bits),
   };
   reasons.push(
     `Expect about ${round(plan.expectedFalsePositivesPerQuery)} false positives per lookup term and ` +
-      `${round(plan.expectedCoincidences)} rows per term; during a key rotation each extra active version adds one term per lookup.`,
+      `${round(plan.expectedCoincidences)} rows and ${round(plan.expectedValuesPerTerm)} distinct values per term; during a key rotation each extra active version adds one term per lookup.`,
   );
   return Object.freeze({ ...plan, reasoning: reasons.join(' ') });
 }
