@@ -59,6 +59,7 @@ export class ProgressReporter {
       // Draw the final counts, which the redraw throttle may have held back.
       this.#last = 0;
       this.update(this.#latest);
+      this.#latest = undefined;
     }
     if (this.#drawn) process.stderr.write('\n');
     this.#drawn = false;
