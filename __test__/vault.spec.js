@@ -181,6 +181,39 @@ test('values that cannot be represented are refused', (t) => {
   code(t, () => vault.encrypt(cyclic, ctx), 'ERR_SIFREDB_INPUT');
 });
 
+test('JSON values: anything nested that JSON would drop or rewrite is refused with its path', (t) => {
+  const secret = 'do-not-quote-me';
+  const cases = [
+    [{ m: new Map([[secret, 1]]) }, 'value.m is a Map'],
+    [{ s: new Set([secret]) }, 'value.s is a Set'],
+    [{ a: [1, Number.NaN] }, 'value.a[1] is NaN'],
+    [{ n: Number.POSITIVE_INFINITY }, 'value.n is Infinity'],
+    [[{ b: Buffer.from(secret) }], 'value[0].b is a Buffer'],
+    [{ u: new Uint8Array(2) }, 'value.u is a Uint8Array'],
+    [{ d: new Date(0) }, 'value.d is a Date'],
+    [{ x: undefined }, 'value.x is undefined'],
+    [[1, undefined], 'value[1] is undefined'],
+    [{ f: () => secret }, 'value.f is a function'],
+    [{ t: { toJSON: () => secret } }, 'value.t is an object with toJSON()'],
+    [{ 'odd key': { deep: [{ z: 5n }] } }, 'value["odd key"].deep[0].z is a bigint'],
+    [[1, , 3], 'value[1] is a hole in a sparse array'], // eslint-disable-line no-sparse-arrays
+    [{ c: new (class Point {})() }, 'value.c is a Point'],
+    [{ [Symbol('k')]: 1 }, 'value has symbol keys'],
+  ];
+  for (const [value, message] of cases) {
+    const error = code(t, () => vault.encrypt(value, ctx), 'ERR_SIFREDB_INPUT');
+    t.true(error.message.startsWith(message), `${message} — got: ${error.message}`);
+    t.false(error.message.includes(secret));
+  }
+  const shared = { k: 1 };
+  const cyclic = { a: { b: {} } };
+  cyclic.a.b.back = cyclic.a;
+  t.regex(code(t, () => vault.encrypt(cyclic, ctx), 'ERR_SIFREDB_INPUT').message, /value\.a\.b\.back is a circular reference/);
+  // Plain data, including a repeated (not circular) object and a null prototype, still round-trips.
+  const plain = { a: [1, -0.5, 'x', null, true, { b: shared }], c: shared, d: Object.assign(Object.create(null), { e: 'f' }) };
+  t.deepEqual(vault.decryptValue(vault.encrypt(plain, ctx), ctx), JSON.parse(JSON.stringify(plain)));
+});
+
 test('decryptToString refuses a value that is not a string', (t) => {
   const error = code(t, () => vault.decryptToString(vault.encrypt(42, ctx), ctx), 'ERR_SIFREDB_INPUT');
   t.regex(error.message, /number, not a string/);

@@ -67,10 +67,70 @@ function isPlainJson(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function describeRefused(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : String(value); // NaN, Infinity, -Infinity
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    case 'bigint':
+      return 'a bigint';
+    default:
+      break;
+  }
+  if (value === null) return undefined;
+  if (!isPlainJson(value as object)) {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? `a ${name}` : 'not a plain object';
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return 'an object with toJSON()';
+  return undefined;
+}
+
+/**
+ * Checks that `value` is made only of plain objects, arrays, finite numbers, strings, booleans and
+ * null, so that `JSON.stringify` / `JSON.parse` give it back unchanged; throws `ERR_SIFREDB_INPUT`
+ * naming the first offending path (e.g. `value.m is a Map`). Values are never quoted.
+ */
+function assertJsonValue(value: unknown, path: string, seen: Set<object>): void {
+  const refused = describeRefused(value);
+  if (refused !== undefined) {
+    throw new SifreDBError(ERROR_CODES.input, `${path} is ${refused}; only plain objects, arrays, finite numbers, strings, booleans and null are stored as JSON`);
+  }
+  if (typeof value !== 'object' || value === null) return;
+  if (seen.has(value)) throw new SifreDBError(ERROR_CODES.input, `${path} is a circular reference`);
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) throw new SifreDBError(ERROR_CODES.input, `${path}[${i}] is a hole in a sparse array`);
+      assertJsonValue(value[i], `${path}[${i}]`, seen);
+    }
+  } else {
+    if (Object.getOwnPropertySymbols(value).length > 0) {
+      throw new SifreDBError(ERROR_CODES.input, `${path} has symbol keys, which JSON drops`);
+    }
+    for (const key of Object.keys(value)) {
+      assertJsonValue((value as Record<string, unknown>)[key], IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, seen);
+    }
+  }
+  seen.delete(value);
+}
+
 /**
  * Maps a JS value to its type tag and bytes. Throws `ERR_SIFREDB_INPUT` for `undefined`, functions,
  * symbols, invalid Dates, strings with lone surrogates and objects JSON cannot represent faithfully
- * (class instances other than Date/Uint8Array, e.g. Map or ArrayBuffer, and values holding bigints).
+ * (class instances other than Date/Uint8Array, e.g. Map or ArrayBuffer); inside an array or plain
+ * object, anything but plain objects, arrays, finite numbers, strings, booleans and null is refused
+ * with its path (`value.m is a Map`), never silently dropped or converted.
  */
 export function encodeValue(value: EncryptableValue): EncodedValue {
   switch (typeof value) {
@@ -105,8 +165,12 @@ export function encodeValue(value: EncryptableValue): EncodedValue {
       }
       let json: string;
       try {
+        // Refuse, rather than silently change, anything nested that JSON would drop or rewrite
+        // (Map/Set → {}, NaN → null, Date → string, undefined → gone, toJSON → whatever it returns).
+        assertJsonValue(value, 'value', new Set());
         json = JSON.stringify(value);
-      } catch {
+      } catch (error) {
+        if (error instanceof SifreDBError) throw error;
         // e.g. a bigint or a cycle inside; the original message may quote the value, so it is dropped.
         throw new SifreDBError(ERROR_CODES.input, 'value cannot be serialized as JSON');
       }
