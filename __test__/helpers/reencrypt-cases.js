@@ -192,7 +192,10 @@ export function registerCases(test, label, setup) {
     const n = 500;
     const ids = Array.from({ length: n }, (_, i) => i + 1);
     const already = k.vault.encryptToString(plaintext(7), ctx);
-    await db.query(`INSERT INTO ${table} (id, email) SELECT * FROM unnest($1::bigint[], $2::text[])`, [ids, ids.map((id) => (id === 7 ? already : plaintext(id)))]);
+    // Row 8 holds a well-formed ciphertext of another context: it must be reported, not skipped as done.
+    const foreign = k.vault.encryptToString(plaintext(8), EncryptionContext.of('other_table', 'email'));
+    const initial = (id) => (id === 7 ? already : id === 8 ? foreign : plaintext(id));
+    await db.query(`INSERT INTO ${table} (id, email) SELECT * FROM unnest($1::bigint[], $2::text[])`, [ids, ids.map(initial)]);
     const job = {
       db,
       table,
@@ -203,10 +206,13 @@ export function registerCases(test, label, setup) {
       batchSize: 128,
     };
     const result = await encryptColumn(job);
-    t.is(result.updated, n - 1);
+    t.is(result.updated, n - 2);
     t.is(result.skipped, 1, 'the existing ciphertext is skipped');
+    t.deepEqual(result.failures.map((f) => [String(f.id), f.code]), [['8', 'ERR_SIFREDB_AUTH']]);
     const { rows } = await db.query(`SELECT id, email, email_idx, email_det FROM ${table} ORDER BY id`);
+    t.is(rows.find((r) => Number(r.id) === 8).email, foreign, 'the foreign ciphertext is left untouched');
     for (const r of rows) {
+      if (Number(r.id) === 8) continue;
       const expected = plaintext(Number(r.id));
       if (k.vault.decryptToString(r.email, ctx) !== expected) t.fail(`row ${r.id}`);
       if (Number(r.id) !== 7 && (String(r.email_idx) !== String(k.index.compute(expected, ctx).int) || r.email_det !== k.dvault.encryptToString(expected, ctx))) {
@@ -216,7 +222,8 @@ export function registerCases(test, label, setup) {
     t.is(rows.find((r) => Number(r.id) === 7).email, already, 'never double-encrypted');
     const again = await encryptColumn(job);
     t.is(again.updated, 0);
-    t.is(again.skipped, n);
+    t.is(again.skipped, n - 1);
+    t.is(again.failures.length, 1);
   });
 
   test(`${label}: encrypt-column into a new column resumes where the target is still NULL`, async (t) => {

@@ -499,7 +499,13 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
           const plain = vault.decryptValue(value, ctx);
           return { next: encryptAs(plain, ctx), lookups: lookupValues(plain, ctx) };
         }
-        if (isEncrypted(value)) return 'skip';
+        if (isEncrypted(value)) {
+          // Well-formed is not enough to leave a value alone: it must open under this vault and
+          // context. Anything else (another key or context, a plaintext shaped like a ciphertext)
+          // is reported as a failed row instead of being counted as done.
+          vault.decrypt(value as string | Uint8Array, ctx);
+          return 'skip';
+        }
         if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
         return { next: encryptAs(value, ctx), lookups: lookupValues(value, ctx) };
       } catch (error) {
