@@ -206,6 +206,57 @@ test('rotate: one GenerateDataKey each; old versions stay readable; a fresh proc
   await t.throwsAsync(provider.retire(3), { code: 'ERR_SIFREDB_KEY', message: /current/ });
 });
 
+test('loadKey copies are not Buffer-pool slices; forget() makes the next load unwrap again', async (t) => {
+  const keyId = await createKey();
+  const { provider, client } = await open(t, { keyId, keyring: keyringPath() });
+  const pools = new Set([Buffer.from('x').buffer]);
+  const first = await provider.loadKey(1);
+  const second = await provider.loadKey(1); // from the cache
+  pools.add(Buffer.from('x').buffer);
+  for (const copy of [first, second]) {
+    t.false(pools.has(copy.buffer), 'a data key was handed out in the shared Buffer pool');
+    t.is(copy.buffer.byteLength, 32);
+  }
+  t.not(first.buffer, second.buffer);
+  for (const pool of pools) t.is(Buffer.from(pool).indexOf(first), -1, 'a data key is readable from the pool');
+  client.resetCounts();
+  provider.forget(1);
+  t.true(Buffer.from(await provider.loadKey(1)).equals(Buffer.from(first)), 'forget() leaves handed-out copies alone');
+  t.deepEqual(client.calls, { DecryptCommand: 1 });
+  provider.close();
+  await t.throwsAsync(provider.loadKey(1), { code: 'ERR_SIFREDB_KEY', message: /closed/ });
+});
+
+test('cache.keepPlaintextKeys: false keeps no data key after handing it over; every load unwraps with KMS', async (t) => {
+  const keyId = await createKey();
+  const path = keyringPath();
+  await t.throwsAsync(open(t, { keyId, keyring: path, cache: { keepPlaintextKeys: 'no' } }), { code: 'ERR_SIFREDB_INPUT' });
+  const { provider, client } = await open(t, { keyId, keyring: path, cache: { keepPlaintextKeys: false } });
+  t.deepEqual(client.calls, { GenerateDataKeyCommand: 1 });
+  const vault = await Vault.open(provider);
+  const v1 = vault.encryptToString('one@example.com', EMAIL);
+  t.deepEqual(client.calls, { GenerateDataKeyCommand: 1, DecryptCommand: 1 }, 'the key made at creation was not kept');
+
+  const [a, b] = await Promise.all([provider.loadKey(1), provider.loadKey(1)]);
+  t.true(Buffer.from(a).equals(Buffer.from(b)));
+  t.not(a.buffer, b.buffer);
+  t.is(client.calls.DecryptCommand, 3, 'no cache: each load is one Decrypt');
+
+  t.is(await provider.rotate(), 2);
+  await vault.refresh();
+  t.is(vault.currentVersion, 2);
+  const v2 = vault.encryptToString('two@example.com', EMAIL);
+  t.is(client.calls.GenerateDataKeyCommand, 2);
+  t.true(client.calls.DecryptCommand >= 4, 'the rotated key was not kept either: the refresh unwrapped it');
+  t.is(vault.decryptToString(v1, EMAIL), 'one@example.com');
+  t.is(vault.decryptToString(v2, EMAIL), 'two@example.com');
+
+  // A default provider on the same keyring reads the same keys.
+  const other = await open(t, { keyId, keyring: path });
+  const reader = await Vault.open(other.provider);
+  t.is(reader.decryptToString(v2, EMAIL), 'two@example.com');
+});
+
 test('preload: true unwraps every version in parallel at open', async (t) => {
   const keyId = await createKey();
   const path = keyringPath();

@@ -60,6 +60,15 @@ export interface AwsKmsCacheOptions {
    * Default: no limit (unwrap once per process).
    */
   maxKeyAgeMs?: number;
+  /**
+   * Keep the unwrapped data keys in this provider's memory (default `true`). With `false`, every
+   * {@link AwsKmsProvider.loadKey} calls KMS `Decrypt` and the plaintext is zeroed as soon as the
+   * caller (the Vault's keyring, which keeps its own imported copy) has it; a new version's data key
+   * from a rotation is dropped too. Trade-off: fewer plaintext copies of the data keys in the JS
+   * heap, but every key load (Vault open, refresh after a rotation, a new tenant) needs KMS, and a
+   * KMS outage then fails refreshes instead of being served from the cache (see `maxKeyAgeMs`).
+   */
+  keepPlaintextKeys?: boolean;
 }
 
 /** Options of {@link AwsKmsProvider.open} and {@link AwsKmsProvider.create}. */
@@ -155,6 +164,7 @@ export class AwsKmsProvider implements KeyProvider {
   readonly #store: KeyringStore;
   readonly #storeDescription: string;
   readonly #maxKeyAgeMs: number;
+  readonly #keepPlaintextKeys: boolean;
   #keyId: string;
   #doc: KmsKeyringDocument;
   #target: string | undefined;
@@ -171,6 +181,7 @@ export class AwsKmsProvider implements KeyProvider {
     keyId: string;
     doc: KmsKeyringDocument;
     maxKeyAgeMs: number;
+    keepPlaintextKeys: boolean;
   }) {
     this.#sdk = init.sdk;
     this.#client = init.client;
@@ -180,6 +191,7 @@ export class AwsKmsProvider implements KeyProvider {
     this.#keyId = init.keyId;
     this.#doc = init.doc;
     this.#maxKeyAgeMs = init.maxKeyAgeMs;
+    this.#keepPlaintextKeys = init.keepPlaintextKeys;
     this.description = `aws-kms:${init.keyId} keyring ${this.#storeDescription}`;
   }
 
@@ -226,6 +238,8 @@ export class AwsKmsProvider implements KeyProvider {
     if (typeof maxKeyAgeMs !== 'number' || !(maxKeyAgeMs > 0)) {
       invalidInput('AwsKmsProvider: cache.maxKeyAgeMs must be a positive number of milliseconds');
     }
+    const keepPlaintextKeys = cache?.keepPlaintextKeys ?? true;
+    if (typeof keepPlaintextKeys !== 'boolean') invalidInput('AwsKmsProvider: cache.keepPlaintextKeys must be a boolean');
 
     const sdk = await loadSdk();
     const ownsClient = client === undefined;
@@ -259,6 +273,7 @@ export class AwsKmsProvider implements KeyProvider {
           keyId,
           doc: { type: KMS_KEYRING_TYPE, formatVersion: 1, keyringId, revision: 0, current: 1, versions: [] },
           maxKeyAgeMs,
+          keepPlaintextKeys,
         });
         const made = await provisional.#generate(keyringId, 1, 'creating');
         const created: KmsKeyringDocument = {
@@ -287,8 +302,9 @@ export class AwsKmsProvider implements KeyProvider {
           `KMS keyring ${storeDescription(store)} has keyringId "${doc.keyringId}", not the configured "${options.keyringId}"`,
         );
       }
-      const provider = new AwsKmsProvider({ sdk, client: kms, ownsClient, store, keyId, doc, maxKeyAgeMs });
-      if (fresh) provider.#cache.set(fresh.version, { bytes: fresh.bytes, loadedAt: Date.now() });
+      const provider = new AwsKmsProvider({ sdk, client: kms, ownsClient, store, keyId, doc, maxKeyAgeMs, keepPlaintextKeys });
+      if (fresh && keepPlaintextKeys) provider.#cache.set(fresh.version, { bytes: fresh.bytes, loadedAt: Date.now() });
+      else fresh?.bytes.fill(0);
       if (options.preload === true) {
         try {
           await provider.preload();
@@ -337,22 +353,27 @@ export class AwsKmsProvider implements KeyProvider {
   /**
    * The 32 bytes of `version`: unwrapped with one KMS `Decrypt` the first time, from this provider's
    * cache afterwards (see {@link AwsKmsCacheOptions.maxKeyAgeMs}). Returns a fresh copy that the
-   * caller zeroes once imported.
+   * caller zeroes once imported. The copy is its own allocation, never a slice of Buffer's shared pool.
+   * With `cache.keepPlaintextKeys: false`, every call unwraps with KMS and nothing stays cached.
    */
   async loadKey(version: number): Promise<Uint8Array> {
     this.#checkOpen();
     if (!Number.isInteger(version) || version < 1 || version > 0xffff_ffff) {
       invalidInput('loadKey: version must be an integer in 1..2^32-1');
     }
+    if (!this.#keepPlaintextKeys) {
+      // Our own unwrap (not shared with concurrent callers), handed over as is: no other copy.
+      return (await this.#unwrap(version, undefined)).bytes;
+    }
     const cached = this.#cache.get(version);
-    if (cached && Date.now() - cached.loadedAt < this.#maxKeyAgeMs) return Buffer.from(cached.bytes);
+    if (cached && Date.now() - cached.loadedAt < this.#maxKeyAgeMs) return ownCopy(cached.bytes);
     let pending = this.#inflight.get(version);
     if (!pending) {
       pending = this.#unwrap(version, cached).finally(() => this.#inflight.delete(version));
       this.#inflight.set(version, pending);
     }
     const entry = await pending;
-    return Buffer.from(entry.bytes);
+    return ownCopy(entry.bytes);
   }
 
   /** Unwraps every version not cached yet, in parallel (at most 8 KMS calls at a time). */
@@ -415,7 +436,8 @@ export class AwsKmsProvider implements KeyProvider {
           );
         }
         this.#doc = stored!.revision >= next.revision ? stored! : next;
-        this.#cache.set(version, { bytes: made.bytes, loadedAt: Date.now() });
+        if (this.#keepPlaintextKeys) this.#cache.set(version, { bytes: made.bytes, loadedAt: Date.now() });
+        else made.bytes.fill(0);
         return version;
       }
     }));
@@ -585,6 +607,7 @@ export class AwsKmsProvider implements KeyProvider {
       entry.bytes.fill(0);
       this.#checkOpen();
     }
+    if (!this.#keepPlaintextKeys) return entry;
     const previous = this.#cache.get(version);
     if (previous && previous !== entry) previous.bytes.fill(0);
     this.#cache.set(version, entry);
