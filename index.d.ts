@@ -14,8 +14,8 @@ export declare class NativeBlindIndex {
   get keyVersion(): number
   /** Truncated HMAC of `message`, `bits` in 8..256. */
   compute(message: Uint8Array, bits: number): Buffer
-  /** Batch form of `compute`. */
-  computeMany(messages: Uint8Array[], bits: number): Buffer[]
+  /** An opaque handle on this key for the fast path (`fastPath()`). */
+  handle(): object
 }
 
 /** A cipher bound to one derived key; builds and opens whole v1 envelopes. */
@@ -26,10 +26,11 @@ export declare class NativeCipher {
   encrypt(value: Uint8Array | string, typeTag: number): Buffer
   /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
   decrypt(envelope: Uint8Array): Buffer
-  /** Batch form of `encrypt`: `typeTags[i]` goes with `values[i]`. */
-  encryptMany(values: Array<Uint8Array | string>, typeTags: Uint8Array): Buffer[]
-  /** Batch form of `decrypt`. */
-  decryptMany(envelopes: Uint8Array[]): Buffer[]
+  /**
+   * An opaque handle on this cipher for the fast path (`fastPath()`), which `lib/backend/native.ts`
+   * uses for every encryption and decryption.
+   */
+  handle(): object
   /**
    * Test-vector hook: encrypts with a caller-chosen nonce. Reusing a nonce under one key is fatal
    * for ChaCha20-Poly1305; the library itself never calls this.
@@ -62,6 +63,12 @@ export declare function chacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Arr
 
 /** ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ tag. */
 export declare function chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer
+
+/**
+ * The fast-path functions (internal: `lib/backend/native.ts` is their only caller; see
+ * `src/fast.rs`). Also installs the `fork()` hook of the nonce pool, once per process.
+ */
+export declare function fastPath(): { seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; openMany(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; sealManyAsync(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): Promise<void>; openManyAsync(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): Promise<void>; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void> }
 
 /** HKDF-SHA256 (RFC 5869); `length` is 1..8160. */
 export declare function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer

@@ -773,7 +773,7 @@ if (
   }
 }
 
-const { NativeBlindIndex, NativeCipher, NativeRootKey, aesSivDecrypt, aesSivEncrypt, chacha20Poly1305Decrypt, chacha20Poly1305Encrypt, hkdfSha256, hmacSha256, randomBytes, xchacha20Poly1305Decrypt, xchacha20Poly1305Encrypt } = nativeBinding
+const { NativeBlindIndex, NativeCipher, NativeRootKey, aesSivDecrypt, aesSivEncrypt, chacha20Poly1305Decrypt, chacha20Poly1305Encrypt, fastPath, hkdfSha256, hmacSha256, randomBytes, xchacha20Poly1305Decrypt, xchacha20Poly1305Encrypt } = nativeBinding
 export { NativeBlindIndex }
 export { NativeCipher }
 export { NativeRootKey }
@@ -781,6 +781,7 @@ export { aesSivDecrypt }
 export { aesSivEncrypt }
 export { chacha20Poly1305Decrypt }
 export { chacha20Poly1305Encrypt }
+export { fastPath }
 export { hkdfSha256 }
 export { hmacSha256 }
 export { randomBytes }

@@ -7,7 +7,17 @@ import { getBackend } from './backend/index.js';
 import type { Primitives } from './backend/types.js';
 
 export { backend, backendError, getBackend } from './backend/index.js';
-export type { Backend, BackendName, Primitives, CipherHandle, BlindIndexHandle, RootKeyHandle } from './backend/types.js';
+export type {
+  Backend,
+  BackendName,
+  BatchOptions,
+  BlindIndexHandle,
+  CipherHandle,
+  DecryptedBatch,
+  Primitives,
+  RootKeyHandle,
+  TaggedValue,
+} from './backend/types.js';
 export { ERROR_CODES, SifreDBError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { KeyProvider, KeyVersionInfo, KeyStatus } from './keys/provider.js';

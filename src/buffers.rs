@@ -17,7 +17,9 @@ pub fn new_buffer<'env>(
     // SAFETY: napi_create_buffer writes a valid napi_value for a Buffer of `len` bytes into `raw`.
     let status = unsafe { sys::napi_create_buffer(env.raw(), len, &mut data, &mut raw) };
     if status != sys::Status::napi_ok {
-        return Err(input_error(format!("cannot allocate a buffer of {len} bytes")));
+        return Err(input_error(format!(
+            "cannot allocate a buffer of {len} bytes"
+        )));
     }
     // SAFETY: `raw` is the Buffer just created in this env.
     let mut buffer = unsafe { BufferSlice::from_napi_value(env.raw(), raw) }

@@ -3,9 +3,12 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{BufferSlice, Either};
 use napi::Env;
 use napi_derive::napi;
-use sifredb_core::{Algorithm, BlindIndexKey, Cipher, DeterministicCipher, RandomizedCipher, RootKey};
+use sifredb_core::{
+    Algorithm, BlindIndexKey, Cipher, DeterministicCipher, RandomizedCipher, RootKey,
+};
 
 use crate::buffers::{copy_to_buffer, new_buffer};
+use crate::fast::{cipher_external, index_external, Raw, SharedCipher};
 use napi::Result;
 
 use crate::errors::{input_error, to_js, Code};
@@ -42,7 +45,9 @@ impl NativeRootKey {
     /// Copies `material` (32 bytes); the caller should zero its own copy.
     #[napi(constructor)]
     pub fn new(version: i64, material: &[u8]) -> Result<Self, Code> {
-        Ok(Self { root: RootKey::new(key_version(version)?, material).map_err(to_js)? })
+        Ok(Self {
+            root: RootKey::new(key_version(version)?, material).map_err(to_js)?,
+        })
     }
 
     /// The key version written into ciphertext headers.
@@ -56,22 +61,33 @@ impl NativeRootKey {
     pub fn randomized_cipher(&self, algorithm: u32, context: &[u8]) -> Result<NativeCipher, Code> {
         let algorithm = u8::try_from(algorithm)
             .map_err(|_| input_error("algorithm must be 1 or 2"))
-            .and_then(|id| Algorithm::from_id(id).map_err(|_| input_error("algorithm must be 1 or 2")))?;
-        let cipher = self.root.randomized_cipher(algorithm, context).map_err(to_js)?;
-        Ok(NativeCipher { inner: Inner::Randomized(Arc::new(cipher)) })
+            .and_then(|id| {
+                Algorithm::from_id(id).map_err(|_| input_error("algorithm must be 1 or 2"))
+            })?;
+        let cipher = self
+            .root
+            .randomized_cipher(algorithm, context)
+            .map_err(to_js)?;
+        Ok(NativeCipher {
+            inner: Inner::Randomized(Arc::new(cipher)),
+        })
     }
 
     /// The AES-256-SIV cipher for a canonical context.
     #[napi]
     pub fn deterministic_cipher(&self, context: &[u8]) -> Result<NativeCipher, Code> {
         let cipher = self.root.deterministic_cipher(context).map_err(to_js)?;
-        Ok(NativeCipher { inner: Inner::Deterministic(Arc::new(cipher)) })
+        Ok(NativeCipher {
+            inner: Inner::Deterministic(Arc::new(cipher)),
+        })
     }
 
     /// The HMAC-SHA256 key of blind index `indexName` (UTF-8 bytes) for a canonical context.
     #[napi]
     pub fn blind_index(&self, context: &[u8], index_name: &[u8]) -> Result<NativeBlindIndex, Code> {
-        Ok(NativeBlindIndex { key: Arc::new(self.root.blind_index(context, index_name).map_err(to_js)?) })
+        Ok(NativeBlindIndex {
+            key: Arc::new(self.root.blind_index(context, index_name).map_err(to_js)?),
+        })
     }
 }
 
@@ -89,6 +105,13 @@ enum Inner {
 }
 
 impl Inner {
+    fn shared(&self) -> SharedCipher {
+        match self {
+            Self::Randomized(cipher) => cipher.clone(),
+            Self::Deterministic(cipher) => cipher.clone(),
+        }
+    }
+
     fn cipher(&self) -> &dyn Cipher {
         match self {
             Self::Randomized(cipher) => cipher.as_ref(),
@@ -110,60 +133,56 @@ impl NativeCipher {
     }
 
     /// Encrypts `typeTag ‖ value` into a v1 envelope.
-    #[napi(ts_args_type = "value: Uint8Array | string, typeTag: number", ts_return_type = "Buffer")]
-    pub fn encrypt<'env>(&self, env: &'env Env, value: PlainInput, type_tag_value: u32) -> Result<BufferSlice<'env>, Code> {
+    #[napi(
+        ts_args_type = "value: Uint8Array | string, typeTag: number",
+        ts_return_type = "Buffer"
+    )]
+    pub fn encrypt<'env>(
+        &self,
+        env: &'env Env,
+        value: PlainInput,
+        type_tag_value: u32,
+    ) -> Result<BufferSlice<'env>, Code> {
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
         let len = self.inner.cipher().sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| self.inner.cipher().encrypt_into(out, tag, value).map_err(to_js))
+        new_buffer(env, len, |out| {
+            self.inner
+                .cipher()
+                .encrypt_into(out, tag, value)
+                .map_err(to_js)
+        })
     }
 
     /// Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`.
     #[napi(ts_return_type = "Buffer")]
-    pub fn decrypt<'env>(&self, env: &'env Env, envelope: &[u8]) -> Result<BufferSlice<'env>, Code> {
-        let len = self.inner.cipher().plaintext_len(envelope).map_err(to_js)?;
-        new_buffer(env, len, |out| self.inner.cipher().decrypt_into(envelope, out).map_err(to_js))
-    }
-
-    /// Batch form of `encrypt`: `typeTags[i]` goes with `values[i]`.
-    #[napi(ts_args_type = "values: Array<Uint8Array | string>, typeTags: Uint8Array", ts_return_type = "Buffer[]")]
-    pub fn encrypt_many<'env>(
+    pub fn decrypt<'env>(
         &self,
         env: &'env Env,
-        values: Vec<PlainInput>,
-        type_tags: &[u8],
-    ) -> Result<Vec<BufferSlice<'env>>, Code> {
-        if type_tags.len() != values.len() {
-            return Err(input_error("typeTags must have one entry per value"));
-        }
-        values
-            .iter()
-            .zip(type_tags)
-            .enumerate()
-            .map(|(i, (value, tag))| {
-                let value = plain_bytes(value);
-                let len = self.inner.cipher().sealed_len(value.len()).map_err(|e| indexed(i, e))?;
-                new_buffer(env, len, |out| self.inner.cipher().encrypt_into(out, *tag, value).map_err(|e| indexed(i, e)))
-            })
-            .collect()
+        envelope: &[u8],
+    ) -> Result<BufferSlice<'env>, Code> {
+        let len = self.inner.cipher().plaintext_len(envelope).map_err(to_js)?;
+        new_buffer(env, len, |out| {
+            self.inner
+                .cipher()
+                .decrypt_into(envelope, out)
+                .map_err(to_js)
+        })
     }
 
-    /// Batch form of `decrypt`.
-    #[napi(ts_args_type = "envelopes: Uint8Array[]", ts_return_type = "Buffer[]")]
-    pub fn decrypt_many<'env>(&self, env: &'env Env, envelopes: Vec<&[u8]>) -> Result<Vec<BufferSlice<'env>>, Code> {
-        envelopes
-            .iter()
-            .enumerate()
-            .map(|(i, envelope)| {
-                let len = self.inner.cipher().plaintext_len(envelope).map_err(|e| indexed(i, e))?;
-                new_buffer(env, len, |out| self.inner.cipher().decrypt_into(envelope, out).map_err(|e| indexed(i, e)))
-            })
-            .collect()
+    /// An opaque handle on this cipher for the fast path (`fastPath()`), which `lib/backend/native.ts`
+    /// uses for every encryption and decryption.
+    #[napi(ts_return_type = "object")]
+    pub fn handle(&self, env: &Env) -> Result<Raw, Code> {
+        cipher_external(env, self.inner.shared())
     }
 
     /// Test-vector hook: encrypts with a caller-chosen nonce. Reusing a nonce under one key is fatal
     /// for ChaCha20-Poly1305; the library itself never calls this.
-    #[napi(ts_args_type = "value: Uint8Array | string, typeTag: number, nonce: Uint8Array", ts_return_type = "Buffer")]
+    #[napi(
+        ts_args_type = "value: Uint8Array | string, typeTag: number, nonce: Uint8Array",
+        ts_return_type = "Buffer"
+    )]
     pub fn encrypt_with_nonce<'env>(
         &self,
         env: &'env Env,
@@ -172,17 +191,19 @@ impl NativeCipher {
         nonce: &[u8],
     ) -> Result<BufferSlice<'env>, Code> {
         let Inner::Randomized(cipher) = &self.inner else {
-            return Err(input_error("encryptWithNonce is only for randomized ciphers"));
+            return Err(input_error(
+                "encryptWithNonce is only for randomized ciphers",
+            ));
         };
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
         let len = cipher.sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| cipher.encrypt_into_with_nonce(out, tag, value, nonce).map_err(to_js))
+        new_buffer(env, len, |out| {
+            cipher
+                .encrypt_into_with_nonce(out, tag, value, nonce)
+                .map_err(to_js)
+        })
     }
-}
-
-fn indexed(index: usize, error: sifredb_core::Error) -> napi::Error<&'static str> {
-    napi::Error::new(error.code(), format!("values[{index}]: {error}"))
 }
 
 /// HMAC-SHA256 keyed for one blind index.
@@ -200,17 +221,18 @@ impl NativeBlindIndex {
 
     /// Truncated HMAC of `message`, `bits` in 8..256.
     #[napi(ts_return_type = "Buffer")]
-    pub fn compute<'env>(&self, env: &'env Env, message: &[u8], bits: u32) -> Result<BufferSlice<'env>, Code> {
+    pub fn compute<'env>(
+        &self,
+        env: &'env Env,
+        message: &[u8],
+        bits: u32,
+    ) -> Result<BufferSlice<'env>, Code> {
         copy_to_buffer(env, &self.key.compute(message, bits).map_err(to_js)?)
     }
 
-    /// Batch form of `compute`.
-    #[napi(ts_args_type = "messages: Uint8Array[], bits: number", ts_return_type = "Buffer[]")]
-    pub fn compute_many<'env>(&self, env: &'env Env, messages: Vec<&[u8]>, bits: u32) -> Result<Vec<BufferSlice<'env>>, Code> {
-        messages
-            .iter()
-            .enumerate()
-            .map(|(i, message)| copy_to_buffer(env, &self.key.compute(message, bits).map_err(|e| indexed(i, e))?))
-            .collect()
+    /// An opaque handle on this key for the fast path (`fastPath()`).
+    #[napi(ts_return_type = "object")]
+    pub fn handle(&self, env: &Env) -> Result<Raw, Code> {
+        index_external(env, self.key.clone())
     }
 }

@@ -5,7 +5,25 @@
 mod buffers;
 mod ciphers;
 mod errors;
+mod fast;
+mod fork;
 mod primitives;
 
 pub use ciphers::{NativeBlindIndex, NativeCipher, NativeRootKey};
 pub use primitives::*;
+
+use napi::Env;
+use napi_derive::napi;
+
+use crate::errors::Code;
+use crate::fast::Raw;
+
+/// The fast-path functions (internal: `lib/backend/native.ts` is their only caller; see
+/// `src/fast.rs`). Also installs the `fork()` hook of the nonce pool, once per process.
+#[napi(
+    ts_return_type = "{ seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; openMany(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; sealManyAsync(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): Promise<void>; openManyAsync(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): Promise<void>; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void> }"
+)]
+pub fn fast_path(env: &Env) -> napi::Result<Raw, Code> {
+    fork::install();
+    fast::fast_path_object(env)
+}

@@ -10,14 +10,30 @@ use crate::errors::{input_error, to_js, Code};
 
 /// AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext.
 #[napi]
-pub fn aes_siv_encrypt<'env>(env: &'env Env, key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::aes_siv_encrypt(key, plaintext, ad).map_err(to_js)?)
+pub fn aes_siv_encrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    plaintext: &[u8],
+    ad: &[u8],
+) -> Result<BufferSlice<'env>, Code> {
+    copy_to_buffer(
+        env,
+        &core::aes_siv_encrypt(key, plaintext, ad).map_err(to_js)?,
+    )
 }
 
 /// Verifies and decrypts AES-256-SIV output; throws `ERR_SIFREDB_AUTH` on any mismatch.
 #[napi]
-pub fn aes_siv_decrypt<'env>(env: &'env Env, key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::aes_siv_decrypt(key, ciphertext, ad).map_err(to_js)?)
+pub fn aes_siv_decrypt<'env>(
+    env: &'env Env,
+    key: &[u8],
+    ciphertext: &[u8],
+    ad: &[u8],
+) -> Result<BufferSlice<'env>, Code> {
+    copy_to_buffer(
+        env,
+        &core::aes_siv_decrypt(key, ciphertext, ad).map_err(to_js)?,
+    )
 }
 
 /// ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ tag.
@@ -29,7 +45,10 @@ pub fn chacha20_poly1305_encrypt<'env>(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
+    copy_to_buffer(
+        env,
+        &core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?,
+    )
 }
 
 /// Verifies and decrypts ChaCha20-Poly1305 ciphertext ‖ tag.
@@ -41,7 +60,10 @@ pub fn chacha20_poly1305_decrypt<'env>(
     ciphertext_and_tag: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
+    copy_to_buffer(
+        env,
+        &core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?,
+    )
 }
 
 /// XChaCha20-Poly1305 (24-byte nonce); returns ciphertext ‖ tag.
@@ -53,7 +75,10 @@ pub fn xchacha20_poly1305_encrypt<'env>(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?)
+    copy_to_buffer(
+        env,
+        &core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?,
+    )
 }
 
 /// Verifies and decrypts XChaCha20-Poly1305 ciphertext ‖ tag.
@@ -65,19 +90,35 @@ pub fn xchacha20_poly1305_decrypt<'env>(
     ciphertext_and_tag: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?)
+    copy_to_buffer(
+        env,
+        &core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?,
+    )
 }
 
 /// HKDF-SHA256 (RFC 5869); `length` is 1..8160.
 #[napi]
-pub fn hkdf_sha256<'env>(env: &'env Env, ikm: &[u8], salt: &[u8], info: &[u8], length: i64) -> Result<BufferSlice<'env>, Code> {
+pub fn hkdf_sha256<'env>(
+    env: &'env Env,
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    length: i64,
+) -> Result<BufferSlice<'env>, Code> {
     let length = usize::try_from(length).map_err(|_| input_error("length must be 1..8160"))?;
-    copy_to_buffer(env, &core::hkdf_sha256(ikm, salt, info, length).map_err(to_js)?)
+    copy_to_buffer(
+        env,
+        &core::hkdf_sha256(ikm, salt, info, length).map_err(to_js)?,
+    )
 }
 
 /// HMAC-SHA256; returns 32 bytes.
 #[napi]
-pub fn hmac_sha256<'env>(env: &'env Env, key: &[u8], message: &[u8]) -> Result<BufferSlice<'env>, Code> {
+pub fn hmac_sha256<'env>(
+    env: &'env Env,
+    key: &[u8],
+    message: &[u8],
+) -> Result<BufferSlice<'env>, Code> {
     copy_to_buffer(env, &core::hmac_sha256(key, message).map_err(to_js)?)
 }
 

@@ -1,12 +1,19 @@
+import { Buffer } from 'node:buffer';
+import { availableParallelism } from 'node:os';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
+import { isWellFormed } from '../format/utf8.js';
+import { assertArray, errorIndex, indexedError, requestedThreads, splitRecords } from './batch.js';
 import type {
   Backend,
+  BatchOptions,
   BlindIndexHandle,
   CipherHandle,
+  DecryptedBatch,
   PlainInput,
   Primitives,
   RandomizedAlgorithmId,
   RootKeyHandle,
+  TaggedValue,
 } from './types.js';
 import type * as Addon from '../../index.js';
 
@@ -83,39 +90,538 @@ function nativePrimitives(addon: AddonModule): Primitives {
   };
 }
 
+/** The fast-path functions of the addon (`fastPath()` in `src/lib.rs`, documented in `src/fast.rs`). */
+type FastPath = ReturnType<AddonModule['fastPath']>;
+
+/** A constructor of `Buffer` views on an ArrayBuffer. */
+type ViewMaker = (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
 /**
- * Adapts a native cipher to {@link CipherHandle}. The native object is the one holding the key; the
- * wrapper only turns thrown errors into {@link SifreDBError}s.
+ * Makes `Buffer` views as cheaply as Node does internally: `Buffer[Symbol.species]` is Node's own
+ * `FastBuffer` class, whose instances are ordinary Buffers (prototype `Buffer.prototype`), and
+ * `new FastBuffer(ab, offset, length)` costs about a third of `Buffer.from(ab, offset, length)`,
+ * which matters when a batch returns 100,000 of them. Checked once; falls back to `Buffer.from`.
  */
-function wrapCipher(cipher: Addon.NativeCipher): CipherHandle {
-  return {
-    keyVersion: cipher.keyVersion,
-    algorithm: cipher.algorithm,
-    encrypt: (value: PlainInput, typeTag: number) => call(() => cipher.encrypt(value, typeTag)),
-    decrypt: (envelope: Uint8Array) => call(() => cipher.decrypt(envelope)),
-    encryptMany: (values: PlainInput[], typeTags: Uint8Array) => call(() => cipher.encryptMany(values, typeTags)),
-    decryptMany: (envelopes: Uint8Array[]) => call(() => cipher.decryptMany(envelopes)),
-    encryptWithNonce: (value: PlainInput, typeTag: number, nonce: Uint8Array) =>
-      call(() => cipher.encryptWithNonce(value, typeTag, nonce)),
-  };
+function viewMaker(): ViewMaker {
+  try {
+    const Species = (Buffer as unknown as { [Symbol.species]?: new (b: ArrayBufferLike, o: number, l: number) => Buffer })[
+      Symbol.species
+    ];
+    if (typeof Species === 'function') {
+      const probe = new Species(new ArrayBuffer(4), 1, 2);
+      if (Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1 && probe.length === 2) {
+        return (buffer, byteOffset, length) => new Species(buffer, byteOffset, length);
+      }
+    }
+  } catch {
+    // fall through
+  }
+  return (buffer, byteOffset, length) => Buffer.from(buffer, byteOffset, length);
 }
 
-function wrapBlindIndex(index: Addon.NativeBlindIndex): BlindIndexHandle {
-  return {
-    keyVersion: index.keyVersion,
-    compute: (message: Uint8Array, bits: number) => call(() => index.compute(message, bits)),
-    computeMany: (messages: Uint8Array[], bits: number) => call(() => index.computeMany(messages, bits)),
-  };
+const view = viewMaker();
+
+/** Where the plaintext starts in an envelope, and the bytes an envelope adds to its plaintext. */
+const LAYOUT: Readonly<Record<number, { offset: number; overhead: number }>> = {
+  1: { offset: 7 + 12, overhead: 7 + 12 + 16 },
+  2: { offset: 7 + 24, overhead: 7 + 24 + 16 },
+  3: { offset: 7 + 16, overhead: 7 + 16 },
+};
+
+/**
+ * Outputs up to this size are decrypted into {@link SCRATCH} and copied out: V8 keeps typed arrays
+ * this small on its heap (`--typed-array-max-size-in-heap`, 64 bytes), and handing one to Rust
+ * would first move it off the heap — an allocation costing more than the decryption.
+ */
+const SMALL_OUTPUT = 64;
+
+/**
+ * Off-heap scratch for small plaintexts, wiped after every use: `SCRATCH[n]` views its first `n`
+ * bytes (a whole plaintext), `SCRATCH_VALUE[n]` the `n` bytes after the type tag.
+ */
+const { SCRATCH, SCRATCH_VALUE } = (() => {
+  const scratch = Buffer.allocUnsafeSlow(4 * SMALL_OUTPUT).fill(0);
+  const views = (from: number): Buffer[] =>
+    Array.from({ length: SMALL_OUTPUT + 2 }, (_, n) => scratch.subarray(from, from + n));
+  return { SCRATCH: views(0), SCRATCH_VALUE: views(1) };
+})();
+
+/** Below this many bytes a batch is not worth splitting across threads. */
+const MIN_PART_BYTES = 16 * 1024;
+
+const defaultThreads = Math.max(1, availableParallelism());
+
+function inputError(message: string): SifreDBError {
+  return new SifreDBError(ERROR_CODES.input, message);
 }
 
-function wrapRootKey(root: Addon.NativeRootKey): RootKeyHandle {
+/** A native batch failure (`index` relative to the run given) as the error of item `base + index`. */
+function batchFailure(error: unknown, name: string, base = 0): SifreDBError {
+  const index = errorIndex(error);
+  return index === undefined ? asSifreDBError(error) : indexedError(error, name, base + index);
+}
+
+function checkTypeTag(typeTag: number): void {
+  if ((typeTag & 0xff) !== typeTag) throw inputError('typeTag must be an integer in 0..255');
+}
+
+function checkBits(bits: number): void {
+  if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 8 || bits > 256) {
+    throw inputError('bits must be an integer in 8..256');
+  }
+}
+
+/** Values laid out as records of a batch: one buffer, and each record's plaintext or envelope length. */
+interface Packed {
+  readonly buf: Buffer;
+  readonly lens: Uint32Array;
+}
+
+/**
+ * Copies `items` (envelopes or blind-index messages) back to back into one new buffer. An async
+ * batch gets a buffer of its own (`allocUnsafeSlow`), never reachable from user code, which the
+ * thread pool may then read and write while JavaScript runs.
+ */
+function packBytes(items: readonly Uint8Array[], name: string, what: string, own: boolean): Packed {
+  const n = items.length;
+  const lens = new Uint32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    if (!(item instanceof Uint8Array)) throw indexedError(inputError(`${what} must be a Uint8Array`), name, i);
+    lens[i] = item.length;
+    total += item.length;
+  }
+  const buf = own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    buf.set(items[i]!, at);
+    at += lens[i]!;
+  }
+  return { buf, lens };
+}
+
+/**
+ * A batch split into parts, one per thread-pool task: part `p` covers records
+ * `bounds[p]..bounds[p + 1]` of each buffer. `run` starts one part; every part is awaited before
+ * failing, so that no task still writes into a buffer being wiped.
+ */
+async function inParts(
+  count: number,
+  threads: number,
+  buffers: readonly { buf: Buffer; size: (i: number) => number }[],
+  run: (bufs: Buffer[], first: number, end: number) => Promise<void>,
+  name: string,
+): Promise<void> {
+  const primary = buffers[0]!;
+  const parts = Math.max(1, Math.min(threads, Math.floor(primary.buf.length / MIN_PART_BYTES)));
+  const sizes = new Float64Array(count);
+  for (let i = 0; i < count; i++) sizes[i] = primary.size(i);
+  const bounds = splitRecords(sizes, count, parts);
+  const starts = buffers.map(() => 0);
+  const tasks: Promise<void>[] = [];
+  for (let p = 0; p + 1 < bounds.length; p++) {
+    const first = bounds[p]!;
+    const end = bounds[p + 1]!;
+    const views = buffers.map(({ buf, size }, b) => {
+      let bytes = 0;
+      for (let i = first; i < end; i++) bytes += size(i);
+      const start = starts[b]!;
+      starts[b] = start + bytes;
+      return buf.subarray(start, start + bytes);
+    });
+    tasks.push(run(views, first, end).catch((error: unknown) => Promise.reject(batchFailure(error, name, first))));
+  }
+  const settled = await Promise.allSettled(tasks);
+  let failure: SifreDBError | undefined;
+  for (const result of settled) {
+    if (result.status === 'rejected') {
+      const error = result.reason as SifreDBError;
+      if (failure === undefined || (errorIndex(error) ?? Infinity) < (errorIndex(failure) ?? Infinity)) failure = error;
+    }
+  }
+  if (failure !== undefined) {
+    for (const { buf } of buffers) buf.fill(0);
+    throw failure;
+  }
+}
+
+/**
+ * A native cipher as a {@link CipherHandle}. Every operation is one call of a fast-path function
+ * on the cipher's external handle: JavaScript allocates the output (pooled `Buffer.allocUnsafe`)
+ * and writes the plaintext into it, Rust seals it in place. A batch is one buffer and one call.
+ */
+class NativeCipherHandle implements CipherHandle {
+  readonly keyVersion: number;
+  readonly algorithm: number;
+  readonly #cipher: Addon.NativeCipher;
+  readonly #fast: FastPath;
+  readonly #handle: object;
+  readonly #offset: number;
+  readonly #overhead: number;
+
+  constructor(cipher: Addon.NativeCipher, fast: FastPath) {
+    this.keyVersion = cipher.keyVersion;
+    this.algorithm = cipher.algorithm;
+    this.#cipher = cipher;
+    this.#fast = fast;
+    this.#handle = cipher.handle();
+    const layout = LAYOUT[this.algorithm];
+    if (layout === undefined) throw new SifreDBError(ERROR_CODES.backend, `unknown algorithm id ${this.algorithm}`);
+    this.#offset = layout.offset;
+    this.#overhead = layout.overhead;
+  }
+
+  encrypt(value: PlainInput, typeTag: number): Buffer {
+    checkTypeTag(typeTag);
+    const offset = this.#offset;
+    let out: Buffer;
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) throw inputError('value contains a lone surrogate');
+      out = Buffer.allocUnsafe(Buffer.byteLength(value, 'utf8') + 1 + this.#overhead);
+      out.write(value, offset + 1);
+    } else if (value instanceof Uint8Array) {
+      out = Buffer.allocUnsafe(value.length + 1 + this.#overhead);
+      out.set(value, offset + 1);
+    } else {
+      throw inputError('value must be a Uint8Array or a string');
+    }
+    out[offset] = typeTag;
+    try {
+      this.#fast.seal(this.#handle, out);
+    } catch (error) {
+      out.fill(0);
+      throw asSifreDBError(error);
+    }
+    return out;
+  }
+
+  decrypt(envelope: Uint8Array): Buffer {
+    if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+    const length = envelope.length - this.#overhead;
+    if (length > 0 && length <= SMALL_OUTPUT) {
+      // A fresh small Buffer lives on the V8 heap; handing it to Rust would first move it off the
+      // heap (an allocation costing more than the decryption). Rust decrypts into the off-heap
+      // scratch instead, and the plaintext is copied out and the scratch wiped.
+      const scratch = SCRATCH[length]!;
+      try {
+        this.#fast.open(this.#handle, envelope, scratch);
+      } catch (error) {
+        throw asSifreDBError(error);
+      }
+      const out = Buffer.allocUnsafeSlow(length);
+      out.set(scratch);
+      scratch.fill(0);
+      return out;
+    }
+    // Plaintexts never go to Node's shared Buffer pool (see __test__/buffer-pool.spec.js). Too
+    // short an envelope: Rust reports the header problem or the truncation, in that order.
+    const out = Buffer.allocUnsafeSlow(length > 0 ? length : 0);
+    try {
+      this.#fast.open(this.#handle, envelope, out);
+    } catch (error) {
+      throw asSifreDBError(error);
+    }
+    return out;
+  }
+
+  decryptTagged(envelope: Uint8Array): TaggedValue {
+    if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+    const length = envelope.length - this.#overhead;
+    if (length > 0 && length <= SMALL_OUTPUT + 1) {
+      const scratch = SCRATCH[length]!;
+      try {
+        this.#fast.open(this.#handle, envelope, scratch);
+      } catch (error) {
+        throw asSifreDBError(error);
+      }
+      const typeTag = scratch[0]!;
+      const value = Buffer.allocUnsafeSlow(length - 1);
+      value.set(SCRATCH_VALUE[length - 1]!);
+      scratch.fill(0);
+      return { typeTag, value };
+    }
+    const out = Buffer.allocUnsafeSlow(length > 0 ? length : 0);
+    try {
+      this.#fast.open(this.#handle, envelope, out);
+    } catch (error) {
+      throw asSifreDBError(error);
+    }
+    return { typeTag: out[0]!, value: view(out.buffer, out.byteOffset + 1, length - 1) };
+  }
+
+  encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer {
+    return call(() => this.#cipher.encryptWithNonce(value, typeTag, nonce));
+  }
+
+  encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {
+    const n = this.#checkValues(values, typeTags);
+    if (n === 0) return [];
+    const { buf, lens } = this.#packPlaintexts(values, typeTags, false);
+    try {
+      this.#fast.sealMany(this.#handle, buf, lens);
+    } catch (error) {
+      buf.fill(0);
+      throw batchFailure(error, 'values');
+    }
+    return this.#envelopes(buf, lens);
+  }
+
+  async encryptManyAsync(values: PlainInput[], typeTags: Uint8Array, options?: BatchOptions): Promise<Buffer[]> {
+    const threads = requestedThreads(options) ?? defaultThreads;
+    const n = this.#checkValues(values, typeTags);
+    if (n === 0) return [];
+    const { buf, lens } = this.#packPlaintexts(values, typeTags, true);
+    const overhead = this.#overhead;
+    await inParts(
+      n,
+      threads,
+      [{ buf, size: (i) => lens[i]! + overhead }],
+      ([part], first, end) => this.#fast.sealManyAsync(this.#handle, part!, lens.subarray(first, end)),
+      'values',
+    );
+    return this.#envelopes(buf, lens);
+  }
+
+  decryptMany(envelopes: Uint8Array[]): Buffer[] {
+    const { buf, lens } = this.#openMany(envelopes);
+    return this.#plaintexts(buf, lens, 0);
+  }
+
+  decryptManyValues(envelopes: Uint8Array[]): DecryptedBatch {
+    const { buf, lens } = this.#openMany(envelopes);
+    return { values: this.#plaintexts(buf, lens, 1), typeTags: this.#typeTags(buf, lens) };
+  }
+
+  async decryptManyValuesAsync(envelopes: Uint8Array[], options?: BatchOptions): Promise<DecryptedBatch> {
+    const threads = requestedThreads(options) ?? defaultThreads;
+    assertArray(envelopes, 'envelopes');
+    if (envelopes.length === 0) return { values: [], typeTags: new Uint8Array(0) };
+    const { buf, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
+    await inParts(
+      lens.length,
+      threads,
+      [{ buf, size: (i) => lens[i]! }],
+      ([part], first, end) => this.#fast.openManyAsync(this.#handle, part!, lens.subarray(first, end)),
+      'envelopes',
+    );
+    return { values: this.#plaintexts(buf, lens, 1), typeTags: this.#typeTags(buf, lens) };
+  }
+
+  reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[] {
+    const to = this.#target(target);
+    assertArray(envelopes, 'envelopes');
+    if (envelopes.length === 0) return [];
+    // The input is decrypted in place (then wiped), so it is never in Node's shared pool.
+    const { buf: input, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
+    const { output, plaintextLens } = this.#resealOutput(lens, to, false);
+    try {
+      this.#fast.resealMany(this.#handle, to.#handle, input, lens, output);
+    } catch (error) {
+      throw batchFailure(error, 'envelopes');
+    }
+    return to.#envelopes(output, plaintextLens);
+  }
+
+  async reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]> {
+    const threads = requestedThreads(options) ?? defaultThreads;
+    const to = this.#target(target);
+    assertArray(envelopes, 'envelopes');
+    if (envelopes.length === 0) return [];
+    const { buf: input, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
+    const { output, plaintextLens } = this.#resealOutput(lens, to, true);
+    const toOverhead = to.#overhead;
+    await inParts(
+      lens.length,
+      threads,
+      [
+        { buf: input, size: (i) => lens[i]! },
+        { buf: output, size: (i) => plaintextLens[i]! + toOverhead },
+      ],
+      ([inPart, outPart], first, end) =>
+        this.#fast.resealManyAsync(this.#handle, to.#handle, inPart!, lens.subarray(first, end), outPart!),
+      'envelopes',
+    );
+    return to.#envelopes(output, plaintextLens);
+  }
+
+  #target(target: CipherHandle): NativeCipherHandle {
+    if (!(target instanceof NativeCipherHandle)) {
+      throw inputError('target must be a cipher handle of the same (native) backend');
+    }
+    return target;
+  }
+
+  /**
+   * The output of a re-encryption: each plaintext keeps its length (too-short envelopes count as
+   * one byte; Rust rejects them before anything is sealed).
+   */
+  #resealOutput(lens: Uint32Array, to: NativeCipherHandle, own: boolean): { output: Buffer; plaintextLens: Uint32Array } {
+    const n = lens.length;
+    const plaintextLens = new Uint32Array(n);
+    const fromOverhead = this.#overhead;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const length = lens[i]! - fromOverhead;
+      plaintextLens[i] = length > 0 ? length : 1;
+      total += plaintextLens[i]! + to.#overhead;
+    }
+    return { output: own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total), plaintextLens };
+  }
+
+  #checkValues(values: PlainInput[], typeTags: Uint8Array): number {
+    assertArray(values, 'values');
+    if (!(typeTags instanceof Uint8Array)) throw inputError('typeTags must be a Uint8Array');
+    if (typeTags.length !== values.length) {
+      throw inputError(`typeTags has ${typeTags.length} entries for ${values.length} values`);
+    }
+    return values.length;
+  }
+
+  /** Lays `typeTags[i] ‖ values[i]` at the plaintext offset of record `i` of one new buffer. */
+  #packPlaintexts(values: PlainInput[], typeTags: Uint8Array, own: boolean): Packed {
+    const n = values.length;
+    const overhead = this.#overhead;
+    const lens = new Uint32Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const value = values[i];
+      let length: number;
+      if (typeof value === 'string') {
+        if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
+        length = Buffer.byteLength(value, 'utf8');
+      } else if (value instanceof Uint8Array) {
+        length = value.length;
+      } else {
+        throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
+      }
+      lens[i] = length + 1;
+      total += length + 1 + overhead;
+    }
+    const buf = own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total);
+    let at = this.#offset;
+    for (let i = 0; i < n; i++) {
+      const value = values[i]!;
+      buf[at] = typeTags[i]!;
+      if (typeof value === 'string') buf.write(value, at + 1);
+      else buf.set(value, at + 1);
+      at += lens[i]! + overhead;
+    }
+    return { buf, lens };
+  }
+
+  /** Decrypts a batch in place in a private copy of the envelopes. */
+  #openMany(envelopes: Uint8Array[]): Packed {
+    assertArray(envelopes, 'envelopes');
+    // Decrypted in place, so never in Node's shared pool.
+    const packed = packBytes(envelopes, 'envelopes', 'envelope', true);
+    if (envelopes.length === 0) return packed;
+    try {
+      this.#fast.openMany(this.#handle, packed.buf, packed.lens);
+    } catch (error) {
+      throw batchFailure(error, 'envelopes');
+    }
+    return packed;
+  }
+
+  /** Views of the sealed records (`plaintextLens[i] + overhead` bytes each). */
+  #envelopes(buf: Buffer, plaintextLens: Uint32Array): Buffer[] {
+    const n = plaintextLens.length;
+    const out = new Array<Buffer>(n);
+    const overhead = this.#overhead;
+    const ab = buf.buffer;
+    let at = buf.byteOffset;
+    for (let i = 0; i < n; i++) {
+      const size = plaintextLens[i]! + overhead;
+      out[i] = view(ab, at, size);
+      at += size;
+    }
+    return out;
+  }
+
+  /** Views of the opened plaintexts (`skip` = 1 leaves the type tag out). */
+  #plaintexts(buf: Buffer, envelopeLens: Uint32Array, skip: number): Buffer[] {
+    const n = envelopeLens.length;
+    const out = new Array<Buffer>(n);
+    const start = this.#offset + skip;
+    const cut = this.#overhead + skip;
+    const ab = buf.buffer;
+    let at = buf.byteOffset;
+    for (let i = 0; i < n; i++) {
+      const size = envelopeLens[i]!;
+      out[i] = view(ab, at + start, size - cut);
+      at += size;
+    }
+    return out;
+  }
+
+  #typeTags(buf: Buffer, envelopeLens: Uint32Array): Uint8Array {
+    const n = envelopeLens.length;
+    const tags = new Uint8Array(n);
+    let at = this.#offset;
+    for (let i = 0; i < n; i++) {
+      tags[i] = buf[at]!;
+      at += envelopeLens[i]!;
+    }
+    return tags;
+  }
+}
+
+/** A native blind-index key as a {@link BlindIndexHandle}, on the fast path like the ciphers. */
+class NativeBlindIndexHandle implements BlindIndexHandle {
+  readonly keyVersion: number;
+  readonly #fast: FastPath;
+  readonly #handle: object;
+
+  constructor(index: Addon.NativeBlindIndex, fast: FastPath) {
+    this.keyVersion = index.keyVersion;
+    this.#fast = fast;
+    this.#handle = index.handle();
+  }
+
+  compute(message: Uint8Array, bits: number): Buffer {
+    if (!(message instanceof Uint8Array)) throw inputError('message must be a Uint8Array');
+    checkBits(bits);
+    const out = Buffer.allocUnsafe((bits + 7) >>> 3);
+    try {
+      this.#fast.mac(this.#handle, message, bits, out);
+    } catch (error) {
+      throw asSifreDBError(error);
+    }
+    return out;
+  }
+
+  computeMany(messages: Uint8Array[], bits: number): Buffer[] {
+    assertArray(messages, 'messages');
+    checkBits(bits);
+    const n = messages.length;
+    if (n === 0) return [];
+    const { buf, lens } = packBytes(messages, 'messages', 'message', true);
+    const length = (bits + 7) >>> 3;
+    const out = Buffer.allocUnsafe(n * length);
+    try {
+      this.#fast.macMany(this.#handle, buf, lens, bits, out);
+    } catch (error) {
+      throw batchFailure(error, 'messages');
+    } finally {
+      // The messages are normalised plaintext.
+      buf.fill(0);
+    }
+    const terms = new Array<Buffer>(n);
+    const ab = out.buffer;
+    for (let i = 0, at = out.byteOffset; i < n; i++, at += length) terms[i] = view(ab, at, length);
+    return terms;
+  }
+}
+
+function wrapRootKey(root: Addon.NativeRootKey, fast: FastPath): RootKeyHandle {
   return {
     version: root.version,
     randomizedCipher: (algorithm: RandomizedAlgorithmId, context: Uint8Array) =>
-      wrapCipher(call(() => root.randomizedCipher(algorithm, context))),
-    deterministicCipher: (context: Uint8Array) => wrapCipher(call(() => root.deterministicCipher(context))),
+      new NativeCipherHandle(call(() => root.randomizedCipher(algorithm, context)), fast),
+    deterministicCipher: (context: Uint8Array) => new NativeCipherHandle(call(() => root.deterministicCipher(context)), fast),
     blindIndex: (context: Uint8Array, indexName: Uint8Array) =>
-      wrapBlindIndex(call(() => root.blindIndex(context, indexName))),
+      new NativeBlindIndexHandle(call(() => root.blindIndex(context, indexName)), fast),
   };
 }
 
@@ -129,12 +635,18 @@ export async function loadNativeBackend(): Promise<
   } catch (error) {
     return { error: error instanceof Error ? error : new Error(String(error)) };
   }
+  let fast: FastPath;
+  try {
+    fast = addon.fastPath();
+  } catch (error) {
+    return { error: error instanceof Error ? error : new Error(String(error)) };
+  }
   const backend: Backend = {
     name: 'native',
     primitives: nativePrimitives(addon),
     importRootKey(version, material) {
       requireBytes(material, 'material');
-      return wrapRootKey(call(() => new addon.NativeRootKey(version, material)));
+      return wrapRootKey(call(() => new addon.NativeRootKey(version, material)), fast);
     },
   };
   return { backend };

@@ -19,6 +19,33 @@ export type RandomizedAlgorithmId = typeof ALGORITHM.chacha20Poly1305 | typeof A
 /** A value the hot path accepts: raw bytes, or a JS string encoded as UTF-8 by the backend. */
 export type PlainInput = Uint8Array | string;
 
+/** Options of the async batch methods. */
+export interface BatchOptions {
+  /**
+   * How many parts the native backend splits the batch into, each sealed or opened on a thread of
+   * the libuv pool (default: `os.availableParallelism()`). Parts beyond the pool size
+   * (`UV_THREADPOOL_SIZE`, default 4) wait for a free thread; see docs/PERFORMANCE.md. The pure-JS
+   * backend ignores it.
+   */
+  threads?: number;
+}
+
+/** What {@link CipherHandle.decryptTagged} returns. */
+export interface TaggedValue {
+  /** The value's type tag (byte 0 of the plaintext). */
+  readonly typeTag: number;
+  /** The value's bytes (the plaintext without its type tag), a Buffer of its own. */
+  readonly value: Buffer;
+}
+
+/** What {@link CipherHandle.decryptManyValues} returns. */
+export interface DecryptedBatch {
+  /** The bytes of each value, type tag removed. */
+  readonly values: Buffer[];
+  /** The type tag of each value. */
+  readonly typeTags: Uint8Array;
+}
+
 /** The raw primitives (RFC algorithms, no SifreDB format). Outputs are Buffers. */
 export interface Primitives {
   /** AES-256-SIV (RFC 5297), one associated-data string; returns SIV tag ‖ ciphertext. `key` is 64 bytes. */
@@ -55,10 +82,39 @@ export interface CipherHandle {
   encrypt(value: PlainInput, typeTag: number): Buffer;
   /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
   decrypt(envelope: Uint8Array): Buffer;
-  /** Batch form of {@link CipherHandle.encrypt}; `typeTags[i]` goes with `values[i]`. */
+  /**
+   * Like {@link CipherHandle.decrypt}, with the type tag apart: `value` is a Buffer of its own, so
+   * the caller needs no `subarray(1)` (which, on a small Buffer, makes V8 move it off its heap).
+   */
+  decryptTagged(envelope: Uint8Array): TaggedValue;
+  /**
+   * Batch form of {@link CipherHandle.encrypt}; `typeTags[i]` goes with `values[i]`.
+   *
+   * Every batch method (here and below) follows the same rules. A failing item `i` throws — or, for
+   * the async forms, rejects with — a `SifreDBError` whose message starts with `values[i]: ` or
+   * `envelopes[i]: ` and whose `index` property is `i`; nothing of the batch is returned and
+   * plaintexts it had decrypted are wiped. The native backend crosses into Rust once per batch (per
+   * part for the async forms) and returns views into one buffer per batch.
+   */
   encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[];
   /** Batch form of {@link CipherHandle.decrypt}. */
   decryptMany(envelopes: Uint8Array[]): Buffer[];
+  /** Like {@link CipherHandle.decryptMany}, with the type tags apart from the value bytes. */
+  decryptManyValues(envelopes: Uint8Array[]): DecryptedBatch;
+  /**
+   * Decrypts each envelope with this handle and encrypts its plaintext, type tag kept, with
+   * `target` (a handle of the same backend). The plaintexts never reach JavaScript.
+   */
+  reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[];
+  /**
+   * Async form of {@link CipherHandle.encryptMany}: the native backend seals on the libuv thread
+   * pool, split into `options.threads` parts. Inputs are read before it returns.
+   */
+  encryptManyAsync(values: PlainInput[], typeTags: Uint8Array, options?: BatchOptions): Promise<Buffer[]>;
+  /** Async form of {@link CipherHandle.decryptManyValues}. */
+  decryptManyValuesAsync(envelopes: Uint8Array[], options?: BatchOptions): Promise<DecryptedBatch>;
+  /** Async form of {@link CipherHandle.reencryptMany}. */
+  reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]>;
   /**
    * Test-vector hook: encrypt with a caller-chosen nonce (randomized ciphers only). Never used by the
    * library itself; reusing a nonce under one key breaks ChaCha20-Poly1305.
@@ -71,7 +127,7 @@ export interface BlindIndexHandle {
   readonly keyVersion: number;
   /** Truncated HMAC of `message` (already the length-prefixed field encoding), `bits` in 8..256. */
   compute(message: Uint8Array, bits: number): Buffer;
-  /** Batch form of {@link BlindIndexHandle.compute}. */
+  /** Batch form of {@link BlindIndexHandle.compute} (errors name `messages[i]`). */
   computeMany(messages: Uint8Array[], bits: number): Buffer[];
 }
 

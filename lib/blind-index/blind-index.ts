@@ -7,6 +7,7 @@ import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { assertWellFormed } from '../format/utf8.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js';
+import { assertArray, indexedError, reindexError } from '../backend/batch.js';
 
 /**
  * A normalisation applied to a field's text before hashing, so that values a user considers equal
@@ -231,8 +232,41 @@ export class BlindIndex {
     return this.keyring.refresh();
   }
 
+  /**
+   * Batch form of {@link compute}: the terms of every value in `ctx` under the current key version,
+   * with one backend call, in order.
+   * @throws as {@link compute}, naming the first bad value: `values[i]: …`, with `error.index === i`.
+   */
+  computeMany(values: readonly BlindIndexValue[], ctx: EncryptionContext): BlindIndexTerm[] {
+    assertContext(ctx);
+    assertArray(values, 'values');
+    const version = this.keyring.currentVersionFor(ctx);
+    const messages: Buffer[] = [];
+    try {
+      for (let i = 0; i < values.length; i++) {
+        try {
+          messages.push(this.#message(values[i]!));
+        } catch (error) {
+          throw indexedError(error, 'values', i);
+        }
+      }
+      let terms: Buffer[];
+      try {
+        terms = this.keyring.blindIndex(ctx, this.name, version).computeMany(messages, this.bits);
+      } catch (error) {
+        throw reindexError(error, 'values', (i) => i);
+      }
+      return terms.map((bytes) => this.#termOf(version, bytes));
+    } finally {
+      for (const message of messages) message.fill(0);
+    }
+  }
+
   #term(version: number, message: Uint8Array, ctx: EncryptionContext): BlindIndexTerm {
-    const bytes = this.keyring.blindIndex(ctx, this.name, version).compute(message, this.bits);
+    return this.#termOf(version, this.keyring.blindIndex(ctx, this.name, version).compute(message, this.bits));
+  }
+
+  #termOf(version: number, bytes: Buffer): BlindIndexTerm {
     const hex = bytes.toString('hex');
     const spare = bytes.length * 8 - this.bits;
     let int: number | bigint;

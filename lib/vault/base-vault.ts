@@ -3,7 +3,8 @@
  * header-driven key-version selection, and re-encryption.
  */
 import type { Buffer } from 'node:buffer';
-import type { CipherHandle } from '../backend/types.js';
+import { assertArray, type HandleRun, indexedError, runByHandle, runByHandleAsync, splitByHandle } from '../backend/batch.js';
+import type { BatchOptions, CipherHandle, TaggedValue } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { type EnvelopeHeader, parseHeader } from '../format/envelope.js';
@@ -12,6 +13,48 @@ import { toText } from '../format/text.js';
 import { decodeUtf8 } from '../format/utf8.js';
 import { type DecryptedValue, decodeValue, type EncryptableValue, encodeValue, tagName, VALUE_TAG } from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
+
+/** Encodes a batch of values (see `encodeValue`); a bad one is named `values[i]`. */
+function encodeValues(values: readonly EncryptableValue[]): { data: (Uint8Array | string)[]; tags: Uint8Array } {
+  assertArray(values, 'values');
+  const n = values.length;
+  const data = new Array<Uint8Array | string>(n);
+  const tags = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let encoded: ReturnType<typeof encodeValue>;
+    try {
+      encoded = encodeValue(values[i]!);
+    } catch (error) {
+      wipeEncodings(data.slice(0, i), tags);
+      throw indexedError(error, 'values', i);
+    }
+    data[i] = encoded.data;
+    tags[i] = encoded.tag;
+  }
+  return { data, tags };
+}
+
+/** Zeroes the encodings that are our scratch copies (numbers, bigints, booleans, Dates, not bytes). */
+function wipeEncodings(data: readonly (Uint8Array | string)[], tags: Uint8Array): void {
+  for (let i = 0; i < data.length; i++) {
+    const item = data[i];
+    if (tags[i] !== VALUE_TAG.bytes && item instanceof Uint8Array) item.fill(0);
+  }
+}
+
+/** True when the first 7 bytes (the header) of two envelopes are equal. */
+function sameHeader(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length < 7) return false;
+  for (let i = 0; i < 7; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Each output in the form its input had: `sdb1:` text for text. */
+function sameForm(inputs: readonly (Uint8Array | string)[], outputs: Buffer[]): (Buffer | string)[] {
+  const out = new Array<Buffer | string>(outputs.length);
+  for (let i = 0; i < outputs.length; i++) out[i] = typeof inputs[i] === 'string' ? toText(outputs[i]!) : outputs[i]!;
+  return out;
+}
 
 /**
  * The shared surface of the two vaults. After `open` every method but {@link refresh} is
@@ -81,7 +124,7 @@ export abstract class BaseVault {
    *   `ERR_SIFREDB_KEY` (unknown key version), `ERR_SIFREDB_AUTH` (wrong context or key, tampered).
    */
   decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer {
-    return this.#open(ciphertext, ctx).subarray(1);
+    return this.#openTagged(ciphertext, ctx).value;
   }
 
   /**
@@ -89,17 +132,16 @@ export abstract class BaseVault {
    * @throws `ERR_SIFREDB_INPUT` when the stored value is not a string (use {@link decryptValue}).
    */
   decryptToString(ciphertext: Uint8Array | string, ctx: EncryptionContext): string {
-    const plaintext = this.#open(ciphertext, ctx);
-    if (plaintext[0] !== VALUE_TAG.string) {
-      const stored = tagName(plaintext[0]!);
-      plaintext.fill(0);
-      throw new SifreDBError(ERROR_CODES.input, `the stored value is ${stored}, not a string; use decryptValue()`);
+    const { typeTag, value } = this.#openTagged(ciphertext, ctx);
+    if (typeTag !== VALUE_TAG.string) {
+      value.fill(0);
+      throw new SifreDBError(ERROR_CODES.input, `the stored value is ${tagName(typeTag)}, not a string; use decryptValue()`);
     }
     try {
-      return decodeUtf8(plaintext.subarray(1), 'decrypted string');
+      return decodeUtf8(value, 'decrypted string');
     } finally {
       // The decrypted bytes are scratch here: only the JS string is handed out.
-      plaintext.fill(0);
+      value.fill(0);
     }
   }
 
@@ -146,6 +188,122 @@ export abstract class BaseVault {
     }
   }
 
+  /**
+   * Batch form of {@link encrypt}: encrypts every value for `ctx` under the current key version with
+   * one backend call, in order (the native backend returns views into one buffer).
+   * @throws as {@link encrypt}, naming the first bad value: `values[i]: …`, with `error.index === i`.
+   *   Nothing is returned.
+   */
+  encryptMany(values: readonly EncryptableValue[], ctx: EncryptionContext): Buffer[] {
+    assertContext(ctx);
+    const { data, tags } = encodeValues(values);
+    try {
+      return this.encryptionCipher(ctx).encryptMany(data, tags);
+    } finally {
+      wipeEncodings(data, tags);
+    }
+  }
+
+  /**
+   * Async form of {@link encryptMany}: the values are encoded and copied during the call, then sealed
+   * on the libuv thread pool in `options.threads` parts (default: the available cores) while the event
+   * loop stays free. See docs/PERFORMANCE.md (`UV_THREADPOOL_SIZE`).
+   */
+  async encryptManyAsync(values: readonly EncryptableValue[], ctx: EncryptionContext, options?: BatchOptions): Promise<Buffer[]> {
+    assertContext(ctx);
+    const { data, tags } = encodeValues(values);
+    let sealed: Promise<Buffer[]>;
+    try {
+      sealed = this.encryptionCipher(ctx).encryptManyAsync(data, tags, options);
+    } finally {
+      // The backend has copied the values before returning its promise.
+      wipeEncodings(data, tags);
+    }
+    return sealed;
+  }
+
+  /**
+   * Batch form of {@link decrypt}: the value bytes of every ciphertext (binary or `sdb1:` text), in
+   * order; each is read with the key version its header names.
+   * @throws as {@link decrypt}, naming the first ciphertext that fails: `ciphertexts[i]: …`, with
+   *   `error.index === i`. Nothing is returned and plaintexts already decrypted are wiped.
+   */
+  decryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext): Buffer[] {
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    return runByHandle(runs, envelopes, 'ciphertexts', true, (handle, part) => handle.decryptManyValues(part).values);
+  }
+
+  /** Async form of {@link decryptMany} (thread pool, `options.threads` parts; see {@link encryptManyAsync}). */
+  async decryptManyAsync(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchOptions,
+  ): Promise<Buffer[]> {
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    return runByHandleAsync(runs, envelopes, 'ciphertexts', true, async (handle, part) => {
+      return (await handle.decryptManyValuesAsync(part, options)).values;
+    });
+  }
+
+  /**
+   * Batch form of {@link reencrypt}: every ciphertext re-encrypted under the current key version, each
+   * in the form it was given (text in, text out). The plaintexts never reach JavaScript with the
+   * native backend. Errors as for {@link decryptMany}.
+   */
+  reencryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext): (Buffer | string)[] {
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    const target = this.encryptionCipher(ctx);
+    const out = runByHandle(runs, envelopes, 'ciphertexts', false, (handle, part) => handle.reencryptMany(part, target));
+    return sameForm(ciphertexts, out);
+  }
+
+  /** Async form of {@link reencryptMany} (thread pool, `options.threads` parts; see {@link encryptManyAsync}). */
+  async reencryptManyAsync(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchOptions,
+  ): Promise<(Buffer | string)[]> {
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    const target = this.encryptionCipher(ctx);
+    const out = await runByHandleAsync(runs, envelopes, 'ciphertexts', false, (handle, part) =>
+      handle.reencryptManyAsync(part, target, options),
+    );
+    return sameForm(ciphertexts, out);
+  }
+
+  /**
+   * The envelopes of a batch and the cipher handle of each (by header: a batch read after a rotation
+   * may mix key versions). Header bytes equal to the previous envelope's reuse its handle.
+   */
+  #batchRuns(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+  ): { envelopes: Uint8Array[]; runs: HandleRun<CipherHandle>[] } {
+    assertContext(ctx);
+    assertArray(ciphertexts, 'ciphertexts');
+    const n = ciphertexts.length;
+    const envelopes = new Array<Uint8Array>(n);
+    const handles = new Array<CipherHandle>(n);
+    let last: Uint8Array | undefined;
+    let handle: CipherHandle | undefined;
+    for (let i = 0; i < n; i++) {
+      try {
+        const envelope = envelopeBytes(ciphertexts[i]);
+        if (last === undefined || !sameHeader(envelope, last)) {
+          const header = parseHeader(envelope);
+          this.checkAlgorithm(header);
+          handle = this.decryptionCipher(header, ctx);
+          last = envelope;
+        }
+        envelopes[i] = envelope;
+        handles[i] = handle!;
+      } catch (error) {
+        throw indexedError(error, 'ciphertexts', i);
+      }
+    }
+    return { envelopes, runs: splitByHandle(n, (i) => handles[i]!) };
+  }
+
   /** Reloads the keys (after a rotation); see {@link Keyring.refresh}. */
   refresh(): Promise<void> {
     return this.keyring.refresh();
@@ -153,6 +311,15 @@ export abstract class BaseVault {
 
   /** Throws `ERR_SIFREDB_FORMAT` unless this vault reads envelopes of `header.algorithmId`. */
   protected abstract checkAlgorithm(header: EnvelopeHeader): void;
+
+  /** Like {@link #open}, with the type tag apart from the value (no `subarray` of the plaintext). */
+  #openTagged(ciphertext: Uint8Array | string, ctx: EncryptionContext): TaggedValue {
+    assertContext(ctx);
+    const envelope = envelopeBytes(ciphertext);
+    const header = parseHeader(envelope);
+    this.checkAlgorithm(header);
+    return this.decryptionCipher(header, ctx).decryptTagged(envelope);
+  }
 
   /** Parses, picks the key version from the header, and decrypts to `type tag ‖ value`. */
   #open(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer {

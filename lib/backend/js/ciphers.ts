@@ -1,16 +1,25 @@
 /** Cipher handles: a v1 envelope around one derived key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
-import { ALGORITHM, type CipherHandle, type PlainInput, type RandomizedAlgorithmId } from '../types.js';
+import { assertArray, indexedError, requestedThreads, settleLater } from '../batch.js';
+import {
+  ALGORITHM,
+  type BatchOptions,
+  type CipherHandle,
+  type DecryptedBatch,
+  type PlainInput,
+  type RandomizedAlgorithmId,
+  type TaggedValue,
+} from '../types.js';
 import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe } from './bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
 import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
 import { authError } from './primitives.js';
 
-/** Re-throws a per-item error with the item's position, keeping its code. */
+/** Re-throws a per-item error with the item's position (and an `index` property), keeping its code. */
 function atIndex(error: unknown, name: string, index: number): unknown {
   if (!(error instanceof SifreDBError)) return error;
-  return new SifreDBError(error.code, `${name}[${index}]: ${error.message}`, { cause: error });
+  return indexedError(error, name, index);
 }
 
 /** The loops shared by both handle kinds; the encoding and AEAD live in the subclasses. */
@@ -59,6 +68,64 @@ abstract class BaseCipher implements CipherHandle {
       }
     }
     return out;
+  }
+
+  decryptTagged(envelope: Uint8Array): TaggedValue {
+    const plaintext = this.decrypt(envelope);
+    return { typeTag: plaintext[0]!, value: plaintext.subarray(1) };
+  }
+
+  decryptManyValues(envelopes: Uint8Array[]): DecryptedBatch {
+    const plaintexts = this.decryptMany(envelopes);
+    const typeTags = new Uint8Array(plaintexts.length);
+    const values = plaintexts.map((plaintext, i) => {
+      typeTags[i] = plaintext[0]!;
+      return plaintext.subarray(1);
+    });
+    return { values, typeTags };
+  }
+
+  reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[] {
+    if (!(target instanceof BaseCipher)) {
+      throw new SifreDBError('ERR_SIFREDB_INPUT', 'target must be a cipher handle of the same (js) backend');
+    }
+    assertArray(envelopes, 'envelopes');
+    const plaintexts = this.decryptMany(envelopes);
+    try {
+      const out = new Array<Buffer>(plaintexts.length);
+      for (let i = 0; i < plaintexts.length; i++) {
+        const plaintext = plaintexts[i]!;
+        try {
+          out[i] = target.encrypt(plaintext.subarray(1), plaintext[0]!);
+        } catch (error) {
+          throw atIndex(error, 'envelopes', i);
+        }
+      }
+      return out;
+    } finally {
+      for (const plaintext of plaintexts) wipe(plaintext);
+    }
+  }
+
+  encryptManyAsync(values: PlainInput[], typeTags: Uint8Array, options?: BatchOptions): Promise<Buffer[]> {
+    return settleLater(() => {
+      requestedThreads(options);
+      return this.encryptMany(values, typeTags);
+    });
+  }
+
+  decryptManyValuesAsync(envelopes: Uint8Array[], options?: BatchOptions): Promise<DecryptedBatch> {
+    return settleLater(() => {
+      requestedThreads(options);
+      return this.decryptManyValues(envelopes);
+    });
+  }
+
+  reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]> {
+    return settleLater(() => {
+      requestedThreads(options);
+      return this.reencryptMany(envelopes, target);
+    });
   }
 }
 

@@ -1,0 +1,205 @@
+/**
+ * Batch plumbing shared by the backends and the API layer: indexed errors, option checks, and
+ * splitting a batch into parts for the thread pool. Internal.
+ */
+import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
+import type { BatchOptions } from './types.js';
+
+/** Most parts one async batch is split into. */
+export const MAX_BATCH_THREADS = 256;
+
+/**
+ * A failure of item `index` of a batch argument `name`: message `name[index]: reason`, the same
+ * `code` as `reason`, `cause` the un-prefixed reason, and an `index` property.
+ */
+export function indexedError(reason: unknown, name: string, index: number): SifreDBError {
+  const cause = asSifreDBError(reason);
+  const error = new SifreDBError(cause.code, `${name}[${index}]: ${cause.message}`, { cause });
+  Object.defineProperty(error, 'index', { value: index, enumerable: true });
+  return error;
+}
+
+/** The `index` of an {@link indexedError} (or of a native batch error), else `undefined`. */
+export function errorIndex(error: unknown): number | undefined {
+  const index = (error as { index?: unknown } | null)?.index;
+  return typeof index === 'number' && Number.isInteger(index) && index >= 0 ? index : undefined;
+}
+
+/**
+ * Re-targets a batch error: item `map(i)` of argument `name`, where `i` is the index the error
+ * carries. Errors without an index pass through as SifreDB errors.
+ */
+export function reindexError(error: unknown, name: string, map: (index: number) => number): SifreDBError {
+  const index = errorIndex(error);
+  if (index === undefined) return asSifreDBError(error);
+  const cause = error instanceof SifreDBError && error.cause instanceof SifreDBError ? error.cause : error;
+  return indexedError(cause, name, map(index));
+}
+
+/** `options.threads` checked: a positive integer, or `undefined` for the backend's default. */
+export function requestedThreads(options: BatchOptions | undefined): number | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') {
+    throw new SifreDBError(ERROR_CODES.input, 'options must be an object { threads? }');
+  }
+  const { threads } = options;
+  if (threads === undefined) return undefined;
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > MAX_BATCH_THREADS) {
+    throw new SifreDBError(ERROR_CODES.input, `threads must be an integer in 1..${MAX_BATCH_THREADS}`);
+  }
+  return threads;
+}
+
+/** Throws `ERR_SIFREDB_INPUT` unless `value` is an array (batch inputs). */
+export function assertArray(value: unknown, name: string): asserts value is readonly unknown[] {
+  if (!Array.isArray(value)) throw new SifreDBError(ERROR_CODES.input, `${name} must be an array`);
+}
+
+const schedule: (callback: () => void) => void =
+  typeof setImmediate === 'function' ? (callback) => setImmediate(callback) : (callback) => setTimeout(callback, 0);
+
+/**
+ * Runs `work` now and settles with its result on a later tick (the async form of a synchronous
+ * batch, for backends without a thread pool): inputs are read during the call, as with the native
+ * backend, and callers never see the promise settle synchronously.
+ */
+export function settleLater<T>(work: () => T): Promise<T> {
+  let result: T;
+  try {
+    result = work();
+  } catch (error) {
+    return new Promise<T>((_, reject) => schedule(() => reject(error)));
+  }
+  return new Promise<T>((resolve) => schedule(() => resolve(result)));
+}
+
+/**
+ * Cuts `count` consecutive records of `sizes[i]` bytes into at most `parts` runs of about equal
+ * bytes (never splitting a record, never an empty run). Returns `parts + 1` record boundaries.
+ */
+export function splitRecords(sizes: ArrayLike<number>, count: number, parts: number): number[] {
+  let total = 0;
+  for (let i = 0; i < count; i++) total += sizes[i]!;
+  const runs = Math.max(1, Math.min(parts, count));
+  const bounds = [0];
+  let at = 0;
+  let bytes = 0;
+  for (let part = 1; part < runs; part++) {
+    const target = (total * part) / runs;
+    // Leave at least one record for each remaining run.
+    const limit = count - (runs - part);
+    while (at < limit && (bytes + sizes[at]! <= target || at === bounds[bounds.length - 1])) {
+      bytes += sizes[at]!;
+      at++;
+    }
+    bounds.push(at);
+  }
+  bounds.push(count);
+  return bounds;
+}
+
+/** One run of a batch that goes to one handle: `indices` of the batch, or `undefined` for all of it in order. */
+export interface HandleRun<H> {
+  readonly handle: H;
+  readonly indices: number[] | undefined;
+}
+
+/**
+ * Splits a batch by handle, keeping order within each run. A batch read after a key rotation may
+ * hold several key versions (hence handles); the usual batch has one and stays whole.
+ */
+export function splitByHandle<H>(count: number, handleAt: (index: number) => H): HandleRun<H>[] {
+  if (count === 0) return [];
+  const first = handleAt(0);
+  let runs: Map<H, number[]> | undefined;
+  for (let i = 1; i < count; i++) {
+    const handle = handleAt(i);
+    if (runs === undefined && handle !== first) {
+      runs = new Map([[first, Array.from({ length: i }, (_, j) => j)]]);
+    }
+    if (runs !== undefined) {
+      let indices = runs.get(handle);
+      if (indices === undefined) runs.set(handle, (indices = []));
+      indices.push(i);
+    }
+  }
+  if (runs === undefined) return [{ handle: first, indices: undefined }];
+  return [...runs].map(([handle, indices]) => ({ handle, indices }));
+}
+
+/**
+ * Runs `run` once per handle run and puts the outputs back in batch order. A failure names the
+ * item of the whole batch (`name[i]`); when `wipe` is set, outputs of runs already done are wiped.
+ */
+export function runByHandle<H, T>(
+  runs: readonly HandleRun<H>[],
+  items: readonly T[],
+  name: string,
+  wipe: boolean,
+  run: (handle: H, items: T[]) => Buffer[],
+): Buffer[] {
+  const whole = runs.length === 1 ? runs[0]! : undefined;
+  if (whole !== undefined && whole.indices === undefined) {
+    try {
+      return run(whole.handle, items as T[]);
+    } catch (error) {
+      throw reindexError(error, name, (i) => i);
+    }
+  }
+  const out = new Array<Buffer>(items.length);
+  const done: Buffer[][] = [];
+  try {
+    for (const { handle, indices } of runs) {
+      const part = indices!;
+      let result: Buffer[];
+      try {
+        result = run(handle, part.map((i) => items[i]!));
+      } catch (error) {
+        throw reindexError(error, name, (i) => part[i]!);
+      }
+      done.push(result);
+      for (let j = 0; j < part.length; j++) out[part[j]!] = result[j]!;
+    }
+  } catch (error) {
+    if (wipe) for (const result of done) for (const buffer of result) buffer.fill(0);
+    throw error;
+  }
+  return out;
+}
+
+/** Async form of {@link runByHandle}: the runs go one after the other, each on the thread pool. */
+export async function runByHandleAsync<H, T>(
+  runs: readonly HandleRun<H>[],
+  items: readonly T[],
+  name: string,
+  wipe: boolean,
+  run: (handle: H, items: T[]) => Promise<Buffer[]>,
+): Promise<Buffer[]> {
+  const whole = runs.length === 1 ? runs[0]! : undefined;
+  if (whole !== undefined && whole.indices === undefined) {
+    try {
+      return await run(whole.handle, items as T[]);
+    } catch (error) {
+      throw reindexError(error, name, (i) => i);
+    }
+  }
+  const out = new Array<Buffer>(items.length);
+  const done: Buffer[][] = [];
+  try {
+    for (const { handle, indices } of runs) {
+      const part = indices!;
+      let result: Buffer[];
+      try {
+        result = await run(handle, part.map((i) => items[i]!));
+      } catch (error) {
+        throw reindexError(error, name, (i) => part[i]!);
+      }
+      done.push(result);
+      for (let j = 0; j < part.length; j++) out[part[j]!] = result[j]!;
+    }
+  } catch (error) {
+    if (wipe) for (const result of done) for (const buffer of result) buffer.fill(0);
+    throw error;
+  }
+  return out;
+}

@@ -1,0 +1,794 @@
+//! The hot path: plain N-API callbacks, without napi-rs's per-call argument machinery.
+//!
+//! A napi-rs class method costs a few hundred nanoseconds per call (borrow tracking, instance
+//! unwrapping, argument conversion), more than sealing a short value. These callbacks do only
+//! what a call needs: read the arguments (an external holding the cipher, and typed-array views),
+//! run the core, and throw on error. Outputs are allocated by JavaScript (`Buffer.allocUnsafe`,
+//! pooled) and filled here, so no Buffer is created on the native side.
+//!
+//! Batches are one call over one buffer: `lib/backend/native.ts` lays the values out back to back
+//! (see `sifredb_core::batch`), the core seals or opens them in place, and JavaScript cuts the
+//! buffer into `Buffer` views. The async forms run the same work on the libuv thread pool.
+//!
+//! These functions are internal: the package's `exports` map does not expose `index.js`, and
+//! `lib/backend/native.ts` is their only caller. Its contract, on which the soundness of the
+//! async forms rests: a buffer given to an `…Async` call was allocated by the adapter, is not
+//! reachable from user code, and is neither read nor written by JavaScript until the promise
+//! settles; buffers of concurrent calls do not overlap. A napi reference keeps each one alive.
+
+use std::ffi::{c_char, c_void, CString};
+use std::ptr::{self, NonNull};
+use std::slice;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::{sys, Env, ValueType};
+use sifredb_core::{BatchError, BlindIndexKey, Cipher};
+
+use crate::errors::{input_error, Code};
+
+/// A cipher as the fast path holds it.
+pub type SharedCipher = Arc<dyn Cipher>;
+
+/// Marks externals made by [`cipher_external`], so that no other external is ever dereferenced
+/// as a cipher.
+static CIPHER_TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x5369_6672_6544_4201,
+    upper: 0x0c1f_3e5a_7d21_9b47,
+};
+/// Marks externals made by [`index_external`].
+static INDEX_TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x5369_6672_6544_4202,
+    upper: 0x6a03_94d1_c2e8_5f10,
+};
+
+/// A raw N-API value returned from a `#[napi]` function as is.
+pub struct Raw(sys::napi_value);
+
+impl TypeName for Raw {
+    fn type_name() -> &'static str {
+        "object"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Raw {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+fn status_error(what: &str) -> napi::Error<Code> {
+    input_error(format!("cannot {what}"))
+}
+
+unsafe extern "C" fn drop_cipher(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the `Box<SharedCipher>` leaked by `cipher_external`; the finalizer runs once.
+    drop(unsafe { Box::from_raw(data.cast::<SharedCipher>()) });
+}
+
+unsafe extern "C" fn drop_index(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: as in `drop_cipher`, for `index_external`.
+    drop(unsafe { Box::from_raw(data.cast::<Arc<BlindIndexKey>>()) });
+}
+
+/// Wraps `data` (a leaked box) in a type-tagged external; frees it if that fails.
+unsafe fn tagged_external(
+    env: sys::napi_env,
+    data: *mut c_void,
+    finalize: unsafe extern "C" fn(sys::napi_env, *mut c_void, *mut c_void),
+    tag: &sys::napi_type_tag,
+) -> napi::Result<Raw, Code> {
+    let mut value = ptr::null_mut();
+    // SAFETY: plain N-API calls on the current env; on success the finalizer owns `data`.
+    let status = unsafe {
+        sys::napi_create_external(env, data, Some(finalize), ptr::null_mut(), &mut value)
+    };
+    if status != sys::Status::napi_ok {
+        // SAFETY: not handed over, so still ours to free.
+        unsafe { finalize(env, data, ptr::null_mut()) };
+        return Err(status_error("create a handle"));
+    }
+    // SAFETY: `value` is the external just created.
+    if unsafe { sys::napi_type_tag_object(env, value, tag) } != sys::Status::napi_ok {
+        return Err(status_error("tag a handle"));
+    }
+    Ok(Raw(value))
+}
+
+/// An external holding `cipher`, for the fast-path functions.
+pub fn cipher_external(env: &Env, cipher: SharedCipher) -> napi::Result<Raw, Code> {
+    let data = Box::into_raw(Box::new(cipher)).cast::<c_void>();
+    // SAFETY: `data` is a leaked `Box<SharedCipher>`, which `drop_cipher` frees.
+    unsafe { tagged_external(env.raw(), data, drop_cipher, &CIPHER_TAG) }
+}
+
+/// An external holding a blind-index key, for the fast-path functions.
+pub fn index_external(env: &Env, key: Arc<BlindIndexKey>) -> napi::Result<Raw, Code> {
+    let data = Box::into_raw(Box::new(key)).cast::<c_void>();
+    // SAFETY: `data` is a leaked `Box<Arc<BlindIndexKey>>`, which `drop_index` frees.
+    unsafe { tagged_external(env.raw(), data, drop_index, &INDEX_TAG) }
+}
+
+/// A failure to report to JavaScript: a code, a message, and for batches the record index.
+struct Failure {
+    code: &'static str,
+    message: String,
+    index: Option<usize>,
+}
+
+impl Failure {
+    fn input(message: &str) -> Self {
+        Self {
+            code: "ERR_SIFREDB_INPUT",
+            message: message.to_owned(),
+            index: None,
+        }
+    }
+}
+
+impl From<sifredb_core::Error> for Failure {
+    fn from(error: sifredb_core::Error) -> Self {
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+            index: None,
+        }
+    }
+}
+
+impl From<BatchError> for Failure {
+    fn from(error: BatchError) -> Self {
+        Self {
+            code: error.error.code(),
+            message: error.error.to_string(),
+            index: Some(error.index),
+        }
+    }
+}
+
+type Outcome<T> = Result<T, Failure>;
+
+/// Builds the JS error of `failure`: `code` set, and `index` for a batch record.
+unsafe fn error_value(env: sys::napi_env, failure: &Failure) -> sys::napi_value {
+    let code = js_string(env, failure.code);
+    let message = js_string(env, &failure.message);
+    let mut error = ptr::null_mut();
+    // SAFETY: N-API calls on the current env with values created above.
+    unsafe {
+        sys::napi_create_error(env, code, message, &mut error);
+        if let Some(index) = failure.index {
+            let mut n = ptr::null_mut();
+            sys::napi_create_double(env, index as f64, &mut n);
+            sys::napi_set_named_property(env, error, c"index".as_ptr(), n);
+        }
+    }
+    error
+}
+
+unsafe fn js_string(env: sys::napi_env, s: &str) -> sys::napi_value {
+    let mut value = ptr::null_mut();
+    // SAFETY: `s` is valid UTF-8 of the given length.
+    unsafe {
+        sys::napi_create_string_utf8(
+            env,
+            s.as_ptr().cast::<c_char>(),
+            s.len() as isize,
+            &mut value,
+        )
+    };
+    value
+}
+
+/// Throws `failure` (unless an exception is already pending) and returns `undefined`'s stand-in.
+unsafe fn throw(env: sys::napi_env, failure: &Failure) -> sys::napi_value {
+    let mut pending = false;
+    // SAFETY: N-API calls on the current env.
+    unsafe {
+        sys::napi_is_exception_pending(env, &mut pending);
+        if !pending {
+            sys::napi_throw(env, error_value(env, failure));
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Reads the callback's arguments; missing ones are `undefined`.
+unsafe fn args<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> [sys::napi_value; N] {
+    let mut argv = [ptr::null_mut(); N];
+    let mut argc = N;
+    // SAFETY: `argv` has room for `argc` values.
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    argv
+}
+
+/// The data of a type-tagged external, or an input failure for anything else.
+unsafe fn external<T>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    tag: &sys::napi_type_tag,
+) -> Outcome<&'static T> {
+    let mut ok = false;
+    // SAFETY: a plain N-API query; it fails (status != ok) for non-objects.
+    let status = unsafe { sys::napi_check_object_type_tag(env, value, tag, &mut ok) };
+    if status != sys::Status::napi_ok || !ok {
+        return Err(Failure::input("handle is not a SifreDB native handle"));
+    }
+    let mut data = ptr::null_mut();
+    // SAFETY: the tag proves `value` is one of our externals holding a `T`.
+    if unsafe { sys::napi_get_value_external(env, value, &mut data) } != sys::Status::napi_ok
+        || data.is_null()
+    {
+        return Err(Failure::input("handle is not a SifreDB native handle"));
+    }
+    // SAFETY: the external (alive for this call, as it is an argument) owns the boxed `T`. The
+    // 'static lifetime never escapes a callback: callers clone the `Arc` when they keep it.
+    Ok(unsafe { &*data.cast::<T>() })
+}
+
+/// The bytes viewed by a typed array: its address and length in elements of `kind`.
+#[derive(Clone, Copy)]
+struct View {
+    data: *mut u8,
+    /// Length in bytes.
+    len: usize,
+}
+
+// SAFETY: a `View` is only an address; whoever dereferences it upholds the module's contract.
+unsafe impl Send for View {}
+
+impl View {
+    fn end(self) -> usize {
+        self.data as usize + self.len
+    }
+
+    fn overlaps(self, other: View) -> bool {
+        self.len > 0
+            && other.len > 0
+            && (self.data as usize) < other.end()
+            && (other.data as usize) < self.end()
+    }
+
+    /// # Safety
+    /// The memory must be alive and not accessed by anyone else for `'a`.
+    unsafe fn bytes_mut<'a>(self) -> &'a mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: per the caller, and `data` is non-null when `len > 0`.
+        unsafe { slice::from_raw_parts_mut(self.data, self.len) }
+    }
+
+    /// # Safety
+    /// The memory must be alive and not written by anyone else for `'a`.
+    unsafe fn bytes<'a>(self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: per the caller.
+        unsafe { slice::from_raw_parts(self.data, self.len) }
+    }
+
+    /// # Safety
+    /// As for [`View::bytes`]; the view must come from a `Uint32Array` (aligned).
+    unsafe fn u32s<'a>(self) -> &'a [u32] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: per the caller; a Uint32Array's byte offset is a multiple of 4.
+        unsafe { slice::from_raw_parts(self.data.cast::<u32>(), self.len / 4) }
+    }
+}
+
+/// A `Uint8Array` (or `Buffer`) argument, or a `Uint32Array` when `kind` says so.
+unsafe fn typed(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    kind: sys::napi_typedarray_type,
+    name: &str,
+) -> Outcome<View> {
+    let mut actual = -1;
+    let mut length = 0usize;
+    let mut data = ptr::null_mut();
+    // SAFETY: fails with a status for anything that is not a typed array.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut actual,
+            &mut length,
+            &mut data,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    if status != sys::Status::napi_ok || actual != kind {
+        let expected = if kind == sys::TypedarrayType::uint32_array {
+            "a Uint32Array"
+        } else {
+            "a Uint8Array"
+        };
+        return Err(Failure::input(&format!("{name} must be {expected}")));
+    }
+    let width = if kind == sys::TypedarrayType::uint32_array {
+        4
+    } else {
+        1
+    };
+    let data = if length == 0 {
+        NonNull::<u32>::dangling().as_ptr().cast()
+    } else {
+        data.cast::<u8>()
+    };
+    Ok(View {
+        data,
+        len: length * width,
+    })
+}
+
+unsafe fn uint32(env: sys::napi_env, value: sys::napi_value, name: &str) -> Outcome<u32> {
+    let mut n = 0u32;
+    let mut t = 0;
+    // SAFETY: plain N-API queries.
+    unsafe { sys::napi_typeof(env, value, &mut t) };
+    if t != sys::ValueType::napi_number
+        || unsafe { sys::napi_get_value_uint32(env, value, &mut n) } != sys::Status::napi_ok
+    {
+        return Err(Failure::input(&format!("{name} must be a number")));
+    }
+    Ok(n)
+}
+
+const U8: sys::napi_typedarray_type = sys::TypedarrayType::uint8_array;
+const U32: sys::napi_typedarray_type = sys::TypedarrayType::uint32_array;
+
+fn disjoint(a: View, b: View) -> Outcome<()> {
+    if a.overlaps(b) {
+        Err(Failure::input("input and output buffers overlap"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs a callback body and turns its failure into a thrown error.
+unsafe fn finish(env: sys::napi_env, outcome: Outcome<()>) -> sys::napi_value {
+    match outcome {
+        Ok(()) => ptr::null_mut(),
+        // SAFETY: called from a callback on the JS thread.
+        Err(failure) => unsafe { throw(env, &failure) },
+    }
+}
+
+/// `seal(cipher, envelope)`: seals in place; `envelope` holds `type_tag ‖ value` at the plaintext
+/// offset (`Cipher::seal_in_place`).
+unsafe extern "C" fn seal(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: every N-API use below is on this callback's env with its own arguments.
+    unsafe {
+        let [h, out] = args::<2>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let out = typed(env, out, U8, "envelope")?;
+            cipher.seal_in_place(out.bytes_mut())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `open(cipher, envelope, out)`: verifies `envelope` and writes its plaintext into `out`
+/// (exactly its plaintext length).
+unsafe extern "C" fn open(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `seal`; the two views are checked to be disjoint.
+    unsafe {
+        let [h, envelope, out] = args::<3>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let envelope = typed(env, envelope, U8, "envelope")?;
+            let out = typed(env, out, U8, "out")?;
+            disjoint(envelope, out)?;
+            // `decrypt_into` checks the header, then that `out` is exactly the plaintext length.
+            cipher.decrypt_into(envelope.bytes(), out.bytes_mut())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `sealMany(cipher, buf, plaintextLens)`: `Cipher::seal_records`.
+unsafe extern "C" fn seal_many(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        let [h, buf, lens] = args::<3>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
+            disjoint(buf, lens)?;
+            cipher.seal_records(buf.bytes_mut(), lens.u32s())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `openMany(cipher, buf, envelopeLens)`: `Cipher::open_records`.
+unsafe extern "C" fn open_many(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        let [h, buf, lens] = args::<3>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
+            disjoint(buf, lens)?;
+            cipher.open_records(buf.bytes_mut(), lens.u32s())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `resealMany(from, to, input, envelopeLens, output)`: `sifredb_core::reseal_records`.
+unsafe extern "C" fn reseal_many(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`; the three views are pairwise disjoint.
+    unsafe {
+        let [from, to, input, lens, output] = args::<5>(env, info);
+        let outcome = (|| {
+            let from = external::<SharedCipher>(env, from, &CIPHER_TAG)?;
+            let to = external::<SharedCipher>(env, to, &CIPHER_TAG)?;
+            let input = typed(env, input, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?;
+            let output = typed(env, output, U8, "output")?;
+            disjoint(input, lens)?;
+            disjoint(input, output)?;
+            disjoint(lens, output)?;
+            sifredb_core::reseal_records(
+                from.as_ref(),
+                to.as_ref(),
+                input.bytes_mut(),
+                lens.u32s(),
+                output.bytes_mut(),
+            )?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `mac(index, message, bits, out)`: the blind-index term of `message` into `out`.
+unsafe extern "C" fn mac(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        let [h, message, bits, out] = args::<4>(env, info);
+        let outcome = (|| {
+            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+            let message = typed(env, message, U8, "message")?;
+            let bits = uint32(env, bits, "bits")?;
+            let out = typed(env, out, U8, "out")?;
+            disjoint(message, out)?;
+            key.compute_into(message.bytes(), bits, out.bytes_mut())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `macMany(index, messages, messageLens, bits, out)`: `BlindIndexKey::compute_records`.
+unsafe extern "C" fn mac_many(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        let [h, messages, lens, bits, out] = args::<5>(env, info);
+        let outcome = (|| {
+            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+            let messages = typed(env, messages, U8, "messages")?;
+            let lens = typed(env, lens, U32, "lens")?;
+            let bits = uint32(env, bits, "bits")?;
+            let out = typed(env, out, U8, "out")?;
+            disjoint(messages, out)?;
+            disjoint(lens, out)?;
+            key.compute_records(messages.bytes(), lens.u32s(), bits, out.bytes_mut())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// Work of one async call, run on a libuv pool thread.
+enum Work {
+    Seal {
+        cipher: SharedCipher,
+        buf: View,
+        lens: Vec<u32>,
+    },
+    Open {
+        cipher: SharedCipher,
+        buf: View,
+        lens: Vec<u32>,
+    },
+    Reseal {
+        from: SharedCipher,
+        to: SharedCipher,
+        input: View,
+        lens: Vec<u32>,
+        output: View,
+    },
+}
+
+impl Work {
+    /// # Safety
+    /// The views must be alive and exclusively ours (the module's contract, plus the references
+    /// held by the [`Job`]).
+    unsafe fn run(&mut self) -> Result<(), BatchError> {
+        // SAFETY: per the caller.
+        unsafe {
+            match self {
+                Self::Seal { cipher, buf, lens } => cipher.seal_records(buf.bytes_mut(), lens),
+                Self::Open { cipher, buf, lens } => cipher.open_records(buf.bytes_mut(), lens),
+                Self::Reseal {
+                    from,
+                    to,
+                    input,
+                    lens,
+                    output,
+                } => sifredb_core::reseal_records(
+                    from.as_ref(),
+                    to.as_ref(),
+                    input.bytes_mut(),
+                    lens,
+                    output.bytes_mut(),
+                ),
+            }
+        }
+    }
+}
+
+/// One async call in flight: its work, the references keeping its buffers alive, its promise.
+struct Job {
+    work: Work,
+    result: Result<(), BatchError>,
+    refs: Vec<sys::napi_ref>,
+    deferred: sys::napi_deferred,
+    handle: sys::napi_async_work,
+}
+
+unsafe extern "C" fn execute(_env: sys::napi_env, data: *mut c_void) {
+    // SAFETY: `data` is the `Job` boxed by `queue`; only this thread touches it until `complete`,
+    // and its buffers are pinned by references and reserved to it by the module's contract.
+    let job = unsafe { &mut *data.cast::<Job>() };
+    job.result = unsafe { job.work.run() };
+}
+
+unsafe extern "C" fn complete(env: sys::napi_env, status: sys::napi_status, data: *mut c_void) {
+    // SAFETY: on the JS thread, after `execute` (or instead of it when cancelled); we own the box.
+    unsafe {
+        let job = Box::from_raw(data.cast::<Job>());
+        for reference in &job.refs {
+            sys::napi_delete_reference(env, *reference);
+        }
+        sys::napi_delete_async_work(env, job.handle);
+        let outcome: Outcome<()> = if status == sys::Status::napi_cancelled {
+            Err(Failure::input("the batch was cancelled"))
+        } else {
+            job.result.map_err(Failure::from)
+        };
+        match outcome {
+            Ok(()) => {
+                let mut undefined = ptr::null_mut();
+                sys::napi_get_undefined(env, &mut undefined);
+                sys::napi_resolve_deferred(env, job.deferred, undefined);
+            }
+            Err(failure) => {
+                sys::napi_reject_deferred(env, job.deferred, error_value(env, &failure));
+            }
+        }
+    }
+}
+
+/// Pins `values` with references, queues `work` on the thread pool and returns its promise.
+unsafe fn queue(
+    env: sys::napi_env,
+    work: Work,
+    pinned: &[sys::napi_value],
+) -> Outcome<sys::napi_value> {
+    // SAFETY: N-API calls on the JS thread; every early return releases what was created.
+    unsafe {
+        let mut refs = Vec::with_capacity(pinned.len());
+        for &value in pinned {
+            let mut reference = ptr::null_mut();
+            if sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok {
+                for r in refs {
+                    sys::napi_delete_reference(env, r);
+                }
+                return Err(Failure::input("cannot pin a batch buffer"));
+            }
+            refs.push(reference);
+        }
+        let mut promise = ptr::null_mut();
+        let mut deferred = ptr::null_mut();
+        let name = js_string(env, "sifredb:batch");
+        let job = Box::into_raw(Box::new(Job {
+            work,
+            result: Ok(()),
+            refs,
+            deferred: ptr::null_mut(),
+            handle: ptr::null_mut(),
+        }));
+        let mut handle = ptr::null_mut();
+        let created = sys::napi_create_promise(env, &mut deferred, &mut promise)
+            == sys::Status::napi_ok
+            && sys::napi_create_async_work(
+                env,
+                ptr::null_mut(),
+                name,
+                Some(execute),
+                Some(complete),
+                job.cast(),
+                &mut handle,
+            ) == sys::Status::napi_ok;
+        if !created {
+            let job = Box::from_raw(job);
+            for r in job.refs {
+                sys::napi_delete_reference(env, r);
+            }
+            return Err(Failure::input("cannot start a batch"));
+        }
+        (*job).deferred = deferred;
+        (*job).handle = handle;
+        if sys::napi_queue_async_work(env, handle) != sys::Status::napi_ok {
+            let job = Box::from_raw(job);
+            for r in job.refs {
+                sys::napi_delete_reference(env, r);
+            }
+            sys::napi_delete_async_work(env, handle);
+            return Err(Failure::input("cannot queue a batch"));
+        }
+        Ok(promise)
+    }
+}
+
+/// Returns the promise, or throws.
+unsafe fn finish_async(env: sys::napi_env, outcome: Outcome<sys::napi_value>) -> sys::napi_value {
+    match outcome {
+        Ok(promise) => promise,
+        // SAFETY: on the JS thread.
+        Err(failure) => unsafe { throw(env, &failure) },
+    }
+}
+
+/// `sealManyAsync(cipher, buf, plaintextLens)`: `sealMany` on the thread pool; a promise.
+unsafe extern "C" fn seal_many_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`; `buf` is pinned and reserved per the module's contract, `lens` copied.
+    unsafe {
+        let [h, buf_value, lens] = args::<3>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
+            let buf = typed(env, buf_value, U8, "buf")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            queue(env, Work::Seal { cipher, buf, lens }, &[buf_value])
+        })();
+        finish_async(env, outcome)
+    }
+}
+
+/// `openManyAsync(cipher, buf, envelopeLens)`: `openMany` on the thread pool; a promise.
+unsafe extern "C" fn open_many_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `seal_many_async`.
+    unsafe {
+        let [h, buf_value, lens] = args::<3>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
+            let buf = typed(env, buf_value, U8, "buf")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            queue(env, Work::Open { cipher, buf, lens }, &[buf_value])
+        })();
+        finish_async(env, outcome)
+    }
+}
+
+/// `resealManyAsync(from, to, input, envelopeLens, output)`: `resealMany` on the thread pool.
+unsafe extern "C" fn reseal_many_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `seal_many_async`; `input` and `output` are checked to be disjoint.
+    unsafe {
+        let [from, to, input_value, lens, output_value] = args::<5>(env, info);
+        let outcome = (|| {
+            let from = external::<SharedCipher>(env, from, &CIPHER_TAG)?.clone();
+            let to = external::<SharedCipher>(env, to, &CIPHER_TAG)?.clone();
+            let input = typed(env, input_value, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            let output = typed(env, output_value, U8, "output")?;
+            disjoint(input, output)?;
+            queue(
+                env,
+                Work::Reseal {
+                    from,
+                    to,
+                    input,
+                    lens,
+                    output,
+                },
+                &[input_value, output_value],
+            )
+        })();
+        finish_async(env, outcome)
+    }
+}
+
+type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
+const FUNCTIONS: [(&str, Callback); 10] = [
+    ("seal", seal),
+    ("open", open),
+    ("sealMany", seal_many),
+    ("openMany", open_many),
+    ("resealMany", reseal_many),
+    ("mac", mac),
+    ("macMany", mac_many),
+    ("sealManyAsync", seal_many_async),
+    ("openManyAsync", open_many_async),
+    ("resealManyAsync", reseal_many_async),
+];
+
+/// The object of fast-path functions (see the module documentation).
+pub fn fast_path_object(env: &Env) -> napi::Result<Raw, Code> {
+    let env = env.raw();
+    // SAFETY: N-API calls on the JS thread creating plain functions.
+    unsafe {
+        let mut object = ptr::null_mut();
+        if sys::napi_create_object(env, &mut object) != sys::Status::napi_ok {
+            return Err(status_error("create the fast-path object"));
+        }
+        for (name, callback) in FUNCTIONS {
+            let c_name = CString::new(name).map_err(|_| status_error("name a function"))?;
+            let mut function = ptr::null_mut();
+            let status = sys::napi_create_function(
+                env,
+                c_name.as_ptr(),
+                name.len() as isize,
+                Some(callback),
+                ptr::null_mut(),
+                &mut function,
+            );
+            if status != sys::Status::napi_ok
+                || sys::napi_set_named_property(env, object, c_name.as_ptr(), function)
+                    != sys::Status::napi_ok
+            {
+                return Err(status_error("create a fast-path function"));
+            }
+        }
+        Ok(Raw(object))
+    }
+}
