@@ -153,7 +153,7 @@ test('postgres: two reencrypt processes share a table while the application writ
   const n = 3000;
   const setup = await rotatedTable('shared', n);
   const expected = new Map(Array.from({ length: n }, (_, i) => [i + 1, `v${i + 1}`]));
-  const args = [...setup.cliArgs, '--batch-size', '40', '--pause', '10', '--json', '--quiet'];
+  const args = [...setup.cliArgs, '--batch-size', '40', '--pause', '25', '--json', '--quiet'];
   const workers = [cli(args), cli(args)];
   let running = true;
   void Promise.all(workers).then(() => (running = false));

@@ -174,7 +174,7 @@ interface Plan {
   readonly sweepParams: readonly unknown[];
   /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
   readonly updateSql: string;
-  transform(rows: readonly Row[]): Outcome[];
+  transform(rows: readonly Row[]): Promise<Outcome[]>;
 }
 
 const DEFAULT_BATCH_SIZE = 2_000;
@@ -397,7 +397,7 @@ async function batchTransaction(
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
     t.readMs += lap();
-    const outcomes = plan.transform(rows);
+    const outcomes = await plan.transform(rows);
     t.transformMs += lap();
     const would = outcomes.filter((x) => typeof x === 'object' && !(x instanceof SifreDBError)).length;
     o.account(rows, outcomes, would, would);
@@ -408,7 +408,7 @@ async function batchTransaction(
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
     t.readMs += lap();
-    const outcomes = plan.transform(rows);
+    const outcomes = await plan.transform(rows);
     t.transformMs += lap();
     const ids: unknown[] = [];
     const olds: unknown[] = [];
@@ -485,33 +485,68 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     wantText ? vault.encryptToString(value as EncryptableValue, ctx) : vault.encrypt(value as EncryptableValue, ctx);
   const lookupValues = (value: unknown, ctx: EncryptionContext) => lookups.map((l) => l.compute(value, ctx));
 
-  // The one place that turns a batch of rows into new values. It uses the single-value API; moving to
-  // the vaults' batch API changes only this function.
-  const transform = (rows: readonly Row[]): Outcome[] =>
-    rows.map((row): Outcome => {
-      try {
-        const value = row.v;
-        const ctx = contextFor(row.t);
-        if (mode === 'reencrypt') {
-          if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-          if (!vault.needsReencryption(value, ctx)) return 'skip';
-          if (lookups.length === 0) return { next: vault.reencrypt(value, ctx), lookups: [] };
-          const plain = vault.decryptValue(value, ctx);
-          return { next: encryptAs(plain, ctx), lookups: lookupValues(plain, ctx) };
-        }
-        if (isEncrypted(value)) {
-          // Well-formed is not enough to leave a value alone: it must open under this vault and
-          // context. Anything else (another key or context, a plaintext shaped like a ciphertext)
-          // is reported as a failed row instead of being counted as done.
-          vault.decrypt(value as string | Uint8Array, ctx);
-          return 'skip';
-        }
+  // One row at a time: the path for encrypt-column, for rows with lookup columns (they need the
+  // plaintext), and for a batch in which the async batch call failed, so that each bad row is
+  // reported on its own while the others go through.
+  const transformRow = (row: Row): Outcome => {
+    try {
+      const value = row.v;
+      const ctx = contextFor(row.t);
+      if (mode === 'reencrypt') {
         if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-        return { next: encryptAs(value, ctx), lookups: lookupValues(value, ctx) };
-      } catch (error) {
-        return asSifreDBError(error);
+        if (!vault.needsReencryption(value, ctx)) return 'skip';
+        if (lookups.length === 0) return { next: vault.reencrypt(value, ctx), lookups: [] };
+        const plain = vault.decryptValue(value, ctx);
+        return { next: encryptAs(plain, ctx), lookups: lookupValues(plain, ctx) };
       }
+      if (isEncrypted(value)) {
+        // Well-formed is not enough to leave a value alone: it must open under this vault and
+        // context. Anything else (another key or context, a plaintext shaped like a ciphertext)
+        // is reported as a failed row instead of being counted as done.
+        vault.decrypt(value as string | Uint8Array, ctx);
+        return 'skip';
+      }
+      if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
+      return { next: encryptAs(value, ctx), lookups: lookupValues(value, ctx) };
+    } catch (error) {
+      return asSifreDBError(error);
+    }
+  };
+
+  // Re-encryption without lookup columns — a key rotation's bulk — goes through the vault's async
+  // batch API: one native call per context and batch, on the libuv pool, so the event loop keeps
+  // feeding PostgreSQL while the ciphers run. A batch that fails falls back to row by row.
+  const transform = async (rows: readonly Row[]): Promise<Outcome[]> => {
+    if (mode !== 'reencrypt' || lookups.length > 0) return rows.map(transformRow);
+    const outcomes = new Array<Outcome>(rows.length);
+    const groups = new Map<EncryptionContext, number[]>();
+    const batchable = (value: unknown, ctx: EncryptionContext): boolean => {
+      try {
+        return (typeof value === 'string' || value instanceof Uint8Array) && vault.needsReencryption(value, ctx);
+      } catch {
+        return false; // not a ciphertext: transformRow reports it
+      }
+    };
+    rows.forEach((row, i) => {
+      const ctx = contextFor(row.t);
+      if (!batchable(row.v, ctx)) {
+        outcomes[i] = transformRow(row);
+        return;
+      }
+      const group = groups.get(ctx);
+      if (group === undefined) groups.set(ctx, [i]);
+      else group.push(i);
     });
+    for (const [ctx, indexes] of groups) {
+      try {
+        const next = await vault.reencryptManyAsync(indexes.map((i) => rows[i]!.v as string | Uint8Array), ctx);
+        indexes.forEach((rowIndex, j) => (outcomes[rowIndex] = { next: next[j]!, lookups: [] }));
+      } catch {
+        for (const i of indexes) outcomes[i] = transformRow(rows[i]!);
+      }
+    }
+    return outcomes;
+  };
 
   const ref = (c: ColumnInfo) => `t.${quoteIdent(c.name)}`;
   const sets = [target, ...lookups.map((l) => l.column)].map((c, i) => `${quoteIdent(c.name)} = v.c${i}`);
