@@ -2,6 +2,11 @@
 //!
 //! Each cipher is built once per (algorithm, context, key version) and reused: the key schedule
 //! and the associated data `header ‖ context` are computed at construction, not per value.
+//!
+//! Row binding (docs/FORMAT.md, "Row binding"): the `…_bound` methods take per-value associated
+//! data (e.g. a primary key) and authenticate `header ‖ context ‖ u32be(len) ‖ row_ad` instead.
+//! Nothing in the envelope records it; opening a bound envelope without the same `row_ad` (or an
+//! unbound one with any `row_ad`) fails with [`Error::Auth`].
 
 use core::fmt;
 use std::sync::Mutex;
@@ -32,6 +37,36 @@ pub trait Cipher: Send + Sync {
     /// Verifies `envelope` and writes its plaintext (`type_tag ‖ value`) into `out`, which must be
     /// exactly [`Cipher::plaintext_len`] bytes. On failure `out` is wiped.
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()>;
+
+    /// Like [`Cipher::encrypt_into`], with the envelope bound to `row_ad` (row binding): the
+    /// associated data is `header ‖ context ‖ u32be(row_ad.len()) ‖ row_ad`. Same envelope layout
+    /// and length as unbound. `row_ad` may be empty (which is still distinct from unbound).
+    fn encrypt_into_bound(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        row_ad: &[u8],
+    ) -> Result<()>;
+
+    /// Like [`Cipher::decrypt_into`] for an envelope sealed with
+    /// [`Cipher::encrypt_into_bound`]`(…, row_ad)`. Any other `row_ad`, or an unbound envelope,
+    /// fails with [`Error::Auth`] and `out` is wiped.
+    fn decrypt_into_bound(&self, envelope: &[u8], out: &mut [u8], row_ad: &[u8]) -> Result<()>;
+
+    /// Allocating form of [`Cipher::encrypt_into_bound`].
+    fn encrypt_bound(&self, type_tag: u8, value: &[u8], row_ad: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.sealed_len(value.len())?];
+        self.encrypt_into_bound(&mut out, type_tag, value, row_ad)?;
+        Ok(out)
+    }
+
+    /// Allocating form of [`Cipher::decrypt_into_bound`]; returns `type_tag ‖ value`.
+    fn decrypt_bound(&self, envelope: &[u8], row_ad: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.plaintext_len(envelope)?];
+        self.decrypt_into_bound(envelope, &mut out, row_ad)?;
+        Ok(out)
+    }
 
     /// Length of the envelope of a `value_len`-byte value.
     fn sealed_len(&self, value_len: usize) -> Result<usize> {
@@ -212,6 +247,42 @@ impl RandomizedCipher {
         self.seal(nonce_out, body, tag)
     }
 
+    /// [`RandomizedCipher::encrypt_into_with_nonce`] with row binding
+    /// ([`Cipher::encrypt_into_bound`]). **Dangerous** for the same reason: test vectors only.
+    pub fn encrypt_into_bound_with_nonce(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        row_ad: &[u8],
+        nonce: &[u8],
+    ) -> Result<()> {
+        if nonce.len() != self.header.algorithm.nonce_len() {
+            let expected = match self.header.algorithm {
+                Algorithm::XChaCha20Poly1305 => "24 bytes",
+                _ => "12 bytes",
+            };
+            return Err(Error::len("nonce", expected, nonce.len()));
+        }
+        let aad = bound_aad(&self.aad, row_ad)?;
+        let (nonce_out, body, tag) = self.layout(out, type_tag, value)?;
+        copy_exact(nonce_out, nonce)?;
+        self.seal_aad(nonce_out, body, tag, &aad)
+    }
+
+    /// Allocating form of [`RandomizedCipher::encrypt_into_bound_with_nonce`]; equally dangerous.
+    pub fn encrypt_bound_with_nonce(
+        &self,
+        type_tag: u8,
+        value: &[u8],
+        row_ad: &[u8],
+        nonce: &[u8],
+    ) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.sealed_len(value.len())?];
+        self.encrypt_into_bound_with_nonce(&mut out, type_tag, value, row_ad, nonce)?;
+        Ok(out)
+    }
+
     /// Allocating form of [`RandomizedCipher::encrypt_into_with_nonce`]; equally dangerous.
     pub fn encrypt_with_nonce(&self, type_tag: u8, value: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
         let mut out = vec![0u8; self.sealed_len(value.len())?];
@@ -233,9 +304,20 @@ impl RandomizedCipher {
     }
 
     fn seal(&self, nonce: &[u8], body: &mut [u8], tag_out: &mut [u8; TAG_LEN]) -> Result<()> {
+        self.seal_aad(nonce, body, tag_out, &self.aad)
+    }
+
+    #[inline]
+    fn seal_aad(
+        &self,
+        nonce: &[u8],
+        body: &mut [u8],
+        tag_out: &mut [u8; TAG_LEN],
+        aad: &[u8],
+    ) -> Result<()> {
         let tag = match &self.aead {
-            Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
-            Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into()),
+            Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
+            Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
         }
         .map_err(|_| Error::Invalid {
             arg: "value",
@@ -243,6 +325,30 @@ impl RandomizedCipher {
         })?;
         *tag_out = tag.into();
         Ok(())
+    }
+}
+
+impl RandomizedCipher {
+    /// [`Cipher::decrypt_into`] under a given associated data.
+    #[inline]
+    fn open_into(&self, envelope: &[u8], out: &mut [u8], aad: &[u8]) -> Result<()> {
+        check_out_len(out, self.plaintext_len(envelope)?)?;
+        let body = envelope
+            .get(HEADER_LEN..)
+            .ok_or(Error::Format("truncated"))?;
+        let (nonce, body) = body
+            .split_at_checked(self.header.algorithm.nonce_len())
+            .ok_or(Error::Format("truncated"))?;
+        let (ciphertext, tag) = body
+            .split_last_chunk::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let tag: &Tag = Array::cast_from_core(tag);
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
+        let verified = match &self.aead {
+            Aead::ChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
+            Aead::XChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
+        };
+        wipe_unless_ok(verified.is_ok(), out)
     }
 }
 
@@ -262,23 +368,25 @@ impl Cipher for RandomizedCipher {
     }
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
-        check_out_len(out, self.plaintext_len(envelope)?)?;
-        let body = envelope
-            .get(HEADER_LEN..)
-            .ok_or(Error::Format("truncated"))?;
-        let (nonce, body) = body
-            .split_at_checked(self.header.algorithm.nonce_len())
-            .ok_or(Error::Format("truncated"))?;
-        let (ciphertext, tag) = body
-            .split_last_chunk::<TAG_LEN>()
-            .ok_or(Error::Format("truncated"))?;
-        let tag: &Tag = Array::cast_from_core(tag);
-        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
-        let verified = match &self.aead {
-            Aead::ChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, buf, tag),
-            Aead::XChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, buf, tag),
-        };
-        wipe_unless_ok(verified.is_ok(), out)
+        self.open_into(envelope, out, &self.aad)
+    }
+
+    fn encrypt_into_bound(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        row_ad: &[u8],
+    ) -> Result<()> {
+        let aad = bound_aad(&self.aad, row_ad)?;
+        let (nonce, body, tag) = self.layout(out, type_tag, value)?;
+        random::fill_nonce(nonce)?;
+        self.seal_aad(nonce, body, tag, &aad)
+    }
+
+    fn decrypt_into_bound(&self, envelope: &[u8], out: &mut [u8], row_ad: &[u8]) -> Result<()> {
+        let aad = bound_aad(&self.aad, row_ad)?;
+        self.open_into(envelope, out, &aad)
     }
 
     fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
@@ -412,34 +520,25 @@ impl Cipher for DeterministicCipher {
     }
 
     fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
-        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
-        let (iv, body) = rest
-            .split_first_chunk_mut::<TAG_LEN>()
-            .ok_or(OUT_TOO_SHORT)?;
-        write_plaintext(body, type_tag, value)?;
-        let tag = self
-            .with_siv(|siv| siv.encrypt_inout_detached([&*self.aad], body.into()))
-            .map_err(|_| Error::Invalid {
-                arg: "value",
-                reason: "is too long",
-            })?;
-        *iv = tag.into();
-        Ok(())
+        self.seal_into(out, type_tag, value, &self.aad)
     }
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
-        check_out_len(out, self.plaintext_len(envelope)?)?;
-        let body = envelope
-            .get(HEADER_LEN..)
-            .ok_or(Error::Format("truncated"))?;
-        let (iv, ciphertext) = body
-            .split_first_chunk::<TAG_LEN>()
-            .ok_or(Error::Format("truncated"))?;
-        let iv: &Tag = Array::cast_from_core(iv);
-        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
-        // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
-        let verified = self.with_siv(|siv| siv.decrypt_inout_detached([&*self.aad], buf, iv));
-        wipe_unless_ok(verified.is_ok(), out)
+        self.open_into(envelope, out, &self.aad)
+    }
+
+    fn encrypt_into_bound(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        row_ad: &[u8],
+    ) -> Result<()> {
+        self.seal_into(out, type_tag, value, &bound_aad(&self.aad, row_ad)?)
+    }
+
+    fn decrypt_into_bound(&self, envelope: &[u8], out: &mut [u8], row_ad: &[u8]) -> Result<()> {
+        self.open_into(envelope, out, &bound_aad(&self.aad, row_ad)?)
     }
 
     fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
@@ -449,7 +548,6 @@ impl Cipher for DeterministicCipher {
     fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
         self.with_siv(|siv| self.open_with(siv, envelope))
     }
-
     /// One instance (one lock) for the whole run, not one per value: two worker threads on one
     /// cipher then cost one extra key setup per run instead of one per value.
     fn seal_records(&self, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
@@ -464,6 +562,41 @@ impl Cipher for DeterministicCipher {
         self.with_siv(|siv| {
             batch::open_each(buf, envelope_lens, |record| self.open_with(siv, record))
         })
+    }
+}
+
+impl DeterministicCipher {
+    /// [`Cipher::encrypt_into`] under a given associated data.
+    fn seal_into(&self, out: &mut [u8], type_tag: u8, value: &[u8], aad: &[u8]) -> Result<()> {
+        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
+        let (iv, body) = rest
+            .split_first_chunk_mut::<TAG_LEN>()
+            .ok_or(OUT_TOO_SHORT)?;
+        write_plaintext(body, type_tag, value)?;
+        let tag = self
+            .with_siv(|siv| siv.encrypt_inout_detached([aad], body.into()))
+            .map_err(|_| Error::Invalid {
+                arg: "value",
+                reason: "is too long",
+            })?;
+        *iv = tag.into();
+        Ok(())
+    }
+
+    /// [`Cipher::decrypt_into`] under a given associated data.
+    fn open_into(&self, envelope: &[u8], out: &mut [u8], aad: &[u8]) -> Result<()> {
+        check_out_len(out, self.plaintext_len(envelope)?)?;
+        let body = envelope
+            .get(HEADER_LEN..)
+            .ok_or(Error::Format("truncated"))?;
+        let (iv, ciphertext) = body
+            .split_first_chunk::<TAG_LEN>()
+            .ok_or(Error::Format("truncated"))?;
+        let iv: &Tag = Array::cast_from_core(iv);
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
+        // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
+        let verified = self.with_siv(|siv| siv.decrypt_inout_detached([aad], buf, iv));
+        wipe_unless_ok(verified.is_ok(), out)
     }
 }
 
@@ -493,6 +626,19 @@ const OUT_TOO_SHORT: Error = Error::Invalid {
 
 fn aad(header: &Header, context: &[u8]) -> Box<[u8]> {
     [&header.encode()[..], context].concat().into_boxed_slice()
+}
+
+/// The associated data of a row-bound value: `header ‖ context ‖ u32be(len) ‖ row_ad`. The context
+/// encoding is self-delimiting, so this never equals an unbound AAD, and the length prefix keeps
+/// every `row_ad` (empty included) distinct.
+fn bound_aad(aad: &[u8], row_ad: &[u8]) -> Result<Vec<u8>> {
+    let len = u32::try_from(row_ad.len())
+        .map_err(|_| Error::len("row_ad", "at most 4294967295 bytes", row_ad.len()))?;
+    let mut out = Vec::with_capacity(aad.len() + 4 + row_ad.len());
+    out.extend_from_slice(aad);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(row_ad);
+    Ok(out)
 }
 
 /// Nonce, body and tag slots of a randomized envelope being written.
@@ -570,5 +716,112 @@ mod tests {
         assert_wiped_on_drop::<aes::Aes256>();
         // `Hmac` has no marker, but its state is two SHA-256 cores, which wipe themselves.
         assert_wiped_on_drop::<sha2::Sha256>();
+    }
+
+    fn ciphers() -> Vec<Box<dyn Cipher>> {
+        let root = crate::RootKey::new(1, &[7u8; 32]).unwrap();
+        let ctx = crate::encode_context(Some("t"), "users", "email", 1).unwrap();
+        vec![
+            Box::new(
+                root.randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx)
+                    .unwrap(),
+            ),
+            Box::new(
+                root.randomized_cipher(Algorithm::XChaCha20Poly1305, &ctx)
+                    .unwrap(),
+            ),
+            Box::new(root.deterministic_cipher(&ctx).unwrap()),
+        ]
+    }
+
+    #[test]
+    fn row_binding_round_trips() {
+        for cipher in ciphers() {
+            for row_ad in [&b""[..], b"42", b"a longer row id \x00\xff", &[0u8; 300]] {
+                for value in [&b""[..], b"alice@example.com", &[9u8; 1000]] {
+                    let env = cipher.encrypt_bound(1, value, row_ad).unwrap();
+                    assert_eq!(env.len(), cipher.sealed_len(value.len()).unwrap());
+                    assert_eq!(
+                        cipher.decrypt_bound(&env, row_ad).unwrap(),
+                        [&[1u8][..], value].concat()
+                    );
+                    let mut out = vec![0u8; cipher.plaintext_len(&env).unwrap()];
+                    cipher.decrypt_into_bound(&env, &mut out, row_ad).unwrap();
+                    assert_eq!(out[0], 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_or_missing_row_ad_fails_with_auth() {
+        for cipher in ciphers() {
+            let env = cipher.encrypt_bound(1, b"alice", b"42").unwrap();
+            assert_eq!(cipher.decrypt(&env), Err(Error::Auth), "missing row AD");
+            for wrong in [&b""[..], b"4", b"43", b"420", b"\x0042"] {
+                assert_eq!(cipher.decrypt_bound(&env, wrong), Err(Error::Auth));
+                let mut out = vec![0xaau8; cipher.plaintext_len(&env).unwrap()];
+                assert_eq!(
+                    cipher.decrypt_into_bound(&env, &mut out, wrong),
+                    Err(Error::Auth)
+                );
+                assert!(out.iter().all(|b| *b == 0), "out is wiped");
+            }
+            // An empty row AD is a binding too, distinct from none.
+            let empty = cipher.encrypt_bound(1, b"alice", b"").unwrap();
+            assert_eq!(cipher.decrypt(&empty), Err(Error::Auth));
+            // An unbound envelope does not open under any row AD.
+            let unbound = cipher.encrypt(1, b"alice").unwrap();
+            assert_eq!(cipher.decrypt_bound(&unbound, b""), Err(Error::Auth));
+            assert_eq!(cipher.decrypt_bound(&unbound, b"42"), Err(Error::Auth));
+        }
+    }
+
+    #[test]
+    fn bound_differs_from_unbound_and_between_rows() {
+        let root = crate::RootKey::new(1, &[7u8; 32]).unwrap();
+        let ctx = crate::encode_context(None, "users", "email", 1).unwrap();
+        let siv = root.deterministic_cipher(&ctx).unwrap();
+        let unbound = siv.encrypt(1, b"alice").unwrap();
+        let row1 = siv.encrypt_bound(1, b"alice", b"1").unwrap();
+        let row2 = siv.encrypt_bound(1, b"alice", b"2").unwrap();
+        let empty = siv.encrypt_bound(1, b"alice", b"").unwrap();
+        assert_ne!(unbound, row1);
+        assert_ne!(unbound, empty);
+        assert_ne!(row1, row2, "equal values in different rows no longer match");
+        assert_eq!(row1, siv.encrypt_bound(1, b"alice", b"1").unwrap());
+        assert_eq!(
+            siv.decrypt_bound(&row2, b"1"),
+            Err(Error::Auth),
+            "swapped rows"
+        );
+
+        let chacha = root
+            .randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx)
+            .unwrap();
+        let nonce = [3u8; 12];
+        let a = chacha.encrypt_with_nonce(1, b"alice", &nonce).unwrap();
+        let b = chacha
+            .encrypt_bound_with_nonce(1, b"alice", b"", &nonce)
+            .unwrap();
+        // Same nonce, same keystream: only the tag differs.
+        assert_eq!(a[..a.len() - TAG_LEN], b[..b.len() - TAG_LEN]);
+        assert_ne!(a[a.len() - TAG_LEN..], b[b.len() - TAG_LEN..]);
+        assert_eq!(chacha.decrypt_bound(&b, b"").unwrap(), b"\x01alice");
+        assert!(chacha
+            .encrypt_bound_with_nonce(1, b"x", b"1", &[0u8; 24])
+            .is_err());
+    }
+
+    #[test]
+    fn bound_aad_layout() {
+        assert_eq!(
+            bound_aad(b"HC", b"pk").unwrap(),
+            b"HC\x00\x00\x00\x02pk".to_vec()
+        );
+        assert_eq!(
+            bound_aad(b"HC", b"").unwrap(),
+            b"HC\x00\x00\x00\x00".to_vec()
+        );
     }
 }
