@@ -27,6 +27,18 @@ export declare class NativeCipher {
   /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
   decrypt(envelope: Uint8Array): Buffer
   /**
+   * Row binding (docs/FORMAT.md): encrypts `typeTag ‖ value` bound to `rowAd`, the per-value
+   * associated data (e.g. a primary key). Not on the fast path: one napi-rs call per value.
+   */
+  encryptBound(value: Uint8Array | string, typeTag: number, rowAd: Uint8Array): Buffer
+  /**
+   * Verifies and decrypts an envelope bound to `rowAd`; returns `typeTag ‖ value`. Any other
+   * `rowAd`, or an unbound envelope, fails with `ERR_SIFREDB_AUTH`.
+   */
+  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer
+  /** Test-vector hook: `encryptBound` with a caller-chosen nonce (randomized ciphers only). */
+  encryptBoundWithNonce(value: Uint8Array | string, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer
+  /**
    * An opaque handle on this cipher for the fast path (`fastPath()`), which `lib/backend/native.ts`
    * uses for every encryption and decryption.
    */

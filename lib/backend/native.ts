@@ -165,6 +165,17 @@ function checkTypeTag(typeTag: number): void {
   if ((typeTag & 0xff) !== typeTag) throw inputError('typeTag must be an integer in 0..255');
 }
 
+/** Argument checks of the row-bound calls (napi-rs would replace a lone surrogate silently). */
+function checkBoundInput(value: PlainInput, typeTag: number, rowAd: Uint8Array): void {
+  checkTypeTag(typeTag);
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) throw inputError('value contains a lone surrogate');
+  } else if (!(value instanceof Uint8Array)) {
+    throw inputError('value must be a Uint8Array or a string');
+  }
+  if (!(rowAd instanceof Uint8Array)) throw inputError('rowAd must be a Uint8Array');
+}
+
 function checkBits(bits: number): void {
   if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 8 || bits > 256) {
     throw inputError('bits must be an integer in 8..256');
@@ -352,6 +363,29 @@ class NativeCipherHandle implements CipherHandle {
 
   encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer {
     return call(() => this.#cipher.encryptWithNonce(value, typeTag, nonce));
+  }
+
+  // Row binding: one napi-rs call per value on the NativeCipher object (not the fast path).
+  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
+    checkBoundInput(value, typeTag, rowAd);
+    return call(() => this.#cipher.encryptBound(value, typeTag, rowAd));
+  }
+
+  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+    if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+    if (!(rowAd instanceof Uint8Array)) throw inputError('rowAd must be a Uint8Array');
+    // napi_create_buffer: an ArrayBuffer of its own, never Node's shared pool.
+    return call(() => this.#cipher.decryptBound(envelope, rowAd));
+  }
+
+  decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue {
+    const plaintext = this.decryptBound(envelope, rowAd);
+    return { typeTag: plaintext[0]!, value: plaintext.subarray(1) };
+  }
+
+  encryptBoundWithNonce(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer {
+    checkBoundInput(value, typeTag, rowAd);
+    return call(() => this.#cipher.encryptBoundWithNonce(value, typeTag, rowAd, nonce));
   }
 
   encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {

@@ -116,10 +116,27 @@ export interface CipherHandle {
   /** Async form of {@link CipherHandle.reencryptMany}. */
   reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]>;
   /**
+   * Row binding (docs/FORMAT.md, "Row binding"): like {@link CipherHandle.encrypt}, with `rowAd`
+   * (per-value associated data, e.g. the row's primary key) authenticated as well:
+   * `AAD = header ‖ context ‖ u32be(rowAd.length) ‖ rowAd`. The envelope does not record it; only
+   * {@link CipherHandle.decryptBound} with the same `rowAd` opens it. One backend call per value
+   * (no batch fast path).
+   */
+  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer;
+  /**
+   * Verifies and decrypts an envelope sealed by {@link CipherHandle.encryptBound} with `rowAd`;
+   * returns `typeTag ‖ value`. Another `rowAd`, or an unbound envelope, throws `ERR_SIFREDB_AUTH`.
+   */
+  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer;
+  /** Like {@link CipherHandle.decryptBound}, with the type tag apart from the value bytes. */
+  decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue;
+  /**
    * Test-vector hook: encrypt with a caller-chosen nonce (randomized ciphers only). Never used by the
    * library itself; reusing a nonce under one key breaks ChaCha20-Poly1305.
    */
   encryptWithNonce?(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer;
+  /** Test-vector hook: {@link CipherHandle.encryptBound} with a caller-chosen nonce; as dangerous. */
+  encryptBoundWithNonce?(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer;
 }
 
 /** HMAC-SHA256 keyed for one blind index (context, index name, key version). */

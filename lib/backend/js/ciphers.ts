@@ -10,7 +10,7 @@ import {
   type RandomizedAlgorithmId,
   type TaggedValue,
 } from '../types.js';
-import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe } from './bytes.js';
+import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe, writeU32BE } from './bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
 import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
@@ -37,6 +37,25 @@ abstract class BaseCipher implements CipherHandle {
 
   abstract encrypt(value: PlainInput, typeTag: number): Buffer;
   abstract decrypt(envelope: Uint8Array): Buffer;
+  abstract encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer;
+  abstract decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer;
+
+  /** Row binding (docs/FORMAT.md): `header ‖ context ‖ u32be(rowAd.length) ‖ rowAd`. */
+  protected boundAad(rowAd: Uint8Array): Uint8Array {
+    assertBytes(rowAd, 'rowAd');
+    if (rowAd.length > 0xffffffff) throw new SifreDBError('ERR_SIFREDB_INPUT', 'rowAd must be at most 4294967295 bytes');
+    const base = this.aad.length;
+    const out = new Uint8Array(base + 4 + rowAd.length);
+    out.set(this.aad);
+    writeU32BE(out, base, rowAd.length);
+    out.set(rowAd, base + 4);
+    return out;
+  }
+
+  decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue {
+    const plaintext = this.decryptBound(envelope, rowAd);
+    return { typeTag: plaintext[0]!, value: plaintext.subarray(1) };
+  }
 
   encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {
     if (!Array.isArray(values)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'values must be an array');
@@ -143,33 +162,52 @@ export class RandomizedCipher extends BaseCipher {
   }
 
   encrypt(value: PlainInput, typeTag: number): Buffer {
-    return this.#seal(value, typeTag, undefined);
+    return this.#seal(value, typeTag, undefined, this.aad);
   }
 
   /** Test-vector hook: a caller-chosen nonce. Reusing a nonce under one key breaks the AEAD. */
   encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer {
     assertBytesOfLength(nonce, 'nonce', this.#nonceLength);
-    return this.#seal(value, typeTag, nonce);
+    return this.#seal(value, typeTag, nonce, this.aad);
   }
 
-  #seal(value: PlainInput, typeTag: number, nonce: Uint8Array | undefined): Buffer {
+  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
+    return this.#seal(value, typeTag, undefined, this.boundAad(rowAd));
+  }
+
+  /** Test-vector hook: {@link encryptBound} with a caller-chosen nonce; as dangerous as {@link encryptWithNonce}. */
+  encryptBoundWithNonce(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer {
+    assertBytesOfLength(nonce, 'nonce', this.#nonceLength);
+    return this.#seal(value, typeTag, nonce, this.boundAad(rowAd));
+  }
+
+  #seal(value: PlainInput, typeTag: number, nonce: Uint8Array | undefined, aad: Uint8Array): Buffer {
     const plaintext = encodePlaintext(value, typeTag);
     const bodyStart = HEADER_LENGTH + this.#nonceLength;
     const out = allocOut(bodyStart + plaintext.length + TAG_LENGTH);
     out.set(this.aad.subarray(0, HEADER_LENGTH));
     if (nonce === undefined) this.#nonces.fill(out, HEADER_LENGTH, this.#nonceLength);
     else out.set(nonce, HEADER_LENGTH);
-    this.#aead.seal(out.subarray(HEADER_LENGTH, bodyStart), plaintext, this.aad, out.subarray(bodyStart));
+    this.#aead.seal(out.subarray(HEADER_LENGTH, bodyStart), plaintext, aad, out.subarray(bodyStart));
     wipe(plaintext);
     return out;
   }
 
   decrypt(envelope: Uint8Array): Buffer {
+    return this.#open(envelope, this.aad);
+  }
+
+  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+    checkEnvelope(envelope, this.algorithm, this.keyVersion);
+    return this.#open(envelope, this.boundAad(rowAd));
+  }
+
+  #open(envelope: Uint8Array, aad: Uint8Array): Buffer {
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     const bodyStart = HEADER_LENGTH + this.#nonceLength;
     // The plaintext: unpooled (ciphertext outputs above may stay pooled, they are not secret).
     const out = allocSecret(envelope.length - bodyStart - TAG_LENGTH);
-    if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), this.aad, out)) {
+    if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), aad, out)) {
       throw authError();
     }
     return out;
@@ -179,15 +217,31 @@ export class RandomizedCipher extends BaseCipher {
 /** AES-256-SIV: equal plaintexts under one handle give equal envelopes. */
 export class DeterministicCipher extends BaseCipher {
   readonly #siv: SivWithAd;
+  readonly #bindAd: (ad: Uint8Array) => SivWithAd;
 
   constructor(keyVersion: number, context: Uint8Array, bindAd: (ad: Uint8Array) => SivWithAd) {
     super(ALGORITHM.aesSiv, keyVersion, context);
     this.#siv = bindAd(this.aad);
+    this.#bindAd = bindAd;
   }
 
   encrypt(value: PlainInput, typeTag: number): Buffer {
+    return this.#seal(this.#siv, value, typeTag);
+  }
+
+  /** Row binding: the S2V associated data is per value, so it is bound per call. */
+  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
+    return this.#seal(this.#bindAd(this.boundAad(rowAd)), value, typeTag);
+  }
+
+  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+    checkEnvelope(envelope, this.algorithm, this.keyVersion);
+    return this.#open(this.#bindAd(this.boundAad(rowAd)), envelope);
+  }
+
+  #seal(siv: SivWithAd, value: PlainInput, typeTag: number): Buffer {
     const plaintext = encodePlaintext(value, typeTag);
-    const body = this.#siv.seal(plaintext);
+    const body = siv.seal(plaintext);
     wipe(plaintext);
     const out = allocOut(HEADER_LENGTH + body.length);
     out.set(this.aad.subarray(0, HEADER_LENGTH));
@@ -196,8 +250,12 @@ export class DeterministicCipher extends BaseCipher {
   }
 
   decrypt(envelope: Uint8Array): Buffer {
+    return this.#open(this.#siv, envelope);
+  }
+
+  #open(siv: SivWithAd, envelope: Uint8Array): Buffer {
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
-    const plaintext = this.#siv.open(envelope.subarray(HEADER_LENGTH));
+    const plaintext = siv.open(envelope.subarray(HEADER_LENGTH));
     if (plaintext === null) throw authError();
     return toBuffer(plaintext);
   }
