@@ -9,7 +9,7 @@ export { Vault } from './vault/vault.js';
 export type { RandomizedAlgorithm, VaultOptions } from './vault/vault.js';
 export { DeterministicVault } from './vault/deterministic-vault.js';
 export type { DeterministicVaultOptions } from './vault/deterministic-vault.js';
-export type { BaseVault } from './vault/base-vault.js';
+export type { BaseVault, ReencryptOptions } from './vault/base-vault.js';
 
 export { BlindIndex, DEFAULT_BLIND_INDEX_BITS } from './blind-index/blind-index.js';
 export type {
@@ -34,6 +34,8 @@ export type { TenantKeyRouterOptions } from './keys/tenant-router.js';
 export type { KeyMaterial } from './keys/material.js';
 
 export { inspect, isEncrypted } from './format/inspect.js';
+export { encodeRowAd } from './format/row-ad.js';
+export type { BatchRowBindingOptions, RowAd, RowBindingOptions } from './format/row-ad.js';
 export type { CiphertextInfo } from './format/inspect.js';
 export type { AlgorithmName } from './format/envelope.js';
 export { TEXT_PREFIX } from './format/text.js';

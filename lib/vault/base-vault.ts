@@ -3,12 +3,29 @@
  * header-driven key-version selection, and re-encryption.
  */
 import type { Buffer } from 'node:buffer';
-import { assertArray, type HandleRun, indexedError, runByHandle, runByHandleAsync, splitByHandle } from '../backend/batch.js';
+import {
+  assertArray,
+  type HandleRun,
+  indexedError,
+  runByHandle,
+  runByHandleAsync,
+  settleLater,
+  splitByHandle,
+} from '../backend/batch.js';
 import type { BatchOptions, CipherHandle, TaggedValue } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { type EnvelopeHeader, parseHeader } from '../format/envelope.js';
 import { envelopeBytes } from '../format/inspect.js';
+import {
+  type BatchRowBindingOptions,
+  encodeRowAd,
+  hasRowAds,
+  type RowAd,
+  rowAdOf,
+  rowAdsOf,
+  type RowBindingOptions,
+} from '../format/row-ad.js';
 import { toText } from '../format/text.js';
 import { decodeUtf8 } from '../format/utf8.js';
 import { type DecryptedValue, decodeValue, type EncryptableValue, encodeValue, tagName, VALUE_TAG } from '../format/value-codec.js';
@@ -40,6 +57,16 @@ function wipeEncodings(data: readonly (Uint8Array | string)[], tags: Uint8Array)
     const item = data[i];
     if (tags[i] !== VALUE_TAG.bytes && item instanceof Uint8Array) item.fill(0);
   }
+}
+
+/** Options of {@link BaseVault.reencrypt}. */
+export interface ReencryptOptions extends RowBindingOptions {
+  /**
+   * What the stored ciphertext is bound to, when that differs from `aad`: another row AD, or `null`
+   * for an unbound ciphertext (to bind existing values to their rows). Default: `aad` (or unbound
+   * when `aad` is not given).
+   */
+  previousAad?: RowAd | null;
 }
 
 /** True when the first 7 bytes (the header) of two envelopes are equal. */
@@ -95,13 +122,21 @@ export abstract class BaseVault {
    * Encrypts `value` for `ctx` under the current key version; returns the binary envelope.
    * Strings, bytes, numbers, bigints, booleans and Dates keep their type (see {@link decryptValue});
    * `null`, arrays and plain objects are stored as JSON.
-   * @throws `ERR_SIFREDB_INPUT` for a bad context, a string with a lone surrogate or an unsupported value.
+   *
+   * `options.aad` binds the ciphertext to a row (docs/FORMAT.md, "Row binding"; SECURITY.md): pass
+   * the row's primary key, and the same `aad` to every read. A string is bound as UTF-8, a number
+   * (safe integer) or bigint as its decimal digits, bytes as they are — so `42`, `42n` and `'42'` are
+   * the same binding.
+   * @throws `ERR_SIFREDB_INPUT` for a bad context, a string with a lone surrogate or an unsupported
+   *   value or `aad`.
    */
-  encrypt(value: EncryptableValue, ctx: EncryptionContext): Buffer {
+  encrypt(value: EncryptableValue, ctx: EncryptionContext, options?: RowBindingOptions): Buffer {
     assertContext(ctx);
+    const rowAd = rowAdOf(options);
     const { tag, data } = encodeValue(value);
     try {
-      return this.encryptionCipher(ctx).encrypt(data, tag);
+      const cipher = this.encryptionCipher(ctx);
+      return rowAd === undefined ? cipher.encrypt(data, tag) : cipher.encryptBound(data, tag, rowAd);
     } finally {
       // A number's, bigint's, boolean's or Date's encoding is our scratch copy; bytes are the caller's.
       if (tag !== VALUE_TAG.bytes && typeof data !== 'string') data.fill(0);
@@ -109,8 +144,8 @@ export abstract class BaseVault {
   }
 
   /** Like {@link encrypt}, in the `sdb1:` text form for TEXT/VARCHAR columns. */
-  encryptToString(value: EncryptableValue, ctx: EncryptionContext): string {
-    return toText(this.encrypt(value, ctx));
+  encryptToString(value: EncryptableValue, ctx: EncryptionContext, options?: RowBindingOptions): string {
+    return toText(this.encrypt(value, ctx, options));
   }
 
   /**
@@ -121,18 +156,19 @@ export abstract class BaseVault {
    * Fails closed: input that is not a SifreDB ciphertext — such as a plaintext still in the column —
    * throws `ERR_SIFREDB_FORMAT`; nothing is ever passed through.
    * @throws `ERR_SIFREDB_FORMAT` (not a ciphertext, truncated, unsupported format or algorithm),
-   *   `ERR_SIFREDB_KEY` (unknown key version), `ERR_SIFREDB_AUTH` (wrong context or key, tampered).
+   *   `ERR_SIFREDB_KEY` (unknown key version), `ERR_SIFREDB_AUTH` (wrong context or key, tampered,
+   *   or a row-bound ciphertext read without its `options.aad` or with another one).
    */
-  decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer {
-    return this.#openTagged(ciphertext, ctx).value;
+  decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): Buffer {
+    return this.#openTagged(ciphertext, ctx, rowAdOf(options)).value;
   }
 
   /**
    * Decrypts a ciphertext that holds a string (see {@link decrypt} for errors).
    * @throws `ERR_SIFREDB_INPUT` when the stored value is not a string (use {@link decryptValue}).
    */
-  decryptToString(ciphertext: Uint8Array | string, ctx: EncryptionContext): string {
-    const { typeTag, value } = this.#openTagged(ciphertext, ctx);
+  decryptToString(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): string {
+    const { typeTag, value } = this.#openTagged(ciphertext, ctx, rowAdOf(options));
     if (typeTag !== VALUE_TAG.string) {
       value.fill(0);
       throw new SifreDBError(ERROR_CODES.input, `the stored value is ${tagName(typeTag)}, not a string; use decryptValue()`);
@@ -146,8 +182,8 @@ export abstract class BaseVault {
   }
 
   /** Decrypts and returns the value as the JS type it was encrypted from (bytes as a `Buffer`). */
-  decryptValue(ciphertext: Uint8Array | string, ctx: EncryptionContext): DecryptedValue {
-    const plaintext = this.#open(ciphertext, ctx);
+  decryptValue(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): DecryptedValue {
+    const plaintext = this.#open(ciphertext, ctx, rowAdOf(options));
     // Bytes come back as a view of the plaintext buffer: that buffer is then the caller's.
     if (plaintext[0] === VALUE_TAG.bytes) return decodeValue(plaintext);
     try {
@@ -174,14 +210,26 @@ export abstract class BaseVault {
    * Decrypts `ciphertext` with its own key version and encrypts the same value (same type) under the
    * current one. Returns the form it was given: text in, text out. The intermediate plaintext is
    * zeroed. Errors as for {@link decrypt}.
+   *
+   * With `options.aad` the value is read and written bound to that row AD; `options.previousAad`
+   * reads it bound to another one, or unbound (`null`) — e.g. to bind existing values to their rows.
    */
-  reencrypt(ciphertext: string, ctx: EncryptionContext): string;
-  reencrypt(ciphertext: Uint8Array, ctx: EncryptionContext): Buffer;
-  reencrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer | string;
-  reencrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer | string {
-    const plaintext = this.#open(ciphertext, ctx);
+  reencrypt(ciphertext: string, ctx: EncryptionContext, options?: ReencryptOptions): string;
+  reencrypt(ciphertext: Uint8Array, ctx: EncryptionContext, options?: ReencryptOptions): Buffer;
+  reencrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: ReencryptOptions): Buffer | string;
+  reencrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: ReencryptOptions): Buffer | string {
+    const rowAd = rowAdOf(options);
+    let readAd = rowAd;
+    if (options !== undefined && 'previousAad' in options) {
+      readAd = options.previousAad === null ? undefined : encodeRowAd(options.previousAad as RowAd);
+    }
+    const plaintext = this.#open(ciphertext, ctx, readAd);
     try {
-      const envelope = this.encryptionCipher(ctx).encrypt(plaintext.subarray(1), plaintext[0]!);
+      const cipher = this.encryptionCipher(ctx);
+      const envelope =
+        rowAd === undefined
+          ? cipher.encrypt(plaintext.subarray(1), plaintext[0]!)
+          : cipher.encryptBound(plaintext.subarray(1), plaintext[0]!, rowAd);
       return typeof ciphertext === 'string' ? toText(envelope) : envelope;
     } finally {
       plaintext.fill(0);
@@ -193,8 +241,13 @@ export abstract class BaseVault {
    * one backend call, in order (the native backend returns views into one buffer).
    * @throws as {@link encrypt}, naming the first bad value: `values[i]: …`, with `error.index === i`.
    *   Nothing is returned.
+   *
+   * With `options.aad` (one row AD per value, see {@link encrypt}) each value is bound to its row and
+   * sealed by its own backend call: the one-crossing batch speed applies to unbound batches only.
+   * A bad `aad` entry is named `aad[i]`.
    */
-  encryptMany(values: readonly EncryptableValue[], ctx: EncryptionContext): Buffer[] {
+  encryptMany(values: readonly EncryptableValue[], ctx: EncryptionContext, options?: BatchRowBindingOptions): Buffer[] {
+    if (hasRowAds(options)) return this.#encryptManyBound(values, ctx, options);
     assertContext(ctx);
     const { data, tags } = encodeValues(values);
     try {
@@ -209,7 +262,12 @@ export abstract class BaseVault {
    * on the libuv thread pool in `options.threads` parts (default: the available cores) while the event
    * loop stays free. See docs/PERFORMANCE.md (`UV_THREADPOOL_SIZE`).
    */
-  async encryptManyAsync(values: readonly EncryptableValue[], ctx: EncryptionContext, options?: BatchOptions): Promise<Buffer[]> {
+  async encryptManyAsync(
+    values: readonly EncryptableValue[],
+    ctx: EncryptionContext,
+    options?: BatchOptions & BatchRowBindingOptions,
+  ): Promise<Buffer[]> {
+    if (hasRowAds(options)) return settleLater(() => this.#encryptManyBound(values, ctx, options));
     assertContext(ctx);
     const { data, tags } = encodeValues(values);
     let sealed: Promise<Buffer[]>;
@@ -228,7 +286,12 @@ export abstract class BaseVault {
    * @throws as {@link decrypt}, naming the first ciphertext that fails: `ciphertexts[i]: …`, with
    *   `error.index === i`. Nothing is returned and plaintexts already decrypted are wiped.
    */
-  decryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext): Buffer[] {
+  decryptMany(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchRowBindingOptions,
+  ): Buffer[] {
+    if (hasRowAds(options)) return this.#decryptManyBound(ciphertexts, ctx, options);
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     return runByHandle(runs, envelopes, 'ciphertexts', true, (handle, part) => handle.decryptManyValues(part).values);
   }
@@ -237,8 +300,9 @@ export abstract class BaseVault {
   async decryptManyAsync(
     ciphertexts: readonly (Uint8Array | string)[],
     ctx: EncryptionContext,
-    options?: BatchOptions,
+    options?: BatchOptions & BatchRowBindingOptions,
   ): Promise<Buffer[]> {
+    if (hasRowAds(options)) return settleLater(() => this.#decryptManyBound(ciphertexts, ctx, options));
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     return runByHandleAsync(runs, envelopes, 'ciphertexts', true, async (handle, part) => {
       return (await handle.decryptManyValuesAsync(part, options)).values;
@@ -250,7 +314,12 @@ export abstract class BaseVault {
    * in the form it was given (text in, text out). The plaintexts never reach JavaScript with the
    * native backend. Errors as for {@link decryptMany}.
    */
-  reencryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext): (Buffer | string)[] {
+  reencryptMany(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchRowBindingOptions,
+  ): (Buffer | string)[] {
+    if (hasRowAds(options)) return this.#reencryptManyBound(ciphertexts, ctx, options);
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     const target = this.encryptionCipher(ctx);
     const out = runByHandle(runs, envelopes, 'ciphertexts', false, (handle, part) => handle.reencryptMany(part, target));
@@ -261,8 +330,9 @@ export abstract class BaseVault {
   async reencryptManyAsync(
     ciphertexts: readonly (Uint8Array | string)[],
     ctx: EncryptionContext,
-    options?: BatchOptions,
+    options?: BatchOptions & BatchRowBindingOptions,
   ): Promise<(Buffer | string)[]> {
+    if (hasRowAds(options)) return settleLater(() => this.#reencryptManyBound(ciphertexts, ctx, options));
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     const target = this.encryptionCipher(ctx);
     const out = await runByHandleAsync(runs, envelopes, 'ciphertexts', false, (handle, part) =>
@@ -313,20 +383,79 @@ export abstract class BaseVault {
   protected abstract checkAlgorithm(header: EnvelopeHeader): void;
 
   /** Like {@link #open}, with the type tag apart from the value (no `subarray` of the plaintext). */
-  #openTagged(ciphertext: Uint8Array | string, ctx: EncryptionContext): TaggedValue {
+  #openTagged(ciphertext: Uint8Array | string, ctx: EncryptionContext, rowAd: Uint8Array | undefined): TaggedValue {
     assertContext(ctx);
     const envelope = envelopeBytes(ciphertext);
     const header = parseHeader(envelope);
     this.checkAlgorithm(header);
-    return this.decryptionCipher(header, ctx).decryptTagged(envelope);
+    const cipher = this.decryptionCipher(header, ctx);
+    return rowAd === undefined ? cipher.decryptTagged(envelope) : cipher.decryptTaggedBound(envelope, rowAd);
   }
 
   /** Parses, picks the key version from the header, and decrypts to `type tag ‖ value`. */
-  #open(ciphertext: Uint8Array | string, ctx: EncryptionContext): Buffer {
+  #open(ciphertext: Uint8Array | string, ctx: EncryptionContext, rowAd: Uint8Array | undefined): Buffer {
     assertContext(ctx);
     const envelope = envelopeBytes(ciphertext);
     const header = parseHeader(envelope);
     this.checkAlgorithm(header);
-    return this.decryptionCipher(header, ctx).decrypt(envelope);
+    const cipher = this.decryptionCipher(header, ctx);
+    return rowAd === undefined ? cipher.decrypt(envelope) : cipher.decryptBound(envelope, rowAd);
+  }
+
+  /** {@link encryptMany} with row binding: one bound call per value. */
+  #encryptManyBound(values: readonly EncryptableValue[], ctx: EncryptionContext, options: BatchRowBindingOptions): Buffer[] {
+    assertContext(ctx);
+    assertArray(values, 'values');
+    const rowAds = rowAdsOf(options, values.length)!;
+    const out = new Array<Buffer>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      try {
+        out[i] = this.encrypt(values[i]!, ctx, { aad: rowAds[i]! });
+      } catch (error) {
+        throw indexedError(error, 'values', i);
+      }
+    }
+    return out;
+  }
+
+  /** {@link decryptMany} with row binding: one bound call per ciphertext; wipes on failure. */
+  #decryptManyBound(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options: BatchRowBindingOptions,
+  ): Buffer[] {
+    assertContext(ctx);
+    assertArray(ciphertexts, 'ciphertexts');
+    const rowAds = rowAdsOf(options, ciphertexts.length)!;
+    const out = new Array<Buffer>(ciphertexts.length);
+    for (let i = 0; i < ciphertexts.length; i++) {
+      try {
+        out[i] = this.#openTagged(ciphertexts[i]!, ctx, rowAds[i]!).value;
+      } catch (error) {
+        for (let j = 0; j < i; j++) out[j]!.fill(0);
+        throw indexedError(error, 'ciphertexts', i);
+      }
+    }
+    return out;
+  }
+
+  /** {@link reencryptMany} with row binding: read and written bound to `aad[i]`, one call each. */
+  #reencryptManyBound(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options: BatchRowBindingOptions,
+  ): (Buffer | string)[] {
+    assertContext(ctx);
+    assertArray(ciphertexts, 'ciphertexts');
+    const rowAds = rowAdsOf(options, ciphertexts.length)!;
+    const out = new Array<Buffer | string>(ciphertexts.length);
+    for (let i = 0; i < ciphertexts.length; i++) {
+      try {
+        out[i] = this.reencrypt(ciphertexts[i]!, ctx, { aad: rowAds[i]! });
+      } catch (error) {
+        throw indexedError(error, 'ciphertexts', i);
+      }
+    }
+    return out;
   }
 }

@@ -5,6 +5,7 @@ import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { EnvelopeHeader } from '../format/envelope.js';
 import { toText } from '../format/text.js';
+import { type RowBindingOptions, rowAdOf } from '../format/row-ad.js';
 import { type EncryptableValue, encodeValue } from '../format/value-codec.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js';
 import { BaseVault } from './base-vault.js';
@@ -19,6 +20,12 @@ export type DeterministicVaultOptions = KeyringOptions;
  *
  * It reveals which rows hold equal values (and, like any encryption here, their lengths). Use it only
  * for columns you must look up exactly; prefer a `Vault` plus a `BlindIndex` otherwise (SECURITY.md).
+ *
+ * Row binding (`{ aad }` on every method) works here too, but costs the point of this vault: equal
+ * values in different rows then give different ciphertexts, so `WHERE col = $1` across rows no
+ * longer finds them (it hides the equality instead). Bind deterministic columns only when lookups
+ * always name the row as well; otherwise leave them unbound, or use a `Vault` + `BlindIndex` with
+ * row binding.
  *
  * @example
  * ```ts
@@ -48,18 +55,24 @@ export class DeterministicVault extends BaseVault {
    * the current version first. Use them all in `WHERE col IN (…)` so that rows not yet re-encrypted
    * after a rotation are still found; the list shrinks back to one term once old versions are
    * retired. The value must have the type it was stored with (a number never matches a string).
+   *
+   * With `options.aad` the terms are those of the value bound to that one row: they find that row
+   * only (a lookup of a known row, e.g. `WHERE id = $1 AND email IN (…)`). Row-bound deterministic
+   * ciphertexts of equal values in different rows differ, so there is no search across rows.
    */
-  queryTerms(value: EncryptableValue, ctx: EncryptionContext): Buffer[] {
+  queryTerms(value: EncryptableValue, ctx: EncryptionContext, options?: RowBindingOptions): Buffer[] {
     assertContext(ctx);
+    const rowAd = rowAdOf(options);
     const encoded = encodeValue(value);
-    return this.keyring
-      .queryVersionsFor(ctx)
-      .map((version) => this.keyring.deterministicCipher(ctx, version).encrypt(encoded.data, encoded.tag));
+    return this.keyring.queryVersionsFor(ctx).map((version) => {
+      const cipher = this.keyring.deterministicCipher(ctx, version);
+      return rowAd === undefined ? cipher.encrypt(encoded.data, encoded.tag) : cipher.encryptBound(encoded.data, encoded.tag, rowAd);
+    });
   }
 
   /** {@link queryTerms} in the `sdb1:` text form, for TEXT/VARCHAR columns. */
-  queryTermsAsText(value: EncryptableValue, ctx: EncryptionContext): string[] {
-    return this.queryTerms(value, ctx).map(toText);
+  queryTermsAsText(value: EncryptableValue, ctx: EncryptionContext, options?: RowBindingOptions): string[] {
+    return this.queryTerms(value, ctx, options).map(toText);
   }
 
   protected encryptionCipher(ctx: EncryptionContext): CipherHandle {
