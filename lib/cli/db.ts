@@ -36,6 +36,7 @@ const JOB_OPTIONS = {
   table: { type: 'string' },
   column: { type: 'string' },
   'id-column': { type: 'string' },
+  'bind-row': { type: 'boolean' },
   'tenant-column': { type: 'string' },
   'context-table': { type: 'string' },
   'context-column': { type: 'string' },
@@ -58,6 +59,8 @@ const JOB_HELP = `Options:
   --table <[schema.]table>            the table (names are case-sensitive)
   --column <column>                   the column (TEXT/VARCHAR: "sdb1:" text form; BYTEA: binary)
   --id-column <column>                unique key to page by (default id)
+  --bind-row                          row binding: each ciphertext is bound to its row's id (id::text);
+                                      values swapped between rows fail (read them with { aad: id })
   --tenant-column <column>            per-row tenant id, part of each row's encryption context
   --context-table <name>              table name in the encryption context (default: --table without schema)
   --context-column <name>             column name in the encryption context (default: the ciphertext column)
@@ -146,6 +149,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       table,
       column,
       idColumn: str(values, 'id-column'),
+      rowBinding: values['bind-row'] === true ? 'id' : 'none',
       tenantColumn: str(values, 'tenant-column'),
       contextTable: str(values, 'context-table'),
       contextColumn: str(values, 'context-column'),

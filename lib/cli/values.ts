@@ -31,6 +31,21 @@ const CONTEXT_HELP = `  --table <name>            table in the encryption contex
 
 const KEY_HELP = `  --keys <path>             key store (or env SIFREDB_KEYS)`;
 
+const AAD_HELP = `  --aad <value>             row binding: the row's id (or other per-value data) the ciphertext is
+                            bound to, as UTF-8 text; the same value must be given to decrypt
+  --bind-row <value>        the same as --aad`;
+
+const AAD_OPTIONS = { aad: { type: 'string' }, 'bind-row': { type: 'string' } } as const;
+
+/** `{ aad }` from --aad / --bind-row, or undefined (unbound). */
+function rowBindingFrom(values: Values): { aad: string } | undefined {
+  const aad = str(values, 'aad');
+  const bindRow = str(values, 'bind-row');
+  if (aad !== undefined && bindRow !== undefined && aad !== bindRow) throw usageError('--aad and --bind-row give different values');
+  const value = aad ?? bindRow;
+  return value === undefined ? undefined : { aad: value };
+}
+
 /** Opens a keyring on the key store; the caller closes it with the returned `close`. */
 async function openKeyring(values: Values): Promise<{ keyring: Keyring; close(): void }> {
   const provider = await openKeyProvider(values);
@@ -71,10 +86,12 @@ ${CONTEXT_HELP}
   --binary                  write the binary envelope instead of the text form
   --input <file>            read the value from a file
   --output <file>           write the ciphertext to a file (mode 0600)
+${AAD_HELP}
 ${KEY_HELP}
   --json                    print {"ciphertext","keyVersion","algorithm"}`,
   options: {
     ...CONTEXT_OPTIONS,
+    ...AAD_OPTIONS,
     deterministic: { type: 'boolean' },
     algorithm: { type: 'string' },
     bytes: { type: 'boolean' },
@@ -98,7 +115,7 @@ ${KEY_HELP}
     try {
       const vault =
         values.deterministic === true ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
-      const envelope = vault.encrypt(value, ctx);
+      const envelope = vault.encrypt(value, ctx, rowBindingFrom(values));
       const info = inspect(envelope);
       if (out.json) out.result({ ciphertext: toText(envelope), keyVersion: info.keyVersion, algorithm: info.algorithm });
       else await writeOutput(values, values.binary === true ? envelope : `${toText(envelope)}\n`);
@@ -128,9 +145,10 @@ Options:
 ${CONTEXT_HELP}
   --input <file>            read the ciphertext from a file
   --output <file>           write the value to a file (mode 0600)
+${AAD_HELP}
 ${KEY_HELP}
   --json                    print {"value","type","keyVersion"} (bytes as base64)`,
-  options: { ...CONTEXT_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
+  options: { ...CONTEXT_OPTIONS, ...AAD_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
   positionals: 1,
   async run({ values, positionals }) {
     const out = new Output(values);
@@ -141,7 +159,7 @@ ${KEY_HELP}
     const { keyring, close } = await openKeyring(values);
     try {
       const vault = info.algorithm === 'aes-256-siv' ? await DeterministicVault.open(keyring) : await Vault.open(keyring);
-      const value = vault.decryptValue(ciphertext, ctx);
+      const value = vault.decryptValue(ciphertext, ctx, rowBindingFrom(values));
       if (out.json) {
         const type = Buffer.isBuffer(value) ? 'bytes' : value instanceof Date ? 'date' : value === null || typeof value === 'object' ? 'json' : typeof value;
         const shown = Buffer.isBuffer(value) ? value.toString('base64') : typeof value === 'bigint' ? value.toString() : value;

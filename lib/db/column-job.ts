@@ -89,6 +89,16 @@ export interface ColumnJobOptions {
   column: string;
   /** Unique, ordered key used for keyset pagination (default `id`). */
   idColumn?: string;
+  /**
+   * Row binding (SECURITY.md): `'id'` binds each row's ciphertext to its id — the id column's text
+   * form as PostgreSQL prints it (`id::text`) is the row AD — so ciphertexts swapped between rows fail
+   * to decrypt. reencrypt then reads and writes bound values (rows that do not open under their id are
+   * reported as failed); encrypt-column writes bound values. The application must read them with
+   * `{ aad: String(row.id) }` (a number or bigint id gives the same bytes). Bound rows are processed
+   * one at a time (no batch fast path). Lookup columns stay unbound (they must match across rows).
+   * Default `'none'`.
+   */
+  rowBinding?: 'id' | 'none';
   /** Column holding each row's tenant id; its value goes into the row's encryption context. */
   tenantColumn?: string;
   /** Table name in the encryption context (default: `table` without its schema). */
@@ -142,11 +152,12 @@ export interface EncryptColumnOptions extends ColumnJobOptions {
   targetColumn?: string;
 }
 
-/** One row as read: `id`, the value `v`, the tenant `t`. */
+/** One row as read: `id`, the value `v`, the tenant `t`, and with row binding the id's text `k`. */
 interface Row {
   id: unknown;
   v: unknown;
   t?: unknown;
+  k?: unknown;
 }
 
 /** What to do with a row. */
@@ -167,6 +178,8 @@ interface Plan {
   /** The column written: `source` in place, or the target column. */
   readonly target: ColumnInfo;
   readonly tenant: ColumnInfo | undefined;
+  /** Row binding: select `id::text AS k` and bind each value to it. */
+  readonly bindRows: boolean;
   readonly lookups: readonly Lookup[];
   /** Extra `WHERE` of the read (besides the keyset condition), and of the sweep. */
   readonly scanFilter: string;
@@ -318,6 +331,7 @@ async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void
   const idSql = quoteIdent(plan.id.name);
   const columns = [`${idSql} AS id`, `${quoteIdent(plan.source.name)} AS v`];
   if (plan.tenant) columns.push(`${quoteIdent(plan.tenant.name)} AS t`);
+  if (plan.bindRows) columns.push(`${idSql}::text AS k`);
   const first = o.filterParams.length;
   const select = (after: boolean) =>
     `SELECT ${columns.join(', ')} FROM ${plan.info.table.sql}
@@ -457,6 +471,15 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     }
   }
   const tenant = options.tenantColumn === undefined ? undefined : requireColumn(info, options.tenantColumn, 'tenant');
+  const rowBinding = options.rowBinding ?? 'none';
+  if (rowBinding !== 'id' && rowBinding !== 'none') throw new SifreDBError(ERROR_CODES.input, "rowBinding must be 'id' or 'none'");
+  const bindRows = rowBinding === 'id';
+  /** The row-binding options of a row: `{ aad: id::text }`, or none. */
+  const bound = (row: Row): { aad: string } | undefined => {
+    if (!bindRows) return undefined;
+    if (typeof row.k !== 'string') throw new SifreDBError(ERROR_CODES.input, 'the row has no id to bind to');
+    return { aad: row.k };
+  };
 
   const contextTable = options.contextTable ?? table.name;
   const contextColumn = options.contextColumn ?? target.name;
@@ -481,8 +504,10 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   }
 
   const wantText = target.kind === 'text';
-  const encryptAs = (value: unknown, ctx: EncryptionContext): string | Buffer =>
-    wantText ? vault.encryptToString(value as EncryptableValue, ctx) : vault.encrypt(value as EncryptableValue, ctx);
+  const encryptAs = (value: unknown, ctx: EncryptionContext, rowOptions?: { aad: string }): string | Buffer =>
+    wantText
+      ? vault.encryptToString(value as EncryptableValue, ctx, rowOptions)
+      : vault.encrypt(value as EncryptableValue, ctx, rowOptions);
   const lookupValues = (value: unknown, ctx: EncryptionContext) => lookups.map((l) => l.compute(value, ctx));
 
   // One row at a time: the path for encrypt-column, for rows with lookup columns (they need the
@@ -492,22 +517,29 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     try {
       const value = row.v;
       const ctx = contextFor(row.t);
+      const rowOptions = bound(row);
       if (mode === 'reencrypt') {
         if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-        if (!vault.needsReencryption(value, ctx)) return 'skip';
-        if (lookups.length === 0) return { next: vault.reencrypt(value, ctx), lookups: [] };
-        const plain = vault.decryptValue(value, ctx);
-        return { next: encryptAs(plain, ctx), lookups: lookupValues(plain, ctx) };
+        if (!vault.needsReencryption(value, ctx)) {
+          // With row binding a current ciphertext must still open under its row's id: one moved
+          // from another row is reported, not counted as done.
+          if (rowOptions !== undefined) vault.decrypt(value, ctx, rowOptions).fill(0);
+          return 'skip';
+        }
+        if (lookups.length === 0) return { next: vault.reencrypt(value, ctx, rowOptions), lookups: [] };
+        const plain = vault.decryptValue(value, ctx, rowOptions);
+        return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
       }
       if (isEncrypted(value)) {
         // Well-formed is not enough to leave a value alone: it must open under this vault and
-        // context. Anything else (another key or context, a plaintext shaped like a ciphertext)
-        // is reported as a failed row instead of being counted as done.
-        vault.decrypt(value as string | Uint8Array, ctx);
+        // context (and row id, with row binding). Anything else (another key or context, a
+        // plaintext shaped like a ciphertext) is reported as a failed row instead of being counted
+        // as done.
+        vault.decrypt(value as string | Uint8Array, ctx, rowOptions);
         return 'skip';
       }
       if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-      return { next: encryptAs(value, ctx), lookups: lookupValues(value, ctx) };
+      return { next: encryptAs(value, ctx, rowOptions), lookups: lookupValues(value, ctx) };
     } catch (error) {
       return asSifreDBError(error);
     }
@@ -517,7 +549,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   // batch API: one native call per context and batch, on the libuv pool, so the event loop keeps
   // feeding PostgreSQL while the ciphers run. A batch that fails falls back to row by row.
   const transform = async (rows: readonly Row[]): Promise<Outcome[]> => {
-    if (mode !== 'reencrypt' || lookups.length > 0) return rows.map(transformRow);
+    if (mode !== 'reencrypt' || lookups.length > 0 || bindRows) return rows.map(transformRow);
     const outcomes = new Array<Outcome>(rows.length);
     const groups = new Map<EncryptionContext, number[]>();
     const batchable = (value: unknown, ctx: EncryptionContext): boolean => {
@@ -572,6 +604,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     source,
     target,
     tenant,
+    bindRows,
     lookups,
     scanFilter: scanFilter,
     sweepFilter: sweep.sql === '' ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
