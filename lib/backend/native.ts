@@ -217,13 +217,14 @@ function packBytes(items: readonly Uint8Array[], name: string, what: string, own
  * `bounds[p]..bounds[p + 1]` of each buffer. `run` starts one part; every part is awaited before
  * failing, so that no task still writes into a buffer being wiped.
  */
-async function inParts(
+async function inParts<T>(
   count: number,
   threads: number,
   buffers: readonly { buf: Buffer; size: (i: number) => number }[],
   run: (bufs: Buffer[], first: number, end: number) => Promise<void>,
   name: string,
-): Promise<void> {
+  meanwhile: () => T,
+): Promise<T> {
   const primary = buffers[0]!;
   const parts = Math.max(1, Math.min(threads, Math.floor(primary.buf.length / MIN_PART_BYTES)));
   const sizes = new Float64Array(count);
@@ -243,6 +244,9 @@ async function inParts(
     });
     tasks.push(run(views, first, end).catch((error: unknown) => Promise.reject(batchFailure(error, name, first))));
   }
+  // JavaScript work that does not read the results (e.g. creating the result views) overlaps the
+  // thread pool's; nothing made here reaches the caller before every part has succeeded.
+  const made = meanwhile();
   const settled = await Promise.allSettled(tasks);
   let failure: SifreDBError | undefined;
   for (const result of settled) {
@@ -255,6 +259,7 @@ async function inParts(
     for (const { buf } of buffers) buf.fill(0);
     throw failure;
   }
+  return made;
 }
 
 /**
@@ -407,14 +412,14 @@ class NativeCipherHandle implements CipherHandle {
     if (n === 0) return [];
     const { buf, lens } = this.#packPlaintexts(values, typeTags, true);
     const overhead = this.#overhead;
-    await inParts(
+    return inParts(
       n,
       threads,
       [{ buf, size: (i) => lens[i]! + overhead }],
       ([part], first, end) => this.#fast.sealManyAsync(this.#handle, part!, lens.subarray(first, end)),
       'values',
+      () => this.#envelopes(buf, lens),
     );
-    return this.#envelopes(buf, lens);
   }
 
   decryptMany(envelopes: Uint8Array[]): Buffer[] {
@@ -432,14 +437,15 @@ class NativeCipherHandle implements CipherHandle {
     assertArray(envelopes, 'envelopes');
     if (envelopes.length === 0) return { values: [], typeTags: new Uint8Array(0) };
     const { buf, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
-    await inParts(
+    const values = await inParts(
       lens.length,
       threads,
       [{ buf, size: (i) => lens[i]! }],
       ([part], first, end) => this.#fast.openManyAsync(this.#handle, part!, lens.subarray(first, end)),
       'envelopes',
+      () => this.#plaintexts(buf, lens, 1),
     );
-    return { values: this.#plaintexts(buf, lens, 1), typeTags: this.#typeTags(buf, lens) };
+    return { values, typeTags: this.#typeTags(buf, lens) };
   }
 
   reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[] {
@@ -465,7 +471,7 @@ class NativeCipherHandle implements CipherHandle {
     const { buf: input, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
     const { output, plaintextLens } = this.#resealOutput(lens, to, true);
     const toOverhead = to.#overhead;
-    await inParts(
+    return inParts(
       lens.length,
       threads,
       [
@@ -475,8 +481,8 @@ class NativeCipherHandle implements CipherHandle {
       ([inPart, outPart], first, end) =>
         this.#fast.resealManyAsync(this.#handle, to.#handle, inPart!, lens.subarray(first, end), outPart!),
       'envelopes',
+      () => to.#envelopes(output, plaintextLens),
     );
-    return to.#envelopes(output, plaintextLens);
   }
 
   #target(target: CipherHandle): NativeCipherHandle {

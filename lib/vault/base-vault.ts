@@ -27,7 +27,7 @@ import {
   type RowBindingOptions,
 } from '../format/row-ad.js';
 import { toText } from '../format/text.js';
-import { decodeUtf8 } from '../format/utf8.js';
+import { assertWellFormed, decodeUtf8 } from '../format/utf8.js';
 import { type DecryptedValue, decodeValue, type EncryptableValue, encodeValue, tagName, VALUE_TAG } from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
 
@@ -38,15 +38,25 @@ function encodeValues(values: readonly EncryptableValue[]): { data: (Uint8Array 
   const data = new Array<Uint8Array | string>(n);
   const tags = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    let encoded: ReturnType<typeof encodeValue>;
+    const value = values[i];
     try {
-      encoded = encodeValue(values[i]!);
+      // Strings and bytes (the usual batch) inline; everything else through encodeValue.
+      if (typeof value === 'string') {
+        assertWellFormed(value, 'value');
+        data[i] = value;
+        tags[i] = VALUE_TAG.string;
+      } else if (value instanceof Uint8Array) {
+        data[i] = value;
+        tags[i] = VALUE_TAG.bytes;
+      } else {
+        const encoded = encodeValue(value!);
+        data[i] = encoded.data;
+        tags[i] = encoded.tag;
+      }
     } catch (error) {
       wipeEncodings(data.slice(0, i), tags);
       throw indexedError(error, 'values', i);
     }
-    data[i] = encoded.data;
-    tags[i] = encoded.tag;
   }
   return { data, tags };
 }

@@ -12,6 +12,9 @@ use sifredb_core::{blind_index_message, encode_context, random, Cipher, RootKey}
 const SIZES: [usize; 4] = [32, 256, 4096, 65536];
 
 fn setup() -> (RootKey, Vec<u8>) {
+    // As in the Node.js binding, which reports forks through `pthread_atfork`: no `getpid()` per
+    // nonce. Nothing here forks.
+    random::use_fork_hook();
     let root = RootKey::new(1, &[0x42; 32]).unwrap();
     let ctx = encode_context(Some("acme"), "users", "email", 1).unwrap();
     (root, ctx)
@@ -67,15 +70,53 @@ fn ciphers(c: &mut Criterion) {
     decrypt_group(c, "deterministic_decrypt", &siv);
 }
 
+/// Batches as `benchmark/run.js` runs them through N-API: 1,000 values of 32 B laid out in one
+/// buffer and sealed (or opened) in place with one call.
+fn batches(c: &mut Criterion) {
+    const COUNT: usize = 1000;
+    const SIZE: usize = 32;
+    let (root, ctx) = setup();
+    let chacha = root
+        .randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx)
+        .unwrap();
+    let lens = vec![(SIZE + 1) as u32; COUNT];
+    let record = chacha.sealed_len(SIZE).unwrap();
+    let mut buf = vec![0x5a; record * COUNT];
+    let mut group = c.benchmark_group("randomized_seal_records");
+    group.throughput(Throughput::Elements(COUNT as u64));
+    group.bench_function(BenchmarkId::from_parameter(SIZE), |b| {
+        b.iter(|| chacha.seal_records(black_box(&mut buf), &lens).unwrap())
+    });
+    group.finish();
+
+    chacha.seal_records(&mut buf, &lens).unwrap();
+    let sealed = buf.clone();
+    let envelope_lens = vec![record as u32; COUNT];
+    let mut group = c.benchmark_group("randomized_open_records");
+    group.throughput(Throughput::Elements(COUNT as u64));
+    group.bench_function(BenchmarkId::from_parameter(SIZE), |b| {
+        b.iter(|| {
+            buf.copy_from_slice(&sealed);
+            chacha
+                .open_records(black_box(&mut buf), &envelope_lens)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn small_ops(c: &mut Criterion) {
     let (root, ctx) = setup();
     let key = root.blind_index(&ctx, b"email_bidx").unwrap();
-    let message = blind_index_message(&[&[0x61; 28]]).unwrap();
     let mut group = c.benchmark_group("blind_index");
-    group.throughput(Throughput::Bytes(message.len() as u64));
-    group.bench_function("32", |b| {
-        b.iter(|| key.compute(black_box(&message), 64).unwrap())
-    });
+    for size in SIZES {
+        // The message of a one-field index: u32be length ‖ value.
+        let message = blind_index_message(&[&vec![0x61; size]]).unwrap();
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &message, |b, message| {
+            b.iter(|| key.compute(black_box(message), 16).unwrap())
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("derive_cipher");
@@ -104,9 +145,9 @@ fn small_ops(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default()
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1000))
+        .warm_up_time(Duration::from_millis(300))
         .sample_size(20);
-    targets = ciphers, small_ops
+    targets = ciphers, batches, small_ops
 }
 criterion_main!(benches);

@@ -1,0 +1,350 @@
+// Targets, tables and the chart of `npm run bench` (see run.js).
+import { ROWS } from './subjects.js';
+
+const OPS = {
+  encrypt: 'Randomized encrypt (ChaCha20-Poly1305, fresh nonce)',
+  decrypt: 'Randomized decrypt',
+  'siv-encrypt': 'Deterministic encrypt (AES-256-SIV)',
+  'blind-index': 'Blind index (HMAC-SHA256 term of a text value)',
+  field: 'Field encryption of a text value',
+  'field+index': 'Searchable field: encrypt + one blind index',
+  derive: 'Cold key: derive a per-context key (HKDF-SHA256)',
+};
+const SIZES = [32, 256, 4096, 65536];
+const sizeName = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
+
+export const formatNs = (ns) =>
+  ns === undefined ? '—' : ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`;
+const formatRate = (rate) => (rate === undefined ? '—' : rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M/s` : `${(rate / 1e3).toFixed(1)} k/s`);
+const formatMBps = (size, ns) => `${((size / ns) * 1e3).toFixed(0)} MB/s`;
+const times = (x) => (x === undefined || !Number.isFinite(x) ? '—' : x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`);
+
+function lookup(results) {
+  const map = new Map(results.single.map((r) => [`${r.op}|${r.size}|${r.row}`, r.ns]));
+  return (op, size, row) => map.get(`${op}|${size}|${row}`);
+}
+
+/** The issue's targets, each with the measured figure and PASS/FAIL. */
+export function evaluateTargets(results) {
+  const ns = lookup(results);
+  const batch = Object.fromEntries(results.batch.map((r) => [r.row, r]));
+  const core = results.ceiling.benches ?? {};
+  const out = [];
+  const target = (name, value, threshold, detail, unit = '×') => {
+    out.push({ name, value, threshold, unit, pass: value !== undefined && Number.isFinite(value) && value >= threshold, detail });
+  };
+  const ratio = (op, size, peer, row = ROWS.native) => {
+    const a = ns(op, size, peer);
+    const b = ns(op, size, row);
+    return a === undefined || b === undefined ? undefined : a / b;
+  };
+  const e32 = ns('encrypt', 32, ROWS.native);
+  target('32 B vault.encrypt (single call) vs node:crypto', ratio('encrypt', 32, ROWS.node), 10, `${formatNs(e32)} vs ${formatNs(ns('encrypt', 32, ROWS.node))}`);
+  target('32 B vault.encrypt (single call) vs @noble/ciphers', ratio('encrypt', 32, ROWS.noble), 10, `${formatNs(e32)} vs ${formatNs(ns('encrypt', 32, ROWS.noble))}`);
+  const nb = batch['SifreDB native batch'];
+  const nodeLoop = batch['node:crypto loop'];
+  target('32 B encrypt, batch: values/s on one core', nb?.encrypt, 3e6, `${formatRate(nb?.encrypt)} (encryptMany of ${nb?.count?.toLocaleString('en')}, one thread)`, 'values/s');
+  target('32 B encrypt, batch vs node:crypto loop', nb && nodeLoop ? nb.encrypt / nodeLoop.encrypt : undefined, 40, `${formatRate(nb?.encrypt)} vs ${formatRate(nodeLoop?.encrypt)}`);
+  const s32 = ns('siv-encrypt', 32, ROWS.native);
+  target('32 B AES-SIV encrypt vs @noble aessiv', ratio('siv-encrypt', 32, ROWS.noble), 20, `${formatNs(s32)} vs ${formatNs(ns('siv-encrypt', 32, ROWS.noble))}`);
+  target('32 B AES-SIV encrypt vs miscreant', ratio('siv-encrypt', 32, ROWS.miscreant), 50, `${formatNs(s32)} vs ${formatNs(ns('siv-encrypt', 32, ROWS.miscreant))}`);
+  target('32 B blind index vs node:crypto createHmac', ratio('blind-index', 32, ROWS.node), 5, `${formatNs(ns('blind-index', 32, ROWS.native))} vs ${formatNs(ns('blind-index', 32, ROWS.node))}`);
+  const e64 = ns('encrypt', 65536, ROWS.native);
+  const c64 = core['randomized_encrypt/65536']?.ns;
+  target('64 KiB encrypt: share of the Rust core (cargo bench)', c64 && e64 ? c64 / e64 : undefined, 0.8, `${formatNs(e64)} vs core ${formatNs(c64)}`, 'share');
+  target('64 KiB encrypt vs node:crypto (OpenSSL)', ratio('encrypt', 65536, ROWS.node), 0.8, `${formatMBps(65536, e64)} vs ${formatMBps(65536, ns('encrypt', 65536, ROWS.node))}`);
+  const a1 = batch['SifreDB native async, 1 thread'];
+  const a2 = batch['SifreDB native async, 2 threads'];
+  target('async batch: 2 threads vs 1 (encrypt)', a1 && a2 ? a2.encrypt / a1.encrypt : undefined, 1.7, `${formatRate(a2?.encrypt)} vs ${formatRate(a1?.encrypt)}; decrypt ${times(a2?.decrypt / a1?.decrypt)}, re-encrypt ${times(a2?.reencrypt / a1?.reencrypt)}`);
+  target('32 B searchable field vs ciphersweet-js (encrypt + 1 blind index)', ratio('field+index', 32, ROWS.ciphersweet), 50, `${formatNs(ns('field+index', 32, ROWS.native))} vs ${formatNs(ns('field+index', 32, ROWS.ciphersweet))}`);
+  target('32 B field encryption vs @47ng/cloak (AES-GCM)', ratio('field', 32, ROWS.cloak), 10, `${formatNs(ns('field', 32, ROWS.native))} vs ${formatNs(ns('field', 32, ROWS.cloak))}`);
+  return out;
+}
+
+const formatTargetValue = (t) =>
+  t.value === undefined
+    ? 'not measured'
+    : t.unit === 'values/s'
+      ? formatRate(t.value)
+      : t.unit === 'share'
+        ? `${(t.value * 100).toFixed(0)} %`
+        : times(t.value);
+const formatThreshold = (t) => (t.unit === 'values/s' ? `≥ ${formatRate(t.threshold)}` : t.unit === 'share' ? `≥ ${t.threshold * 100} %` : `≥ ${t.threshold}×`);
+
+function rowsOf(results, op) {
+  const order = Object.values(ROWS);
+  return [...new Set(results.single.filter((r) => r.op === op).map((r) => r.row))].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+}
+
+/** The ceiling comparison: core time vs through N-API, per operation and size. */
+function ceilingRows(results) {
+  const core = results.ceiling.benches;
+  if (!core) return [];
+  const ns = lookup(results);
+  const pairs = [
+    ['randomized_encrypt', 'encrypt', ROWS.native, 'vault.encrypt'],
+    ['randomized_decrypt', 'decrypt', ROWS.native, 'vault.decrypt'],
+    ['deterministic_encrypt', 'siv-encrypt', ROWS.native, 'dvault.encrypt'],
+    ['blind_index', 'blind-index', ROWS.native, 'blindIndex.compute'],
+  ];
+  const rows = [];
+  for (const [group, op, row, api] of pairs) {
+    for (const size of SIZES) {
+      const c = core[`${group}/${size}`]?.ns;
+      const n = ns(op, size, row);
+      if (c !== undefined && n !== undefined) rows.push({ what: `${api} ${sizeName(size)}`, core: c, native: n, share: c / n });
+    }
+  }
+  const seal = core['randomized_seal_records/32'];
+  const batchNs = ns('encrypt', 32, ROWS.nativeBatch);
+  if (seal && batchNs) {
+    const per = seal.ns / (seal.elements ?? 1000);
+    rows.push({ what: 'vault.encryptMany, per 32 B value', core: per, native: batchNs, share: per / batchNs });
+  }
+  const open = core['randomized_open_records/32'];
+  const batchDec = ns('decrypt', 32, ROWS.nativeBatch);
+  if (open && batchDec) {
+    const per = open.ns / (open.elements ?? 1000);
+    rows.push({ what: 'vault.decryptMany, per 32 B value', core: per, native: batchDec, share: per / batchDec });
+  }
+  const derive = core['derive_cipher/chacha20poly1305']?.ns;
+  const deriveNative = ns('derive', 32, ROWS.native);
+  if (derive && deriveNative) rows.push({ what: 'derive a ChaCha20-Poly1305 handle', core: derive, native: deriveNative, share: derive / deriveNative });
+  return rows;
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+export function renderText(results) {
+  const ns = lookup(results);
+  const lines = [];
+  const env = results.environment;
+  lines.push('', `SifreDB benchmark — ${env.date}`, `${env.cpu}, ${env.cores} cores, Node ${env.node}, OpenSSL ${env.openssl}`, '');
+  for (const [op, title] of Object.entries(OPS)) {
+    const sizes = op === 'derive' ? [32] : SIZES;
+    lines.push(`${title} — time per value${op === 'derive' ? '' : ' (MB/s from 4 KiB)'}`);
+    lines.push(`  ${pad('', 24)}${sizes.map((s) => lpad(op === 'derive' ? 'per key' : sizeName(s), 22)).join('')}`);
+    for (const row of rowsOf(results, op)) {
+      const cells = sizes.map((size) => {
+        const v = ns(op, size, row);
+        if (v === undefined) return lpad('—', 22);
+        return lpad(size >= 4096 && op !== 'derive' ? `${formatNs(v)} ${formatMBps(size, v)}` : formatNs(v), 22);
+      });
+      lines.push(`  ${pad(row, 24)}${cells.join('')}`);
+    }
+    const base = ns(op, 32, ROWS.native);
+    const peers = rowsOf(results, op).filter((r) => r !== ROWS.native);
+    if (base !== undefined && peers.length) {
+      lines.push(`  SifreDB native at ${op === 'derive' ? 'one key' : '32 B'} vs ${peers.map((p) => `${p} ${times(ns(op, 32, p) / base)}`).join(', ')}`);
+    }
+    lines.push('');
+  }
+  const count = results.batch[0]?.count;
+  lines.push(`Batch scenario: ${count?.toLocaleString('en')} values of 32 B (values/s; slow rows on fewer values)`);
+  lines.push(`  ${pad('', 34)}${lpad('encrypt', 12)}${lpad('decrypt', 12)}${lpad('re-encrypt', 12)}${lpad('values', 10)}`);
+  for (const r of results.batch) {
+    lines.push(`  ${pad(r.row, 34)}${lpad(formatRate(r.encrypt), 12)}${lpad(formatRate(r.decrypt), 12)}${lpad(formatRate(r.reencrypt), 12)}${lpad(r.count.toLocaleString('en'), 10)}`);
+  }
+  lines.push('');
+  const ceiling = ceilingRows(results);
+  if (ceiling.length) {
+    lines.push('Ceiling: the Rust core (cargo bench) vs SifreDB native through N-API');
+    for (const r of ceiling) lines.push(`  ${pad(r.what, 40)} core ${lpad(formatNs(r.core), 10)}  native ${lpad(formatNs(r.native), 10)}  ${lpad((r.share * 100).toFixed(0), 4)} % kept`);
+    lines.push('');
+  } else {
+    lines.push(`Ceiling: ${results.ceiling.skipped ?? 'not measured'}`, '');
+  }
+  const m = results.memory;
+  lines.push(`Memory: encrypt+decrypt ${m.values.toLocaleString('en')} values of 32 B in ${m.seconds} s: RSS ${m.rssBeforeMiB} MiB before, ${m.rssAfterMiB} MiB after, peak ${m.rssPeakMiB} MiB`, '');
+  lines.push('Targets');
+  for (const t of results.targets) {
+    lines.push(`  ${t.pass ? 'PASS' : 'FAIL'}  ${pad(t.name, 64)} ${lpad(formatTargetValue(t), 10)} (${formatThreshold(t)})  ${t.detail}`);
+  }
+  return lines.join('\n');
+}
+
+const COLORS = {
+  [ROWS.native]: '#d9480f',
+  [ROWS.nativeBatch]: '#f08c00',
+  [ROWS.js]: '#2f9e44',
+  [ROWS.node]: '#1971c2',
+  [ROWS.noble]: '#7048e8',
+  [ROWS.miscreant]: '#868e96',
+  [ROWS.ciphersweet]: '#c2255c',
+  [ROWS.cloak]: '#0c8599',
+};
+const BATCH_COLORS = (row) =>
+  row.startsWith('SifreDB native async')
+    ? '#e8590c'
+    : row.startsWith('SifreDB native batch')
+      ? '#f08c00'
+      : row.startsWith('SifreDB native')
+        ? '#d9480f'
+        : row.startsWith('SifreDB pure-JS')
+          ? '#2f9e44'
+          : row.startsWith('node')
+            ? '#1971c2'
+            : row.startsWith('@noble')
+              ? '#7048e8'
+              : row.startsWith('ciphersweet')
+                ? '#c2255c'
+                : '#0c8599';
+
+const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
+
+/** A hand-made SVG: 32 B time per value by operation, and batch values/s, both on log scales. */
+export function renderSvg(results) {
+  const ns = lookup(results);
+  const width = 960;
+  const left = 300;
+  const right = 110;
+  const bar = 13;
+  const gap = 3;
+  const parts = [];
+  let y = 56;
+  const axis = (x0, x1, ticks, label, y0, y1) => {
+    for (const [value, text] of ticks) {
+      const x = x0 + (x1 - x0) * value;
+      parts.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y1}" stroke="#dee2e6"/>`);
+      parts.push(`<text x="${x}" y="${y1 + 14}" font-size="11" text-anchor="middle" fill="#495057">${text}</text>`);
+    }
+    parts.push(`<text x="${(x0 + x1) / 2}" y="${y1 + 30}" font-size="12" text-anchor="middle" fill="#212529">${escapeXml(label)}</text>`);
+  };
+  // Panel 1: time per 32 B value (log10 ns from 10 ns to 1 ms).
+  const lo = 1;
+  const hi = 6;
+  const scale = (v) => (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo);
+  parts.push(`<text x="20" y="28" font-size="16" font-weight="bold">Time per 32 B value (log scale, shorter is faster)</text>`);
+  const top = y;
+  for (const op of ['encrypt', 'decrypt', 'siv-encrypt', 'blind-index', 'field', 'field+index', 'derive']) {
+    const rows = rowsOf(results, op).filter((row) => ns(op, 32, row) !== undefined);
+    parts.push(`<text x="20" y="${y + 11}" font-size="12" font-weight="bold" fill="#212529">${escapeXml(OPS[op].replace(/ \(.*\)$/, ''))}</text>`);
+    y += bar + gap;
+    for (const row of rows) {
+      const v = ns(op, 32, row);
+      const w = Math.max(1, (width - left - right) * scale(v));
+      parts.push(`<text x="${left - 8}" y="${y + 10}" font-size="11" text-anchor="end" fill="#343a40">${escapeXml(row)}</text>`);
+      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${COLORS[row] ?? '#adb5bd'}"/>`);
+      parts.push(`<text x="${left + w + 5}" y="${y + 10}" font-size="11" fill="#212529">${escapeXml(formatNs(v))}</text>`);
+      y += bar + gap;
+    }
+    y += 8;
+  }
+  axis(left, width - right, [1, 2, 3, 4, 5, 6].map((p) => [(p - lo) / (hi - lo), ['10 ns', '100 ns', '1 µs', '10 µs', '100 µs', '1 ms'][p - 1]]), 'time per value', top - 4, y);
+  y += 70;
+  // Panel 2: batch scenario values/s (log10 from 1k/s to 100M/s).
+  const count = results.batch[0]?.count ?? 0;
+  parts.push(`<text x="20" y="${y}" font-size="16" font-weight="bold">${count.toLocaleString('en')} values of 32 B: values/s (log scale, longer is faster)</text>`);
+  y += 20;
+  const top2 = y;
+  const rlo = 3;
+  const rhi = 8;
+  const rscale = (v) => (Math.log10(Math.max(v, 10 ** rlo)) - rlo) / (rhi - rlo);
+  for (const op of ['encrypt', 'decrypt', 'reencrypt']) {
+    parts.push(`<text x="20" y="${y + 11}" font-size="12" font-weight="bold">${op === 'reencrypt' ? 're-encrypt' : op}</text>`);
+    y += bar + gap;
+    for (const r of results.batch) {
+      if (r[op] === undefined) continue;
+      const w = Math.max(1, (width - left - right) * rscale(r[op]));
+      parts.push(`<text x="${left - 8}" y="${y + 10}" font-size="11" text-anchor="end" fill="#343a40">${escapeXml(r.row)}</text>`);
+      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${BATCH_COLORS(r.row)}"/>`);
+      parts.push(`<text x="${left + w + 5}" y="${y + 10}" font-size="11">${escapeXml(formatRate(r[op]))}</text>`);
+      y += bar + gap;
+    }
+    y += 8;
+  }
+  axis(left, width - right, [3, 4, 5, 6, 7, 8].map((p) => [(p - rlo) / (rhi - rlo), ['1k', '10k', '100k', '1M', '10M', '100M'][p - 3]]), 'values per second', top2 - 4, y);
+  y += 50;
+  const env = results.environment;
+  parts.push(`<text x="20" y="${y}" font-size="11" fill="#495057">${escapeXml(`${env.cpu}, ${env.cores} cores, Node ${env.node}, ${env.date.slice(0, 10)}`)}</text>`);
+  y += 14;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">\n<rect width="100%" height="100%" fill="#ffffff"/>\n${parts.join('\n')}\n</svg>\n`;
+}
+
+/** Notes on what bounds the figures (kept next to the code that measures them). */
+export const NOTES = `- **Single calls** cross into Rust through plain N-API callbacks (no napi-rs argument machinery):
+  JavaScript allocates the output from Node's Buffer pool, writes the type tag and value into it,
+  and Rust seals it in place. What is left is the cipher itself: at 32 B, ChaCha20-Poly1305 in the
+  RustCrypto crates spends most of its time producing two keystream blocks (Poly1305 key and data)
+  with the AVX2 backend, which always computes blocks in parallel groups.
+- **Decrypted plaintexts** never come from Node's shared pool (a policy of this library). Up to 64 B
+  a fresh Buffer lives on the V8 heap, so Rust decrypts into an off-heap scratch that is copied out
+  and wiped; above 64 B each plaintext needs an off-heap ArrayBuffer of its own, which V8 allocates
+  in about 0.5 µs — visible in the 256 B and 4 KiB decrypt rows.
+- **AES-SIV**: the \`aes-siv\` crate recomputes the S2V of the associated data (header ‖ context,
+  constant per handle) and re-expands the CTR key for every value; it has no API to cache either,
+  and SifreDB does not reimplement S2V.
+- **Async batches** spend part of their time on the event-loop thread (encoding values, copying
+  them into one buffer, creating a Buffer view per value), which no number of pool threads shortens.
+  With UV_THREADPOOL_SIZE (default 4) threads, parts beyond it queue.
+- **Large values** are bound by the cipher's throughput: RustCrypto's ChaCha20 (AVX2) and Poly1305
+  against OpenSSL's hand-written assembly (AVX-512 where available).`;
+
+export function renderMarkdown(results) {
+  const ns = lookup(results);
+  const env = results.environment;
+  const out = [];
+  out.push('# Benchmarks', '');
+  out.push(
+    `Generated by \`npm run bench\` (benchmark/run.js) on ${env.date.replace('T', ' ').replace(/\..*/, ' UTC')}: **${env.cpu}**, ${env.cores} cores, ${env.memoryGiB} GiB, ${env.platform}; **Node ${env.node}** (OpenSSL ${env.openssl}); UV_THREADPOOL_SIZE ${env.uvThreadpoolSize}. ${env.quick ? 'Quick run. ' : ''}Machine-readable results: [benchmark/results/latest.json](benchmark/results/latest.json).`,
+    '',
+  );
+  out.push('![SifreDB benchmark chart](benchmark/results/latest.svg)', '');
+  out.push('## Targets', '', '| target | measured | required | result | detail |', '| --- | --- | --- | --- | --- |');
+  for (const t of results.targets) out.push(`| ${t.name} | ${formatTargetValue(t)} | ${formatThreshold(t)} | ${t.pass ? '**PASS**' : '**FAIL**'} | ${t.detail} |`);
+  out.push('');
+  out.push('## Single values', '', 'Median time per value; MB/s from 4 KiB. "batch" rows divide one batch call by its values (1,000 values up to 256 B, 100 at 4 KiB, 10 at 64 KiB).', '');
+  for (const [op, title] of Object.entries(OPS)) {
+    const sizes = op === 'derive' ? [32] : SIZES;
+    out.push(`### ${title}`, '');
+    out.push(`| | ${sizes.map((s) => (op === 'derive' ? 'per key' : sizeName(s))).join(' | ')} |`, `| --- |${sizes.map(() => ' ---: |').join('')}`);
+    for (const row of rowsOf(results, op)) {
+      out.push(
+        `| ${row} | ${sizes
+          .map((size) => {
+            const v = ns(op, size, row);
+            return v === undefined ? '—' : size >= 4096 && op !== 'derive' ? `${formatNs(v)} (${formatMBps(size, v)})` : formatNs(v);
+          })
+          .join(' | ')} |`,
+      );
+    }
+    out.push('');
+  }
+  const count = results.batch[0]?.count ?? 0;
+  out.push(`## Batch: ${count.toLocaleString('en')} values of 32 B`, '', 'Values per second, best of several runs. Rows marked with fewer values ran on that many (same values/s measure).', '');
+  out.push('| | encrypt | decrypt | re-encrypt | values |', '| --- | ---: | ---: | ---: | ---: |');
+  for (const r of results.batch) out.push(`| ${r.row} | ${formatRate(r.encrypt)} | ${formatRate(r.decrypt)} | ${formatRate(r.reencrypt)} | ${r.count.toLocaleString('en')} |`);
+  out.push('');
+  out.push('## Ceiling: the Rust core vs through N-API', '');
+  const ceiling = ceilingRows(results);
+  if (ceiling.length) {
+    out.push('`cargo bench -p sifredb-core --bench primitives` (criterion, median) against the same operation through the public API.', '');
+    out.push('| operation | Rust core | SifreDB native | kept |', '| --- | ---: | ---: | ---: |');
+    for (const r of ceiling) out.push(`| ${r.what} | ${formatNs(r.core)} | ${formatNs(r.native)} | ${(r.share * 100).toFixed(0)} % |`);
+  } else {
+    out.push(`Not measured: ${results.ceiling.skipped ?? 'skipped'}.`);
+  }
+  out.push('');
+  const m = results.memory;
+  out.push('## Memory', '');
+  out.push(
+    `\`vault.encrypt\` + \`vault.decrypt\` of ${m.values.toLocaleString('en')} values of 32 B in a loop (${m.seconds} s, ${m.backend} backend): RSS **${m.rssBeforeMiB} MiB** before, **${m.rssAfterMiB} MiB** after (peak ${m.rssPeakMiB} MiB); V8 heap ${m.heapUsedBeforeMiB} → ${m.heapUsedAfterMiB} MiB, external ${m.externalBeforeMiB} → ${m.externalAfterMiB} MiB.`,
+    '',
+    `RSS during the loop (MiB): ${m.samples.map((s) => s.rssMiB).join(', ')}.`,
+    '',
+  );
+  out.push('## Notes', '', NOTES, '');
+  out.push('## Running it', '');
+  out.push(
+    '```sh',
+    'npm install            # builds the addon and dist/',
+    'npm run bench          # about 5–10 minutes; --quick for a short run',
+    'node benchmark/run.js --quick --no-write',
+    '```',
+    '',
+    `Peers: @noble/ciphers ${env.versions['@noble/ciphers']}, @noble/hashes ${env.versions['@noble/hashes']}, miscreant ${env.versions.miscreant} (WebCrypto provider, async), ciphersweet-js ${env.versions['ciphersweet-js']} (default BoringCrypto backend, one fast blind index), @47ng/cloak ${env.versions['@47ng/cloak']} (sync API); tinybench ${env.versions.tinybench}, ${env.taskMs} ms per task. See docs/PERFORMANCE.md for the design and the thread-pool settings.`,
+    '',
+  );
+  return out.join('\n');
+}
