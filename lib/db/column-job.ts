@@ -260,6 +260,17 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
         .catch((error: unknown) => Promise.reject(databaseError(error, 'cannot count the rows')));
       total = Number(rows[0]?.n ?? 0);
     }
+    // A re-encryption scan reads only rows not yet on the current version (the sweep's filter), so a
+    // worker that starts behind another one does not re-read the rows already done but goes straight
+    // to rows still pending, skipping those another worker holds. Rows current at the start count as
+    // skipped. Row-bound jobs read everything: they also verify the rows already current.
+    const pendingOnly = mode === 'reencrypt' && !plan.bindRows && plan.sweepFilter !== plan.scanFilter;
+    if (pendingOnly && total !== undefined) {
+      const { rows } = await db
+        .query<{ n: string | number }>(`SELECT count(*) AS n FROM ${plan.info.table.sql} WHERE ${plan.sweepFilter}`, plan.sweepParams)
+        .catch((error: unknown) => Promise.reject(databaseError(error, 'cannot count the rows')));
+      counters.skipped = total - Number(rows[0]?.n ?? 0);
+    }
     let pass: JobProgress['pass'] = 'scan';
     const progress = (): JobProgress => ({ pass, ...counters, total, elapsedMs: performance.now() - started });
 
@@ -285,7 +296,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
       walkTable(db, plan, { filter, filterParams, lock, batchSize, pipeline, pauseMs, dryRun, signal: options.signal, account, timings });
 
     const lock = dryRun ? '' : skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE';
-    await walk(plan.scanFilter, [], lock);
+    await (pendingOnly ? walk(plan.sweepFilter, plan.sweepParams, lock) : walk(plan.scanFilter, [], lock));
     // Rows another transaction held during the scan were skipped, not done: the application may have
     // been updating another column of them. The sweep waits for such locks instead, and its filter
     // makes the database return only rows that still need work, so it is cheap.
