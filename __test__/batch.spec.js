@@ -241,6 +241,24 @@ for (const backend of backends) {
     for (let i = 0; i < mixed.length; i++) t.true(opened[i].equals(vault.decrypt(mixed[i], ctx)));
   });
 
+  test(`${tag} a handle's computeField equals compute of the one-field message`, async (t) => {
+    const { keyring } = await setup(backend);
+    const handle = keyring.blindIndex(ctx, 'email');
+    for (const text of ['', 'a', 'ü🔐'.repeat(200), 'x'.repeat(600), 'y'.repeat(5000)]) {
+      const bytes = Buffer.from(text, 'utf8');
+      const message = Buffer.concat([Buffer.from([0, 0, 0, 0]), bytes]);
+      message.writeUInt32BE(bytes.length, 0);
+      for (const bits of [8, 13, 64, 256]) {
+        const expected = handle.compute(message, bits);
+        t.true(handle.computeField(text, bits).equals(expected), `string of ${text.length} at ${bits} bits`);
+        t.true(handle.computeField(bytes, bits).equals(expected), `bytes of ${bytes.length} at ${bits} bits`);
+      }
+    }
+    t.is(t.throws(() => handle.computeField('\uDC00', 16)).code, 'ERR_SIFREDB_INPUT');
+    t.is(t.throws(() => handle.computeField(42, 16)).code, 'ERR_SIFREDB_INPUT');
+    t.is(t.throws(() => handle.computeField('a', 7)).code, 'ERR_SIFREDB_INPUT');
+  });
+
   test(`${tag} blindIndex.computeMany matches compute and names a bad value`, async (t) => {
     const { keyring } = await setup(backend);
     const bi = await BlindIndex.open(keyring, { name: 'email', bits: 20, transforms: ['trim', 'lowercase'] });

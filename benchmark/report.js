@@ -343,7 +343,7 @@ export function renderMarkdown(results) {
     'node benchmark/run.js --quick --no-write',
     '```',
     '',
-    `Peers: @noble/ciphers ${env.versions['@noble/ciphers']}, @noble/hashes ${env.versions['@noble/hashes']}, miscreant ${env.versions.miscreant} (WebCrypto provider, async), ciphersweet-js ${env.versions['ciphersweet-js']} (default BoringCrypto backend, one fast blind index), @47ng/cloak ${env.versions['@47ng/cloak']} (sync API); tinybench ${env.versions.tinybench}, ${env.taskMs} ms per task. See docs/PERFORMANCE.md for the design and the thread-pool settings.`,
+    `Peers: @noble/ciphers ${env.versions['@noble/ciphers']}, @noble/hashes ${env.versions['@noble/hashes']}, miscreant ${env.versions.miscreant} (pure-JS provider, async API; faster here than its WebCrypto provider), ciphersweet-js ${env.versions['ciphersweet-js']} (default BoringCrypto backend, one fast blind index), @47ng/cloak ${env.versions['@47ng/cloak']} (sync API); tinybench ${env.versions.tinybench}, ${env.taskMs} ms per task. See docs/PERFORMANCE.md for the design and the thread-pool settings.`,
     '',
   );
   return out.join('\n');

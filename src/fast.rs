@@ -495,6 +495,85 @@ unsafe extern "C" fn mac(env: sys::napi_env, info: sys::napi_callback_info) -> s
     }
 }
 
+/// Reads a JS string as UTF-8 and runs `f` on the bytes: through a stack buffer for short strings
+/// (one N-API call), else a heap buffer sized by a first call. The caller has checked that the
+/// string is well-formed (N-API would replace lone surrogates).
+unsafe fn with_utf8<R>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    name: &str,
+    f: impl FnOnce(&[u8]) -> Outcome<R>,
+) -> Outcome<R> {
+    const STACK: usize = 512;
+    let mut stack = [0u8; STACK];
+    let mut written = 0usize;
+    // SAFETY: `stack` has room for STACK bytes, NUL terminator included.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env, value, stack.as_mut_ptr().cast(), STACK, &mut written)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(Failure::input(&format!("{name} must be a string")));
+    }
+    // N-API writes whole characters only: within 4 bytes of the end the string may be cut short.
+    if written + 4 < STACK {
+        let result = f(&stack[..written]);
+        zeroize_bytes(&mut stack[..written]);
+        return result;
+    }
+    let mut len = 0usize;
+    // SAFETY: a NULL buffer asks for the UTF-8 length.
+    unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
+    let mut heap = vec![0u8; len + 1];
+    // SAFETY: `heap` has room for the string and its NUL.
+    unsafe {
+        sys::napi_get_value_string_utf8(env, value, heap.as_mut_ptr().cast(), len + 1, &mut written)
+    };
+    let result = f(&heap[..written]);
+    zeroize_bytes(&mut heap);
+    zeroize_bytes(&mut stack);
+    result
+}
+
+/// Wipes a plaintext copy (volatile writes, not optimised away).
+fn zeroize_bytes(bytes: &mut [u8]) {
+    for b in bytes.iter_mut() {
+        // SAFETY: `b` is a valid, aligned, exclusive reference.
+        unsafe { ptr::write_volatile(b, 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `macField(index, field, bits, out)`: the term of a one-field index (`u32be len ‖ UTF-8 of
+/// field`); `field` is a string or a Uint8Array.
+unsafe extern "C" fn mac_field(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        let [h, field, bits, out] = args::<4>(env, info);
+        let outcome = (|| {
+            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+            let bits = uint32(env, bits, "bits")?;
+            let out = typed(env, out, U8, "out")?;
+            let mut kind = 0;
+            sys::napi_typeof(env, field, &mut kind);
+            if kind == sys::ValueType::napi_string {
+                with_utf8(env, field, "field", |bytes| {
+                    key.compute_field_into(bytes, bits, out.bytes_mut())?;
+                    Ok(())
+                })
+            } else {
+                let field = typed(env, field, U8, "field")?;
+                disjoint(field, out)?;
+                key.compute_field_into(field.bytes(), bits, out.bytes_mut())?;
+                Ok(())
+            }
+        })();
+        finish(env, outcome)
+    }
+}
+
 /// `macMany(index, messages, messageLens, bits, out)`: `BlindIndexKey::compute_records`.
 unsafe extern "C" fn mac_many(
     env: sys::napi_env,
@@ -749,13 +828,14 @@ unsafe extern "C" fn reseal_many_async(
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const FUNCTIONS: [(&str, Callback); 10] = [
+const FUNCTIONS: [(&str, Callback); 11] = [
     ("seal", seal),
     ("open", open),
     ("sealMany", seal_many),
     ("openMany", open_many),
     ("resealMany", reseal_many),
     ("mac", mac),
+    ("macField", mac_field),
     ("macMany", mac_many),
     ("sealManyAsync", seal_many_async),
     ("openManyAsync", open_many_async),

@@ -631,6 +631,22 @@ class NativeBlindIndexHandle implements BlindIndexHandle {
     return out;
   }
 
+  computeField(field: string | Uint8Array, bits: number): Buffer {
+    if (typeof field === 'string') {
+      if (!isWellFormed(field)) throw inputError('field contains a lone surrogate');
+    } else if (!(field instanceof Uint8Array)) {
+      throw inputError('field must be a string or a Uint8Array');
+    }
+    checkBits(bits);
+    const out = Buffer.allocUnsafe((bits + 7) >>> 3);
+    try {
+      this.#fast.macField(this.#handle, field, bits, out);
+    } catch (error) {
+      throw asSifreDBError(error);
+    }
+    return out;
+  }
+
   computeMany(messages: Uint8Array[], bits: number): Buffer[] {
     assertArray(messages, 'messages');
     checkBits(bits);

@@ -144,6 +144,11 @@ export interface BlindIndexHandle {
   readonly keyVersion: number;
   /** Truncated HMAC of `message` (already the length-prefixed field encoding), `bits` in 8..256. */
   compute(message: Uint8Array, bits: number): Buffer;
+  /**
+   * The term of a one-field index: {@link BlindIndexHandle.compute} of `u32be len ‖ field` (a
+   * string is taken as UTF-8 and must be well-formed), without building the message in JavaScript.
+   */
+  computeField(field: string | Uint8Array, bits: number): Buffer;
   /** Batch form of {@link BlindIndexHandle.compute} (errors name `messages[i]`). */
   computeMany(messages: Uint8Array[], bits: number): Buffer[];
 }

@@ -207,6 +207,12 @@ export class BlindIndex {
    */
   compute(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm {
     assertContext(ctx);
+    if (this.fields.length === 0) {
+      // One field: the backend hashes `u32be len ‖ UTF-8` without a message built here.
+      const text = this.#fieldText(value);
+      const version = this.keyring.currentVersionFor(ctx);
+      return this.#termOf(version, this.keyring.blindIndex(ctx, this.name, version).computeField(text, this.bits));
+    }
     const message = this.#message(value);
     try {
       return this.#term(this.keyring.currentVersionFor(ctx), message, ctx);
@@ -289,12 +295,18 @@ export class BlindIndex {
    * The transformed fields as `u32be len ‖ UTF-8` each, in field order (docs/FORMAT.md). The length
    * prefixes keep ("ab","c") and ("a","bc") apart. The caller zeroes the result.
    */
+  /** The transformed text of a one-field index's value. */
+  #fieldText(value: BlindIndexValue): string {
+    let text = fieldText(value, 'value');
+    for (const transform of this.#transforms[0]!) text = transform(text);
+    assertWellFormed(text, 'value');
+    return text;
+  }
+
   #message(value: BlindIndexValue): Buffer {
     if (this.fields.length === 0) {
       // Single field (the usual index): written straight into the message, no intermediate Buffer.
-      let text = fieldText(value, 'value');
-      for (const transform of this.#transforms[0]!) text = transform(text);
-      assertWellFormed(text, 'value');
+      const text = this.#fieldText(value);
       const length = Buffer.byteLength(text, 'utf8');
       const message = Buffer.allocUnsafe(4 + length);
       message.writeUInt32BE(length, 0);

@@ -68,6 +68,32 @@ impl BlindIndexKey {
 }
 
 impl BlindIndexKey {
+    /// The term of a one-field index: [`BlindIndexKey::compute_into`] of
+    /// [`blind_index_message`]`(&[field])` (`u32be len ‖ field`), without building the message.
+    pub fn compute_field_into(&self, field: &[u8], bits: u32, out: &mut [u8]) -> Result<()> {
+        let len = term_len(bits)?;
+        if out.len() != len {
+            return Err(Error::Input {
+                arg: "out",
+                expected: "term_len(bits) bytes",
+                got: out.len(),
+            });
+        }
+        let prefix = u32::try_from(field.len())
+            .map_err(|_| Error::len("field", "under 4 GiB", field.len()))?
+            .to_be_bytes();
+        let mut mac = self.mac.clone();
+        mac.update(&prefix);
+        mac.update(field);
+        let full = mac.finalize().into_bytes();
+        let kept = full.get(..len).ok_or(Error::len("bits", "8..=256", len))?;
+        out.copy_from_slice(kept);
+        if let Some(last) = out.last_mut() {
+            *last &= 0xffu8 << ((8 - bits % 8) % 8);
+        }
+        Ok(())
+    }
+
     /// Batch form of [`BlindIndexKey::compute_into`]: `messages` holds the messages back to back
     /// (`message_lens[i]` bytes each) and `out` receives their terms back to back
     /// (`term_len(bits)` bytes each). The layout is checked before any work; on failure `out` is
@@ -159,6 +185,19 @@ mod tests {
             assert!(key.compute(b"m", bad).is_err());
         }
         assert!(key.compute_into(b"m", 16, &mut [0; 3]).is_err());
+    }
+
+    #[test]
+    fn field_terms_match_message_terms() {
+        let key = BlindIndexKey::new(1, &[9; 32]).unwrap();
+        for field in [&b""[..], b"a", &[0x61; 300]] {
+            let mut out = [0u8; 3];
+            key.compute_field_into(field, 20, &mut out).unwrap();
+            let message = blind_index_message(&[field]).unwrap();
+            assert_eq!(key.compute(&message, 20).unwrap(), out);
+        }
+        assert!(key.compute_field_into(b"a", 20, &mut [0u8; 2]).is_err());
+        assert!(key.compute_field_into(b"a", 4, &mut []).is_err());
     }
 
     #[test]

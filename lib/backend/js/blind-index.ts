@@ -1,7 +1,10 @@
 /** Blind-index handles: truncated HMAC-SHA256 under a per-(context, index) key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
 import type { BlindIndexHandle } from '../types.js';
-import { assertBytes, assertInteger, toBuffer } from './bytes.js';
+import { assertBytes, assertInteger, toBuffer, writeU32BE } from './bytes.js';
+import { isWellFormed } from './format.js';
+
+const utf8 = new TextEncoder();
 import type { MacKey } from './engine.js';
 
 /** Keeps the first `ceil(bits/8)` bytes of `mac` and zeroes the unused low-order bits of the last one. */
@@ -26,6 +29,26 @@ export class BlindIndex implements BlindIndexHandle {
     assertBytes(message, 'message');
     assertInteger(bits, 'bits', 8, 256);
     return toBuffer(truncateBits(this.#mac.mac(message), bits));
+  }
+
+  computeField(field: string | Uint8Array, bits: number): Buffer {
+    let bytes: Uint8Array;
+    if (typeof field === 'string') {
+      if (!isWellFormed(field)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'field contains a lone surrogate');
+      bytes = utf8.encode(field);
+    } else {
+      assertBytes(field, 'field');
+      bytes = field;
+    }
+    const message = new Uint8Array(4 + bytes.length);
+    writeU32BE(message, 0, bytes.length);
+    message.set(bytes, 4);
+    if (bytes !== field) bytes.fill(0);
+    try {
+      return this.compute(message, bits);
+    } finally {
+      message.fill(0);
+    }
   }
 
   computeMany(messages: Uint8Array[], bits: number): Buffer[] {

@@ -111,7 +111,7 @@ interface WellFormedString {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function isWellFormed(s: string): boolean {
+export function isWellFormed(s: string): boolean {
   const native = (s as unknown as WellFormedString).isWellFormed;
   return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
 }
