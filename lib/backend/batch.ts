@@ -73,31 +73,6 @@ export function settleLater<T>(work: () => T): Promise<T> {
   return new Promise<T>((resolve) => schedule(() => resolve(result)));
 }
 
-/**
- * Cuts `count` consecutive records of `sizes[i]` bytes into at most `parts` runs of about equal
- * bytes (never splitting a record, never an empty run). Returns `parts + 1` record boundaries.
- */
-export function splitRecords(sizes: ArrayLike<number>, count: number, parts: number): number[] {
-  let total = 0;
-  for (let i = 0; i < count; i++) total += sizes[i]!;
-  const runs = Math.max(1, Math.min(parts, count));
-  const bounds = [0];
-  let at = 0;
-  let bytes = 0;
-  for (let part = 1; part < runs; part++) {
-    const target = (total * part) / runs;
-    // Leave at least one record for each remaining run.
-    const limit = count - (runs - part);
-    while (at < limit && (bytes + sizes[at]! <= target || at === bounds[bounds.length - 1])) {
-      bytes += sizes[at]!;
-      at++;
-    }
-    bounds.push(at);
-  }
-  bounds.push(count);
-  return bounds;
-}
-
 /** One run of a batch that goes to one handle: `indices` of the batch, or `undefined` for all of it in order. */
 export interface HandleRun<H> {
   readonly handle: H;

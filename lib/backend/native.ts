@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { isWellFormed } from '../format/utf8.js';
-import { assertArray, errorIndex, indexedError, requestedThreads, splitRecords } from './batch.js';
+import { assertArray, errorIndex, indexedError, requestedThreads } from './batch.js';
 import type {
   Backend,
   BatchOptions,
@@ -212,35 +212,50 @@ function packBytes(items: readonly Uint8Array[], name: string, what: string, own
   return { buf, lens };
 }
 
+/** A buffer of records in a batch: record `i` is `lens[i] + add` bytes. */
+interface Records {
+  readonly buf: Buffer;
+  readonly lens: Uint32Array;
+  readonly add: number;
+}
+
 /**
- * A batch split into parts, one per thread-pool task: part `p` covers records
- * `bounds[p]..bounds[p + 1]` of each buffer. `run` starts one part; every part is awaited before
- * failing, so that no task still writes into a buffer being wiped.
+ * A batch split into parts, one per thread-pool task, of about equal bytes of the first buffer:
+ * part `p` covers the same records of every buffer. `run` starts one part; every part is awaited
+ * before failing, so that no task still writes into a buffer being wiped.
  */
 async function inParts<T>(
-  count: number,
   threads: number,
-  buffers: readonly { buf: Buffer; size: (i: number) => number }[],
+  buffers: readonly Records[],
   run: (bufs: Buffer[], first: number, end: number) => Promise<void>,
   name: string,
   meanwhile: () => T,
 ): Promise<T> {
   const primary = buffers[0]!;
-  const parts = Math.max(1, Math.min(threads, Math.floor(primary.buf.length / MIN_PART_BYTES)));
-  const sizes = new Float64Array(count);
-  for (let i = 0; i < count; i++) sizes[i] = primary.size(i);
-  const bounds = splitRecords(sizes, count, parts);
-  const starts = buffers.map(() => 0);
+  const count = primary.lens.length;
+  const parts = Math.max(1, Math.min(threads, count, Math.floor(primary.buf.length / MIN_PART_BYTES)));
+  // Record bounds of the parts: cut when the first buffer's bytes pass each part's share.
+  const bounds = [0];
+  const { lens, add } = primary;
+  const share = primary.buf.length / parts;
+  let bytes = 0;
+  for (let i = 0; i < count && bounds.length < parts; i++) {
+    bytes += lens[i]! + add;
+    if (bytes >= share * bounds.length && i + 1 < count) bounds.push(i + 1);
+  }
+  bounds.push(count);
   const tasks: Promise<void>[] = [];
+  const starts = buffers.map(() => 0);
   for (let p = 0; p + 1 < bounds.length; p++) {
     const first = bounds[p]!;
     const end = bounds[p + 1]!;
-    const views = buffers.map(({ buf, size }, b) => {
-      let bytes = 0;
-      for (let i = first; i < end; i++) bytes += size(i);
+    const views = buffers.map((records, b) => {
+      let size = 0;
+      const { lens: l, add: a } = records;
+      for (let i = first; i < end; i++) size += l[i]! + a;
       const start = starts[b]!;
-      starts[b] = start + bytes;
-      return buf.subarray(start, start + bytes);
+      starts[b] = start + size;
+      return records.buf.subarray(start, start + size);
     });
     tasks.push(run(views, first, end).catch((error: unknown) => Promise.reject(batchFailure(error, name, first))));
   }
@@ -413,9 +428,8 @@ class NativeCipherHandle implements CipherHandle {
     const { buf, lens } = this.#packPlaintexts(values, typeTags, true);
     const overhead = this.#overhead;
     return inParts(
-      n,
       threads,
-      [{ buf, size: (i) => lens[i]! + overhead }],
+      [{ buf, lens, add: overhead }],
       ([part], first, end) => this.#fast.sealManyAsync(this.#handle, part!, lens.subarray(first, end)),
       'values',
       () => this.#envelopes(buf, lens),
@@ -438,9 +452,8 @@ class NativeCipherHandle implements CipherHandle {
     if (envelopes.length === 0) return { values: [], typeTags: new Uint8Array(0) };
     const { buf, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
     const values = await inParts(
-      lens.length,
       threads,
-      [{ buf, size: (i) => lens[i]! }],
+      [{ buf, lens, add: 0 }],
       ([part], first, end) => this.#fast.openManyAsync(this.#handle, part!, lens.subarray(first, end)),
       'envelopes',
       () => this.#plaintexts(buf, lens, 1),
@@ -472,11 +485,10 @@ class NativeCipherHandle implements CipherHandle {
     const { output, plaintextLens } = this.#resealOutput(lens, to, true);
     const toOverhead = to.#overhead;
     return inParts(
-      lens.length,
       threads,
       [
-        { buf: input, size: (i) => lens[i]! },
-        { buf: output, size: (i) => plaintextLens[i]! + toOverhead },
+        { buf: input, lens, add: 0 },
+        { buf: output, lens: plaintextLens, add: toOverhead },
       ],
       ([inPart, outPart], first, end) =>
         this.#fast.resealManyAsync(this.#handle, to.#handle, inPart!, lens.subarray(first, end), outPart!),

@@ -233,16 +233,14 @@ export abstract class BaseVault {
     if (options !== undefined && 'previousAad' in options) {
       readAd = options.previousAad === null ? undefined : encodeRowAd(options.previousAad as RowAd);
     }
-    const plaintext = this.#open(ciphertext, ctx, readAd);
+    // Tag and value apart: a `subarray(1)` of a small decrypted Buffer would move it off V8's heap.
+    const { typeTag, value } = this.#openTagged(ciphertext, ctx, readAd);
     try {
       const cipher = this.encryptionCipher(ctx);
-      const envelope =
-        rowAd === undefined
-          ? cipher.encrypt(plaintext.subarray(1), plaintext[0]!)
-          : cipher.encryptBound(plaintext.subarray(1), plaintext[0]!, rowAd);
+      const envelope = rowAd === undefined ? cipher.encrypt(value, typeTag) : cipher.encryptBound(value, typeTag, rowAd);
       return typeof ciphertext === 'string' ? toText(envelope) : envelope;
     } finally {
-      plaintext.fill(0);
+      value.fill(0);
     }
   }
 
