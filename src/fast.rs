@@ -447,6 +447,56 @@ unsafe extern "C" fn open_many(
     }
 }
 
+/// `sealFrom(cipher, input, plaintextLens, output)`: `sifredb_core::seal_records_from`.
+unsafe extern "C" fn seal_from(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`; the three views are pairwise disjoint.
+    unsafe {
+        let [h, input, lens, output] = args::<4>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let input = typed(env, input, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?;
+            let output = typed(env, output, U8, "output")?;
+            disjoint(input, lens)?;
+            disjoint(input, output)?;
+            disjoint(lens, output)?;
+            sifredb_core::seal_records_from(
+                cipher.as_ref(),
+                input.bytes_mut(),
+                lens.u32s(),
+                output.bytes_mut(),
+            )?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
+/// `openInto(cipher, input, envelopeLens, output)`: `Cipher::open_records_into`.
+unsafe extern "C" fn open_into(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `open`; the three views are pairwise disjoint.
+    unsafe {
+        let [h, input, lens, output] = args::<4>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+            let input = typed(env, input, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?;
+            let output = typed(env, output, U8, "output")?;
+            disjoint(input, output)?;
+            disjoint(lens, output)?;
+            cipher.open_records_into(input.bytes(), lens.u32s(), output.bytes_mut())?;
+            Ok(())
+        })();
+        finish(env, outcome)
+    }
+}
+
 /// `resealMany(from, to, input, envelopeLens, output)`: `sifredb_core::reseal_records`.
 unsafe extern "C" fn reseal_many(
     env: sys::napi_env,
@@ -609,6 +659,18 @@ enum Work {
         buf: View,
         lens: Vec<u32>,
     },
+    SealFrom {
+        cipher: SharedCipher,
+        input: View,
+        lens: Vec<u32>,
+        output: View,
+    },
+    OpenInto {
+        cipher: SharedCipher,
+        input: View,
+        lens: Vec<u32>,
+        output: View,
+    },
     Reseal {
         from: SharedCipher,
         to: SharedCipher,
@@ -628,6 +690,23 @@ impl Work {
             match self {
                 Self::Seal { cipher, buf, lens } => cipher.seal_records(buf.bytes_mut(), lens),
                 Self::Open { cipher, buf, lens } => cipher.open_records(buf.bytes_mut(), lens),
+                Self::SealFrom {
+                    cipher,
+                    input,
+                    lens,
+                    output,
+                } => sifredb_core::seal_records_from(
+                    cipher.as_ref(),
+                    input.bytes_mut(),
+                    lens,
+                    output.bytes_mut(),
+                ),
+                Self::OpenInto {
+                    cipher,
+                    input,
+                    lens,
+                    output,
+                } => cipher.open_records_into(input.bytes(), lens, output.bytes_mut()),
                 Self::Reseal {
                     from,
                     to,
@@ -795,6 +874,64 @@ unsafe extern "C" fn open_many_async(
     }
 }
 
+/// `sealFromAsync(cipher, input, plaintextLens, output)`: `sealFrom` on the thread pool; a promise.
+unsafe extern "C" fn seal_from_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `seal_many_async`; `input` and `output` are checked to be disjoint.
+    unsafe {
+        let [h, input_value, lens, output_value] = args::<4>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
+            let input = typed(env, input_value, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            let output = typed(env, output_value, U8, "output")?;
+            disjoint(input, output)?;
+            queue(
+                env,
+                Work::SealFrom {
+                    cipher,
+                    input,
+                    lens,
+                    output,
+                },
+                &[input_value, output_value],
+            )
+        })();
+        finish_async(env, outcome)
+    }
+}
+
+/// `openIntoAsync(cipher, input, envelopeLens, output)`: `openInto` on the thread pool; a promise.
+unsafe extern "C" fn open_into_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: as in `seal_from_async`.
+    unsafe {
+        let [h, input_value, lens, output_value] = args::<4>(env, info);
+        let outcome = (|| {
+            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
+            let input = typed(env, input_value, U8, "input")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            let output = typed(env, output_value, U8, "output")?;
+            disjoint(input, output)?;
+            queue(
+                env,
+                Work::OpenInto {
+                    cipher,
+                    input,
+                    lens,
+                    output,
+                },
+                &[input_value, output_value],
+            )
+        })();
+        finish_async(env, outcome)
+    }
+}
+
 /// `resealManyAsync(from, to, input, envelopeLens, output)`: `resealMany` on the thread pool.
 unsafe extern "C" fn reseal_many_async(
     env: sys::napi_env,
@@ -828,7 +965,7 @@ unsafe extern "C" fn reseal_many_async(
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-const FUNCTIONS: [(&str, Callback); 11] = [
+const FUNCTIONS: [(&str, Callback); 15] = [
     ("seal", seal),
     ("open", open),
     ("sealMany", seal_many),
@@ -840,6 +977,10 @@ const FUNCTIONS: [(&str, Callback); 11] = [
     ("sealManyAsync", seal_many_async),
     ("openManyAsync", open_many_async),
     ("resealManyAsync", reseal_many_async),
+    ("sealFrom", seal_from),
+    ("openInto", open_into),
+    ("sealFromAsync", seal_from_async),
+    ("openIntoAsync", open_into_async),
 ];
 
 /// The object of fast-path functions (see the module documentation).

@@ -212,6 +212,55 @@ function packBytes(items: readonly Uint8Array[], name: string, what: string, own
   return { buf, lens };
 }
 
+/** Largest staging buffer kept for reuse, and how many are kept. */
+const STAGING_KEEP_BYTES = 16 * 1024 * 1024;
+const STAGING_KEEP_COUNT = 4;
+const stagingFree: Buffer[] = [];
+
+/**
+ * A batch's input staged in a reused buffer (its own ArrayBuffer, never reachable from user code):
+ * copying values into warm memory costs less than into a fresh allocation, whose first touch (page
+ * faults) then happens in Rust — on the thread pool for async batches. `stage` is the used part of
+ * `full`; give `full` back with {@link releaseStaging} once no call uses it any more.
+ */
+interface Staged {
+  readonly full: Buffer;
+  readonly stage: Buffer;
+  readonly lens: Uint32Array;
+}
+
+function takeStaging(size: number): Buffer {
+  for (let i = stagingFree.length - 1; i >= 0; i--) {
+    if (stagingFree[i]!.length >= size) return stagingFree.splice(i, 1)[0]!;
+  }
+  return Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
+}
+
+/** Returns a staging buffer to the free list. Plaintexts staged in it were wiped by Rust. */
+function releaseStaging(full: Buffer): void {
+  if (full.length <= STAGING_KEEP_BYTES && stagingFree.length < STAGING_KEEP_COUNT) stagingFree.push(full);
+}
+
+/** {@link packBytes} into a staging buffer. */
+function stageBytes(items: readonly Uint8Array[], name: string, what: string): Staged {
+  const n = items.length;
+  const lens = new Uint32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    if (!(item instanceof Uint8Array)) throw indexedError(inputError(`${what} must be a Uint8Array`), name, i);
+    lens[i] = item.length;
+    total += item.length;
+  }
+  const full = takeStaging(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    full.set(items[i]!, at);
+    at += lens[i]!;
+  }
+  return { full, stage: full.subarray(0, total), lens };
+}
+
 /** A buffer of records in a batch: record `i` is `lens[i] + add` bytes. */
 interface Records {
   readonly buf: Buffer;
@@ -425,53 +474,76 @@ class NativeCipherHandle implements CipherHandle {
     const threads = requestedThreads(options) ?? defaultThreads;
     const n = this.#checkValues(values, typeTags);
     if (n === 0) return [];
-    const { buf, lens } = this.#packPlaintexts(values, typeTags, true);
+    const { full, stage, lens } = this.#stagePlaintexts(values, typeTags);
     const overhead = this.#overhead;
-    return inParts(
-      threads,
-      [{ buf, lens, add: overhead }],
-      ([part], first, end) => this.#fast.sealManyAsync(this.#handle, part!, lens.subarray(first, end)),
-      'values',
-      () => this.#envelopes(buf, lens),
-    );
+    let total = 0;
+    for (let i = 0; i < n; i++) total += lens[i]! + overhead;
+    // Its first write happens on the thread pool (Rust copies each plaintext into its record).
+    const output = Buffer.allocUnsafeSlow(total);
+    try {
+      return await inParts(
+        threads,
+        [
+          { buf: output, lens, add: overhead },
+          { buf: stage, lens, add: 0 },
+        ],
+        ([outPart, inPart], first, end) =>
+          this.#fast.sealFromAsync(this.#handle, inPart!, lens.subarray(first, end), outPart!),
+        'values',
+        () => this.#envelopes(output, lens),
+      );
+    } finally {
+      releaseStaging(full);
+    }
   }
 
   decryptMany(envelopes: Uint8Array[]): Buffer[] {
-    const { buf, lens } = this.#openMany(envelopes);
-    return this.#plaintexts(buf, lens, 0);
+    const { output, plaintextLens } = this.#openMany(envelopes);
+    return plaintextViews(output, plaintextLens, 0);
   }
 
   decryptManyValues(envelopes: Uint8Array[]): DecryptedBatch {
-    const { buf, lens } = this.#openMany(envelopes);
-    return { values: this.#plaintexts(buf, lens, 1), typeTags: this.#typeTags(buf, lens) };
+    const { output, plaintextLens } = this.#openMany(envelopes);
+    return { values: plaintextViews(output, plaintextLens, 1), typeTags: typeTagsOf(output, plaintextLens) };
   }
 
   async decryptManyValuesAsync(envelopes: Uint8Array[], options?: BatchOptions): Promise<DecryptedBatch> {
     const threads = requestedThreads(options) ?? defaultThreads;
     assertArray(envelopes, 'envelopes');
     if (envelopes.length === 0) return { values: [], typeTags: new Uint8Array(0) };
-    const { buf, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
-    const values = await inParts(
-      threads,
-      [{ buf, lens, add: 0 }],
-      ([part], first, end) => this.#fast.openManyAsync(this.#handle, part!, lens.subarray(first, end)),
-      'envelopes',
-      () => this.#plaintexts(buf, lens, 1),
-    );
-    return { values, typeTags: this.#typeTags(buf, lens) };
+    const { full, stage, lens } = stageBytes(envelopes, 'envelopes', 'envelope');
+    const { output, plaintextLens } = this.#openOutput(lens);
+    try {
+      const values = await inParts(
+        threads,
+        [
+          { buf: stage, lens, add: 0 },
+          { buf: output, lens: plaintextLens, add: 0 },
+        ],
+        ([inPart, outPart], first, end) =>
+          this.#fast.openIntoAsync(this.#handle, inPart!, lens.subarray(first, end), outPart!),
+        'envelopes',
+        () => plaintextViews(output, plaintextLens, 1),
+      );
+      return { values, typeTags: typeTagsOf(output, plaintextLens) };
+    } finally {
+      releaseStaging(full);
+    }
   }
 
   reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[] {
     const to = this.#target(target);
     assertArray(envelopes, 'envelopes');
     if (envelopes.length === 0) return [];
-    // The input is decrypted in place (then wiped), so it is never in Node's shared pool.
-    const { buf: input, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
+    // The staged input is decrypted in place and wiped by Rust.
+    const { full, stage, lens } = stageBytes(envelopes, 'envelopes', 'envelope');
     const { output, plaintextLens } = this.#resealOutput(lens, to, false);
     try {
-      this.#fast.resealMany(this.#handle, to.#handle, input, lens, output);
+      this.#fast.resealMany(this.#handle, to.#handle, stage, lens, output);
     } catch (error) {
       throw batchFailure(error, 'envelopes');
+    } finally {
+      releaseStaging(full);
     }
     return to.#envelopes(output, plaintextLens);
   }
@@ -481,20 +553,24 @@ class NativeCipherHandle implements CipherHandle {
     const to = this.#target(target);
     assertArray(envelopes, 'envelopes');
     if (envelopes.length === 0) return [];
-    const { buf: input, lens } = packBytes(envelopes, 'envelopes', 'envelope', true);
+    const { full, stage, lens } = stageBytes(envelopes, 'envelopes', 'envelope');
     const { output, plaintextLens } = this.#resealOutput(lens, to, true);
     const toOverhead = to.#overhead;
-    return inParts(
-      threads,
-      [
-        { buf: input, lens, add: 0 },
-        { buf: output, lens: plaintextLens, add: toOverhead },
-      ],
-      ([inPart, outPart], first, end) =>
-        this.#fast.resealManyAsync(this.#handle, to.#handle, inPart!, lens.subarray(first, end), outPart!),
-      'envelopes',
-      () => to.#envelopes(output, plaintextLens),
-    );
+    try {
+      return await inParts(
+        threads,
+        [
+          { buf: stage, lens, add: 0 },
+          { buf: output, lens: plaintextLens, add: toOverhead },
+        ],
+        ([inPart, outPart], first, end) =>
+          this.#fast.resealManyAsync(this.#handle, to.#handle, inPart!, lens.subarray(first, end), outPart!),
+        'envelopes',
+        () => to.#envelopes(output, plaintextLens),
+      );
+    } finally {
+      releaseStaging(full);
+    }
   }
 
   #target(target: CipherHandle): NativeCipherHandle {
@@ -562,18 +638,39 @@ class NativeCipherHandle implements CipherHandle {
     return { buf, lens };
   }
 
-  /** Decrypts a batch in place in a private copy of the envelopes. */
-  #openMany(envelopes: Uint8Array[]): Packed {
+  /**
+   * The output of a batch decryption: the plaintexts back to back (never in Node's shared pool),
+   * sized from the envelopes (a too-short one takes no room; Rust reports it in order).
+   */
+  #openOutput(lens: Uint32Array): { output: Buffer; plaintextLens: Uint32Array } {
+    const n = lens.length;
+    const plaintextLens = new Uint32Array(n);
+    const overhead = this.#overhead;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const length = lens[i]! - overhead;
+      if (length > 0) {
+        plaintextLens[i] = length;
+        total += length;
+      }
+    }
+    return { output: Buffer.allocUnsafeSlow(total), plaintextLens };
+  }
+
+  /** Decrypts a batch from a staged copy of the envelopes into one buffer of plaintexts. */
+  #openMany(envelopes: Uint8Array[]): { output: Buffer; plaintextLens: Uint32Array } {
     assertArray(envelopes, 'envelopes');
-    // Decrypted in place, so never in Node's shared pool.
-    const packed = packBytes(envelopes, 'envelopes', 'envelope', true);
-    if (envelopes.length === 0) return packed;
+    if (envelopes.length === 0) return { output: Buffer.alloc(0), plaintextLens: new Uint32Array(0) };
+    const { full, stage, lens } = stageBytes(envelopes, 'envelopes', 'envelope');
+    const opened = this.#openOutput(lens);
     try {
-      this.#fast.openMany(this.#handle, packed.buf, packed.lens);
+      this.#fast.openInto(this.#handle, stage, lens, opened.output);
     } catch (error) {
       throw batchFailure(error, 'envelopes');
+    } finally {
+      releaseStaging(full);
     }
-    return packed;
+    return opened;
   }
 
   /** Views of the sealed records (`plaintextLens[i] + overhead` bytes each). */
@@ -591,32 +688,65 @@ class NativeCipherHandle implements CipherHandle {
     return out;
   }
 
-  /** Views of the opened plaintexts (`skip` = 1 leaves the type tag out). */
-  #plaintexts(buf: Buffer, envelopeLens: Uint32Array, skip: number): Buffer[] {
-    const n = envelopeLens.length;
-    const out = new Array<Buffer>(n);
-    const start = this.#offset + skip;
-    const cut = this.#overhead + skip;
-    const ab = buf.buffer;
-    let at = buf.byteOffset;
+  /**
+   * Lays `typeTags[i] ‖ values[i]` back to back in a staging buffer (for
+   * `sifredb_core::seal_records_from`, which wipes it).
+   */
+  #stagePlaintexts(values: PlainInput[], typeTags: Uint8Array): Staged {
+    const n = values.length;
+    const lens = new Uint32Array(n);
+    let total = 0;
     for (let i = 0; i < n; i++) {
-      const size = envelopeLens[i]!;
-      out[i] = view(ab, at + start, size - cut);
-      at += size;
+      const value = values[i];
+      let length: number;
+      if (typeof value === 'string') {
+        if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
+        length = Buffer.byteLength(value, 'utf8');
+      } else if (value instanceof Uint8Array) {
+        length = value.length;
+      } else {
+        throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
+      }
+      lens[i] = length + 1;
+      total += length + 1;
     }
-    return out;
+    const full = takeStaging(total);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const value = values[i]!;
+      full[at] = typeTags[i]!;
+      if (typeof value === 'string') full.write(value, at + 1);
+      else full.set(value, at + 1);
+      at += lens[i]!;
+    }
+    return { full, stage: full.subarray(0, total), lens };
   }
+}
 
-  #typeTags(buf: Buffer, envelopeLens: Uint32Array): Uint8Array {
-    const n = envelopeLens.length;
-    const tags = new Uint8Array(n);
-    let at = this.#offset;
-    for (let i = 0; i < n; i++) {
-      tags[i] = buf[at]!;
-      at += envelopeLens[i]!;
-    }
-    return tags;
+/** Views of plaintexts laid back to back (`skip` = 1 leaves each type tag out). */
+function plaintextViews(buf: Buffer, plaintextLens: Uint32Array, skip: number): Buffer[] {
+  const n = plaintextLens.length;
+  const out = new Array<Buffer>(n);
+  const ab = buf.buffer;
+  let at = buf.byteOffset;
+  for (let i = 0; i < n; i++) {
+    const size = plaintextLens[i]!;
+    out[i] = view(ab, at + skip, size - skip);
+    at += size;
   }
+  return out;
+}
+
+/** The type tag (first byte) of each plaintext laid back to back. */
+function typeTagsOf(buf: Buffer, plaintextLens: Uint32Array): Uint8Array {
+  const n = plaintextLens.length;
+  const tags = new Uint8Array(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    tags[i] = buf[at]!;
+    at += plaintextLens[i]!;
+  }
+  return tags;
 }
 
 /** A native blind-index key as a {@link BlindIndexHandle}, on the fast path like the ciphers. */

@@ -151,6 +151,90 @@ pub(crate) fn open_each(
     result
 }
 
+/// The loop behind [`Cipher::open_records_into`]: checks that `input` is exactly the envelopes and
+/// `output` exactly their plaintexts, then opens each with `open(envelope, plaintext_slot)`. On
+/// failure `output` is wiped.
+pub(crate) fn open_each_into(
+    algorithm: Algorithm,
+    input: &[u8],
+    envelope_lens: &[u32],
+    output: &mut [u8],
+    mut open: impl FnMut(&[u8], &mut [u8]) -> crate::Result<()>,
+) -> BatchResult {
+    let overhead = algorithm.overhead();
+    let mut in_total = 0usize;
+    let mut out_total = 0usize;
+    for (index, &len) in envelope_lens.iter().enumerate() {
+        let len = len as usize;
+        in_total = in_total
+            .checked_add(len)
+            .filter(|t| *t <= input.len())
+            .ok_or_else(|| layout_error(index, input.len()))?;
+        // An envelope too short for its header and tag is reported by `open` below, in order;
+        // it takes no room in `output`.
+        out_total += len.saturating_sub(overhead);
+    }
+    if in_total != input.len() || out_total != output.len() {
+        return Err(layout_error(envelope_lens.len(), output.len()));
+    }
+    let (mut src, mut dst) = (0usize, 0usize);
+    let mut result = Ok(());
+    for (index, &len) in envelope_lens.iter().enumerate() {
+        let len = len as usize;
+        let plain = len.saturating_sub(overhead);
+        if let Err(error) = open(&input[src..src + len], &mut output[dst..dst + plain]) {
+            result = Err(BatchError { index, error });
+            break;
+        }
+        src += len;
+        dst += plain;
+    }
+    if result.is_err() {
+        output.zeroize();
+    }
+    result
+}
+
+/// Seals plaintexts given back to back in `input` (`plaintext_lens[i]` bytes each, type tag
+/// included) into the records of `output`, laid out as for [`Cipher::seal_records`]. The caller
+/// can then write values into a small reused buffer and leave the output's first touch to the
+/// thread that seals. `input` is wiped, success or not; on failure `output` is wiped too.
+pub fn seal_records_from(
+    cipher: &dyn Cipher,
+    input: &mut [u8],
+    plaintext_lens: &[u32],
+    output: &mut [u8],
+) -> BatchResult {
+    let result = seal_from(cipher, input, plaintext_lens, output);
+    input.zeroize();
+    if result.is_err() {
+        output.zeroize();
+    }
+    result
+}
+
+fn seal_from(
+    cipher: &dyn Cipher,
+    input: &[u8],
+    plaintext_lens: &[u32],
+    output: &mut [u8],
+) -> BatchResult {
+    let expected = sealed_records_len(cipher.algorithm(), plaintext_lens)?;
+    let total: usize = plaintext_lens.iter().map(|&len| len as usize).sum();
+    if expected != output.len() || total != input.len() {
+        return Err(layout_error(plaintext_lens.len(), output.len()));
+    }
+    let (offset, overhead) = (cipher.plaintext_offset(), cipher.algorithm().overhead());
+    let (mut src, mut dst) = (0usize, 0usize);
+    for &len in plaintext_lens {
+        let len = len as usize;
+        output[dst + offset..dst + offset + len].copy_from_slice(&input[src..src + len]);
+        src += len;
+        dst += len + overhead;
+    }
+    cipher.seal_records(output, plaintext_lens)
+}
+
 /// Re-encrypts a run: opens the envelopes of `input` (laid out back to back, `envelope_lens[i]`
 /// bytes each) with `from`, and seals their plaintexts, type tags kept, with `to` into `output`,
 /// which must be exactly [`sealed_records_len`]`(to.algorithm(), plaintext lens)` bytes.
@@ -332,6 +416,71 @@ mod tests {
             );
             let err = cipher.open_records(&mut buf, &[3, 3]).unwrap_err();
             assert!(matches!(err.error, Error::Input { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn sealing_from_and_opening_into_separate_buffers() {
+        let values: Vec<Vec<u8>> = [0usize, 1, 33, 1000, 70_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7) as u8).collect())
+            .collect();
+        for cipher in ciphers() {
+            let cipher = cipher.as_ref();
+            let lens: Vec<u32> = values.iter().map(|v| v.len() as u32 + 1).collect();
+            let mut input: Vec<u8> = values
+                .iter()
+                .flat_map(|v| [&[1u8][..], v].concat())
+                .collect();
+            let mut output = vec![0u8; sealed_records_len(cipher.algorithm(), &lens).unwrap()];
+            seal_records_from(cipher, &mut input, &lens, &mut output).unwrap();
+            assert!(input.iter().all(|&b| b == 0), "input wiped");
+            let sizes: Vec<usize> = values
+                .iter()
+                .map(|v| cipher.sealed_len(v.len()).unwrap())
+                .collect();
+            let envelopes = split(&output, &sizes);
+            for (envelope, value) in envelopes.iter().zip(&values) {
+                assert_eq!(
+                    cipher.decrypt(envelope).unwrap(),
+                    [&[1u8][..], value].concat()
+                );
+            }
+            let env_lens: Vec<u32> = sizes.iter().map(|&s| s as u32).collect();
+            let mut plain = vec![0u8; lens.iter().sum::<u32>() as usize];
+            cipher
+                .open_records_into(&output, &env_lens, &mut plain)
+                .unwrap();
+            let expected: Vec<u8> = values
+                .iter()
+                .flat_map(|v| [&[1u8][..], v].concat())
+                .collect();
+            assert_eq!(plain, expected);
+
+            let mut broken = output.clone();
+            broken[sizes[0] + sizes[1] + sizes[2] + 9] ^= 4;
+            let err = cipher
+                .open_records_into(&broken, &env_lens, &mut plain)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                BatchError {
+                    index: 3,
+                    error: Error::Auth
+                }
+            );
+            assert!(plain.iter().all(|&b| b == 0), "output wiped");
+            assert!(cipher
+                .open_records_into(&output, &env_lens, &mut plain[1..])
+                .is_err());
+            let mut short = vec![1u8; 3];
+            assert_eq!(
+                seal_records_from(cipher, &mut short, &[3], &mut [0u8; 10])
+                    .unwrap_err()
+                    .index,
+                1
+            );
+            assert_eq!(short, [0, 0, 0], "input wiped on failure too");
         }
     }
 

@@ -160,6 +160,26 @@ pub trait Cipher: Send + Sync {
     fn open_records(&self, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
         batch::open_each(buf, envelope_lens, |record| self.open_in_place(record))
     }
+
+    /// Verifies and decrypts a run of consecutive envelopes (`envelope_lens[i]` bytes each) of
+    /// `input` into `output`, which receives their plaintexts back to back (`type_tag ‖ value`,
+    /// each `envelope_lens[i]` minus the algorithm's overhead). Only the plaintexts take memory in
+    /// `output`. The layout is checked first; on failure `output` is wiped and the error names the
+    /// first record that failed.
+    fn open_records_into(
+        &self,
+        input: &[u8],
+        envelope_lens: &[u32],
+        output: &mut [u8],
+    ) -> BatchResult {
+        batch::open_each_into(
+            self.algorithm(),
+            input,
+            envelope_lens,
+            output,
+            |envelope, out| self.decrypt_into(envelope, out),
+        )
+    }
 }
 
 /// Checks the size of an envelope being sealed in place and returns its plaintext slot.
@@ -563,6 +583,23 @@ impl Cipher for DeterministicCipher {
             batch::open_each(buf, envelope_lens, |record| self.open_with(siv, record))
         })
     }
+
+    fn open_records_into(
+        &self,
+        input: &[u8],
+        envelope_lens: &[u32],
+        output: &mut [u8],
+    ) -> BatchResult {
+        self.with_siv(|siv| {
+            batch::open_each_into(
+                self.header.algorithm,
+                input,
+                envelope_lens,
+                output,
+                |envelope, out| self.open_into_with(siv, envelope, out, &self.aad),
+            )
+        })
+    }
 }
 
 impl DeterministicCipher {
@@ -585,6 +622,17 @@ impl DeterministicCipher {
 
     /// [`Cipher::decrypt_into`] under a given associated data.
     fn open_into(&self, envelope: &[u8], out: &mut [u8], aad: &[u8]) -> Result<()> {
+        self.with_siv(|siv| self.open_into_with(siv, envelope, out, aad))
+    }
+
+    /// [`DeterministicCipher::open_into`] on a given instance.
+    fn open_into_with(
+        &self,
+        siv: &mut Aes256Siv,
+        envelope: &[u8],
+        out: &mut [u8],
+        aad: &[u8],
+    ) -> Result<()> {
         check_out_len(out, self.plaintext_len(envelope)?)?;
         let body = envelope
             .get(HEADER_LEN..)
@@ -595,7 +643,7 @@ impl DeterministicCipher {
         let iv: &Tag = Array::cast_from_core(iv);
         let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
         // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
-        let verified = self.with_siv(|siv| siv.decrypt_inout_detached([aad], buf, iv));
+        let verified = siv.decrypt_inout_detached([aad], buf, iv);
         wipe_unless_ok(verified.is_ok(), out)
     }
 }

@@ -34,7 +34,7 @@ pub mod keys;
 pub mod primitives;
 pub mod random;
 
-pub use batch::{reseal_records, sealed_records_len, BatchError, BatchResult};
+pub use batch::{reseal_records, seal_records_from, sealed_records_len, BatchError, BatchResult};
 pub use blind_index::{blind_index_message, term_len, BlindIndexKey};
 pub use cipher::{Cipher, DeterministicCipher, RandomizedCipher};
 pub use context::encode_context;
