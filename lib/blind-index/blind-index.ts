@@ -283,7 +283,7 @@ export class BlindIndex {
     let int: number | bigint;
     if (this.bits <= 53) {
       let n = 0;
-      for (const byte of bytes) n = n * 256 + byte;
+      for (let i = 0; i < bytes.length; i++) n = n * 256 + bytes[i]!;
       int = n / 2 ** spare;
     } else {
       int = BigInt(`0x${hex}`) >> BigInt(spare);
@@ -298,7 +298,8 @@ export class BlindIndex {
   /** The transformed text of a one-field index's value. */
   #fieldText(value: BlindIndexValue): string {
     let text = fieldText(value, 'value');
-    for (const transform of this.#transforms[0]!) text = transform(text);
+    const transforms = this.#transforms[0]!;
+    for (let i = 0; i < transforms.length; i++) text = transforms[i]!(text);
     assertWellFormed(text, 'value');
     return text;
   }
