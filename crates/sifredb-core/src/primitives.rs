@@ -7,6 +7,7 @@ use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::format::TAG_LEN;
@@ -39,10 +40,11 @@ pub fn aes_siv_encrypt(key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<Vec<u8
 pub fn aes_siv_decrypt(key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
     let mut siv = siv_from_slice(key)?;
     let (iv, body) = split_tag_first(ciphertext)?;
-    let mut out = body.to_vec();
+    // SIV decrypts before it verifies: a forgery's unauthenticated plaintext is wiped on the way out.
+    let mut out = Zeroizing::new(body.to_vec());
     siv.decrypt_inout_detached([ad], out.as_mut_slice().into(), iv)
         .map_err(|_| Error::Auth)?;
-    Ok(out)
+    Ok(core::mem::take(&mut *out))
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 12 bytes.
