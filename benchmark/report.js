@@ -120,7 +120,7 @@ export function renderText(results) {
   const ns = lookup(results);
   const lines = [];
   const env = results.environment;
-  lines.push('', `SifreDB benchmark — ${env.date}`, `${env.cpu}, ${env.cores} cores, Node ${env.node}, OpenSSL ${env.openssl}`, '');
+  lines.push('', `SifreDB benchmark — ${env.date}`, `${env.cpu}, ${env.cores} cores, Node ${env.node}, OpenSSL ${env.openssl}; load average ${env.loadBefore} → ${env.loadAfter}`, '');
   for (const [op, title] of Object.entries(OPS)) {
     const sizes = op === 'derive' ? [32] : SIZES;
     lines.push(`${title} — time per value${op === 'derive' ? '' : ' (MB/s from 4 KiB)'}`);
@@ -263,23 +263,48 @@ export function renderSvg(results) {
 }
 
 /** Notes on what bounds the figures (kept next to the code that measures them). */
-export const NOTES = `- **Single calls** cross into Rust through plain N-API callbacks (no napi-rs argument machinery):
-  JavaScript allocates the output from Node's Buffer pool, writes the type tag and value into it,
-  and Rust seals it in place. What is left is the cipher itself: at 32 B, ChaCha20-Poly1305 in the
-  RustCrypto crates spends most of its time producing two keystream blocks (Poly1305 key and data)
-  with the AVX2 backend, which always computes blocks in parallel groups.
+export const NOTES = `What bounds the figures, from profiles of this machine (\`perf record\` on the addon and on the
+criterion benches; \`node --cpu-prof\` for the JavaScript side):
+
+- **Short values are bound by the cipher crates, not by N-API.** A 32 B \`vault.encrypt\` keeps
+  about 80 % of the Rust core's own time (see the ceiling table); the fast path is one plain N-API
+  call with the output allocated from Node's Buffer pool and sealed in place. Inside the core, about
+  half of a 32 B ChaCha20-Poly1305 seal is the \`chacha20\` crate's AVX2 backend, which computes four
+  64-byte blocks per call even when one is needed, twice per value (the Poly1305 key block, then the
+  data); Poly1305 is about a sixth. Fusing the two keystream calls would need composing the RFC 8439
+  AEAD by hand, which SifreDB leaves to the audited crate. Nonces come from a per-thread 4 KiB
+  CSPRNG pool; the addon reports forks through \`pthread_atfork\`, which removed a \`getpid()\` system
+  call (~0.1 µs, a quarter of a 32 B seal) from every nonce.
+- **Backend choice is a trade-off between short and long values.** \`.cargo/config.toml\` builds
+  Poly1305 with its portable backend: the crates' wide-vector backends pay a large fixed cost per
+  message (a plain AVX2/AVX-512 instruction does not: measured separately), which would make short
+  values several times slower. Measured with the criterion bench (32 B / 256 B / 4 KiB / 64 KiB
+  seal): ChaCha20 AVX2 + Poly1305 portable (shipped) 0.40 µs / 0.62 µs / 4.8 µs / 68 µs; ChaCha20
+  and Poly1305 AVX2 (crate defaults) 1.5 µs / 1.7 µs / 4.6 µs / 53 µs; ChaCha20 AVX-512 + Poly1305
+  AVX2 2.0 µs / 2.1 µs / 4.0 µs / 35 µs; ChaCha20 AVX-512 + Poly1305 portable 0.90 µs / 1.0 µs /
+  3.8 µs / 50 µs; both portable 0.35 µs / 0.85 µs / 8.6 µs / 133 µs. No RustCrypto build reaches
+  OpenSSL's hand-written ChaCha20-Poly1305 at 64 KiB here (about 2 GB/s), and one build cannot pick
+  its backend per message size.
+- **AES-SIV** spends most of a 32 B value in AES block calls for S2V (CMAC) and CTR, plus a CTR key
+  expansion per value (~6 %): the \`aes-siv\` crate recomputes the S2V of the associated data
+  (header ‖ context, constant per handle) and re-expands the CTR key for every value, and has no
+  API to cache either. SifreDB does not reimplement S2V. The per-handle \`Mutex\` costs one
+  uncontended lock per value; batches hold it once per run.
+- **Blind index**: HMAC-SHA256 (SHA-NI) is ~0.13 µs in the core; the rest of \`blindIndex.compute\`
+  is the term object it returns (bytes, hex, integer), the transforms and the key lookup.
 - **Decrypted plaintexts** never come from Node's shared pool (a policy of this library). Up to 64 B
   a fresh Buffer lives on the V8 heap, so Rust decrypts into an off-heap scratch that is copied out
-  and wiped; above 64 B each plaintext needs an off-heap ArrayBuffer of its own, which V8 allocates
-  in about 0.5 µs — visible in the 256 B and 4 KiB decrypt rows.
-- **AES-SIV**: the \`aes-siv\` crate recomputes the S2V of the associated data (header ‖ context,
-  constant per handle) and re-expands the CTR key for every value; it has no API to cache either,
-  and SifreDB does not reimplement S2V.
-- **Async batches** spend part of their time on the event-loop thread (encoding values, copying
-  them into one buffer, creating a Buffer view per value), which no number of pool threads shortens.
-  With UV_THREADPOOL_SIZE (default 4) threads, parts beyond it queue.
-- **Large values** are bound by the cipher's throughput: RustCrypto's ChaCha20 (AVX2) and Poly1305
-  against OpenSSL's hand-written assembly (AVX-512 where available).`;
+  and wiped; above 64 B each plaintext needs an ArrayBuffer of its own (~0.5 µs in V8) — visible in
+  the 256 B decrypt row.
+- **Batches** cross into Rust once. Per 32 B value the core's own batch loop costs about as much as
+  a single seal (the cipher dominates), so a batch is at best ~2.5 M values/s per core here;
+  JavaScript adds ~0.05–0.1 µs per value (copying values into a reused staging buffer, one
+  \`Buffer\` view per result, garbage collection of those views).
+- **Async batches** run the sealing on the libuv pool, but encoding and copying the values and
+  creating the result views stay on the event-loop thread, and V8's garbage-collector threads share
+  the same two cores: on a 2-core machine the second pool thread gains less for short values than
+  for long ones, and any other load on the machine comes out of that second core first (the load
+  average at the start and end of the run is recorded above).`;
 
 export function renderMarkdown(results) {
   const ns = lookup(results);
@@ -287,7 +312,7 @@ export function renderMarkdown(results) {
   const out = [];
   out.push('# Benchmarks', '');
   out.push(
-    `Generated by \`npm run bench\` (benchmark/run.js) on ${env.date.replace('T', ' ').replace(/\..*/, ' UTC')}: **${env.cpu}**, ${env.cores} cores, ${env.memoryGiB} GiB, ${env.platform}; **Node ${env.node}** (OpenSSL ${env.openssl}); UV_THREADPOOL_SIZE ${env.uvThreadpoolSize}. ${env.quick ? 'Quick run. ' : ''}Machine-readable results: [benchmark/results/latest.json](benchmark/results/latest.json).`,
+    `Generated by \`npm run bench\` (benchmark/run.js) on ${env.date.replace('T', ' ').replace(/\..*/, ' UTC')}: **${env.cpu}**, ${env.cores} cores, ${env.memoryGiB} GiB, ${env.platform}; **Node ${env.node}** (OpenSSL ${env.openssl}); UV_THREADPOOL_SIZE ${env.uvThreadpoolSize}; load average ${env.loadBefore ?? '?'} at the start, ${env.loadAfter ?? '?'} at the end (other work on the machine shows there). ${env.quick ? 'Quick run. ' : ''}Machine-readable results: [benchmark/results/latest.json](benchmark/results/latest.json).`,
     '',
   );
   out.push('![SifreDB benchmark chart](benchmark/results/latest.svg)', '');

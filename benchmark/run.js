@@ -315,6 +315,7 @@ function environment() {
     node: process.version,
     openssl: process.versions.openssl,
     uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+    loadBefore: os.loadavg()[0].toFixed(2),
     quick,
     taskMs: TASK_MS,
     versions: {
@@ -353,6 +354,8 @@ async function main() {
   const memory = memoryLoop();
   log(`  RSS ${memory.rssBeforeMiB} MiB before, ${memory.rssAfterMiB} MiB after (peak ${memory.rssPeakMiB} MiB)`);
 
+  env.loadAfter = os.loadavg()[0].toFixed(2);
+  if (Number(env.loadBefore) > 1.5) log(`note: load average ${env.loadBefore} at the start: other work is competing for the CPUs`);
   const results = { environment: env, single, batch, ceiling, memory, seconds: Math.round((Date.now() - started) / 1000) };
   results.targets = evaluateTargets(results);
   console.log(renderText(results));
