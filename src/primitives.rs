@@ -8,6 +8,14 @@ use napi::Result;
 
 use crate::errors::{input_error, to_js, Code};
 
+/// A primitive's output (or its error, thrown) as a new Buffer.
+fn bytes_out<'env>(
+    env: &'env Env,
+    output: sifredb_core::Result<impl AsRef<[u8]>>,
+) -> Result<BufferSlice<'env>, Code> {
+    copy_to_buffer(env, output.map_err(to_js)?.as_ref())
+}
+
 /// AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext.
 #[napi]
 pub fn aes_siv_encrypt<'env>(
@@ -16,10 +24,7 @@ pub fn aes_siv_encrypt<'env>(
     plaintext: &[u8],
     ad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
-        env,
-        &core::aes_siv_encrypt(key, plaintext, ad).map_err(to_js)?,
-    )
+    bytes_out(env, core::aes_siv_encrypt(key, plaintext, ad))
 }
 
 /// Verifies and decrypts AES-256-SIV output; throws `ERR_SIFREDB_AUTH` on any mismatch.
@@ -30,10 +35,7 @@ pub fn aes_siv_decrypt<'env>(
     ciphertext: &[u8],
     ad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
-        env,
-        &core::aes_siv_decrypt(key, ciphertext, ad).map_err(to_js)?,
-    )
+    bytes_out(env, core::aes_siv_decrypt(key, ciphertext, ad))
 }
 
 /// ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ tag.
@@ -45,9 +47,9 @@ pub fn chacha20_poly1305_encrypt<'env>(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
+    bytes_out(
         env,
-        &core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?,
+        core::chacha20_poly1305_encrypt(key, nonce, plaintext, aad),
     )
 }
 
@@ -60,9 +62,9 @@ pub fn chacha20_poly1305_decrypt<'env>(
     ciphertext_and_tag: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
+    bytes_out(
         env,
-        &core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?,
+        core::chacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad),
     )
 }
 
@@ -75,9 +77,9 @@ pub fn xchacha20_poly1305_encrypt<'env>(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
+    bytes_out(
         env,
-        &core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad).map_err(to_js)?,
+        core::xchacha20_poly1305_encrypt(key, nonce, plaintext, aad),
     )
 }
 
@@ -90,9 +92,9 @@ pub fn xchacha20_poly1305_decrypt<'env>(
     ciphertext_and_tag: &[u8],
     aad: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(
+    bytes_out(
         env,
-        &core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad).map_err(to_js)?,
+        core::xchacha20_poly1305_decrypt(key, nonce, ciphertext_and_tag, aad),
     )
 }
 
@@ -106,10 +108,7 @@ pub fn hkdf_sha256<'env>(
     length: i64,
 ) -> Result<BufferSlice<'env>, Code> {
     let length = usize::try_from(length).map_err(|_| input_error("length must be 1..8160"))?;
-    copy_to_buffer(
-        env,
-        &core::hkdf_sha256(ikm, salt, info, length).map_err(to_js)?,
-    )
+    bytes_out(env, core::hkdf_sha256(ikm, salt, info, length))
 }
 
 /// HMAC-SHA256; returns 32 bytes.
@@ -119,12 +118,12 @@ pub fn hmac_sha256<'env>(
     key: &[u8],
     message: &[u8],
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, &core::hmac_sha256(key, message).map_err(to_js)?)
+    bytes_out(env, core::hmac_sha256(key, message))
 }
 
 /// `n` bytes from the operating system's CSPRNG (0..65536).
 #[napi]
 pub fn random_bytes<'env>(env: &'env Env, n: i64) -> Result<BufferSlice<'env>, Code> {
     let n = usize::try_from(n).map_err(|_| input_error("n must be 0..65536"))?;
-    copy_to_buffer(env, &core::random_bytes(n).map_err(to_js)?)
+    bytes_out(env, core::random_bytes(n))
 }
