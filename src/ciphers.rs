@@ -23,6 +23,15 @@ fn plain_bytes<'a>(value: &'a PlainInput<'_>) -> &'a [u8] {
     }
 }
 
+/// A new Buffer of `len` bytes written by `fill`; a core error from either is thrown.
+fn filled<'env>(
+    env: &'env Env,
+    len: sifredb_core::Result<usize>,
+    fill: impl FnOnce(&mut [u8]) -> sifredb_core::Result<()>,
+) -> Result<BufferSlice<'env>, Code> {
+    new_buffer(env, len.map_err(to_js)?, |out| fill(out).map_err(to_js))
+}
+
 fn type_tag(tag: u32) -> Result<u8, Code> {
     u8::try_from(tag).map_err(|_| input_error("typeTag must be 0..255"))
 }
@@ -145,12 +154,8 @@ impl NativeCipher {
     ) -> Result<BufferSlice<'env>, Code> {
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
-        let len = self.inner.cipher().sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| {
-            self.inner
-                .cipher()
-                .encrypt_into(out, tag, value)
-                .map_err(to_js)
+        filled(env, self.inner.cipher().sealed_len(value.len()), |out| {
+            self.inner.cipher().encrypt_into(out, tag, value)
         })
     }
 
@@ -161,12 +166,8 @@ impl NativeCipher {
         env: &'env Env,
         envelope: &[u8],
     ) -> Result<BufferSlice<'env>, Code> {
-        let len = self.inner.cipher().plaintext_len(envelope).map_err(to_js)?;
-        new_buffer(env, len, |out| {
-            self.inner
-                .cipher()
-                .decrypt_into(envelope, out)
-                .map_err(to_js)
+        filled(env, self.inner.cipher().plaintext_len(envelope), |out| {
+            self.inner.cipher().decrypt_into(envelope, out)
         })
     }
 
@@ -185,12 +186,10 @@ impl NativeCipher {
     ) -> Result<BufferSlice<'env>, Code> {
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
-        let len = self.inner.cipher().sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| {
+        filled(env, self.inner.cipher().sealed_len(value.len()), |out| {
             self.inner
                 .cipher()
                 .encrypt_into_bound(out, tag, value, row_ad)
-                .map_err(to_js)
         })
     }
 
@@ -203,12 +202,10 @@ impl NativeCipher {
         envelope: &[u8],
         row_ad: &[u8],
     ) -> Result<BufferSlice<'env>, Code> {
-        let len = self.inner.cipher().plaintext_len(envelope).map_err(to_js)?;
-        new_buffer(env, len, |out| {
+        filled(env, self.inner.cipher().plaintext_len(envelope), |out| {
             self.inner
                 .cipher()
                 .decrypt_into_bound(envelope, out, row_ad)
-                .map_err(to_js)
         })
     }
 
@@ -232,11 +229,8 @@ impl NativeCipher {
         };
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
-        let len = cipher.sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| {
-            cipher
-                .encrypt_into_bound_with_nonce(out, tag, value, row_ad, nonce)
-                .map_err(to_js)
+        filled(env, cipher.sealed_len(value.len()), |out| {
+            cipher.encrypt_into_bound_with_nonce(out, tag, value, row_ad, nonce)
         })
     }
 
@@ -267,11 +261,8 @@ impl NativeCipher {
         };
         let tag = type_tag(type_tag_value)?;
         let value = plain_bytes(&value);
-        let len = cipher.sealed_len(value.len()).map_err(to_js)?;
-        new_buffer(env, len, |out| {
-            cipher
-                .encrypt_into_with_nonce(out, tag, value, nonce)
-                .map_err(to_js)
+        filled(env, cipher.sealed_len(value.len()), |out| {
+            cipher.encrypt_into_with_nonce(out, tag, value, nonce)
         })
     }
 }
