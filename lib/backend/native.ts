@@ -183,6 +183,23 @@ function checkBits(bits: number): void {
   }
 }
 
+/** The byte length of batch value `i`: a Uint8Array, or a well-formed string as UTF-8. */
+function valueLength(value: PlainInput | undefined, i: number): number {
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
+    return Buffer.byteLength(value, 'utf8');
+  }
+  if (value instanceof Uint8Array) return value.length;
+  throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
+}
+
+/** Writes `typeTag ‖ value` at `at` (the value checked by {@link valueLength}). */
+function writeTagged(buf: Buffer, at: number, typeTag: number, value: PlainInput): void {
+  buf[at] = typeTag;
+  if (typeof value === 'string') buf.write(value, at + 1);
+  else buf.set(value, at + 1);
+}
+
 /** Values laid out as records of a batch: one buffer, and each record's plaintext or envelope length. */
 interface Packed {
   readonly buf: Buffer;
@@ -615,26 +632,14 @@ class NativeCipherHandle implements CipherHandle {
     const lens = new Uint32Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const value = values[i];
-      let length: number;
-      if (typeof value === 'string') {
-        if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
-        length = Buffer.byteLength(value, 'utf8');
-      } else if (value instanceof Uint8Array) {
-        length = value.length;
-      } else {
-        throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
-      }
+      const length = valueLength(values[i], i);
       lens[i] = length + 1;
       total += length + 1 + overhead;
     }
     const buf = own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total);
     let at = this.#offset;
     for (let i = 0; i < n; i++) {
-      const value = values[i]!;
-      buf[at] = typeTags[i]!;
-      if (typeof value === 'string') buf.write(value, at + 1);
-      else buf.set(value, at + 1);
+      writeTagged(buf, at, typeTags[i]!, values[i]!);
       at += lens[i]! + overhead;
     }
     return { buf, lens };
@@ -699,26 +704,14 @@ class NativeCipherHandle implements CipherHandle {
     const lens = new Uint32Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const value = values[i];
-      let length: number;
-      if (typeof value === 'string') {
-        if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
-        length = Buffer.byteLength(value, 'utf8');
-      } else if (value instanceof Uint8Array) {
-        length = value.length;
-      } else {
-        throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
-      }
+      const length = valueLength(values[i], i);
       lens[i] = length + 1;
       total += length + 1;
     }
     const full = takeStaging(total);
     let at = 0;
     for (let i = 0; i < n; i++) {
-      const value = values[i]!;
-      full[at] = typeTags[i]!;
-      if (typeof value === 'string') full.write(value, at + 1);
-      else full.set(value, at + 1);
+      writeTagged(full, at, typeTags[i]!, values[i]!);
       at += lens[i]!;
     }
     return { full, stage: full.subarray(0, total), lens };
