@@ -1,21 +1,9 @@
 /** UTF-8 helpers shared by contexts, the value codec and blind indexes. Internal. */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { isWellFormed } from './well-formed.js';
 
-interface MaybeWellFormed {
-  isWellFormed?: () => boolean;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * True when `s` has no lone surrogate, i.e. it encodes to UTF-8 and decodes back to the same string.
- * Uses the native ES2024 `String.prototype.isWellFormed` when present (Node ≥ 20), a regex otherwise.
- */
-export function isWellFormed(s: string): boolean {
-  const native = (s as unknown as MaybeWellFormed).isWellFormed;
-  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
-}
+export { isWellFormed };
 
 /**
  * Throws `ERR_SIFREDB_INPUT` naming `field` when `s` has a lone surrogate. Replacing it with U+FFFD

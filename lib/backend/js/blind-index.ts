@@ -2,7 +2,7 @@
 import { SifreDBError } from '../../errors.js';
 import type { BlindIndexHandle } from '../types.js';
 import { assertBytes, assertInteger, toBuffer, writeU32BE } from './bytes.js';
-import { isWellFormed } from './format.js';
+import { isWellFormed } from '../../format/well-formed.js';
 
 const utf8 = new TextEncoder();
 import type { MacKey } from './engine.js';

@@ -1,5 +1,6 @@
 /** The v1 byte format (docs/FORMAT.md): header, canonical-context check, HKDF info, plaintext encoding. */
 import { SifreDBError } from '../../errors.js';
+import { isWellFormed } from '../../format/well-formed.js';
 import { ALGORITHM } from '../types.js';
 import { allocSecret, assertBytes, assertInteger, readU16BE, readU32BE, writeU16BE, writeU32BE } from './bytes.js';
 
@@ -103,17 +104,6 @@ export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint
     info.set(indexName, offset + 2);
   }
   return info;
-}
-
-interface WellFormedString {
-  isWellFormed?: () => boolean;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-export function isWellFormed(s: string): boolean {
-  const native = (s as unknown as WellFormedString).isWellFormed;
-  return native !== undefined ? native.call(s) : !LONE_SURROGATE.test(s);
 }
 
 const NodeBuffer: typeof Buffer | undefined = (globalThis as { Buffer?: typeof Buffer }).Buffer;
