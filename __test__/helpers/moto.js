@@ -5,9 +5,9 @@
 // install anything. When it is missing or cannot start, startMoto() rejects and the test file fails:
 // there is no skip.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { freePort, sleep } from './net.js';
 
 // The SDK's notice about future Node.js support is noise in test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -19,21 +19,6 @@ const START_TIMEOUT_MS = 60_000;
 /** Fake credentials for the local server; moto accepts anything. They are not secrets. */
 export const TEST_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 export const TEST_REGION = 'us-east-1';
-
-/** A port that was free a moment ago (the server is retried on another one if it was taken since). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function answers(endpoint) {
   try {

@@ -5,10 +5,10 @@
 // test file fails: there is no skip.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort, sleep } from './net.js';
 
 const START_TIMEOUT_MS = 30_000;
 
@@ -27,18 +27,6 @@ function binDir() {
   return join(root, versions[0], 'bin');
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** uid/gid to run the server as: the `postgres` user when we are root, else ourselves. */
 function serverUser() {
   if (process.getuid?.() !== 0) return {};
@@ -51,8 +39,6 @@ const running = new Set();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts a server. Returns `{ url, pool, stop }`: `url` is a postgres:// URL for the CLI, `pool` a
