@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{sys, Env, ValueType};
-use sifredb_core::{BatchError, BlindIndexKey, Cipher};
+use sifredb_core::{BatchError, BatchResult, BlindIndexKey, Cipher};
 
 use crate::errors::{input_error, Code};
 
@@ -241,6 +241,21 @@ unsafe fn external<T>(
     Ok(unsafe { &*data.cast::<T>() })
 }
 
+/// The cipher of a handle made by [`cipher_external`].
+unsafe fn cipher_arg(env: sys::napi_env, value: sys::napi_value) -> Outcome<&'static SharedCipher> {
+    // SAFETY: `CIPHER_TAG` marks externals holding a `SharedCipher`.
+    unsafe { external::<SharedCipher>(env, value, &CIPHER_TAG) }
+}
+
+/// The key of a handle made by [`index_external`].
+unsafe fn index_arg(
+    env: sys::napi_env,
+    value: sys::napi_value,
+) -> Outcome<&'static Arc<BlindIndexKey>> {
+    // SAFETY: `INDEX_TAG` marks externals holding an `Arc<BlindIndexKey>`.
+    unsafe { external::<Arc<BlindIndexKey>>(env, value, &INDEX_TAG) }
+}
+
 /// The bytes viewed by a typed array: its address and length in elements of `kind`.
 #[derive(Clone, Copy)]
 struct View {
@@ -370,19 +385,28 @@ unsafe fn finish(env: sys::napi_env, outcome: Outcome<()>) -> sys::napi_value {
     }
 }
 
+/// Runs a callback's body on its first `N` arguments (missing ones are `undefined`); a failure is
+/// thrown.
+unsafe fn callback<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce([sys::napi_value; N]) -> Outcome<()>,
+) -> sys::napi_value {
+    // SAFETY: per the caller, `env` and `info` are those of the running callback.
+    unsafe { finish(env, body(args::<N>(env, info))) }
+}
+
 /// `seal(cipher, envelope)`: seals in place; `envelope` holds `type_tag ‖ value` at the plaintext
 /// offset (`Cipher::seal_in_place`).
 unsafe extern "C" fn seal(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: every N-API use below is on this callback's env with its own arguments.
     unsafe {
-        let [h, out] = args::<2>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+        callback(env, info, |[h, out]| {
+            let cipher = cipher_arg(env, h)?;
             let out = typed(env, out, U8, "envelope")?;
             cipher.seal_in_place(out.bytes_mut())?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -391,17 +415,33 @@ unsafe extern "C" fn seal(env: sys::napi_env, info: sys::napi_callback_info) -> 
 unsafe extern "C" fn open(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: as in `seal`; the two views are checked to be disjoint.
     unsafe {
-        let [h, envelope, out] = args::<3>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+        callback(env, info, |[h, envelope, out]| {
+            let cipher = cipher_arg(env, h)?;
             let envelope = typed(env, envelope, U8, "envelope")?;
             let out = typed(env, out, U8, "out")?;
             disjoint(envelope, out)?;
             // `decrypt_into` checks the header, then that `out` is exactly the plaintext length.
             cipher.decrypt_into(envelope.bytes(), out.bytes_mut())?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
+    }
+}
+
+/// `sealMany` and `openMany`: `op` on the records of `buf` in place.
+unsafe fn records(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    op: fn(&(dyn Cipher + 'static), &mut [u8], &[u32]) -> BatchResult,
+) -> sys::napi_value {
+    // SAFETY: as in `open`.
+    unsafe {
+        callback(env, info, |[h, buf, lens]| {
+            let cipher = cipher_arg(env, h)?;
+            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
+            disjoint(buf, lens)?;
+            op(cipher.as_ref(), buf.bytes_mut(), lens.u32s())?;
+            Ok(())
+        })
     }
 }
 
@@ -410,18 +450,8 @@ unsafe extern "C" fn seal_many(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `open`.
-    unsafe {
-        let [h, buf, lens] = args::<3>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
-            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
-            disjoint(buf, lens)?;
-            cipher.seal_records(buf.bytes_mut(), lens.u32s())?;
-            Ok(())
-        })();
-        finish(env, outcome)
-    }
+    // SAFETY: called by N-API with this callback's env and arguments.
+    unsafe { records(env, info, <dyn Cipher>::seal_records) }
 }
 
 /// `openMany(cipher, buf, envelopeLens)`: `Cipher::open_records`.
@@ -429,18 +459,8 @@ unsafe extern "C" fn open_many(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `open`.
-    unsafe {
-        let [h, buf, lens] = args::<3>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
-            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
-            disjoint(buf, lens)?;
-            cipher.open_records(buf.bytes_mut(), lens.u32s())?;
-            Ok(())
-        })();
-        finish(env, outcome)
-    }
+    // SAFETY: as in `seal_many`.
+    unsafe { records(env, info, <dyn Cipher>::open_records) }
 }
 
 /// `sealFrom(cipher, input, plaintextLens, output)`: `sifredb_core::seal_records_from`.
@@ -450,9 +470,8 @@ unsafe extern "C" fn seal_from(
 ) -> sys::napi_value {
     // SAFETY: as in `open`; the three views are pairwise disjoint.
     unsafe {
-        let [h, input, lens, output] = args::<4>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+        callback(env, info, |[h, input, lens, output]| {
+            let cipher = cipher_arg(env, h)?;
             let input = typed(env, input, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?;
             let output = typed(env, output, U8, "output")?;
@@ -466,8 +485,7 @@ unsafe extern "C" fn seal_from(
                 output.bytes_mut(),
             )?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -478,9 +496,8 @@ unsafe extern "C" fn open_into(
 ) -> sys::napi_value {
     // SAFETY: as in `open`; the three views are pairwise disjoint.
     unsafe {
-        let [h, input, lens, output] = args::<4>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?;
+        callback(env, info, |[h, input, lens, output]| {
+            let cipher = cipher_arg(env, h)?;
             let input = typed(env, input, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?;
             let output = typed(env, output, U8, "output")?;
@@ -488,8 +505,7 @@ unsafe extern "C" fn open_into(
             disjoint(lens, output)?;
             cipher.open_records_into(input.bytes(), lens.u32s(), output.bytes_mut())?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -500,10 +516,9 @@ unsafe extern "C" fn reseal_many(
 ) -> sys::napi_value {
     // SAFETY: as in `open`; the three views are pairwise disjoint.
     unsafe {
-        let [from, to, input, lens, output] = args::<5>(env, info);
-        let outcome = (|| {
-            let from = external::<SharedCipher>(env, from, &CIPHER_TAG)?;
-            let to = external::<SharedCipher>(env, to, &CIPHER_TAG)?;
+        callback(env, info, |[from, to, input, lens, output]| {
+            let from = cipher_arg(env, from)?;
+            let to = cipher_arg(env, to)?;
             let input = typed(env, input, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?;
             let output = typed(env, output, U8, "output")?;
@@ -518,8 +533,7 @@ unsafe extern "C" fn reseal_many(
                 output.bytes_mut(),
             )?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -527,17 +541,15 @@ unsafe extern "C" fn reseal_many(
 unsafe extern "C" fn mac(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: as in `open`.
     unsafe {
-        let [h, message, bits, out] = args::<4>(env, info);
-        let outcome = (|| {
-            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+        callback(env, info, |[h, message, bits, out]| {
+            let key = index_arg(env, h)?;
             let message = typed(env, message, U8, "message")?;
             let bits = uint32(env, bits, "bits")?;
             let out = typed(env, out, U8, "out")?;
             disjoint(message, out)?;
             key.compute_into(message.bytes(), bits, out.bytes_mut())?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -602,9 +614,8 @@ unsafe extern "C" fn mac_field(
 ) -> sys::napi_value {
     // SAFETY: as in `open`.
     unsafe {
-        let [h, field, bits, out] = args::<4>(env, info);
-        let outcome = (|| {
-            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+        callback(env, info, |[h, field, bits, out]| {
+            let key = index_arg(env, h)?;
             let bits = uint32(env, bits, "bits")?;
             let out = typed(env, out, U8, "out")?;
             let mut kind = 0;
@@ -620,8 +631,7 @@ unsafe extern "C" fn mac_field(
                 key.compute_field_into(field.bytes(), bits, out.bytes_mut())?;
                 Ok(())
             }
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -632,9 +642,8 @@ unsafe extern "C" fn mac_many(
 ) -> sys::napi_value {
     // SAFETY: as in `open`.
     unsafe {
-        let [h, messages, lens, bits, out] = args::<5>(env, info);
-        let outcome = (|| {
-            let key = external::<Arc<BlindIndexKey>>(env, h, &INDEX_TAG)?;
+        callback(env, info, |[h, messages, lens, bits, out]| {
+            let key = index_arg(env, h)?;
             let messages = typed(env, messages, U8, "messages")?;
             let lens = typed(env, lens, U32, "lens")?;
             let bits = uint32(env, bits, "bits")?;
@@ -643,8 +652,7 @@ unsafe extern "C" fn mac_many(
             disjoint(lens, out)?;
             key.compute_records(messages.bytes(), lens.u32s(), bits, out.bytes_mut())?;
             Ok(())
-        })();
-        finish(env, outcome)
+        })
     }
 }
 
@@ -839,21 +847,45 @@ unsafe fn finish_async(env: sys::napi_env, outcome: Outcome<sys::napi_value>) ->
     }
 }
 
+/// As [`callback`], for a body that returns a promise.
+unsafe fn callback_async<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce([sys::napi_value; N]) -> Outcome<sys::napi_value>,
+) -> sys::napi_value {
+    // SAFETY: as in `callback`.
+    unsafe { finish_async(env, body(args::<N>(env, info))) }
+}
+
+/// `sealManyAsync` and `openManyAsync`: the `work` made from the arguments, queued.
+unsafe fn records_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    work: fn(SharedCipher, View, Vec<u32>) -> Work,
+) -> sys::napi_value {
+    // SAFETY: as in `open`; `buf` is pinned and reserved per the module's contract, `lens` copied.
+    unsafe {
+        callback_async(env, info, |[h, buf_value, lens]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let buf = typed(env, buf_value, U8, "buf")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
+            queue(env, work(cipher, buf, lens), &[buf_value])
+        })
+    }
+}
+
 /// `sealManyAsync(cipher, buf, plaintextLens)`: `sealMany` on the thread pool; a promise.
 unsafe extern "C" fn seal_many_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `open`; `buf` is pinned and reserved per the module's contract, `lens` copied.
+    // SAFETY: called by N-API with this callback's env and arguments.
     unsafe {
-        let [h, buf_value, lens] = args::<3>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
-            let buf = typed(env, buf_value, U8, "buf")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            queue(env, Work::Seal { cipher, buf, lens }, &[buf_value])
-        })();
-        finish_async(env, outcome)
+        records_async(env, info, |cipher, buf, lens| Work::Seal {
+            cipher,
+            buf,
+            lens,
+        })
     }
 }
 
@@ -864,14 +896,34 @@ unsafe extern "C" fn open_many_async(
 ) -> sys::napi_value {
     // SAFETY: as in `seal_many_async`.
     unsafe {
-        let [h, buf_value, lens] = args::<3>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
-            let buf = typed(env, buf_value, U8, "buf")?;
+        records_async(env, info, |cipher, buf, lens| Work::Open {
+            cipher,
+            buf,
+            lens,
+        })
+    }
+}
+
+/// `sealFromAsync` and `openIntoAsync`: the `work` made from the arguments, queued.
+unsafe fn staged_async(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    work: fn(SharedCipher, View, Vec<u32>, View) -> Work,
+) -> sys::napi_value {
+    // SAFETY: as in `records_async`; `input` and `output` are checked to be disjoint.
+    unsafe {
+        callback_async(env, info, |[h, input_value, lens, output_value]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let input = typed(env, input_value, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            queue(env, Work::Open { cipher, buf, lens }, &[buf_value])
-        })();
-        finish_async(env, outcome)
+            let output = typed(env, output_value, U8, "output")?;
+            disjoint(input, output)?;
+            queue(
+                env,
+                work(cipher, input, lens, output),
+                &[input_value, output_value],
+            )
+        })
     }
 }
 
@@ -880,27 +932,14 @@ unsafe extern "C" fn seal_from_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `seal_many_async`; `input` and `output` are checked to be disjoint.
+    // SAFETY: called by N-API with this callback's env and arguments.
     unsafe {
-        let [h, input_value, lens, output_value] = args::<4>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
-            let input = typed(env, input_value, U8, "input")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            let output = typed(env, output_value, U8, "output")?;
-            disjoint(input, output)?;
-            queue(
-                env,
-                Work::SealFrom {
-                    cipher,
-                    input,
-                    lens,
-                    output,
-                },
-                &[input_value, output_value],
-            )
-        })();
-        finish_async(env, outcome)
+        staged_async(env, info, |cipher, input, lens, output| Work::SealFrom {
+            cipher,
+            input,
+            lens,
+            output,
+        })
     }
 }
 
@@ -911,25 +950,12 @@ unsafe extern "C" fn open_into_async(
 ) -> sys::napi_value {
     // SAFETY: as in `seal_from_async`.
     unsafe {
-        let [h, input_value, lens, output_value] = args::<4>(env, info);
-        let outcome = (|| {
-            let cipher = external::<SharedCipher>(env, h, &CIPHER_TAG)?.clone();
-            let input = typed(env, input_value, U8, "input")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            let output = typed(env, output_value, U8, "output")?;
-            disjoint(input, output)?;
-            queue(
-                env,
-                Work::OpenInto {
-                    cipher,
-                    input,
-                    lens,
-                    output,
-                },
-                &[input_value, output_value],
-            )
-        })();
-        finish_async(env, outcome)
+        staged_async(env, info, |cipher, input, lens, output| Work::OpenInto {
+            cipher,
+            input,
+            lens,
+            output,
+        })
     }
 }
 
@@ -938,12 +964,11 @@ unsafe extern "C" fn reseal_many_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `seal_many_async`; `input` and `output` are checked to be disjoint.
+    // SAFETY: as in `records_async`; `input` and `output` are checked to be disjoint.
     unsafe {
-        let [from, to, input_value, lens, output_value] = args::<5>(env, info);
-        let outcome = (|| {
-            let from = external::<SharedCipher>(env, from, &CIPHER_TAG)?.clone();
-            let to = external::<SharedCipher>(env, to, &CIPHER_TAG)?.clone();
+        callback_async(env, info, |[from, to, input_value, lens, output_value]| {
+            let from = cipher_arg(env, from)?.clone();
+            let to = cipher_arg(env, to)?.clone();
             let input = typed(env, input_value, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
             let output = typed(env, output_value, U8, "output")?;
@@ -959,8 +984,7 @@ unsafe extern "C" fn reseal_many_async(
                 },
                 &[input_value, output_value],
             )
-        })();
-        finish_async(env, outcome)
+        })
     }
 }
 
