@@ -2,6 +2,7 @@ use napi::bindgen_prelude::BufferSlice;
 use napi::Env;
 use napi_derive::napi;
 use sifredb_core::primitives as core;
+use zeroize::Zeroize;
 
 use crate::buffers::copy_to_buffer;
 use napi::Result;
@@ -9,11 +10,15 @@ use napi::Result;
 use crate::errors::{input_error, to_js, Code};
 
 /// A primitive's output (or its error, thrown) as a new Buffer.
-fn bytes_out<'env>(
+fn bytes_out<'env, T: AsRef<[u8]> + Zeroize>(
     env: &'env Env,
-    output: sifredb_core::Result<impl AsRef<[u8]>>,
+    output: sifredb_core::Result<T>,
 ) -> Result<BufferSlice<'env>, Code> {
-    copy_to_buffer(env, output.map_err(to_js)?.as_ref())
+    // The Rust copy of a decrypted plaintext or derived key is wiped once JS has its own.
+    let mut bytes = output.map_err(to_js)?;
+    let buffer = copy_to_buffer(env, bytes.as_ref());
+    bytes.zeroize();
+    buffer
 }
 
 /// AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext.

@@ -132,7 +132,8 @@ fn shared_vector(file: &str) -> Option<String> {
     let dir = std::env::var_os("SIFREDB_WYCHEPROOF_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/wycheproof")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/vectors/wycheproof")
         });
     let path = dir.join(file);
     match std::fs::read_to_string(&path) {
@@ -156,7 +157,9 @@ fn shared_vector(file: &str) -> Option<String> {
 /// key check.
 #[test]
 fn aes_siv_cmac_file() {
-    let Some(text) = shared_vector("aes_siv_cmac_test.json") else { return };
+    let Some(text) = shared_vector("aes_siv_cmac_test.json") else {
+        return;
+    };
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["algorithm"], "AES-SIV-CMAC");
     let bytes = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
