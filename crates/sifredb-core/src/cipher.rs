@@ -255,16 +255,8 @@ impl RandomizedCipher {
         value: &[u8],
         nonce: &[u8],
     ) -> Result<()> {
-        let expected = match self.header.algorithm {
-            Algorithm::XChaCha20Poly1305 => "24 bytes",
-            _ => "12 bytes",
-        };
-        if nonce.len() != self.header.algorithm.nonce_len() {
-            return Err(Error::len("nonce", expected, nonce.len()));
-        }
-        let (nonce_out, body, tag) = self.layout(out, type_tag, value)?;
-        copy_exact(nonce_out, nonce)?;
-        self.seal(nonce_out, body, tag)
+        self.check_nonce_len(nonce)?;
+        self.seal_with_nonce(out, type_tag, value, nonce, &self.aad)
     }
 
     /// [`RandomizedCipher::encrypt_into_with_nonce`] with row binding
@@ -277,17 +269,8 @@ impl RandomizedCipher {
         row_ad: &[u8],
         nonce: &[u8],
     ) -> Result<()> {
-        if nonce.len() != self.header.algorithm.nonce_len() {
-            let expected = match self.header.algorithm {
-                Algorithm::XChaCha20Poly1305 => "24 bytes",
-                _ => "12 bytes",
-            };
-            return Err(Error::len("nonce", expected, nonce.len()));
-        }
-        let aad = bound_aad(&self.aad, row_ad)?;
-        let (nonce_out, body, tag) = self.layout(out, type_tag, value)?;
-        copy_exact(nonce_out, nonce)?;
-        self.seal_aad(nonce_out, body, tag, &aad)
+        self.check_nonce_len(nonce)?;
+        self.seal_with_nonce(out, type_tag, value, nonce, &bound_aad(&self.aad, row_ad)?)
     }
 
     /// Allocating form of [`RandomizedCipher::encrypt_into_bound_with_nonce`]; equally dangerous.
@@ -310,21 +293,56 @@ impl RandomizedCipher {
         Ok(out)
     }
 
+    /// Rejects a caller-chosen nonce of the wrong length for this algorithm.
+    fn check_nonce_len(&self, nonce: &[u8]) -> Result<()> {
+        if nonce.len() == self.header.algorithm.nonce_len() {
+            return Ok(());
+        }
+        let expected = match self.header.algorithm {
+            Algorithm::XChaCha20Poly1305 => "24 bytes",
+            _ => "12 bytes",
+        };
+        Err(Error::len("nonce", expected, nonce.len()))
+    }
+
+    /// Lays out and seals an envelope under a caller-chosen nonce and a given associated data.
+    fn seal_with_nonce(
+        &self,
+        out: &mut [u8],
+        type_tag: u8,
+        value: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+    ) -> Result<()> {
+        let (nonce_out, body, tag) = self.layout(out, type_tag, value)?;
+        copy_exact(nonce_out, nonce)?;
+        self.seal_aad(nonce_out, body, tag, aad)
+    }
+
+    /// Lays out and seals an envelope under a fresh random nonce and a given associated data.
+    fn seal_random(&self, out: &mut [u8], type_tag: u8, value: &[u8], aad: &[u8]) -> Result<()> {
+        let (nonce, body, tag) = self.layout(out, type_tag, value)?;
+        random::fill_nonce(nonce)?;
+        self.seal_aad(nonce, body, tag, aad)
+    }
+
     /// Writes the header and plaintext into `out` and returns its nonce, body and tag slots.
     fn layout<'a>(&self, out: &'a mut [u8], type_tag: u8, value: &[u8]) -> Result<Slots<'a>> {
         let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
+        let (nonce, body, tag) = self.slots(rest)?;
+        write_plaintext(body, type_tag, value)?;
+        Ok((nonce, body, tag))
+    }
+
+    /// Splits what follows the header of an envelope being written into nonce, body and tag.
+    fn slots<'a>(&self, rest: &'a mut [u8]) -> Result<Slots<'a>> {
         let (rest, tag) = rest
             .split_last_chunk_mut::<TAG_LEN>()
             .ok_or(OUT_TOO_SHORT)?;
         let (nonce, body) = rest
             .split_at_mut_checked(self.header.algorithm.nonce_len())
             .ok_or(OUT_TOO_SHORT)?;
-        write_plaintext(body, type_tag, value)?;
         Ok((nonce, body, tag))
-    }
-
-    fn seal(&self, nonce: &[u8], body: &mut [u8], tag_out: &mut [u8; TAG_LEN]) -> Result<()> {
-        self.seal_aad(nonce, body, tag_out, &self.aad)
     }
 
     #[inline]
@@ -382,9 +400,7 @@ impl Cipher for RandomizedCipher {
     }
 
     fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
-        let (nonce, body, tag) = self.layout(out, type_tag, value)?;
-        random::fill_nonce(nonce)?;
-        self.seal(nonce, body, tag)
+        self.seal_random(out, type_tag, value, &self.aad)
     }
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
@@ -398,10 +414,7 @@ impl Cipher for RandomizedCipher {
         value: &[u8],
         row_ad: &[u8],
     ) -> Result<()> {
-        let aad = bound_aad(&self.aad, row_ad)?;
-        let (nonce, body, tag) = self.layout(out, type_tag, value)?;
-        random::fill_nonce(nonce)?;
-        self.seal_aad(nonce, body, tag, &aad)
+        self.seal_random(out, type_tag, value, &bound_aad(&self.aad, row_ad)?)
     }
 
     fn decrypt_into_bound(&self, envelope: &[u8], out: &mut [u8], row_ad: &[u8]) -> Result<()> {
@@ -411,18 +424,9 @@ impl Cipher for RandomizedCipher {
 
     fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
         in_place_plaintext(self.header.algorithm, envelope, self.plaintext_offset())?;
-        let (head, rest) = envelope
-            .split_first_chunk_mut::<HEADER_LEN>()
-            .ok_or(OUT_TOO_SHORT)?;
-        *head = self.header.encode();
-        let (rest, tag) = rest
-            .split_last_chunk_mut::<TAG_LEN>()
-            .ok_or(OUT_TOO_SHORT)?;
-        let (nonce, body) = rest
-            .split_at_mut_checked(self.header.algorithm.nonce_len())
-            .ok_or(OUT_TOO_SHORT)?;
+        let (nonce, body, tag) = self.slots(put_header(envelope, &self.header)?)?;
         random::fill_nonce(nonce)?;
-        self.seal(nonce, body, tag)
+        self.seal_aad(nonce, body, tag, &self.aad)
     }
 
     fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
@@ -497,11 +501,7 @@ impl DeterministicCipher {
     /// [`Cipher::seal_in_place`] on a given instance.
     fn seal_with(&self, siv: &mut Aes256Siv, envelope: &mut [u8]) -> Result<()> {
         in_place_plaintext(Algorithm::Aes256Siv, envelope, HEADER_LEN + TAG_LEN)?;
-        let (head, rest) = envelope
-            .split_first_chunk_mut::<HEADER_LEN>()
-            .ok_or(OUT_TOO_SHORT)?;
-        *head = self.header.encode();
-        let (iv, body) = rest
+        let (iv, body) = put_header(envelope, &self.header)?
             .split_first_chunk_mut::<TAG_LEN>()
             .ok_or(OUT_TOO_SHORT)?;
         let tag = siv
@@ -695,6 +695,11 @@ type Slots<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8; TAG_LEN]);
 /// Checks that `out` is exactly `len` bytes, writes `header` into it and returns the rest.
 fn write_header<'a>(out: &'a mut [u8], len: usize, header: &Header) -> Result<&'a mut [u8]> {
     check_out_len(out, len)?;
+    put_header(out, header)
+}
+
+/// Writes `header` at the start of `out` and returns the rest.
+fn put_header<'a>(out: &'a mut [u8], header: &Header) -> Result<&'a mut [u8]> {
     let (head, rest) = out
         .split_first_chunk_mut::<HEADER_LEN>()
         .ok_or(OUT_TOO_SHORT)?;
