@@ -4,12 +4,16 @@
 //! -- --ignored`. It is run once and the output committed; `committed_vectors_reproduce` then
 //! recomputes every committed vector from its inputs, so any change to the format fails here.
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use sifredb_core::format::Algorithm;
 use sifredb_core::keys::HKDF_SALT;
 use sifredb_core::{blind_index_message, encode_context, Cipher, Purpose, RootKey};
+
+use common::{base64url, hexv, read_json, text_form, write_json};
 
 const PURPOSES: [Purpose; 4] = [
     Purpose::ChaCha20Poly1305,
@@ -85,26 +89,6 @@ fn plaintexts() -> Vec<(u8, Vec<u8>)> {
 
 fn purpose_from(name: &str) -> Purpose {
     PURPOSES.into_iter().find(|p| p.label() == name).unwrap()
-}
-
-/// RFC 4648 §5 base64url without padding.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn text_form(envelope: &[u8]) -> String {
-    format!("sdb1:{}", base64url(envelope))
 }
 
 fn build() -> Value {
@@ -230,17 +214,12 @@ fn envelope_json(
 #[test]
 #[ignore = "writes test-vectors/format-v1.json; run once, then commit the file"]
 fn generate() {
-    let text = serde_json::to_string_pretty(&build()).unwrap() + "\n";
-    std::fs::write(path(), text).unwrap();
-}
-
-fn hexv(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
+    write_json(&path(), &build());
 }
 
 #[test]
 fn committed_vectors_reproduce() {
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let file = read_json(&path());
     assert_eq!(file["format"], 1);
     assert_eq!(hexv(&file["hkdfSaltHex"]), HKDF_SALT);
     let root = |v: &Value| {
@@ -256,23 +235,7 @@ fn committed_vectors_reproduce() {
         )
         .unwrap()
     };
-    let context = |name: &Value| {
-        let c = file["contexts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == *name)
-            .unwrap();
-        let encoded = encode_context(
-            c["tenant"].as_str(),
-            c["table"].as_str().unwrap(),
-            c["column"].as_str().unwrap(),
-            c["version"].as_u64().unwrap() as u32,
-        )
-        .unwrap();
-        assert_eq!(encoded, hexv(&c["canonicalHex"]), "context {name}");
-        encoded
-    };
+    let context = |name: &Value| common::committed_context(&file, name);
 
     let derived = file["derivedKeys"].as_array().unwrap();
     for d in derived {

@@ -7,11 +7,15 @@
 //! independently, through the raw RFC primitives with the documented AAD, and checks that each
 //! envelope fails without its row AD and with another one.
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use sifredb_core::format::{Algorithm, HEADER_LEN};
 use sifredb_core::{encode_context, primitives, Cipher, Error, Purpose, RootKey};
+
+use common::{hexv, read_json, text_form, write_json};
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/format-v1-row-binding.json")
@@ -71,22 +75,6 @@ fn root_material() -> Vec<u8> {
     (0x00..=0x1f).collect()
 }
 
-/// RFC 4648 §5 base64url without padding.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn bound_aad(envelope: &[u8], context: &[u8], row_ad: &[u8]) -> Vec<u8> {
     [
         &envelope[..HEADER_LEN],
@@ -139,7 +127,7 @@ fn build() -> Value {
                         "nonceHex": nonce.as_deref().map(hex::encode),
                         "aadHex": hex::encode(bound_aad(&envelope, &ctx, &row_ad)),
                         "envelopeHex": hex::encode(&envelope),
-                        "text": format!("sdb1:{}", base64url(&envelope)),
+                        "text": text_form(&envelope),
                     }));
                 }
             }
@@ -160,40 +148,19 @@ fn build() -> Value {
 #[test]
 #[ignore = "writes test-vectors/format-v1-row-binding.json; run once, then commit the file"]
 fn generate() {
-    let text = serde_json::to_string_pretty(&build()).unwrap() + "\n";
-    std::fs::write(path(), text).unwrap();
-}
-
-fn hexv(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
+    write_json(&path(), &build());
 }
 
 #[test]
 fn committed_row_binding_vectors_reproduce() {
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let file = read_json(&path());
     assert_eq!(file["format"], 1);
     let root = RootKey::new(
         file["rootKey"]["version"].as_u64().unwrap() as u32,
         &hexv(&file["rootKey"]["hex"]),
     )
     .unwrap();
-    let context = |name: &Value| {
-        let c = file["contexts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == *name)
-            .unwrap();
-        let encoded = encode_context(
-            c["tenant"].as_str(),
-            c["table"].as_str().unwrap(),
-            c["column"].as_str().unwrap(),
-            c["version"].as_u64().unwrap() as u32,
-        )
-        .unwrap();
-        assert_eq!(encoded, hexv(&c["canonicalHex"]));
-        encoded
-    };
+    let context = |name: &Value| common::committed_context(&file, name);
     let envelopes = file["envelopes"].as_array().unwrap();
     let mut algorithms = [0usize; 3];
     for e in envelopes {
@@ -237,7 +204,7 @@ fn committed_row_binding_vectors_reproduce() {
         assert_eq!(cipher.decrypt(&expected), Err(Error::Auth), "unbound open");
         let other = [&row_ad[..], b"x"].concat();
         assert_eq!(cipher.decrypt_bound(&expected, &other), Err(Error::Auth));
-        assert_eq!(e["text"], format!("sdb1:{}", base64url(&expected)));
+        assert_eq!(e["text"], text_form(&expected));
 
         // Independently, through the raw primitives and the documented AAD.
         let purpose = match alg {
