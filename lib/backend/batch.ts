@@ -103,20 +103,19 @@ export function splitByHandle<H>(count: number, handleAt: (index: number) => H):
 }
 
 /**
- * Runs `run` once per handle run and puts the outputs back in batch order. A failure names the
- * item of the whole batch (`name[i]`); when `wipe` is set, outputs of runs already done are wiped.
+ * The body shared by {@link runByHandle} and {@link runByHandleAsync}: yields each run's handle and
+ * items, receives its outputs (or, through `throw`, its failure) and returns them in batch order.
  */
-export function runByHandle<H, T>(
+function* byHandle<H, T>(
   runs: readonly HandleRun<H>[],
   items: readonly T[],
   name: string,
   wipe: boolean,
-  run: (handle: H, items: T[]) => Buffer[],
-): Buffer[] {
+): Generator<[H, T[]], Buffer[], Buffer[]> {
   const whole = runs.length === 1 ? runs[0]! : undefined;
   if (whole !== undefined && whole.indices === undefined) {
     try {
-      return run(whole.handle, items as T[]);
+      return yield [whole.handle, items as T[]];
     } catch (error) {
       throw reindexError(error, name, (i) => i);
     }
@@ -128,7 +127,7 @@ export function runByHandle<H, T>(
       const part = indices!;
       let result: Buffer[];
       try {
-        result = run(handle, part.map((i) => items[i]!));
+        result = yield [handle, part.map((i) => items[i]!)];
       } catch (error) {
         throw reindexError(error, name, (i) => part[i]!);
       }
@@ -142,6 +141,32 @@ export function runByHandle<H, T>(
   return out;
 }
 
+/**
+ * Runs `run` once per handle run and puts the outputs back in batch order. A failure names the
+ * item of the whole batch (`name[i]`); when `wipe` is set, outputs of runs already done are wiped.
+ */
+export function runByHandle<H, T>(
+  runs: readonly HandleRun<H>[],
+  items: readonly T[],
+  name: string,
+  wipe: boolean,
+  run: (handle: H, items: T[]) => Buffer[],
+): Buffer[] {
+  const steps = byHandle(runs, items, name, wipe);
+  let step = steps.next();
+  while (!step.done) {
+    let result: Buffer[];
+    try {
+      result = run(...step.value);
+    } catch (error) {
+      step = steps.throw(error);
+      continue;
+    }
+    step = steps.next(result);
+  }
+  return step.value;
+}
+
 /** Async form of {@link runByHandle}: the runs go one after the other, each on the thread pool. */
 export async function runByHandleAsync<H, T>(
   runs: readonly HandleRun<H>[],
@@ -150,31 +175,17 @@ export async function runByHandleAsync<H, T>(
   wipe: boolean,
   run: (handle: H, items: T[]) => Promise<Buffer[]>,
 ): Promise<Buffer[]> {
-  const whole = runs.length === 1 ? runs[0]! : undefined;
-  if (whole !== undefined && whole.indices === undefined) {
+  const steps = byHandle(runs, items, name, wipe);
+  let step = steps.next();
+  while (!step.done) {
+    let result: Buffer[];
     try {
-      return await run(whole.handle, items as T[]);
+      result = await run(...step.value);
     } catch (error) {
-      throw reindexError(error, name, (i) => i);
+      step = steps.throw(error);
+      continue;
     }
+    step = steps.next(result);
   }
-  const out = new Array<Buffer>(items.length);
-  const done: Buffer[][] = [];
-  try {
-    for (const { handle, indices } of runs) {
-      const part = indices!;
-      let result: Buffer[];
-      try {
-        result = await run(handle, part.map((i) => items[i]!));
-      } catch (error) {
-        throw reindexError(error, name, (i) => part[i]!);
-      }
-      done.push(result);
-      for (let j = 0; j < part.length; j++) out[part[j]!] = result[j]!;
-    }
-  } catch (error) {
-    if (wipe) for (const result of done) for (const buffer of result) buffer.fill(0);
-    throw error;
-  }
-  return out;
+  return step.value;
 }
