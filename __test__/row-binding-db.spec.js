@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  BlindIndex,
   EncryptionContext,
   FileKeyProvider,
   Keyring,
@@ -118,6 +119,119 @@ test('text and uuid ids bind by their text form', async (t) => {
   for (const row of (await db.query(`SELECT id, email FROM ${table}`)).rows) t.is(vault.decryptToString(row.email, ctx, { aad: row.id }), `${row.id}@x`);
 });
 
+test('reencryptColumn previousRowBinding none → id binds an unbound column in place; lookups stay valid; a rerun skips bound rows', async (t) => {
+  const db = await database();
+  const keyring = await Keyring.open(new StaticKeyProvider({ keys: [{ version: 1, key: randomBytes(32) }] }));
+  const vault = await Vault.open(keyring);
+  const bi = await BlindIndex.open(keyring, { name: 'email', bits: 16 });
+  const table = 'users_migrate';
+  const ctx = EncryptionContext.of(table, 'email');
+  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, email text, email_idx bigint)`);
+  const ids = Array.from({ length: 200 }, (_, i) => i + 1);
+  await db.query(`INSERT INTO ${table} (id, email) SELECT * FROM unnest($1::bigint[], $2::text[])`, [ids, ids.map(email)]);
+  const blindIndexes = [{ index: bi, column: 'email_idx' }];
+  t.is((await encryptColumn({ db, table, column: 'email', vault, blindIndexes })).updated, 200);
+  // A plaintext and a value under a foreign key: reported, left untouched.
+  const foreign = (await Vault.open(new StaticKeyProvider(randomBytes(32)))).encryptToString('x@y', ctx);
+  await db.query(`INSERT INTO ${table} (id, email) VALUES (201, 'plain@example.com'), (202, $1)`, [foreign]);
+  const unboundBefore = (await db.query(`SELECT email FROM ${table} WHERE id = 7`)).rows[0].email;
+  t.is(vault.decryptToString(unboundBefore, ctx), email(7));
+
+  const job = { db, table, column: 'email', vault, blindIndexes, rowBinding: 'id', previousRowBinding: 'none', batchSize: 37 };
+  const r = await reencryptColumn(job);
+  t.is(r.updated, 200);
+  t.is(r.skipped, 0);
+  t.is(r.failed, 2);
+  t.deepEqual(r.failures.map((f) => f.id).sort(), ['201', '202']);
+  const { rows } = await db.query(`SELECT id, email, email_idx FROM ${table} ORDER BY id`);
+  for (const row of rows.slice(0, 200)) {
+    const n = Number(row.id);
+    t.is(vault.decryptToString(row.email, ctx, { aad: row.id }), email(n));
+    t.throws(() => vault.decrypt(row.email, ctx), AUTH, 'no longer opens unbound');
+    t.throws(() => vault.decrypt(row.email, ctx, { aad: n + 1 }), AUTH);
+  }
+  t.is(rows[200].email, 'plain@example.com');
+  t.is(rows[201].email, foreign);
+  for (const n of [1, 42, 200]) {
+    const found = await db.query(`SELECT id, email FROM ${table} WHERE email_idx = $1`, [String(bi.compute(email(n), ctx).int)]);
+    const hit = found.rows.find((row) => Number(row.id) === n);
+    t.truthy(hit, 'the blind index still finds the row');
+    t.is(vault.decryptToString(hit.email, ctx, { aad: hit.id }), email(n));
+  }
+
+  // Rerun after completion: nothing to do, no new failures.
+  const rerun = await reencryptColumn(job);
+  t.is(rerun.updated, 0);
+  t.is(rerun.skipped, 200);
+  t.is(rerun.failed, 2);
+  // A plain bound reencrypt agrees that every row is bound.
+  t.is((await reencryptColumn({ db, table, column: 'email', vault, rowBinding: 'id' })).failed, 2);
+
+  await swap(db, table, 5, 6);
+  for (const row of (await db.query(`SELECT id, email FROM ${table} WHERE id IN (5, 6)`)).rows) {
+    t.throws(() => vault.decrypt(row.email, ctx, { aad: row.id }), AUTH);
+  }
+  const afterSwap = await reencryptColumn(job);
+  t.is(afterSwap.failed, 4);
+  t.deepEqual(afterSwap.failures.map((f) => f.id).sort(), ['201', '202', '5', '6']);
+  t.is(afterSwap.updated, 0);
+
+  await t.throwsAsync(reencryptColumn({ ...job, previousRowBinding: 'row' }), { code: 'ERR_SIFREDB_INPUT' });
+  await t.throwsAsync(encryptColumn({ ...job, previousRowBinding: 'none' }), { code: 'ERR_SIFREDB_INPUT' });
+});
+
+test('binding migration resumes after a crash (half bound by hand, one on an old key), and unbinding falls out', async (t) => {
+  const db = await database();
+  const key1 = randomBytes(32);
+  const vault1 = await Vault.open(await Keyring.open(new StaticKeyProvider({ keys: [{ version: 1, key: key1 }] })));
+  const provider2 = new StaticKeyProvider({ keys: [{ version: 1, key: key1 }, { version: 2, key: randomBytes(32) }], current: 2 });
+  const vault2 = await Vault.open(await Keyring.open(provider2));
+  const table = 'users_resume';
+  const ctx = EncryptionContext.of(table, 'email');
+  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, email bytea)`);
+  const ids = Array.from({ length: 200 }, (_, i) => i + 1);
+  await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::bigint[], $2::bytea[])`, [
+    ids,
+    ids.map((n) => vault1.encrypt(email(n), ctx)),
+  ]);
+  // The "crashed" job had bound rows 1..99 under the new key, and row 100 under the old one.
+  const { rows: first } = await db.query(`SELECT id, email FROM ${table} WHERE id <= 100 ORDER BY id`);
+  for (const row of first) {
+    const v = Number(row.id) === 100 ? vault1 : vault2;
+    const bound = v.reencrypt(row.email, ctx, { aad: row.id, previousAad: null });
+    await db.query(`UPDATE ${table} SET email = $2 WHERE id = $1`, [row.id, bound]);
+  }
+  const dry = await reencryptColumn({ db, table, column: 'email', vault: vault2, rowBinding: 'id', previousRowBinding: 'none', dryRun: true });
+  t.is(dry.updated, 101);
+  t.is(dry.failed, 0);
+  const r = await reencryptColumn({ db, table, column: 'email', vault: vault2, rowBinding: 'id', previousRowBinding: 'none', batchSize: 16 });
+  t.is(r.failed, 0);
+  t.is(r.skipped, 99);
+  t.is(r.updated, 101, 'rows 100..200: the old-key bound row is rotated, the unbound ones bound');
+  const check = async (bound) => {
+    for (const row of (await db.query(`SELECT id, email FROM ${table} ORDER BY id`)).rows) {
+      t.is(inspect(row.email).keyVersion, 2);
+      if (bound) {
+        t.is(vault2.decryptToString(row.email, ctx, { aad: row.id }), email(Number(row.id)));
+        t.throws(() => vault2.decrypt(row.email, ctx), AUTH);
+      } else {
+        t.is(vault2.decryptToString(row.email, ctx), email(Number(row.id)));
+        t.throws(() => vault2.decrypt(row.email, ctx, { aad: row.id }), AUTH);
+      }
+    }
+  };
+  await check(true);
+  // The reverse: unbinding, and its rerun.
+  const unbind = await reencryptColumn({ db, table, column: 'email', vault: vault2, rowBinding: 'none', previousRowBinding: 'id' });
+  t.is(unbind.updated, 200);
+  t.is(unbind.failed, 0);
+  await check(false);
+  const again = await reencryptColumn({ db, table, column: 'email', vault: vault2, rowBinding: 'none', previousRowBinding: 'id' });
+  t.is(again.updated, 0);
+  t.is(again.skipped, 200);
+  t.is(again.failed, 0);
+});
+
 function run(args, input = '') {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -170,4 +284,38 @@ test('CLI: encrypt-column --bind-row, swap, reencrypt --bind-row reports the swa
   t.not((await run(['decrypt', ct, '--table', 'people', '--column', 'email', '--keys', keys, '--aad', '78'])).code, 0);
   const vault = await Vault.open(await FileKeyProvider.open(keys));
   t.is(vault.decryptToString(ct, EncryptionContext.of('people', 'email'), { aad: 77 }), 'hello');
+});
+
+test('CLI: reencrypt --bind-row --from-unbound binds an unbound column; a rerun skips; the flag needs --bind-row', async (t) => {
+  const keys = join(dir, 'keys-mig.json');
+  t.is((await run(['keygen', '--keys', keys])).code, 0);
+  const dbDir = join(dir, 'clidb-mig');
+  {
+    const db = await openDatabase(dbDir);
+    await usersTable(db, 'people', 20);
+    await db.close();
+  }
+  const common = ['--db', dbDir, '--table', 'people', '--column', 'email', '--keys', keys, '--quiet'];
+  t.is((await run(['encrypt-column', ...common])).code, 0);
+  const plain = await run(['reencrypt', ...common, '--bind-row', '--json']);
+  t.is(plain.code, 1, 'without --from-unbound unbound rows fail');
+  t.is(JSON.parse(plain.stdout).failed, 20);
+  t.is((await run(['reencrypt', ...common, '--from-unbound'])).code, 2);
+
+  const mig = await run(['reencrypt', ...common, '--bind-row', '--from-unbound', '--json']);
+  t.is(mig.code, 0, mig.stderr);
+  t.like(JSON.parse(mig.stdout), { updated: 20, skipped: 0, failed: 0 });
+  const again = await run(['reencrypt', ...common, '--bind-row', '--from-unbound']);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /skipped\s+20 \(already bound\)/);
+  t.is((await run(['reencrypt', ...common, '--bind-row'])).code, 0);
+
+  const vault = await Vault.open(await FileKeyProvider.open(keys));
+  const ctx = EncryptionContext.of('people', 'email');
+  const db = await openDatabase(dbDir);
+  for (const row of (await db.query('SELECT id, email FROM people')).rows) {
+    t.is(vault.decryptToString(row.email, ctx, { aad: row.id }), email(Number(row.id)));
+    t.throws(() => vault.decrypt(row.email, ctx), AUTH);
+  }
+  await db.close();
 });

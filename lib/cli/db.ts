@@ -117,6 +117,9 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
     return { column: col, contextColumn };
   });
   const targetColumn = mode === 'encrypt' ? str(values, 'target-column') : undefined;
+  if (values['from-unbound'] === true && values['bind-row'] !== true) {
+    throw usageError('--from-unbound binds an unbound column to its rows; it needs --bind-row');
+  }
   const contextVersion = int(values, 'context-version', 1, 0xffffffff);
 
   const provider = await openKeyProvider(values);
@@ -150,6 +153,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       column,
       idColumn: str(values, 'id-column'),
       rowBinding: values['bind-row'] === true ? 'id' : 'none',
+      ...(values['from-unbound'] === true ? { previousRowBinding: 'none' as const } : {}),
       tenantColumn: str(values, 'tenant-column'),
       contextTable: str(values, 'context-table'),
       contextColumn: str(values, 'context-column'),
@@ -168,7 +172,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
     };
     const result = mode === 'reencrypt' ? await reencryptColumn(options) : await encryptColumn({ ...options, targetColumn });
     progress.done();
-    report(out, label, mode, result);
+    report(out, label, mode, result, values['from-unbound'] === true);
     if (result.aborted) return EXIT.interrupted;
     return result.failed > 0 ? EXIT.rowsFailed : EXIT.ok;
   } finally {
@@ -180,9 +184,9 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
 }
 
 /** The summary: stdout (text or JSON); each failed row on stderr. */
-function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: JobResult): void {
+function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: JobResult, binding = false): void {
   const verb = mode === 'reencrypt' ? 're-encrypted' : 'encrypted';
-  const skippedWhy = mode === 'reencrypt' ? 'already current' : 'already encrypted';
+  const skippedWhy = binding ? 'already bound' : mode === 'reencrypt' ? 'already current' : 'already encrypted';
   out.result(r);
   for (const f of r.failures) out.note(`row ${f.id}: ${f.code}: ${f.message}`);
   if (r.failed > r.failures.length) out.note(`… and ${count(r.failed - r.failures.length)} more failed rows`);
@@ -206,11 +210,15 @@ row's blind-index and deterministic lookup columns in the same UPDATE. Run it af
 \`sifredb keys rotate\`.
 
 ${JOB_HELP}
+  --from-unbound                      with --bind-row: bind a column of unbound values to its rows.
+                                      Every row is read unbound and rewritten bound to its id, even
+                                      on the current key version; rows already bound are skipped (a
+                                      rerun resumes), others are reported as failed
 
 ${GUARANTEES}
 
 Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 5 database, 130 interrupted.`,
-  options: JOB_OPTIONS,
+  options: { ...JOB_OPTIONS, 'from-unbound': { type: 'boolean' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'reencrypt'),
 };

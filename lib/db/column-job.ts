@@ -93,12 +93,21 @@ export interface ColumnJobOptions {
    * Row binding (SECURITY.md): `'id'` binds each row's ciphertext to its id — the id column's text
    * form as PostgreSQL prints it (`id::text`) is the row AD — so ciphertexts swapped between rows fail
    * to decrypt. reencrypt then reads and writes bound values (rows that do not open under their id are
-   * reported as failed); encrypt-column writes bound values. The application must read them with
+   * reported as failed; to bind an unbound column, see `previousRowBinding`); encrypt-column writes bound values. The application must read them with
    * `{ aad: String(row.id) }` (a number or bigint id gives the same bytes). Bound rows are processed
    * one at a time (no batch fast path). Lookup columns stay unbound (they must match across rows).
    * Default `'none'`.
    */
   rowBinding?: 'id' | 'none';
+  /**
+   * reencrypt only: how the stored values are bound now, when that differs from `rowBinding` — a
+   * migration. `rowBinding: 'id', previousRowBinding: 'none'` binds an unbound column to its rows:
+   * every row (even one already on the current key version) is decrypted unbound and re-encrypted
+   * bound to its id. A row that does not open unbound but opens bound to its id is already done
+   * (skipped), so a rerun after a crash resumes; anything else is reported as failed and left alone.
+   * `rowBinding: 'none', previousRowBinding: 'id'` is the reverse (unbinding). Default: `rowBinding`.
+   */
+  previousRowBinding?: 'id' | 'none';
   /** Column holding each row's tenant id; its value goes into the row's encryption context. */
   tenantColumn?: string;
   /** Table name in the encryption context (default: `table` without its schema). */
@@ -178,7 +187,7 @@ interface Plan {
   /** The column written: `source` in place, or the target column. */
   readonly target: ColumnInfo;
   readonly tenant: ColumnInfo | undefined;
-  /** Row binding: select `id::text AS k` and bind each value to it. */
+  /** Row binding (now or, in a migration, before): select `id::text AS k`. */
   readonly bindRows: boolean;
   readonly lookups: readonly Lookup[];
   /** Extra `WHERE` of the read (besides the keyset condition), and of the sweep. */
@@ -484,13 +493,23 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   const tenant = options.tenantColumn === undefined ? undefined : requireColumn(info, options.tenantColumn, 'tenant');
   const rowBinding = options.rowBinding ?? 'none';
   if (rowBinding !== 'id' && rowBinding !== 'none') throw new SifreDBError(ERROR_CODES.input, "rowBinding must be 'id' or 'none'");
-  const bindRows = rowBinding === 'id';
-  /** The row-binding options of a row: `{ aad: id::text }`, or none. */
-  const bound = (row: Row): { aad: string } | undefined => {
-    if (!bindRows) return undefined;
+  const previousRowBinding = options.previousRowBinding ?? rowBinding;
+  if (previousRowBinding !== 'id' && previousRowBinding !== 'none') {
+    throw new SifreDBError(ERROR_CODES.input, "previousRowBinding must be 'id' or 'none'");
+  }
+  const migrating = previousRowBinding !== rowBinding;
+  if (migrating && mode !== 'reencrypt') {
+    throw new SifreDBError(ERROR_CODES.input, 'previousRowBinding is for reencrypt (encrypt-column reads plaintexts)');
+  }
+  const bindRows = rowBinding === 'id' || previousRowBinding === 'id';
+  const rowAd = (row: Row): { aad: string } => {
     if (typeof row.k !== 'string') throw new SifreDBError(ERROR_CODES.input, 'the row has no id to bind to');
     return { aad: row.k };
   };
+  /** The row-binding options of a row as written: `{ aad: id::text }`, or none. */
+  const bound = (row: Row): { aad: string } | undefined => (rowBinding === 'id' ? rowAd(row) : undefined);
+  /** The same for the value as stored before a migration. */
+  const previouslyBound = (row: Row): { aad: string } | undefined => (previousRowBinding === 'id' ? rowAd(row) : undefined);
 
   const contextTable = options.contextTable ?? table.name;
   const contextColumn = options.contextColumn ?? target.name;
@@ -531,10 +550,27 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
       const rowOptions = bound(row);
       if (mode === 'reencrypt') {
         if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
+        if (migrating) {
+          // Read the value as it was bound before and rewrite it as it is bound now, whatever its
+          // key version. When it does not open that way it may already be migrated (a rerun after a
+          // crash): the checks below then skip it if it opens under the new binding (re-encrypting
+          // it if its key is old), and report it otherwise.
+          const previous = previouslyBound(row);
+          try {
+            if (lookups.length === 0) {
+              return { next: vault.reencrypt(value, ctx, { ...rowOptions, previousAad: previous?.aad ?? null }), lookups: [] };
+            }
+            const plain = vault.decryptValue(value, ctx, previous);
+            return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
+          } catch (error) {
+            if (asSifreDBError(error).code !== ERROR_CODES.auth) throw error;
+          }
+        }
         if (!vault.needsReencryption(value, ctx)) {
           // With row binding a current ciphertext must still open under its row's id: one moved
-          // from another row is reported, not counted as done.
-          if (rowOptions !== undefined) vault.decrypt(value, ctx, rowOptions).fill(0);
+          // from another row is reported, not counted as done. In a migration every skipped row
+          // must open under the new binding.
+          if (rowOptions !== undefined || migrating) vault.decrypt(value, ctx, rowOptions).fill(0);
           return 'skip';
         }
         if (lookups.length === 0) return { next: vault.reencrypt(value, ctx, rowOptions), lookups: [] };
@@ -618,8 +654,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     bindRows,
     lookups,
     scanFilter: scanFilter,
-    sweepFilter: sweep.sql === '' ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
-    sweepParams: sweep.params,
+    // A migration rewrites rows already on the current version too, so its sweep revisits them all.
+    sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
+    sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
     updateSql,
     transform,
   };
