@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, Vault, inspect, openDatabase, reencryptColumn } from '../dist/index.js';
+import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, StaticKeyProvider, Vault, encryptColumn, inspect, openDatabase, reencryptColumn } from '../dist/index.js';
 import { startPostgres } from './helpers/postgres.js';
 import { keys, registerCases, tableName } from './helpers/reencrypt-cases.js';
 
@@ -30,6 +30,20 @@ test('postgres: the adapter pools sessions', (t) => {
 });
 
 registerCases(test, 'postgres', async () => ({ db }));
+
+test('postgres: a row-binding migration (previousRowBinding none → id) runs in one pass; its rerun counts each row once', async (t) => {
+  const { randomBytes } = await import('node:crypto');
+  const vault = await Vault.open(new StaticKeyProvider(randomBytes(32)));
+  const table = tableName('bindmig');
+  const ctx = EncryptionContext.of(table, 'v');
+  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, v text)`);
+  await db.query(`INSERT INTO ${table} SELECT g, 'v' || g FROM generate_series(1, 300) g`);
+  t.is((await encryptColumn({ db, table, column: 'v', vault })).updated, 300);
+  const job = { db, table, column: 'v', vault, rowBinding: 'id', previousRowBinding: 'none', batchSize: 40 };
+  t.like(await reencryptColumn(job), { scanned: 300, updated: 300, skipped: 0, failed: 0 });
+  t.like(await reencryptColumn(job), { scanned: 300, updated: 0, skipped: 300, failed: 0 });
+  for (const row of (await db.query(`SELECT id, v FROM ${table}`)).rows) t.is(vault.decryptToString(row.v, ctx, { aad: row.id }), `v${row.id}`);
+});
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -105,7 +105,8 @@ export interface ColumnJobOptions {
    * every row (even one already on the current key version) is decrypted unbound and re-encrypted
    * bound to its id. A row that does not open unbound but opens bound to its id is already done
    * (skipped), so a rerun after a crash resumes; anything else is reported as failed and left alone.
-   * `rowBinding: 'none', previousRowBinding: 'id'` is the reverse (unbinding). Default: `rowBinding`.
+   * `rowBinding: 'none', previousRowBinding: 'id'` is the reverse (unbinding). A migration reads every
+   * row and waits for row locks (no `skipLocked` sharing and no sweep). Default: `rowBinding`.
    */
   previousRowBinding?: 'id' | 'none';
   /** Column holding each row's tenant id; its value goes into the row's encryption context. */
@@ -189,6 +190,8 @@ interface Plan {
   readonly tenant: ColumnInfo | undefined;
   /** Row binding (now or, in a migration, before): select `id::text AS k`. */
   readonly bindRows: boolean;
+  /** A row-binding migration (`previousRowBinding` ≠ `rowBinding`): every row is read and rewritten. */
+  readonly migrating: boolean;
   readonly lookups: readonly Lookup[];
   /** Extra `WHERE` of the read (besides the keyset condition), and of the sweep. */
   readonly scanFilter: string;
@@ -256,7 +259,9 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     const plan = await makePlan(db, options, mode);
     const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     const dryRun = options.dryRun === true;
-    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false;
+    // A row-binding migration cannot tell pending rows from done ones in SQL, so a sweep would read
+    // and decrypt the whole table again: it waits for row locks (FOR UPDATE) in one pass instead.
+    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && !plan.migrating;
     const started = performance.now();
     const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
     const failures: RowFailure[] = [];
@@ -652,9 +657,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     target,
     tenant,
     bindRows,
+    migrating,
     lookups,
     scanFilter: scanFilter,
-    // A migration rewrites rows already on the current version too, so its sweep revisits them all.
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
     updateSql,
