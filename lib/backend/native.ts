@@ -212,6 +212,14 @@ interface Packed {
  * thread pool may then read and write while JavaScript runs.
  */
 function packBytes(items: readonly Uint8Array[], name: string, what: string, own: boolean): Packed {
+  const { lens, total } = measureBytes(items, name, what);
+  const buf = own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total);
+  copyBytes(items, lens, buf);
+  return { buf, lens };
+}
+
+/** Checks that every item is bytes; their lengths and sum. */
+function measureBytes(items: readonly Uint8Array[], name: string, what: string): { lens: Uint32Array; total: number } {
   const n = items.length;
   const lens = new Uint32Array(n);
   let total = 0;
@@ -221,13 +229,16 @@ function packBytes(items: readonly Uint8Array[], name: string, what: string, own
     lens[i] = item.length;
     total += item.length;
   }
-  const buf = own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total);
+  return { lens, total };
+}
+
+/** Writes `items` back to back at the start of `into`. */
+function copyBytes(items: readonly Uint8Array[], lens: Uint32Array, into: Buffer): void {
   let at = 0;
-  for (let i = 0; i < n; i++) {
-    buf.set(items[i]!, at);
+  for (let i = 0; i < items.length; i++) {
+    into.set(items[i]!, at);
     at += lens[i]!;
   }
-  return { buf, lens };
 }
 
 /** Largest staging buffer kept for reuse, and how many are kept. */
@@ -261,21 +272,9 @@ function releaseStaging(full: Buffer): void {
 
 /** {@link packBytes} into a staging buffer. */
 function stageBytes(items: readonly Uint8Array[], name: string, what: string): Staged {
-  const n = items.length;
-  const lens = new Uint32Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const item = items[i];
-    if (!(item instanceof Uint8Array)) throw indexedError(inputError(`${what} must be a Uint8Array`), name, i);
-    lens[i] = item.length;
-    total += item.length;
-  }
+  const { lens, total } = measureBytes(items, name, what);
   const full = takeStaging(total);
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    full.set(items[i]!, at);
-    at += lens[i]!;
-  }
+  copyBytes(items, lens, full);
   return { full, stage: full.subarray(0, total), lens };
 }
 
