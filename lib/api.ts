@@ -42,12 +42,13 @@ export { TEXT_PREFIX } from './format/text.js';
 export { VALUE_TAG } from './format/value-codec.js';
 export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
 
-export { defineTable, loadSchema, parseSchema, Schema, TableSchema, columnSettings, settingsFingerprint } from './schema/definition.js';
+export { defineTable, loadSchema, parseSchema, Schema, TableSchema } from './schema/definition.js';
+export { diffSettings, schemaRecords, settingsFingerprint } from './schema/settings.js';
+export type { SettingsRecord, StoredColumnSettings } from './schema/settings.js';
 export type {
   BlindIndexFieldSpec,
   BlindIndexSpec,
   CiphertextStorage,
-  ColumnSettings,
   ColumnValueType,
   ContextSpec,
   DeterministicLookupSpec,
