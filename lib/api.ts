@@ -61,6 +61,10 @@ export type {
   TermStorage,
 } from './schema/definition.js';
 export { EncryptedTable } from './schema/encrypted-table.js';
+export { applySchema, compareSettings, readRecordedSettings, schemaSql, SETTINGS_TABLE } from './schema/sql.js';
+export type { SchemaSqlOptions, SettingsMismatch } from './schema/sql.js';
+export { checkSchema } from './schema/check.js';
+export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/check.js';
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
 export * from './db/index.js';

@@ -147,9 +147,14 @@ export async function applySchema(
   options: SchemaSqlOptions = {},
 ): Promise<string[]> {
   return db.withSession(async (session) => {
-    const recorded = await readRecordedSettings(session, table.table);
-    if (recorded !== undefined) {
-      const mismatches = compareSettings(recorded, schemaRecords(table));
+    const statements = schemaSql(table, options);
+    await session.query('BEGIN');
+    try {
+      // Two deployments applying at once would race on CREATE TABLE IF NOT EXISTS (a unique
+      // violation in the catalog) and on the records: one at a time.
+      await session.query(`SELECT pg_advisory_xact_lock(hashtext('${SETTINGS_TABLE}'))`);
+      const recorded = await readRecordedSettings(session, table.table);
+      const mismatches = recorded === undefined ? [] : compareSettings(recorded, schemaRecords(table));
       if (mismatches.length > 0) {
         throw new SifreDBError(
           ERROR_CODES.schema,
@@ -157,14 +162,11 @@ export async function applySchema(
             'To change a lookup, add a new lookup column (docs/MIGRATION.md)',
         );
       }
-    }
-    const statements = schemaSql(table, options);
-    await session.query('BEGIN');
-    try {
       for (const statement of statements) await session.query(statement);
       await session.query('COMMIT');
     } catch (error) {
       await session.query('ROLLBACK').catch(() => undefined);
+      if (error instanceof SifreDBError) throw error;
       const state = (error as { code?: unknown })?.code;
       throw state === '23514'
         ? new SifreDBError(ERROR_CODES.database, `some rows of ${table.table} are not SifreDB ciphertexts yet; apply with notValid (--not-valid), then VALIDATE after encrypt-column`)
