@@ -8,6 +8,7 @@ import {
   EncryptionContext,
   Keyring,
   StaticKeyProvider,
+  TenantKeyRouter,
   Vault,
   applyColumnConstraints,
   columnConstraints,
@@ -181,6 +182,65 @@ export function registerCases(test, label, setup) {
     t.is(det.updated, 3);
     const { rows: drows } = await db.query(`SELECT ssn FROM ${dtable} ORDER BY id`);
     t.deepEqual(drows.map((r) => r.ssn), ['111', '222', '333'].map((s) => k.dvault.encryptToString(s, dctx)));
+  });
+
+  test(`${label}: with a tenant column, every row is read and counted once`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('tenants');
+    const base = EncryptionContext.of(table, 'v');
+    const n = 10_000;
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const tenantOf = (id) => (id % 5 === 0 ? null : `tenant-${id % 3}`);
+    const ctxOf = (id) => (tenantOf(id) === null ? base : base.withTenant(tenantOf(id)));
+    // Every fourth row is already on the new version when the job starts (written after the rotation).
+    const current = (id) => id % 4 === 0;
+    const old = new Map(ids.filter((id) => !current(id)).map((id) => [id, k.vault.encryptToString(`v${id}`, ctxOf(id))]));
+    await k.rotate();
+    const values = ids.map((id) => old.get(id) ?? k.vault.encryptToString(`v${id}`, ctxOf(id)));
+    await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])`, [ids, ids.map(tenantOf), values]);
+    const job = { db, table, column: 'v', tenantColumn: 'tenant', vault: k.vault, batchSize: 1000 };
+    const result = await reencryptColumn(job);
+    t.like(result, { scanned: n, updated: n - n / 4, skipped: n / 4, conflicts: 0, failed: 0, total: n });
+    const { rows } = await db.query(`SELECT id, v FROM ${table}`);
+    t.is(rows.length, n);
+    const wrong = rows.filter((r) => inspect(r.v).keyVersion !== 2 || k.vault.decryptToString(r.v, ctxOf(Number(r.id))) !== `v${r.id}`);
+    t.is(wrong.length, 0, `${wrong.length} rows not on version 2 or changed`);
+    t.like(await reencryptColumn(job), { scanned: n, updated: 0, skipped: n, failed: 0 });
+  });
+
+  test(`${label}: with a TenantKeyRouter, each tenant moves to its own current version, each row counted once`, async (t) => {
+    const { db } = await setup();
+    const providers = { a: new StaticKeyProvider(randomBytes(32)), b: new StaticKeyProvider(randomBytes(32)) };
+    const fallback = new StaticKeyProvider(randomBytes(32));
+    const keyring = await Keyring.open(new TenantKeyRouter({ tenants: providers, default: fallback }));
+    const vault = await Vault.open(keyring);
+    const table = tableName('routed');
+    const base = EncryptionContext.of(table, 'v');
+    const n = 3000;
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const tenantOf = (id) => [null, 'a', 'b'][id % 3];
+    const ctxOf = (id) => (tenantOf(id) === null ? base : base.withTenant(tenantOf(id)));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, tenant text, v bytea)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::bytea[])`, [
+      ids,
+      ids.map(tenantOf),
+      ids.map((id) => vault.encrypt(`v${id}`, ctxOf(id))),
+    ]);
+    // Tenant a and the default rotate; tenant b stays on version 1, which is still its current one.
+    await providers.a.rotate();
+    await fallback.rotate();
+    await keyring.refresh();
+    const result = await reencryptColumn({ db, table, column: 'v', tenantColumn: 'tenant', vault, batchSize: 250 });
+    t.like(result, { scanned: n, updated: (2 * n) / 3, skipped: n / 3, conflicts: 0, failed: 0 });
+    const { rows } = await db.query(`SELECT id, v FROM ${table}`);
+    const wrong = rows.filter((r) => {
+      const id = Number(r.id);
+      const want = tenantOf(id) === 'b' ? 1 : 2;
+      return inspect(Buffer.from(r.v)).keyVersion !== want || vault.decryptToString(Buffer.from(r.v), ctxOf(id)) !== `v${id}`;
+    });
+    t.is(wrong.length, 0, `${wrong.length} rows on the wrong version or changed`);
   });
 
   test(`${label}: encrypt-column in place skips existing ciphertexts and fills index columns`, async (t) => {

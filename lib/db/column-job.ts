@@ -39,7 +39,10 @@ export interface DeterministicColumn {
 export interface JobProgress {
   /** `scan`: the walk over the table; `sweep`: the second walk over rows that were locked during the scan. */
   readonly pass: 'scan' | 'sweep';
-  /** Rows read. */
+  /**
+   * Rows read. A re-encryption that reads only the rows not on the current version (see docs/CLI.md)
+   * counts the others, current at the start, as scanned and skipped without reading them.
+   */
   readonly scanned: number;
   /** Rows written (or, in a dry run, that would be). */
   readonly updated: number;
@@ -128,7 +131,9 @@ export interface ColumnJobOptions {
   /**
    * Share the table with other processes running the same job: batches are read with
    * `FOR UPDATE SKIP LOCKED`, and a final sweep picks up rows that were locked during the scan.
-   * Default true on PostgreSQL; PGlite is single-process.
+   * Default true on PostgreSQL; PGlite is single-process. Not used where the sweep could not tell
+   * pending rows from done ones in SQL (a row-binding migration, or a `TenantKeyRouter` vault with a
+   * `tenantColumn`): those jobs make one pass that waits for row locks.
    */
   skipLocked?: boolean;
   /** Read and transform, write nothing; reports what would change and which rows fail. */
@@ -197,6 +202,12 @@ interface Plan {
   readonly scanFilter: string;
   readonly sweepFilter: string;
   readonly sweepParams: readonly unknown[];
+  /**
+   * The sweep's filter leaves out the rows already done, so a second walk is cheap and a re-encryption
+   * can read pending rows only. False for a row-binding migration and for a re-encryption whose
+   * current version differs per tenant (a TenantKeyRouter with a tenant column).
+   */
+  readonly pendingFilter: boolean;
   /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
   readonly updateSql: string;
   transform(rows: readonly Row[]): Promise<Outcome[]>;
@@ -259,9 +270,10 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     const plan = await makePlan(db, options, mode);
     const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     const dryRun = options.dryRun === true;
-    // A row-binding migration cannot tell pending rows from done ones in SQL, so a sweep would read
-    // and decrypt the whole table again: it waits for row locks (FOR UPDATE) in one pass instead.
-    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && !plan.migrating;
+    // Without a filter for pending rows (a row-binding migration; per-tenant key versions) a sweep
+    // would read, decrypt and count the whole table again: the job waits for row locks (FOR UPDATE)
+    // in one pass instead, so it cannot share the table with other workers.
+    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && plan.pendingFilter;
     const started = performance.now();
     const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
     const failures: RowFailure[] = [];
@@ -277,13 +289,15 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     // A re-encryption scan reads only rows not yet on the current version (the sweep's filter), so a
     // worker that starts behind another one does not re-read the rows already done but goes straight
     // to rows still pending, skipping those another worker holds. Rows current at the start count as
-    // skipped. Row-bound jobs read everything: they also verify the rows already current.
-    const pendingOnly = mode === 'reencrypt' && !plan.bindRows && plan.sweepFilter !== plan.scanFilter;
+    // skipped (and scanned, so that `scanned` reaches `total`). Row-bound jobs read everything: they
+    // also verify the rows already current.
+    const pendingOnly = mode === 'reencrypt' && !plan.bindRows && plan.pendingFilter;
     if (pendingOnly && total !== undefined) {
       const { rows } = await db
         .query<{ n: string | number }>(`SELECT count(*) AS n FROM ${plan.info.table.sql} WHERE ${plan.sweepFilter}`, plan.sweepParams)
         .catch((error: unknown) => Promise.reject(databaseError(error, 'cannot count the rows')));
       counters.skipped = total - Number(rows[0]?.n ?? 0);
+      counters.scanned = counters.skipped;
     }
     let pass: JobProgress['pass'] = 'scan';
     const progress = (): JobProgress => ({ pass, ...counters, total, elapsedMs: performance.now() - started });
@@ -648,7 +662,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
 
   const src = quoteIdent(source.name);
   const scanFilter = `${src} IS NOT NULL` + (target === source ? '' : ` AND ${quoteIdent(target.name)} IS NULL`);
-  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined);
+  // With a single provider every tenant's current version is the same, so the header filter holds
+  // with a tenant column too; only a router can give tenants different current versions.
+  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
   return {
     db,
     info,
@@ -662,6 +678,8 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     scanFilter: scanFilter,
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
+    // encrypt-column's scan filter already leaves out done rows when it writes into a target column.
+    pendingFilter: mode === 'encrypt' || (sweep.sql !== '' && !migrating),
     updateSql,
     transform,
   };
@@ -732,7 +750,8 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
  *   header bytes 0–5, one for the top 6 bits of byte 6 and one mixing its low 2 bits with the first
  *   nonce (or SIV) byte — hence 16 possible prefixes.
  * - encrypt-column in place: the value does not look like a ciphertext.
- * With a tenant column the current version can differ per tenant, so no filter is used.
+ * With a tenant column and a TenantKeyRouter the current version can differ per tenant, so no filter
+ * is used.
  */
 function sweepFilter(
   mode: 'reencrypt' | 'encrypt',
