@@ -243,6 +243,71 @@ export function registerCases(test, label, setup) {
     t.is(wrong.length, 0, `${wrong.length} rows on the wrong version or changed`);
   });
 
+  test(`${label}: a first batch that fails entirely with ERR_SIFREDB_AUTH stops the job with a diagnosis and writes nothing`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('forgot');
+    const base = EncryptionContext.of(table, 'v');
+    const ids = Array.from({ length: 300 }, (_, i) => i + 1);
+    const tenantOf = (id) => `tenant-${id % 2}`;
+    const values = ids.map((id) => k.vault.encryptToString(`secret-${id}`, base.withTenant(tenantOf(id))));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [ids, ids.map(tenantOf), values]);
+    const small = tableName('forgot_small');
+    const few = ids.slice(0, 9);
+    const smallBase = EncryptionContext.of(small, 'v');
+    await db.query(`CREATE TABLE ${small} (id int PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${small} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [
+      few,
+      few.map(tenantOf),
+      few.map((id) => k.vault.encryptToString(`secret-${id}`, smallBase.withTenant(tenantOf(id)))),
+    ]);
+    await k.rotate();
+    const job = { db, table, column: 'v', vault: k.vault, batchSize: 100 };
+    const error = await t.throwsAsync(reencryptColumn(job), { code: 'ERR_SIFREDB_AUTH' });
+    t.true(error.message.includes(`context in use is ${table}|v|v1`), error.message);
+    t.regex(error.message, /written with a tenant: pass --tenant-column/);
+    t.regex(error.message, /no --bind-row/);
+    t.regex(error.message, /key store may not be the one/);
+    t.false(error.message.includes('secret-') || error.message.includes('sdb1:'), 'no values in the message');
+    const dry = await t.throwsAsync(reencryptColumn({ ...job, dryRun: true }), { code: 'ERR_SIFREDB_AUTH' });
+    t.regex(dry.message, /all 100 values of the first batch/);
+    const { rows } = await db.query(`SELECT v FROM ${table} ORDER BY id`);
+    t.deepEqual(rows.map((r) => r.v), values, 'nothing written');
+
+    // With the tenant column the same table re-encrypts.
+    t.like(await reencryptColumn({ ...job, tenantColumn: 'tenant' }), { updated: 300, failed: 0 });
+
+    // Fewer than 10 values in the first batch are reported row by row, not diagnosed.
+    t.like(await reencryptColumn({ db, table: small, column: 'v', vault: k.vault }), { failed: 9, updated: 0 });
+  });
+
+  test(`${label}: a first batch of the other vault kind stops the job with one clear error`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('kinds');
+    const ctx = EncryptionContext.of(table, 'ssn');
+    const rctx = EncryptionContext.of(table, 'email');
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const ssn = ids.map((id) => k.dvault.encryptToString(`ssn-${id}`, ctx));
+    const email = ids.map((id) => k.vault.encryptToString(`e${id}`, rctx));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, ssn text, email text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [ids, ssn, email]);
+    await k.rotate();
+    await t.throwsAsync(reencryptColumn({ db, table, column: 'ssn', vault: k.vault }), {
+      code: 'ERR_SIFREDB_FORMAT',
+      message: new RegExp(`^column ${table}\\.ssn holds deterministic \\(AES-SIV\\) ciphertexts but the job was given a Vault; pass a DeterministicVault \\(CLI: --deterministic\\)`),
+    });
+    await t.throwsAsync(reencryptColumn({ db, table, column: 'email', vault: k.dvault }), {
+      code: 'ERR_SIFREDB_FORMAT',
+      message: /holds randomized \(chacha20-poly1305\) ciphertexts but the job was given a DeterministicVault; pass a Vault/,
+    });
+    const { rows } = await db.query(`SELECT ssn, email FROM ${table} ORDER BY id`);
+    t.deepEqual(rows.map((r) => r.ssn), ssn, 'nothing written');
+    t.deepEqual(rows.map((r) => r.email), email, 'nothing written');
+    t.like(await reencryptColumn({ db, table, column: 'ssn', vault: k.dvault }), { updated: 40, failed: 0 });
+  });
+
   test(`${label}: encrypt-column in place skips existing ciphertexts and fills index columns`, async (t) => {
     const { db } = await setup();
     const k = await keys();
