@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, Vault, inspect, openDatabase } from '../dist/index.js';
+import { BlindIndex, DeterministicVault, EncryptionContext, FileKeyProvider, Keyring, Vault, inspect, openDatabase } from '../dist/index.js';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from './helpers/moto.js';
 import { startPostgres } from './helpers/postgres.js';
 
@@ -372,6 +372,62 @@ test('reencrypt on a PGlite directory', async (t) => {
   // Each open of a PGlite directory costs seconds, so the rows are checked by the engine's own
   // verification (reencrypt-pglite.spec.js) rather than by reopening the database here.
   t.like(JSON.parse(r.stdout), { updated: 200, skipped: 0, failed: 0, total: 200 });
+});
+
+test('reencrypt on PGlite: a forgotten --tenant-column stops with one diagnosis (exit 4); AES-SIV columns are recognised from the header', async (t) => {
+  const path = await keystore();
+  const keyring = await Keyring.open(await FileKeyProvider.open(path));
+  const vault = await Vault.open(keyring);
+  const dvault = await DeterministicVault.open(keyring);
+  const dbDir = join(dir, 'pglite-diagnosis');
+  const ids = Array.from({ length: 60 }, (_, i) => i + 1);
+  const tenantOf = (id) => `t${id % 3}`;
+  const base = EncryptionContext.of('accounts', 'email');
+  const ssnCtx = EncryptionContext.of('accounts', 'ssn');
+  const emails = ids.map((id) => vault.encryptToString(`${SECRET}-${id}`, base.withTenant(tenantOf(id))));
+  const db = await openDatabase(dbDir);
+  await db.query('CREATE TABLE accounts (id int PRIMARY KEY, tenant text, email text, ssn text)');
+  await db.query('INSERT INTO accounts SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])', [
+    ids,
+    ids.map(tenantOf),
+    emails,
+    ids.map((id) => dvault.encryptToString(`ssn-${id}`, ssnCtx)),
+  ]);
+  await db.close();
+  await run(['keys', 'rotate', '--keys', path]);
+  const common = ['reencrypt', '--db', dbDir, '--table', 'accounts', '--keys', path];
+
+  const forgot = await run([...common, '--column', 'email']);
+  t.is(forgot.code, EXIT.data, forgot.stderr);
+  const lines = forgot.stderr.trim().split('\n');
+  t.is(lines.length, 1, 'one error line, no per-row flood');
+  t.true(lines[0].startsWith('sifredb: all 60 values of the first batch of accounts.email failed with ERR_SIFREDB_AUTH'), lines[0]);
+  t.true(lines[0].includes('context in use is accounts|email|v1'), lines[0]);
+  t.regex(lines[0], /pass --tenant-column/);
+  t.true(lines[0].endsWith(`(--keys ${path})`), lines[0]);
+  t.false(forgot.stderr.includes(SECRET));
+
+  // --deterministic on a randomized column, --algorithm on a deterministic one: usage errors, naming the column.
+  const notDet = await run([...common, '--column', 'email', '--deterministic', '--tenant-column', 'tenant']);
+  t.is(notDet.code, EXIT.usage, notDet.stderr);
+  t.regex(notDet.stderr, /column accounts\.email holds randomized \(chacha20-poly1305\) ciphertexts/);
+  const notRandom = await run([...common, '--column', 'ssn', '--algorithm', 'xchacha20-poly1305']);
+  t.is(notRandom.code, EXIT.usage, notRandom.stderr);
+  t.regex(notRandom.stderr, /column accounts\.ssn holds deterministic \(AES-SIV\) ciphertexts/);
+
+  // Without --deterministic, the AES-SIV column is read as such from its header.
+  const ssn = await run([...common, '--column', 'ssn', '--json']);
+  t.is(ssn.code, EXIT.ok, ssn.stderr);
+  t.like(JSON.parse(ssn.stdout), { updated: 60, failed: 0 });
+  t.regex(ssn.stderr, /holds deterministic \(AES-SIV\) ciphertexts/);
+  t.false(ssn.stderr.includes('read it with a DeterministicVault'));
+
+  // The stopped job wrote nothing: every email is still on version 1, and with the tenant column all 60 move.
+  const fixed = await run([...common, '--column', 'email', '--tenant-column', 'tenant', '--json']);
+  t.is(fixed.code, EXIT.ok, fixed.stderr);
+  t.like(JSON.parse(fixed.stdout), { scanned: 60, updated: 60, skipped: 0, failed: 0 });
+  const again = await run([...common, '--column', 'ssn', '--deterministic', '--json']);
+  t.like(JSON.parse(again.stdout), { updated: 0, skipped: 60, failed: 0 }, 'the ssn values were written under the current version with AES-SIV');
 });
 
 test('demo runs end to end (small) and bench --reencrypt measures', async (t) => {

@@ -298,8 +298,12 @@ test('CLI: reencrypt --bind-row --from-unbound binds an unbound column; a rerun 
   const common = ['--db', dbDir, '--table', 'people', '--column', 'email', '--keys', keys, '--quiet'];
   t.is((await run(['encrypt-column', ...common])).code, 0);
   const plain = await run(['reencrypt', ...common, '--bind-row', '--json']);
-  t.is(plain.code, 1, 'without --from-unbound unbound rows fail');
-  t.is(JSON.parse(plain.stdout).failed, 20);
+  // Every row fails bound, so the job stops at its first batch and points at --from-unbound.
+  t.is(plain.code, 4, 'without --from-unbound unbound rows fail');
+  t.is(plain.stdout, '');
+  const { error } = JSON.parse(plain.stderr);
+  t.is(error.code, 'ERR_SIFREDB_AUTH');
+  t.regex(error.message, /--bind-row --from-unbound/);
   t.is((await run(['reencrypt', ...common, '--from-unbound'])).code, 2);
 
   const mig = await run(['reencrypt', ...common, '--bind-row', '--from-unbound', '--json']);

@@ -8,6 +8,7 @@ import {
   EncryptionContext,
   Keyring,
   StaticKeyProvider,
+  TenantKeyRouter,
   Vault,
   applyColumnConstraints,
   columnConstraints,
@@ -181,6 +182,130 @@ export function registerCases(test, label, setup) {
     t.is(det.updated, 3);
     const { rows: drows } = await db.query(`SELECT ssn FROM ${dtable} ORDER BY id`);
     t.deepEqual(drows.map((r) => r.ssn), ['111', '222', '333'].map((s) => k.dvault.encryptToString(s, dctx)));
+  });
+
+  test(`${label}: with a tenant column, every row is read and counted once`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('tenants');
+    const base = EncryptionContext.of(table, 'v');
+    const n = 10_000;
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const tenantOf = (id) => (id % 5 === 0 ? null : `tenant-${id % 3}`);
+    const ctxOf = (id) => (tenantOf(id) === null ? base : base.withTenant(tenantOf(id)));
+    // Every fourth row is already on the new version when the job starts (written after the rotation).
+    const current = (id) => id % 4 === 0;
+    const old = new Map(ids.filter((id) => !current(id)).map((id) => [id, k.vault.encryptToString(`v${id}`, ctxOf(id))]));
+    await k.rotate();
+    const values = ids.map((id) => old.get(id) ?? k.vault.encryptToString(`v${id}`, ctxOf(id)));
+    await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])`, [ids, ids.map(tenantOf), values]);
+    const job = { db, table, column: 'v', tenantColumn: 'tenant', vault: k.vault, batchSize: 1000 };
+    const result = await reencryptColumn(job);
+    t.like(result, { scanned: n, updated: n - n / 4, skipped: n / 4, conflicts: 0, failed: 0, total: n });
+    const { rows } = await db.query(`SELECT id, v FROM ${table}`);
+    t.is(rows.length, n);
+    const wrong = rows.filter((r) => inspect(r.v).keyVersion !== 2 || k.vault.decryptToString(r.v, ctxOf(Number(r.id))) !== `v${r.id}`);
+    t.is(wrong.length, 0, `${wrong.length} rows not on version 2 or changed`);
+    t.like(await reencryptColumn(job), { scanned: n, updated: 0, skipped: n, failed: 0 });
+  });
+
+  test(`${label}: with a TenantKeyRouter, each tenant moves to its own current version, each row counted once`, async (t) => {
+    const { db } = await setup();
+    const providers = { a: new StaticKeyProvider(randomBytes(32)), b: new StaticKeyProvider(randomBytes(32)) };
+    const fallback = new StaticKeyProvider(randomBytes(32));
+    const keyring = await Keyring.open(new TenantKeyRouter({ tenants: providers, default: fallback }));
+    const vault = await Vault.open(keyring);
+    const table = tableName('routed');
+    const base = EncryptionContext.of(table, 'v');
+    const n = 3000;
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const tenantOf = (id) => [null, 'a', 'b'][id % 3];
+    const ctxOf = (id) => (tenantOf(id) === null ? base : base.withTenant(tenantOf(id)));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, tenant text, v bytea)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::bytea[])`, [
+      ids,
+      ids.map(tenantOf),
+      ids.map((id) => vault.encrypt(`v${id}`, ctxOf(id))),
+    ]);
+    // Tenant a and the default rotate; tenant b stays on version 1, which is still its current one.
+    await providers.a.rotate();
+    await fallback.rotate();
+    await keyring.refresh();
+    const result = await reencryptColumn({ db, table, column: 'v', tenantColumn: 'tenant', vault, batchSize: 250 });
+    t.like(result, { scanned: n, updated: (2 * n) / 3, skipped: n / 3, conflicts: 0, failed: 0 });
+    const { rows } = await db.query(`SELECT id, v FROM ${table}`);
+    const wrong = rows.filter((r) => {
+      const id = Number(r.id);
+      const want = tenantOf(id) === 'b' ? 1 : 2;
+      return inspect(Buffer.from(r.v)).keyVersion !== want || vault.decryptToString(Buffer.from(r.v), ctxOf(id)) !== `v${id}`;
+    });
+    t.is(wrong.length, 0, `${wrong.length} rows on the wrong version or changed`);
+  });
+
+  test(`${label}: a first batch that fails entirely with ERR_SIFREDB_AUTH stops the job with a diagnosis and writes nothing`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('forgot');
+    const base = EncryptionContext.of(table, 'v');
+    const ids = Array.from({ length: 300 }, (_, i) => i + 1);
+    const tenantOf = (id) => `tenant-${id % 2}`;
+    const values = ids.map((id) => k.vault.encryptToString(`secret-${id}`, base.withTenant(tenantOf(id))));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [ids, ids.map(tenantOf), values]);
+    const small = tableName('forgot_small');
+    const few = ids.slice(0, 9);
+    const smallBase = EncryptionContext.of(small, 'v');
+    await db.query(`CREATE TABLE ${small} (id int PRIMARY KEY, tenant text, v text)`);
+    await db.query(`INSERT INTO ${small} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [
+      few,
+      few.map(tenantOf),
+      few.map((id) => k.vault.encryptToString(`secret-${id}`, smallBase.withTenant(tenantOf(id)))),
+    ]);
+    await k.rotate();
+    const job = { db, table, column: 'v', vault: k.vault, batchSize: 100 };
+    const error = await t.throwsAsync(reencryptColumn(job), { code: 'ERR_SIFREDB_AUTH' });
+    t.true(error.message.includes(`context in use is ${table}|v|v1`), error.message);
+    t.regex(error.message, /written with a tenant: pass --tenant-column/);
+    t.regex(error.message, /no --bind-row/);
+    t.regex(error.message, /key store may not be the one/);
+    t.false(error.message.includes('secret-') || error.message.includes('sdb1:'), 'no values in the message');
+    const dry = await t.throwsAsync(reencryptColumn({ ...job, dryRun: true }), { code: 'ERR_SIFREDB_AUTH' });
+    t.regex(dry.message, /all 100 values of the first batch/);
+    const { rows } = await db.query(`SELECT v FROM ${table} ORDER BY id`);
+    t.deepEqual(rows.map((r) => r.v), values, 'nothing written');
+
+    // With the tenant column the same table re-encrypts.
+    t.like(await reencryptColumn({ ...job, tenantColumn: 'tenant' }), { updated: 300, failed: 0 });
+
+    // Fewer than 10 values in the first batch are reported row by row, not diagnosed.
+    t.like(await reencryptColumn({ db, table: small, column: 'v', vault: k.vault }), { failed: 9, updated: 0 });
+  });
+
+  test(`${label}: a first batch of the other vault kind stops the job with one clear error`, async (t) => {
+    const { db } = await setup();
+    const k = await keys();
+    const table = tableName('kinds');
+    const ctx = EncryptionContext.of(table, 'ssn');
+    const rctx = EncryptionContext.of(table, 'email');
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const ssn = ids.map((id) => k.dvault.encryptToString(`ssn-${id}`, ctx));
+    const email = ids.map((id) => k.vault.encryptToString(`e${id}`, rctx));
+    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, ssn text, email text)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [ids, ssn, email]);
+    await k.rotate();
+    await t.throwsAsync(reencryptColumn({ db, table, column: 'ssn', vault: k.vault }), {
+      code: 'ERR_SIFREDB_FORMAT',
+      message: new RegExp(`^column ${table}\\.ssn holds deterministic \\(AES-SIV\\) ciphertexts but the job was given a Vault; pass a DeterministicVault \\(CLI: --deterministic\\)`),
+    });
+    await t.throwsAsync(reencryptColumn({ db, table, column: 'email', vault: k.dvault }), {
+      code: 'ERR_SIFREDB_FORMAT',
+      message: /holds randomized \(chacha20-poly1305\) ciphertexts but the job was given a DeterministicVault; pass a Vault/,
+    });
+    const { rows } = await db.query(`SELECT ssn, email FROM ${table} ORDER BY id`);
+    t.deepEqual(rows.map((r) => r.ssn), ssn, 'nothing written');
+    t.deepEqual(rows.map((r) => r.email), email, 'nothing written');
+    t.like(await reencryptColumn({ db, table, column: 'ssn', vault: k.dvault }), { updated: 40, failed: 0 });
   });
 
   test(`${label}: encrypt-column in place skips existing ciphertexts and fills index columns`, async (t) => {

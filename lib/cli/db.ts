@@ -9,7 +9,10 @@ import {
   reencryptColumn,
 } from '../db/column-job.js';
 import { applyColumnConstraints, columnConstraints, constraintFor } from '../db/constraints.js';
-import { openDatabase } from '../db/database.js';
+import { type Database, openDatabase } from '../db/database.js';
+import { parseTableName, quoteIdent } from '../db/schema.js';
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { inspect } from '../format/inspect.js';
 import { Keyring } from '../keys/keyring.js';
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
@@ -20,6 +23,7 @@ import {
   count,
   EXIT,
   int,
+  keysPath,
   list,
   openKeyProvider,
   Output,
@@ -65,7 +69,10 @@ const JOB_HELP = `Options:
   --context-table <name>              table name in the encryption context (default: --table without schema)
   --context-column <name>             column name in the encryption context (default: the ciphertext column)
   --context-version <n>               context version (default 1)
-  --deterministic                     the column holds deterministic (AES-SIV) ciphertexts
+  --deterministic                     the column holds deterministic (AES-SIV) ciphertexts (reencrypt reads
+                                      this from the header of the column's first value when neither
+                                      --deterministic nor --algorithm is given, and refuses a flag the
+                                      header contradicts)
   --algorithm <name>                  randomized algorithm to write: chacha20-poly1305 (default) or xchacha20-poly1305
   --blind-index <name:column[:bits[:transforms]]>
                                       refresh a blind-index column in the same UPDATE (repeatable);
@@ -86,13 +93,54 @@ const GUARANTEES = `Guarantees: keyset pagination by the id column (never OFFSET
 per batch; a row is written only if it still holds the value read (compare-and-set), so concurrent
 application writes are never overwritten; rows already done are skipped, so a killed job is just
 run again; several processes can share a PostgreSQL table (FOR UPDATE SKIP LOCKED). A row that
-cannot be processed is reported with its id and left untouched; the exit code is then 1.`;
+cannot be processed is reported with its id and left untouched; the exit code is then 1. When
+every value of the first batch (at least 10) fails alike — wrong key, context, tenant or row binding,
+or deterministic values read as randomized — the job writes nothing and stops with one error naming
+the likely causes (exit 4).`;
 
 function parseBlindIndexSpec(spec: string): { name: string; column: string; bits: number; transforms: ReturnType<typeof parseTransforms> } {
   const [name, column, bits, transforms, ...rest] = spec.split(':');
   if (!name || !column || rest.length > 0) throw usageError(`--blind-index ${JSON.stringify(spec)}: expected name:column[:bits[:transforms]]`);
   const parsedBits = bits === undefined || bits === '' ? 16 : int({ bits }, 'bits', 8, 256)!;
   return { name, column, bits: parsedBits, transforms: parseTransforms(transforms) };
+}
+
+/**
+ * The algorithm in the header of the column's first non-null value, or `undefined` when there is
+ * none or it is not a ciphertext. A table or column that does not exist is left for the job to
+ * report (it says so precisely).
+ */
+async function firstAlgorithm(db: Database, table: string, column: string): Promise<string | undefined> {
+  let value: unknown;
+  try {
+    const col = quoteIdent(column);
+    const { rows } = await db.query<{ v: unknown }>(`SELECT ${col} AS v FROM ${parseTableName(table).sql} WHERE ${col} IS NOT NULL LIMIT 1`);
+    value = rows[0]?.v;
+  } catch {
+    return undefined;
+  }
+  try {
+    return value === undefined ? undefined : inspect(value as string | Uint8Array).algorithm;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * reencrypt: whether the column holds deterministic values, from the header of its first value when
+ * neither --deterministic nor --algorithm says; a flag the header contradicts is a usage error, found
+ * before any row is read.
+ */
+async function columnIsDeterministic(db: Database, values: Values, table: string, column: string, algorithm: string | undefined): Promise<boolean> {
+  const found = await firstAlgorithm(db, table, column);
+  const siv = found === 'aes-256-siv';
+  if (values.deterministic === true && found !== undefined && !siv) {
+    throw usageError(`--deterministic: column ${table}.${column} holds randomized (${found}) ciphertexts, says the header of its first value; drop --deterministic`);
+  }
+  if (algorithm !== undefined && siv) {
+    throw usageError(`--algorithm ${algorithm}: column ${table}.${column} holds deterministic (AES-SIV) ciphertexts, says the header of its first value; use --deterministic instead`);
+  }
+  return values.deterministic === true || siv;
 }
 
 /** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
@@ -123,6 +171,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
   const contextVersion = int(values, 'context-version', 1, 0xffffffff);
 
   const provider = await openKeyProvider(values);
+  let database: Database | undefined;
   const controller = new AbortController();
   let signals = 0;
   const onSignal = () => {
@@ -137,8 +186,11 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
   const progress = new ProgressReporter(label, !out.quiet);
   try {
     const keyring = await Keyring.open(provider);
-    const vault: BaseVault =
-      values.deterministic === true ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
+    // Opened once for the header check and the job: opening a PGlite directory takes seconds.
+    database = await openDatabase(db);
+    const deterministic = mode === 'reencrypt' ? await columnIsDeterministic(database, values, table, column, algorithm) : values.deterministic === true;
+    if (deterministic && values.deterministic !== true) out.note(`${table}.${column} holds deterministic (AES-SIV) ciphertexts: re-encrypting them as such`);
+    const vault: BaseVault = deterministic ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
     const blindIndexes: BlindIndexColumn[] = await Promise.all(
       biSpecs.map(async (s) => ({ column: s.column, index: await BlindIndex.open(keyring, { name: s.name, bits: s.bits, transforms: s.transforms }) })),
     );
@@ -148,7 +200,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       for (const s of detSpecs) deterministicColumns.push({ vault: dvault, column: s.column, contextColumn: s.contextColumn });
     }
     const options: ColumnJobOptions & { vault: BaseVault; targetColumn?: string } = {
-      db,
+      db: database,
       table,
       column,
       idColumn: str(values, 'id-column'),
@@ -170,7 +222,14 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       vault,
       targetColumn,
     };
-    const result = mode === 'reencrypt' ? await reencryptColumn(options) : await encryptColumn({ ...options, targetColumn });
+    const result = await (mode === 'reencrypt' ? reencryptColumn(options) : encryptColumn({ ...options, targetColumn })).catch((error: unknown) => {
+      // The job's own diagnosis of a first batch that failed entirely ends with the key store, which
+      // only the CLI can name.
+      if (error instanceof SifreDBError && error.code === ERROR_CODES.auth) {
+        throw new SifreDBError(error.code, `${error.message} (--keys ${keysPath(values)})`, { cause: error });
+      }
+      throw error;
+    });
     progress.done();
     report(out, label, mode, result, values['from-unbound'] === true);
     if (result.aborted) return EXIT.interrupted;
@@ -180,6 +239,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     closeProvider(provider);
+    await database?.close().catch(() => undefined);
   }
 }
 
@@ -217,7 +277,8 @@ ${JOB_HELP}
 
 ${GUARANTEES}
 
-Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 5 database, 130 interrupted.`,
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely,
+5 database, 130 interrupted.`,
   options: { ...JOB_OPTIONS, 'from-unbound': { type: 'boolean' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'reencrypt'),
@@ -239,7 +300,8 @@ ${JOB_HELP}
 
 ${GUARANTEES}
 
-Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 5 database, 130 interrupted.`,
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely,
+5 database, 130 interrupted.`,
   options: { ...JOB_OPTIONS, 'target-column': { type: 'string' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'encrypt'),

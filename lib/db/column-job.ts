@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
-import { isEncrypted } from '../format/inspect.js';
+import { inspect, isEncrypted } from '../format/inspect.js';
 import type { EncryptableValue } from '../format/value-codec.js';
 import { toText } from '../format/text.js';
 import type { BlindIndex } from '../blind-index/blind-index.js';
@@ -39,7 +39,10 @@ export interface DeterministicColumn {
 export interface JobProgress {
   /** `scan`: the walk over the table; `sweep`: the second walk over rows that were locked during the scan. */
   readonly pass: 'scan' | 'sweep';
-  /** Rows read. */
+  /**
+   * Rows read. A re-encryption that reads only the rows not on the current version (see docs/CLI.md)
+   * counts the others, current at the start, as scanned and skipped without reading them.
+   */
   readonly scanned: number;
   /** Rows written (or, in a dry run, that would be). */
   readonly updated: number;
@@ -128,7 +131,9 @@ export interface ColumnJobOptions {
   /**
    * Share the table with other processes running the same job: batches are read with
    * `FOR UPDATE SKIP LOCKED`, and a final sweep picks up rows that were locked during the scan.
-   * Default true on PostgreSQL; PGlite is single-process.
+   * Default true on PostgreSQL; PGlite is single-process. Not used where the sweep could not tell
+   * pending rows from done ones in SQL (a row-binding migration, or a `TenantKeyRouter` vault with a
+   * `tenantColumn`): those jobs make one pass that waits for row locks.
    */
   skipLocked?: boolean;
   /** Read and transform, write nothing; reports what would change and which rows fail. */
@@ -197,14 +202,28 @@ interface Plan {
   readonly scanFilter: string;
   readonly sweepFilter: string;
   readonly sweepParams: readonly unknown[];
+  /**
+   * The sweep's filter leaves out the rows already done, so a second walk is cheap and a re-encryption
+   * can read pending rows only. False for a row-binding migration and for a re-encryption whose
+   * current version differs per tenant (a TenantKeyRouter with a tenant column).
+   */
+  readonly pendingFilter: boolean;
   /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
   readonly updateSql: string;
   transform(rows: readonly Row[]): Promise<Outcome[]>;
+  /** The error that stops the job when its first batch shows it was set up wrong, else `undefined`. */
+  diagnose(rows: readonly Row[], outcomes: readonly Outcome[]): SifreDBError | undefined;
 }
 
 const DEFAULT_BATCH_SIZE = 2_000;
 const RETRYABLE_STATES = new Set(['40001', '40P01']);
 const MAX_BATCH_RETRIES = 3;
+/**
+ * Values of the first batch that must all fail the same way before the job stops with a diagnosis.
+ * One failing value says nothing about the job (one corrupt row); every one of ten failing alike
+ * points at its setup. Below this the rows are simply reported, which is no flood.
+ */
+const MIN_DIAGNOSED_VALUES = 10;
 
 /**
  * Re-encrypts every value of a column that is not under the current key version (or not under the
@@ -218,6 +237,9 @@ const MAX_BATCH_RETRIES = 3;
  *   simply run again.
  * - Several processes can run it on one PostgreSQL table at once (`FOR UPDATE SKIP LOCKED`).
  * - A row that fails to decrypt is reported (id and error code) and left untouched; the job goes on.
+ *   But when every value of the first batch (at least 10, rows already current aside) fails with
+ *   `ERR_SIFREDB_AUTH`, or with `ERR_SIFREDB_FORMAT` because the values are of the other vault kind,
+ *   the job writes nothing and throws that code with the likely causes: the job is set up wrong.
  *
  * @example
  * ```ts
@@ -227,7 +249,8 @@ const MAX_BATCH_RETRIES = 3;
  * if (result.failed > 0) console.error(result.failures);
  * ```
  * @throws `ERR_SIFREDB_INPUT` for a bad table, column or option; `ERR_SIFREDB_DATABASE` when a
- *   statement fails (the batch in flight is rolled back; rerun to resume).
+ *   statement fails (the batch in flight is rolled back; rerun to resume); `ERR_SIFREDB_AUTH` or
+ *   `ERR_SIFREDB_FORMAT` when the first batch fails entirely (above).
  */
 export async function reencryptColumn(options: ReencryptColumnOptions): Promise<JobResult> {
   return runJob(options, 'reencrypt');
@@ -259,9 +282,10 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     const plan = await makePlan(db, options, mode);
     const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     const dryRun = options.dryRun === true;
-    // A row-binding migration cannot tell pending rows from done ones in SQL, so a sweep would read
-    // and decrypt the whole table again: it waits for row locks (FOR UPDATE) in one pass instead.
-    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && !plan.migrating;
+    // Without a filter for pending rows (a row-binding migration; per-tenant key versions) a sweep
+    // would read, decrypt and count the whole table again: the job waits for row locks (FOR UPDATE)
+    // in one pass instead, so it cannot share the table with other workers.
+    const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && plan.pendingFilter;
     const started = performance.now();
     const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
     const failures: RowFailure[] = [];
@@ -277,13 +301,15 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     // A re-encryption scan reads only rows not yet on the current version (the sweep's filter), so a
     // worker that starts behind another one does not re-read the rows already done but goes straight
     // to rows still pending, skipping those another worker holds. Rows current at the start count as
-    // skipped. Row-bound jobs read everything: they also verify the rows already current.
-    const pendingOnly = mode === 'reencrypt' && !plan.bindRows && plan.sweepFilter !== plan.scanFilter;
+    // skipped (and scanned, so that `scanned` reaches `total`). Row-bound jobs read everything: they
+    // also verify the rows already current.
+    const pendingOnly = mode === 'reencrypt' && !plan.bindRows && plan.pendingFilter;
     if (pendingOnly && total !== undefined) {
       const { rows } = await db
         .query<{ n: string | number }>(`SELECT count(*) AS n FROM ${plan.info.table.sql} WHERE ${plan.sweepFilter}`, plan.sweepParams)
         .catch((error: unknown) => Promise.reject(databaseError(error, 'cannot count the rows')));
       counters.skipped = total - Number(rows[0]?.n ?? 0);
+      counters.scanned = counters.skipped;
     }
     let pass: JobProgress['pass'] = 'scan';
     const progress = (): JobProgress => ({ pass, ...counters, total, elapsedMs: performance.now() - started });
@@ -306,17 +332,29 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
       options.onProgress?.(progress());
     };
 
-    const walk = (filter: string, filterParams: readonly unknown[], lock: string) =>
-      walkTable(db, plan, { filter, filterParams, lock, batchSize, pipeline, pauseMs, dryRun, signal: options.signal, account, timings });
+    const walk = (filter: string, filterParams: readonly unknown[], lock: string, diagnoseFirst: boolean) =>
+      walkTable(db, plan, {
+        filter,
+        filterParams,
+        lock,
+        batchSize,
+        pipeline,
+        pauseMs,
+        dryRun,
+        signal: options.signal,
+        account,
+        timings,
+        diagnoseFirst,
+      });
 
     const lock = dryRun ? '' : skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE';
-    await (pendingOnly ? walk(plan.sweepFilter, plan.sweepParams, lock) : walk(plan.scanFilter, [], lock));
+    await (pendingOnly ? walk(plan.sweepFilter, plan.sweepParams, lock, true) : walk(plan.scanFilter, [], lock, true));
     // Rows another transaction held during the scan were skipped, not done: the application may have
     // been updating another column of them. The sweep waits for such locks instead, and its filter
     // makes the database return only rows that still need work, so it is cheap.
     if (skipLocked && !dryRun && options.signal?.aborted !== true) {
       pass = 'sweep';
-      await walk(plan.sweepFilter, plan.sweepParams, 'FOR UPDATE');
+      await walk(plan.sweepFilter, plan.sweepParams, 'FOR UPDATE', false);
     }
     const elapsedMs = performance.now() - started;
     return {
@@ -345,6 +383,8 @@ interface WalkOptions {
   signal: AbortSignal | undefined;
   account(rows: readonly Row[], outcomes: readonly Outcome[], written: number, attempted: number): void;
   timings: { readMs: number; transformMs: number; writeMs: number };
+  /** Check the walk's first batch with {@link Plan.diagnose} before writing it. */
+  diagnoseFirst: boolean;
 }
 
 /**
@@ -377,7 +417,8 @@ async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void
     const read = new Promise<Row[] | undefined>((resolve) => (handOver = resolve));
     const params = started ? [...o.filterParams, o.batchSize, cursor] : [...o.filterParams, o.batchSize];
     const sql = started ? selectNext : selectFirst;
-    const batch = runBatch(db, plan, sql, params, o, handOver).catch((e: unknown) => {
+    const diagnosed = o.diagnoseFirst && !started;
+    const batch = runBatch(db, plan, sql, params, o, handOver, diagnosed).catch((e: unknown) => {
       error ??= e;
       handOver(undefined);
     });
@@ -388,6 +429,8 @@ async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void
     started = true;
     cursor = rows[rows.length - 1]!.id;
     if (rows.length < o.batchSize) break;
+    // No second batch is read (and possibly written) before the first one's diagnosis is known.
+    if (diagnosed) await batch;
     if (inflight.size >= o.pipeline) await Promise.race(inflight);
     if (o.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, o.pauseMs));
   }
@@ -403,10 +446,11 @@ async function runBatch(
   params: readonly unknown[],
   o: WalkOptions,
   handOver: (rows: Row[]) => void,
+  diagnosed: boolean,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await db.withSession((session) => batchTransaction(session, plan, selectSql, params, o, handOver));
+      await db.withSession((session) => batchTransaction(session, plan, selectSql, params, o, handOver, diagnosed));
       return;
     } catch (error) {
       const state = (error as { code?: unknown })?.code;
@@ -423,6 +467,7 @@ async function batchTransaction(
   params: readonly unknown[],
   o: WalkOptions,
   handOver: (rows: Row[]) => void,
+  diagnosed: boolean,
 ): Promise<void> {
   const t = o.timings;
   let mark = performance.now();
@@ -438,6 +483,8 @@ async function batchTransaction(
     t.readMs += lap();
     const outcomes = await plan.transform(rows);
     t.transformMs += lap();
+    const verdict = diagnosed ? plan.diagnose(rows, outcomes) : undefined;
+    if (verdict !== undefined) throw verdict;
     const would = outcomes.filter((x) => typeof x === 'object' && !(x instanceof SifreDBError)).length;
     o.account(rows, outcomes, would, would);
     return;
@@ -449,6 +496,8 @@ async function batchTransaction(
     t.readMs += lap();
     const outcomes = await plan.transform(rows);
     t.transformMs += lap();
+    const verdict = diagnosed ? plan.diagnose(rows, outcomes) : undefined;
+    if (verdict !== undefined) throw verdict; // rolled back below: nothing of this batch is written
     const ids: unknown[] = [];
     const olds: unknown[] = [];
     const nexts: unknown[] = [];
@@ -648,7 +697,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
 
   const src = quoteIdent(source.name);
   const scanFilter = `${src} IS NOT NULL` + (target === source ? '' : ` AND ${quoteIdent(target.name)} IS NULL`);
-  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined);
+  // With a single provider every tenant's current version is the same, so the header filter holds
+  // with a tenant column too; only a router can give tenants different current versions.
+  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
   return {
     db,
     info,
@@ -662,9 +713,92 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     scanFilter: scanFilter,
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
+    // encrypt-column's scan filter already leaves out done rows when it writes into a target column.
+    pendingFilter: mode === 'encrypt' || (sweep.sql !== '' && !migrating),
     updateSql,
     transform,
+    diagnose: makeDiagnosis({
+      where: `${options.table}.${source.name}`,
+      vault,
+      context: tenant === undefined ? baseContext.toString() : `<${tenant.name}>|${baseContext.toString()}`,
+      tenantColumn: tenant?.name,
+      rowBinding,
+      previousRowBinding: migrating ? previousRowBinding : undefined,
+    }),
   };
+}
+
+interface JobSetup {
+  /** `table.column`, as the caller named them. */
+  readonly where: string;
+  readonly vault: BaseVault;
+  /** The context in use, as displayed (`table|column|v1`, with a `<tenant column>|` prefix). */
+  readonly context: string;
+  readonly tenantColumn: string | undefined;
+  readonly rowBinding: 'id' | 'none';
+  /** Set in a row-binding migration. */
+  readonly previousRowBinding: 'id' | 'none' | undefined;
+}
+
+/**
+ * {@link Plan.diagnose}: a first batch whose values all fail alike means the job itself is set up
+ * wrong (context, tenant, binding, keys or vault kind), and every further row would fail the same
+ * way; one error naming the setup in use replaces thousands of identical row reports.
+ */
+function makeDiagnosis(setup: JobSetup): Plan['diagnose'] {
+  const deterministic = setup.vault instanceof DeterministicVault;
+  const algorithmOf = (value: unknown): string | undefined => {
+    try {
+      return inspect(value as string | Uint8Array).algorithm;
+    } catch {
+      return undefined;
+    }
+  };
+  const otherKind = (algorithm: string | undefined) =>
+    algorithm !== undefined && (algorithm === 'aes-256-siv') !== deterministic;
+  return (rows, outcomes) => {
+    const failed: { row: Row; error: SifreDBError }[] = [];
+    let values = 0;
+    outcomes.forEach((outcome, i) => {
+      if (outcome === 'skip') return;
+      values += 1;
+      if (outcome instanceof SifreDBError) failed.push({ row: rows[i]!, error: outcome });
+    });
+    if (values < MIN_DIAGNOSED_VALUES || failed.length !== values) return undefined;
+    if (failed.every((f) => f.error.code === ERROR_CODES.auth)) return authDiagnosis(setup, values);
+    const algorithms = new Set(failed.map((f) => algorithmOf(f.row.v)));
+    if (failed.every((f) => f.error.code === ERROR_CODES.format) && [...algorithms].every(otherKind)) {
+      const found = deterministic ? `randomized (${[...algorithms].join(', ')})` : 'deterministic (AES-SIV)';
+      const fix = deterministic ? 'pass a Vault (CLI: without --deterministic)' : 'pass a DeterministicVault (CLI: --deterministic)';
+      return new SifreDBError(
+        ERROR_CODES.format,
+        `column ${setup.where} holds ${found} ciphertexts but the job was given a ${deterministic ? 'DeterministicVault' : 'Vault'}; ` +
+          `${fix}. All ${values} values of the first batch failed; nothing was written`,
+      );
+    }
+    return undefined;
+  };
+}
+
+function authDiagnosis(setup: JobSetup, values: number): SifreDBError {
+  const causes = [
+    `the context in use is ${setup.context} (values written under another table, column or version need ` +
+      '--context-table / --context-column / --context-version)',
+    setup.tenantColumn === undefined
+      ? 'no tenant column was given: the values may have been written with a tenant: pass --tenant-column (tenantColumn)'
+      : `each row's tenant is read from column ${quoteIdent(setup.tenantColumn)}: the values may have been written without a tenant, or under other tenant ids`,
+    setup.previousRowBinding !== undefined
+      ? `the values are read ${setup.previousRowBinding === 'id' ? 'bound to their row id' : 'unbound'} to be ${setup.rowBinding === 'id' ? 'bound' : 'unbound'} (row-binding migration)`
+      : setup.rowBinding === 'id'
+        ? 'rows are read bound to their id (--bind-row): values written unbound need --bind-row --from-unbound (previousRowBinding), or no --bind-row'
+        : 'rows are read unbound (no --bind-row): values bound to their row id need --bind-row (rowBinding)',
+    'the key store may not be the one the values were written with',
+  ];
+  return new SifreDBError(
+    ERROR_CODES.auth,
+    `all ${values} values of the first batch of ${setup.where} failed with ${ERROR_CODES.auth} (wrong key or context), ` +
+      `so the job stopped and wrote nothing. Likely causes: ${causes.map((c, i) => `(${i + 1}) ${c}`).join('; ')}`,
+  );
 }
 
 function notAValue(value: unknown): SifreDBError {
@@ -732,7 +866,8 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
  *   header bytes 0–5, one for the top 6 bits of byte 6 and one mixing its low 2 bits with the first
  *   nonce (or SIV) byte — hence 16 possible prefixes.
  * - encrypt-column in place: the value does not look like a ciphertext.
- * With a tenant column the current version can differ per tenant, so no filter is used.
+ * With a tenant column and a TenantKeyRouter the current version can differ per tenant, so no filter
+ * is used.
  */
 function sweepFilter(
   mode: 'reencrypt' | 'encrypt',

@@ -237,6 +237,14 @@ export class Keyring {
     return this.#unscoped().current;
   }
 
+  /**
+   * True when the keys come from a {@link TenantKeyRouter}: the current version can then differ from
+   * one tenant to another, so it must be asked per context ({@link currentVersionFor}).
+   */
+  get routesByTenant(): boolean {
+    return this.#state.single === undefined;
+  }
+
   /** Every readable version (ascending) of the single provider or a router's default provider. */
   get versions(): readonly number[] {
     return this.#unscoped().versions;
