@@ -145,13 +145,23 @@ export class BlindIndex {
   readonly bits: number;
   /** Field names of a compound index; empty for a single-field index. */
   readonly fields: readonly string[];
+  /** Transforms of a single-field index, as given (empty for a compound index). */
+  readonly transforms: readonly BlindIndexTransform[];
   readonly #transforms: readonly (readonly Transform[])[];
 
-  private constructor(keyring: Keyring, name: string, bits: number, fields: readonly string[], transforms: Transform[][]) {
+  private constructor(
+    keyring: Keyring,
+    name: string,
+    bits: number,
+    fields: readonly string[],
+    specs: readonly BlindIndexTransform[],
+    transforms: Transform[][],
+  ) {
     this.keyring = keyring;
     this.name = name;
     this.bits = bits;
     this.fields = Object.freeze(fields);
+    this.transforms = Object.freeze(specs.map((t) => (typeof t === 'string' ? t : Object.freeze({ lastN: t.lastN }))));
     this.#transforms = Object.freeze(transforms.map((t) => Object.freeze(t)));
     Object.freeze(this);
   }
@@ -197,7 +207,7 @@ export class BlindIndex {
       compiled = fields.map((field, i) => compileTransforms(field.transforms, `fields[${i}].transforms`));
     }
     const keyring = await Keyring.from(source, keyringOptions);
-    return new BlindIndex(keyring, name, bits, names, compiled);
+    return new BlindIndex(keyring, name, bits, names, fields === undefined ? (transforms ?? []) : [], compiled);
   }
 
   /**

@@ -16,6 +16,14 @@ import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { ALGORITHM } from '../backend/types.js';
 import { type Database, type DbSession, databaseError, openDatabase } from './database.js';
 import { type ColumnInfo, describeTable, parseTableName, quoteIdent, requireColumn, type TableInfo } from './schema.js';
+import type { TableSchema } from '../schema/definition.js';
+import type { SettingsRecord, StoredColumnSettings } from '../schema/settings.js';
+import { compareSettings, readRecordedSettings, SETTINGS_TABLE } from '../schema/sql.js';
+import { describeIndex, diagnoseTerms, sameTerm, type TermSample } from '../schema/term-check.js';
+import { transformName } from '../schema/definition.js';
+import { optionsFromSchema } from './job-schema.js';
+import { envelopeBytes } from '../format/inspect.js';
+import { parseHeader } from '../format/envelope.js';
 
 /** A blind index whose term is stored in `column` of the same row. */
 export interface BlindIndexColumn {
@@ -86,8 +94,8 @@ export interface JobResult extends Omit<JobProgress, 'pass'> {
 export interface ColumnJobOptions {
   /** An open {@link Database}, or a `postgres://` URL / PGlite directory to open (and close) for the job. */
   db: Database | string;
-  /** Table, optionally `schema.table`. Names are taken literally (not case-folded). */
-  table: string;
+  /** Table, optionally `schema.table`. Names are taken literally (not case-folded). Optional with `schema`. */
+  table?: string;
   /** Column holding the ciphertexts (reencrypt) or the plaintexts (encrypt-column). TEXT/VARCHAR or BYTEA. */
   column: string;
   /** Unique, ordered key used for keyset pagination (default `id`). */
@@ -120,6 +128,18 @@ export interface ColumnJobOptions {
   contextColumn?: string;
   /** Context version (default 1). */
   contextVersion?: number;
+  /**
+   * The table schema (docs/SCHEMA.md): the job's table, id and tenant columns, context, row binding
+   * and lookup columns come from it; an option that contradicts it is `ERR_SIFREDB_INPUT`. `column`
+   * (encrypt-column: `targetColumn ?? column`) names the schema's encrypted column.
+   */
+  schema?: TableSchema;
+  /**
+   * Check each row's stored lookup terms against what the job computes for the row's plaintext under
+   * the row's key version, before writing its batch (default true). A difference stops the job with
+   * `ERR_SIFREDB_SCHEMA` and nothing of that batch is written. Turn off only to measure its cost.
+   */
+  verifyLookups?: boolean;
   /** Blind-index columns refreshed together with the ciphertext. */
   blindIndexes?: readonly BlindIndexColumn[];
   /** Deterministic lookup columns refreshed together with the ciphertext. */
@@ -173,14 +193,30 @@ interface Row {
   v: unknown;
   t?: unknown;
   k?: unknown;
+  /** The stored lookup values, `l0`, `l1`… in the order of {@link Plan.lookups}. */
+  [lookup: `l${number}`]: unknown;
+}
+
+/** A row whose stored lookup term is not what the job computes: the job stops before writing. */
+class LookupMismatch {
+  constructor(
+    readonly lookup: number,
+    readonly sample: TermSample,
+  ) {}
 }
 
 /** What to do with a row. */
-type Outcome = { readonly next: string | Buffer; readonly lookups: readonly unknown[] } | 'skip' | SifreDBError;
+type Outcome = { readonly next: string | Buffer; readonly lookups: readonly unknown[] } | 'skip' | SifreDBError | LookupMismatch;
 
 interface Lookup {
   readonly column: ColumnInfo;
+  /** The settings its stored values depend on, compared with the recorded ones. */
+  readonly settings: StoredColumnSettings;
   compute(value: unknown, ctx: EncryptionContext): unknown;
+  /** True when `stored` is what this lookup gives `value` under key `version` (no key: any active one). */
+  holds(value: unknown, ctx: EncryptionContext, version: number | undefined, stored: unknown): boolean;
+  /** Why stored values differ from what this lookup computes, for the error message. */
+  explain(samples: readonly TermSample[]): Promise<string>;
 }
 
 /** Everything a job needs, resolved once before the first batch. */
@@ -211,6 +247,11 @@ interface Plan {
   /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
   readonly updateSql: string;
   transform(rows: readonly Row[]): Promise<Outcome[]>;
+  /**
+   * The error that stops the job when a batch holds a row whose stored lookup differs from what the
+   * job computes (its settings differ from the data's), else `undefined`.
+   */
+  lookupMismatch(outcomes: readonly Outcome[]): Promise<SifreDBError | undefined>;
   /** The error that stops the job when its first batch shows it was set up wrong, else `undefined`. */
   diagnose(rows: readonly Row[], outcomes: readonly Outcome[]): SifreDBError | undefined;
 }
@@ -276,6 +317,8 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
   if (!Number.isFinite(pauseMs) || pauseMs < 0) throw new SifreDBError(ERROR_CODES.input, 'pauseMs must be a number ≥ 0');
   const maxReported = options.maxReportedFailures ?? 100;
 
+  const { options: resolved } = await optionsFromSchema(options as ReencryptColumnOptions & { targetColumn?: string }, mode);
+  options = resolved;
   const owned = typeof options.db === 'string';
   const db = typeof options.db === 'string' ? await openDatabase(options.db) : options.db;
   try {
@@ -397,6 +440,7 @@ async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void
   const columns = [`${idSql} AS id`, `${quoteIdent(plan.source.name)} AS v`];
   if (plan.tenant) columns.push(`${quoteIdent(plan.tenant.name)} AS t`);
   if (plan.bindRows) columns.push(`${idSql}::text AS k`);
+  plan.lookups.forEach((lookup, j) => columns.push(`${quoteIdent(lookup.column.name)} AS l${j}`));
   const first = o.filterParams.length;
   const select = (after: boolean) =>
     `SELECT ${columns.join(', ')} FROM ${plan.info.table.sql}
@@ -483,7 +527,7 @@ async function batchTransaction(
     t.readMs += lap();
     const outcomes = await plan.transform(rows);
     t.transformMs += lap();
-    const verdict = diagnosed ? plan.diagnose(rows, outcomes) : undefined;
+    const verdict = (await plan.lookupMismatch(outcomes)) ?? (diagnosed ? plan.diagnose(rows, outcomes) : undefined);
     if (verdict !== undefined) throw verdict;
     const would = outcomes.filter((x) => typeof x === 'object' && !(x instanceof SifreDBError)).length;
     o.account(rows, outcomes, would, would);
@@ -496,14 +540,14 @@ async function batchTransaction(
     t.readMs += lap();
     const outcomes = await plan.transform(rows);
     t.transformMs += lap();
-    const verdict = diagnosed ? plan.diagnose(rows, outcomes) : undefined;
+    const verdict = (await plan.lookupMismatch(outcomes)) ?? (diagnosed ? plan.diagnose(rows, outcomes) : undefined);
     if (verdict !== undefined) throw verdict; // rolled back below: nothing of this batch is written
     const ids: unknown[] = [];
     const olds: unknown[] = [];
     const nexts: unknown[] = [];
     const lookups: unknown[][] = plan.lookups.map(() => []);
     outcomes.forEach((outcome, i) => {
-      if (outcome === 'skip' || outcome instanceof SifreDBError) return;
+      if (outcome === 'skip' || outcome instanceof SifreDBError || outcome instanceof LookupMismatch) return;
       ids.push(rows[i]!.id);
       olds.push(rows[i]!.v);
       nexts.push(outcome.next);
@@ -527,6 +571,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   if (vault === null || typeof vault !== 'object' || typeof (vault as BaseVault).needsReencryption !== 'function') {
     throw new SifreDBError(ERROR_CODES.input, 'vault must be a Vault or a DeterministicVault');
   }
+  if (options.table === undefined) throw new SifreDBError(ERROR_CODES.input, 'table is required (or give a schema)');
   const table = parseTableName(options.table);
   const info = await describeTable(db, table);
   const id = requireColumn(info, options.idColumn ?? 'id', 'id');
@@ -581,10 +626,34 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     return ctx;
   };
 
-  const lookups = makeLookups(info, options, contextTable, contextVersion);
+  const lookups = makeLookups(info, options, target.name, contextTable, contextVersion);
   const written = new Set([target.name, ...lookups.map((l) => l.column.name)]);
   if (written.size !== 1 + lookups.length || written.has(id.name) || (tenant !== undefined && written.has(tenant.name))) {
     throw new SifreDBError(ERROR_CODES.input, 'the value, lookup, id and tenant columns must all be different');
+  }
+
+  const schemaColumn = options.schema?.columns.get(target.name);
+  const valueSettings: StoredColumnSettings = {
+    kind: 'value',
+    type: schemaColumn?.type ?? null,
+    mode: vault instanceof DeterministicVault ? 'deterministic' : 'randomized',
+    storage: target.kind === 'bytea' ? 'bytea' : 'text',
+    // A row-binding migration reads what was recorded before it.
+    rowBinding: previousRowBinding === 'id',
+    tenantColumn: tenant?.name ?? null,
+    context: { table: contextTable, column: contextColumn, version: contextVersion ?? 1 },
+  };
+  const configured: SettingsRecord[] = [{ column: target.name, settings: valueSettings }, ...lookups.map((l) => ({ column: l.column.name, settings: l.settings }))];
+  const recorded = await readRecordedSettings(db, table.sql);
+  if (recorded !== undefined) {
+    const mismatches = compareSettings(recorded, configured, [target.name]);
+    if (mismatches.length > 0) {
+      throw new SifreDBError(
+        ERROR_CODES.schema,
+        `the job's settings for ${table.sql}.${target.name} differ from those its data was written with (${SETTINGS_TABLE}); nothing was written: ` +
+          mismatches.map((m) => m.message).join('; '),
+      );
+    }
   }
 
   const wantText = target.kind === 'text';
@@ -593,6 +662,20 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
       ? vault.encryptToString(value as EncryptableValue, ctx, rowOptions)
       : vault.encrypt(value as EncryptableValue, ctx, rowOptions);
   const lookupValues = (value: unknown, ctx: EncryptionContext) => lookups.map((l) => l.compute(value, ctx));
+
+  // A row's stored lookups (written by the application or an earlier job) must be what this job
+  // computes from the row's plaintext under the row's key version; otherwise the job's settings are
+  // not the data's, and rewriting the lookups would make the application's queries miss.
+  const verifyLookups = options.verifyLookups !== false;
+  const checkStored = (row: Row, plain: unknown, ctx: EncryptionContext, version: number | undefined): LookupMismatch | undefined => {
+    if (!verifyLookups) return undefined;
+    for (let j = 0; j < lookups.length; j++) {
+      const stored = row[`l${j}`];
+      if (stored === null || stored === undefined || lookups[j]!.holds(plain, ctx, version, stored)) continue;
+      return new LookupMismatch(j, { value: plain as string, ctx, version: version ?? vault.keyring.currentVersionFor(ctx), stored });
+    }
+    return undefined;
+  };
 
   // One row at a time: the path for encrypt-column, for rows with lookup columns (they need the
   // plaintext), and for a batch in which the async batch call failed, so that each bad row is
@@ -621,6 +704,11 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
           }
         }
         if (!vault.needsReencryption(value, ctx)) {
+          if (lookups.some((_, j) => row[`l${j}`] === null)) {
+            // Current, but a lookup column is empty (a lookup added later): fill it, keep the value.
+            const plain = vault.decryptValue(value, ctx, rowOptions);
+            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx) };
+          }
           // With row binding a current ciphertext must still open under its row's id: one moved
           // from another row is reported, not counted as done. In a migration every skipped row
           // must open under the new binding.
@@ -629,7 +717,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         }
         if (lookups.length === 0) return { next: vault.reencrypt(value, ctx, rowOptions), lookups: [] };
         const plain = vault.decryptValue(value, ctx, rowOptions);
-        return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
+        return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
       }
       if (isEncrypted(value)) {
         // Well-formed is not enough to leave a value alone: it must open under this vault and
@@ -640,7 +728,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         return 'skip';
       }
       if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-      return { next: encryptAs(value, ctx, rowOptions), lookups: lookupValues(value, ctx) };
+      return checkStored(row, value, ctx, undefined) ?? { next: encryptAs(value, ctx, rowOptions), lookups: lookupValues(value, ctx) };
     } catch (error) {
       return asSifreDBError(error);
     }
@@ -699,7 +787,11 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   const scanFilter = `${src} IS NOT NULL` + (target === source ? '' : ` AND ${quoteIdent(target.name)} IS NULL`);
   // With a single provider every tenant's current version is the same, so the header filter holds
   // with a tenant column too; only a router can give tenants different current versions.
-  const sweep = sweepFilter(mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
+  const headerSweep = sweepFilter(mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
+  // A row on the current key version whose lookup column is empty still needs work (its lookup).
+  const emptyLookups = mode === 'reencrypt' ? lookups.map((l) => `${quoteIdent(l.column.name)} IS NULL`) : [];
+  const sweep =
+    headerSweep.sql === '' || emptyLookups.length === 0 ? headerSweep : { sql: `(${headerSweep.sql} OR ${emptyLookups.join(' OR ')})`, params: headerSweep.params };
   return {
     db,
     info,
@@ -717,6 +809,17 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     pendingFilter: mode === 'encrypt' || (sweep.sql !== '' && !migrating),
     updateSql,
     transform,
+    async lookupMismatch(outcomes) {
+      const found = outcomes.filter((o): o is LookupMismatch => o instanceof LookupMismatch);
+      if (found.length === 0) return undefined;
+      const lookup = lookups[found[0]!.lookup]!;
+      const samples = found.filter((m) => m.lookup === found[0]!.lookup).slice(0, 4).map((m) => m.sample);
+      return new SifreDBError(
+        ERROR_CODES.schema,
+        `${lookup.column.name}: ${found.length} of ${outcomes.length} rows of a batch hold lookup values that differ from what this job computes with ${await lookup.explain(samples)}. ` +
+          'The job stopped and wrote nothing of this batch; configure the job as the data was written (or use --schema)',
+      );
+    },
     diagnose: makeDiagnosis({
       where: `${options.table}.${source.name}`,
       vault,
@@ -801,13 +904,26 @@ function authDiagnosis(setup: JobSetup, values: number): SifreDBError {
   );
 }
 
+/** Equality of a decrypted value and a plaintext of the same row. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(Buffer.from(b));
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  return a === b || (typeof a === 'object' && a !== null && JSON.stringify(a) === JSON.stringify(b));
+}
+
 function notAValue(value: unknown): SifreDBError {
   return new SifreDBError(ERROR_CODES.input, `the stored value is ${value === null ? 'null' : typeof value}, not text or bytes`);
+}
+
+/** The key version in a ciphertext's header. */
+function headerVersion(value: unknown): number {
+  return parseHeader(envelopeBytes(value)).keyVersion;
 }
 
 function makeLookups(
   info: TableInfo,
   options: ColumnJobOptions,
+  of: string,
   contextTable: string,
   contextVersion: number | undefined,
 ): Lookup[] {
@@ -824,8 +940,19 @@ function makeLookups(
     if (column.kind === 'other') {
       throw new SifreDBError(ERROR_CODES.input, `blind-index column ${quoteIdent(name)} is ${column.type}; use an integer type, BYTEA or TEXT`);
     }
+    const storage = column.kind === 'integer' ? 'integer' : column.kind === 'bytea' ? 'bytea' : 'text';
     lookups.push({
       column,
+      settings: { kind: 'blind-index', of, name: index.name, bits: index.bits, transforms: index.transforms.map(transformName), fields: [], storage },
+      holds(value, ctx, version, stored) {
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') return false;
+        if (version !== undefined) return sameTerm(index.computeAt(value, ctx, version), stored, storage);
+        return index.queryTerms(value, ctx).some((term) => sameTerm(term, stored, storage));
+      },
+      async explain(samples) {
+        const why = await diagnoseTerms(index.keyring, index, samples, storage);
+        return `blind index ${index.name} (${describeIndex(index.bits, index.transforms)}): ${why}`;
+      },
       compute(value, ctx) {
         if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') {
           throw new SifreDBError(ERROR_CODES.input, `a ${value instanceof Uint8Array ? 'bytes' : typeof value} value cannot be blind-indexed`);
@@ -845,10 +972,27 @@ function makeLookups(
       throw new SifreDBError(ERROR_CODES.input, `deterministic column ${quoteIdent(name)} is ${column.type}; it must be TEXT/VARCHAR or BYTEA`);
     }
     const base = own === undefined ? undefined : new EncryptionContext({ table: contextTable, column: own, version: contextVersion });
+    const lookupContext = (ctx: EncryptionContext) => (base === undefined ? ctx : ctx.tenant === undefined ? base : base.withTenant(ctx.tenant));
     lookups.push({
       column,
+      settings: {
+        kind: 'deterministic-lookup',
+        of,
+        contextColumn: own ?? options.contextColumn ?? of,
+        storage: column.kind === 'bytea' ? 'bytea' : 'text',
+      },
+      holds(value, ctx, _version, stored) {
+        try {
+          return sameValue(vault.decryptValue(stored as string | Uint8Array, lookupContext(ctx)), value);
+        } catch {
+          return false;
+        }
+      },
+      async explain() {
+        return `deterministic lookup (context column ${own ?? options.contextColumn ?? of}): the stored values do not decrypt to the row's value under that context; the context column, the tenant column or the key store may differ`;
+      },
       compute(value, ctx) {
-        const dctx = base === undefined ? ctx : ctx.tenant === undefined ? base : base.withTenant(ctx.tenant);
+        const dctx = lookupContext(ctx);
         const envelope = vault.encrypt(value as EncryptableValue, dctx);
         return column.kind === 'text' ? toText(envelope) : envelope;
       },
