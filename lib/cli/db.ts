@@ -12,6 +12,7 @@ import { applyColumnConstraints, columnConstraints, constraintFor } from '../db/
 import { type Database, openDatabase } from '../db/database.js';
 import { parseTableName, quoteIdent } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { loadSchema, type ResolvedColumn, type TableSchema } from '../schema/definition.js';
 import { inspect } from '../format/inspect.js';
 import { Keyring } from '../keys/keyring.js';
 import type { BaseVault } from '../vault/base-vault.js';
@@ -36,6 +37,7 @@ import { ProgressReporter } from './progress.js';
 import { parseTransforms } from './values.js';
 
 const JOB_OPTIONS = {
+  schema: { type: 'string' },
   db: { type: 'string' },
   table: { type: 'string' },
   column: { type: 'string' },
@@ -59,6 +61,9 @@ const JOB_OPTIONS = {
 } as const;
 
 const JOB_HELP = `Options:
+  --schema <file>                     the table schema (docs/SCHEMA.md): table, id and tenant columns,
+                                      context, row binding, algorithm and lookup columns come from it;
+                                      a flag that contradicts it is a usage error (exit 2)
   --db <url|path>                     postgres://… URL, or a PGlite data directory (or env SIFREDB_DB)
   --table <[schema.]table>            the table (names are case-sensitive)
   --column <column>                   the column (TEXT/VARCHAR: "sdb1:" text form; BYTEA: binary)
@@ -143,12 +148,89 @@ async function columnIsDeterministic(db: Database, values: Values, table: string
   return values.deterministic === true || siv;
 }
 
+/**
+ * With --schema, the table and its ciphertext columns (encrypted and deterministic lookup columns,
+ * or the --column ones among them) and their storage.
+ */
+async function schemaCiphertextColumns(values: Values): Promise<{ table: string; columns: { column: string; storage: 'text' | 'bytea' }[] } | undefined> {
+  if (str(values, 'schema') === undefined) return undefined;
+  let schema: TableSchema;
+  try {
+    schema = (await loadSchema(str(values, 'schema')!)).table(str(values, 'table'));
+  } catch (error) {
+    if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(`--schema: ${error.message}`);
+    throw error;
+  }
+  const all = [...schema.columns.values()].flatMap((c) => [
+    { column: c.name, storage: c.storage },
+    ...c.deterministicLookups.map((d) => ({ column: d.column, storage: d.storage })),
+  ]);
+  const wanted = list(values, 'column');
+  for (const name of wanted) {
+    if (!all.some((c) => c.column === name)) throw usageError(`--column ${name}: not a ciphertext column of ${schema.table} in the schema (${all.map((c) => c.column).join(', ')})`);
+  }
+  return { table: schema.table, columns: wanted.length === 0 ? all : all.filter((c) => wanted.includes(c.column)) };
+}
+
+/** Flags that the schema answers; given with --schema, each must say what the schema says. */
+const SCHEMA_FLAGS: readonly { flag: string; declared(schema: TableSchema, column: ResolvedColumn): string | boolean | undefined }[] = [
+  { flag: 'id-column', declared: (s) => s.id },
+  { flag: 'tenant-column', declared: (s) => s.tenant },
+  { flag: 'context-table', declared: (_s, c) => c.context.table },
+  { flag: 'context-column', declared: (_s, c) => c.context.column },
+  { flag: 'context-version', declared: (_s, c) => String(c.context.version) },
+  { flag: 'bind-row', declared: (_s, c) => c.rowBinding },
+  { flag: 'deterministic', declared: (_s, c) => c.mode === 'deterministic' },
+  { flag: 'algorithm', declared: (_s, c) => (c.mode === 'deterministic' ? undefined : c.algorithm) },
+];
+
+/**
+ * The schema and column of a job run with --schema (the column written: --target-column for
+ * encrypt-column, else --column), after checking that no flag contradicts it.
+ */
+async function jobSchema(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<{ schema: TableSchema; column: ResolvedColumn } | undefined> {
+  if (str(values, 'schema') === undefined) return undefined;
+  let schema: TableSchema;
+  let column: ResolvedColumn;
+  try {
+    const file = await loadSchema(str(values, 'schema')!);
+    schema = file.table(str(values, 'table'));
+    column = schema.column((mode === 'encrypt' ? str(values, 'target-column') : undefined) ?? required(values, 'column'));
+  } catch (error) {
+    if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(`--schema: ${error.message}`);
+    throw error;
+  }
+  for (const name of ['blind-index', 'deterministic-column']) {
+    if (list(values, name).length > 0) throw usageError(`--${name}: with --schema the lookup columns come from the schema (${schema.table}.${column.name})`);
+  }
+  for (const { flag, declared } of SCHEMA_FLAGS) {
+    const given = values[flag];
+    if (given === undefined || given === false) continue;
+    const expected = declared(schema, column);
+    if (given !== expected) {
+      throw usageError(`--${flag}${given === true ? '' : ` ${String(given)}`} contradicts the schema: ${schema.table}.${column.name} has ${flag} ${expected === undefined || expected === false ? 'unset' : String(expected)}`);
+    }
+  }
+  return { schema, column };
+}
+
+/** With --schema, the header of the column's first value must be of the declared mode. */
+async function schemaModeHolds(db: Database, table: string, column: string, mode: 'randomized' | 'deterministic'): Promise<void> {
+  const found = await firstAlgorithm(db, table, column);
+  if (found === undefined || (found === 'aes-256-siv') === (mode === 'deterministic')) return;
+  throw new SifreDBError(
+    ERROR_CODES.schema,
+    `${table}.${column} holds ${found === 'aes-256-siv' ? 'deterministic (AES-SIV)' : `randomized (${found})`} ciphertexts, says the header of its first value, but the schema declares it ${mode}; nothing was written`,
+  );
+}
+
 /** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
 async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<number> {
   const out = new Output(values);
   const db = str(values, 'db') ?? (process.env.SIFREDB_DB || undefined);
   if (db === undefined || db === '') throw usageError('--db is required (a postgres:// URL or a PGlite directory; or env SIFREDB_DB)');
-  const table = required(values, 'table');
+  const fromSchema = await jobSchema(values, mode);
+  const table = fromSchema?.schema.table ?? required(values, 'table');
   const column = required(values, 'column');
   const algorithm = str(values, 'algorithm');
   if (algorithm !== undefined && algorithm !== 'chacha20-poly1305' && algorithm !== 'xchacha20-poly1305') {
@@ -188,9 +270,16 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
     const keyring = await Keyring.open(provider);
     // Opened once for the header check and the job: opening a PGlite directory takes seconds.
     database = await openDatabase(db);
-    const deterministic = mode === 'reencrypt' ? await columnIsDeterministic(database, values, table, column, algorithm) : values.deterministic === true;
-    if (deterministic && values.deterministic !== true) out.note(`${table}.${column} holds deterministic (AES-SIV) ciphertexts: re-encrypting them as such`);
-    const vault: BaseVault = deterministic ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
+    let vault: BaseVault;
+    if (fromSchema !== undefined) {
+      const declared = fromSchema.column;
+      if (mode === 'reencrypt') await schemaModeHolds(database, table, column, declared.mode);
+      vault = declared.mode === 'deterministic' ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: declared.algorithm as never });
+    } else {
+      const deterministic = mode === 'reencrypt' ? await columnIsDeterministic(database, values, table, column, algorithm) : values.deterministic === true;
+      if (deterministic && values.deterministic !== true) out.note(`${table}.${column} holds deterministic (AES-SIV) ciphertexts: re-encrypting them as such`);
+      vault = deterministic ? await DeterministicVault.open(keyring) : await Vault.open(keyring, { algorithm: algorithm as never });
+    }
     const blindIndexes: BlindIndexColumn[] = await Promise.all(
       biSpecs.map(async (s) => ({ column: s.column, index: await BlindIndex.open(keyring, { name: s.name, bits: s.bits, transforms: s.transforms }) })),
     );
@@ -203,6 +292,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       db: database,
       table,
       column,
+      schema: fromSchema?.schema,
       idColumn: str(values, 'id-column'),
       rowBinding: values['bind-row'] === true ? 'id' : 'none',
       ...(values['from-unbound'] === true ? { previousRowBinding: 'none' as const } : {}),
@@ -326,6 +416,7 @@ Options:
   --not-valid         add them NOT VALID: only new writes are checked until VALIDATE CONSTRAINT
   --json              print [{"table","column","name","check","sql"}]`,
   options: {
+    schema: { type: 'string' },
     db: { type: 'string' },
     table: { type: 'string' },
     column: { type: 'string', multiple: true },
@@ -336,14 +427,19 @@ Options:
   positionals: 0,
   async run({ values }) {
     const out = new Output(values);
-    const table = required(values, 'table');
-    const columns = list(values, 'column');
+    const declared = await schemaCiphertextColumns(values);
+    const table = declared?.table ?? required(values, 'table');
+    const columns = declared?.columns.map((c) => c.column) ?? list(values, 'column');
     if (columns.length === 0) throw usageError('--column is required');
     const type = str(values, 'type');
     const dbTarget = str(values, 'db') ?? (process.env.SIFREDB_DB || undefined);
     const notValid = values['not-valid'] === true;
     let result;
-    if (dbTarget === undefined) {
+    if (declared !== undefined && type !== undefined) throw usageError('--type: with --schema the storage of each column comes from the schema');
+    if (declared !== undefined && dbTarget === undefined) {
+      if (values.apply === true) throw usageError('--apply needs --db');
+      result = declared.columns.map((c) => constraintFor(table, c.column, c.storage, notValid));
+    } else if (dbTarget === undefined) {
       if (values.apply === true) throw usageError('--apply needs --db');
       if (type !== 'text' && type !== 'bytea') throw usageError('without --db, give --type text or --type bytea');
       result = columns.map((column) => constraintFor(table, column, type, notValid));
@@ -351,6 +447,13 @@ Options:
       if (type !== undefined) throw usageError('--type is for printing without --db; with --db the type is read from the database');
       const db = await openDatabase(dbTarget);
       try {
+        if (declared !== undefined) {
+          // The database's column types must be the schema's storage before anything is applied.
+          for (const c of await columnConstraints(db, { table, columns })) {
+            const storage = declared.columns.find((d) => d.column === c.column)!.storage;
+            if (c.form !== storage) throw new SifreDBError(ERROR_CODES.schema, `column ${c.column} is ${c.form} in the database but the schema stores ${storage}`);
+          }
+        }
         result = values.apply === true
           ? await applyColumnConstraints(db, { table, columns, notValid })
           : await columnConstraints(db, { table, columns, notValid });

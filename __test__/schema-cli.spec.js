@@ -1,0 +1,154 @@
+// The CLI with a table schema, on PGlite: the 5,000-row scenario of a reencrypt job run with the
+// wrong blind-index settings (it must stop before writing, exit 4, and say what differs), --schema
+// on the jobs and its contradicting flags, and `schema sql` / `schema check` exit codes.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EncryptedTable, FileKeyProvider, Keyring, inspect, loadSchema, openDatabase } from '../dist/index.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'sifredb-schema-cli-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const ROWS = 5000;
+const emailOf = (i) => (i % 2 === 0 ? ` User${i}@Example.com` : `user${i}@example.com`);
+
+/** A table `name` written by the application through the schema (18-bit, trim+lowercase email index). */
+async function setup(name, { record }) {
+  const keys = join(dir, `${name}-keys.json`);
+  const dbDir = join(dir, `${name}-db`);
+  const schemaFile = join(dir, `${name}-schema.json`);
+  writeFileSync(
+    schemaFile,
+    JSON.stringify({
+      version: 1,
+      tables: [{ table: name, columns: { email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 18, transforms: ['trim', 'lowercase'] }] } } }],
+    }),
+  );
+  await FileKeyProvider.create(keys);
+  const db = await openDatabase(dbDir);
+  await db.query(`CREATE TABLE ${name} (id int PRIMARY KEY, email text, email_idx integer)`);
+  await db.close();
+  if (record) t_ok(await run(['schema', 'sql', '--schema', schemaFile, '--db', dbDir, '--apply']));
+  const schema = (await loadSchema(schemaFile)).table(name);
+  const users = await EncryptedTable.open(await FileKeyProvider.open(keys), schema);
+  const ids = Array.from({ length: ROWS }, (_, i) => i + 1);
+  const stored = users.encryptRows(ids.map((id) => ({ id, email: emailOf(id) })));
+  const db2 = await openDatabase(dbDir);
+  await db2.query(`INSERT INTO ${name} (id, email, email_idx) SELECT * FROM unnest($1::int[], $2::text[], $3::int[])`, [
+    ids,
+    stored.map((r) => r.email),
+    stored.map((r) => r.email_idx),
+  ]);
+  await db2.close();
+  t_ok(await run(['keys', 'rotate', '--keys', keys]));
+  return { keys, dbDir, schemaFile, schema };
+}
+
+function t_ok(result) {
+  if (result.code !== 0) throw new Error(`CLI failed (${result.code}): ${result.stderr}`);
+  return result;
+}
+
+async function snapshot(dbDir, name) {
+  const db = await openDatabase(dbDir);
+  try {
+    return (await db.query(`SELECT id, email, email_idx FROM ${name} ORDER BY id`)).rows;
+  } finally {
+    await db.close();
+  }
+}
+
+/** How many of 8 sample emails the application finds by its blind index (as it queries). */
+async function lookups(keys, schema, dbDir, name) {
+  const keyring = await Keyring.open(await FileKeyProvider.open(keys));
+  const users = await EncryptedTable.open(keyring, schema);
+  const db = await openDatabase(dbDir);
+  try {
+    let found = 0;
+    for (const id of [1, 2, 3, 4, 1000, 2001, 3333, 4998]) {
+      const q = users.where('email', emailOf(id).trim().toLowerCase());
+      const { rows } = await db.query(`SELECT id, email FROM ${name} WHERE ${q.sql('$1')}`, [q.terms]);
+      if (users.decryptRows(rows).filter(q.matches).some((r) => r.id === id)) found += 1;
+    }
+    return found;
+  } finally {
+    await db.close();
+  }
+}
+
+test('reencrypt with a forgotten :18:trim,lowercase stops before writing (exit 4) and names email_idx and what differs', async (t) => {
+  const name = 'users_norecord';
+  const { keys, dbDir, schemaFile, schema } = await setup(name, { record: false });
+  const before = await snapshot(dbDir, name);
+  t.is(await lookups(keys, schema, dbDir, name), 8);
+
+  const wrong = await run(['reencrypt', '--db', dbDir, '--table', name, '--column', 'email', '--blind-index', 'email:email_idx', '--keys', keys]);
+  t.is(wrong.code, 4, wrong.stderr);
+  const lines = wrong.stderr.trim().split('\n');
+  t.is(lines.length, 1, 'one line, not one per row');
+  t.regex(lines[0], /ERR_SIFREDB_SCHEMA|email_idx/);
+  t.regex(lines[0], /email_idx: .* blind index email \(16 bits, no transforms\): the stored terms were computed with 18 bits, transforms trim,lowercase/);
+  t.false(lines[0].includes('@example'), 'no plaintext in the message');
+  t.deepEqual(await snapshot(dbDir, name), before, 'every stored value and term is unchanged');
+
+  // Flags that contradict the schema are usage errors.
+  const contradicting = await run(['reencrypt', '--schema', schemaFile, '--db', dbDir, '--column', 'email', '--blind-index', 'email:email_idx:18:trim,lowercase', '--keys', keys]);
+  t.is(contradicting.code, 2, contradicting.stderr);
+  t.regex(contradicting.stderr, /lookup columns come from the schema/);
+  const tenant = await run(['reencrypt', '--schema', schemaFile, '--db', dbDir, '--column', 'email', '--tenant-column', 'tenant', '--keys', keys]);
+  t.is(tenant.code, 2);
+  t.regex(tenant.stderr, /--tenant-column tenant contradicts the schema/);
+
+  // With the schema the job is right, and the application's lookups keep working.
+  const right = await run(['reencrypt', '--schema', schemaFile, '--db', dbDir, '--column', 'email', '--keys', keys, '--json']);
+  t.is(right.code, 0, right.stderr);
+  t.is(JSON.parse(right.stdout).updated, ROWS);
+  const after = await snapshot(dbDir, name);
+  t.true(after.every((r) => inspect(r.email).keyVersion === 2));
+  t.is(await lookups(keys, schema, dbDir, name), 8);
+});
+
+test('with recorded settings, a contradicting job is refused before the first batch; schema check reports and exits 4', async (t) => {
+  const name = 'users_recorded';
+  const { keys, dbDir, schemaFile } = await setup(name, { record: true });
+  const before = await snapshot(dbDir, name);
+  const wrong = await run(['reencrypt', '--db', dbDir, '--table', name, '--column', 'email', '--blind-index', 'email:email_idx:18', '--keys', keys]);
+  t.is(wrong.code, 4, wrong.stderr);
+  t.regex(wrong.stderr, /email_idx: transforms trim,lowercase recorded, none configured/);
+  t.deepEqual(await snapshot(dbDir, name), before);
+  const missing = await run(['reencrypt', '--db', dbDir, '--table', name, '--column', 'email', '--keys', keys]);
+  t.is(missing.code, 4);
+  t.regex(missing.stderr, /email_idx: recorded as a blind index \(email\) of email, but not configured: its terms would go stale/);
+
+  const clean = await run(['schema', 'check', '--schema', schemaFile, '--db', dbDir, '--keys', keys]);
+  t.is(clean.code, 0, clean.stdout + clean.stderr);
+  t.regex(clean.stdout, /match the schema/);
+  const db = await openDatabase(dbDir);
+  await db.query(`ALTER TABLE ${name} DROP CONSTRAINT ${name}_email_sifredb_check`);
+  await db.close();
+  const found = await run(['schema', 'check', '--schema', schemaFile, '--db', dbDir, '--keys', keys]);
+  t.is(found.code, 4);
+  t.regex(found.stdout, new RegExp(`^${name}: missing-constraint: column email has no CHECK constraint`, 'm'));
+  const sql = await run(['schema', 'sql', '--schema', schemaFile]);
+  t.is(sql.code, 0);
+  t.regex(sql.stdout, /CREATE TABLE IF NOT EXISTS sifredb_schema/);
+  t.regex(sql.stdout, /ADD CONSTRAINT "users_recorded_email_sifredb_check"/);
+  const usage = await run(['schema', 'check', '--schema', schemaFile]);
+  t.is(usage.code, 2);
+});
