@@ -42,5 +42,24 @@ export { TEXT_PREFIX } from './format/text.js';
 export { VALUE_TAG } from './format/value-codec.js';
 export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
 
+export { defineTable, loadSchema, parseSchema, Schema, TableSchema, columnSettings, settingsFingerprint } from './schema/definition.js';
+export type {
+  BlindIndexFieldSpec,
+  BlindIndexSpec,
+  CiphertextStorage,
+  ColumnSettings,
+  ColumnValueType,
+  ContextSpec,
+  DeterministicLookupSpec,
+  EncryptedColumnSpec,
+  PlainValueOf,
+  ResolvedBlindIndex,
+  ResolvedColumn,
+  ResolvedDeterministicLookup,
+  TableSchemaInit,
+  TermStorage,
+} from './schema/definition.js';
+export { EncryptedTable } from './schema/encrypted-table.js';
+export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
 export * from './db/index.js';

@@ -14,6 +14,11 @@ export const ERROR_CODES = {
   kms: 'ERR_SIFREDB_KMS',
   /** A database connection or statement failed (batch jobs in `lib/db`, the CLI). */
   database: 'ERR_SIFREDB_DATABASE',
+  /**
+   * The configuration disagrees with the data or with the settings recorded in the database (a blind
+   * index's bits or transforms, a context, a value type): nothing was written.
+   */
+  schema: 'ERR_SIFREDB_SCHEMA',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

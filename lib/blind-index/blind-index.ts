@@ -236,6 +236,33 @@ export class BlindIndex {
     }
   }
 
+  /**
+   * The term of `value` in `ctx` under key `version` — what a row written under that version holds.
+   * Jobs use it to check stored terms against this index's settings before rewriting them.
+   */
+  computeAt(value: BlindIndexValue, ctx: EncryptionContext, version: number): BlindIndexTerm {
+    assertContext(ctx);
+    const message = this.#message(value);
+    try {
+      return this.#term(version, message, ctx);
+    } finally {
+      message.fill(0);
+    }
+  }
+
+  /**
+   * The text each field of `value` is hashed as (after transforms): two values are equal to this
+   * index exactly when these are. Used to drop a lookup's false positives.
+   */
+  normalize(value: BlindIndexValue): string[] {
+    return this.#fieldValues(value).map((raw, i) => {
+      const where = this.fields.length === 0 ? 'value' : `field ${JSON.stringify(this.fields[i])}`;
+      let text = fieldText(raw, where);
+      for (const transform of this.#transforms[i]!) text = transform(text);
+      return text;
+    });
+  }
+
   /** Reloads the keys (after a rotation); see {@link Keyring.refresh}. */
   refresh(): Promise<void> {
     return this.keyring.refresh();
