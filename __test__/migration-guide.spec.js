@@ -1,7 +1,7 @@
 // docs/MIGRATION.md: each procedure is a script in examples/migrations/ that runs end to end and
 // checks its own invariants. This file runs every script on a fresh PGlite directory and on a
 // throwaway PostgreSQL server (one for the file; each script gets its own database), and checks that
-// every `sifredb …` command the guide quotes is one the scripts actually ran.
+// every `sifredb …` command the guide quotes is one the scripts actually ran (and its SQL is theirs).
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -164,6 +164,23 @@ test('docs/MIGRATION.md: every `sifredb …` command it quotes is one a script r
   for (const command of quoted) t.true(ran.has(command), `the guide quotes a command no script runs: ${command}`);
   // And the other way: every command a script runs is in the guide.
   for (const command of ran) t.true(quoted.includes(command), `a script runs a command the guide does not quote: ${command}`);
+});
+
+test('docs/MIGRATION.md: every SQL statement it quotes is in a script', (t) => {
+  const guide = readFileSync(join(root, 'docs', 'MIGRATION.md'), 'utf8');
+  const squash = (text) => text.replace(/\s+/g, ' ').trim();
+  const statements = [...guide.matchAll(/```sql\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1].split(';'))
+    .map(squash)
+    .filter((s) => s !== '');
+  t.true(statements.length >= 6, `the guide quotes only ${statements.length} SQL statements`);
+  // The scripts write their table as ${TABLE}; the guide writes its name.
+  const sources = SCRIPTS.map((script) => {
+    const text = readFileSync(join(root, 'examples', 'migrations', script.file), 'utf8');
+    const table = /const TABLE = '([a-z0-9_]+)'/.exec(text)[1];
+    return squash(text.replaceAll('${TABLE}', table));
+  });
+  for (const statement of statements) t.true(sources.some((s) => s.includes(statement)), `no script runs the guide's SQL: ${statement}`);
 });
 
 test('docs/MIGRATION.md links each script, and each script exists', (t) => {
