@@ -42,12 +42,13 @@ export { TEXT_PREFIX } from './format/text.js';
 export { VALUE_TAG } from './format/value-codec.js';
 export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
 
-export { defineTable, loadSchema, parseSchema, Schema, TableSchema, columnSettings, settingsFingerprint } from './schema/definition.js';
+export { defineTable, loadSchema, parseSchema, Schema, TableSchema } from './schema/definition.js';
+export { diffSettings, schemaRecords, settingsFingerprint } from './schema/settings.js';
+export type { SettingsRecord, StoredColumnSettings } from './schema/settings.js';
 export type {
   BlindIndexFieldSpec,
   BlindIndexSpec,
   CiphertextStorage,
-  ColumnSettings,
   ColumnValueType,
   ContextSpec,
   DeterministicLookupSpec,
@@ -60,6 +61,10 @@ export type {
   TermStorage,
 } from './schema/definition.js';
 export { EncryptedTable } from './schema/encrypted-table.js';
+export { applySchema, compareSettings, readRecordedSettings, schemaSql, SETTINGS_TABLE } from './schema/sql.js';
+export type { SchemaSqlOptions, SettingsMismatch } from './schema/sql.js';
+export { checkSchema } from './schema/check.js';
+export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/check.js';
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
 export * from './db/index.js';

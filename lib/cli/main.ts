@@ -8,10 +8,11 @@ import { bench } from './bench.js';
 import { type Command, EXIT, exitCodeFor, parse, usageError } from './common.js';
 import { constraints, encryptColumnCommand, reencrypt } from './db.js';
 import { demo } from './demo.js';
+import { schemaCommand } from './schema.js';
 import { keygen, keys } from './keys.js';
 import { decrypt, encrypt, index, inspectCommand } from './values.js';
 
-const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, constraints, demo, bench];
+const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, constraints, schemaCommand, demo, bench];
 
 function version(): string {
   try {

@@ -3,7 +3,6 @@
  * {@link defineTable} or loaded from a JSON file with {@link loadSchema}, that the application, the
  * CLI jobs and the database (`sifredb schema sql`) all read. docs/SCHEMA.md documents the fields.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Buffer } from 'node:buffer';
 import type { BlindIndexTransform } from '../blind-index/blind-index.js';
@@ -173,11 +172,6 @@ export class TableSchema<T extends TableSchemaInit = TableSchemaInit> {
     return column;
   }
 
-  /** The settings of `column` that the data depends on, as recorded in the database (see {@link columnSettings}). */
-  settings(column: string): ColumnSettings {
-    return columnSettings(this, this.column(column));
-  }
-
   /** The declaration as JSON (what a schema file holds for this table). */
   toJSON(): T {
     return this.init;
@@ -271,69 +265,6 @@ export async function loadSchema(path: string): Promise<Schema> {
     throw new SifreDBError(ERROR_CODES.input, `schema file ${path} is not valid JSON: ${(error as Error).message}`);
   }
   return parseSchema(json, path);
-}
-
-/**
- * What the stored data of a column depends on: everything that changes a ciphertext's context or
- * algorithm, or a lookup term. Recorded in the database (`sifredb_schema`) and compared with the
- * configuration of every job and `schema check`.
- */
-export interface ColumnSettings {
-  readonly table: string;
-  readonly column: string;
-  readonly type: ColumnValueType;
-  readonly mode: 'randomized' | 'deterministic';
-  readonly algorithm: string;
-  readonly storage: CiphertextStorage;
-  readonly rowBinding: boolean;
-  readonly tenantColumn: string | null;
-  readonly context: { readonly table: string; readonly column: string; readonly version: number };
-  readonly blindIndexes: readonly {
-    readonly name: string;
-    readonly column: string;
-    readonly bits: number;
-    readonly transforms: readonly string[];
-    readonly fields: readonly { readonly column: string; readonly transforms: readonly string[] }[];
-  }[];
-  readonly deterministicLookups: readonly { readonly column: string; readonly contextColumn: string }[];
-}
-
-/** The {@link ColumnSettings} of `column` of `table`. */
-export function columnSettings(table: { table: string; tenant: string | undefined }, column: ResolvedColumn): ColumnSettings {
-  return {
-    table: table.table,
-    column: column.name,
-    type: column.type,
-    mode: column.mode,
-    algorithm: column.algorithm,
-    storage: column.storage,
-    rowBinding: column.rowBinding,
-    tenantColumn: table.tenant ?? null,
-    context: { ...column.context },
-    blindIndexes: column.blindIndexes.map((b) => ({
-      name: b.name,
-      column: b.column,
-      bits: b.bits,
-      transforms: b.transforms.map(transformName),
-      fields: b.fields.map((f) => ({ column: f.column, transforms: f.transforms.map(transformName) })),
-    })),
-    deterministicLookups: column.deterministicLookups.map((d) => ({ column: d.column, contextColumn: d.contextColumn })),
-  };
-}
-
-/** SHA-256 (hex) of the canonical JSON of `settings` (sorted keys): equal exactly when the settings are. */
-export function settingsFingerprint(settings: ColumnSettings): string {
-  return createHash('sha256').update(canonicalJson(settings)).digest('hex');
-}
-
-/** JSON with object keys sorted, so that equal settings have equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** A transform as the CLI and the recorded settings write it: `trim`, `last4`. */

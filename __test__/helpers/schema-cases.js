@@ -1,0 +1,159 @@
+// The table schema against a database (PostgreSQL and PGlite): `schema sql` applied, rows written and
+// read through EncryptedTable and searched with `= ANY($1)`, and `schema check` finding each kind of
+// mismatch. Each case uses its own table, so they run concurrently on one database.
+import { randomBytes } from 'node:crypto';
+import { EncryptedTable, Keyring, StaticKeyProvider, applySchema, checkSchema, defineTable, schemaSql } from '../../dist/index.js';
+import { tableName } from './reencrypt-cases.js';
+
+/** The users schema of the tests, on table `name`, with `edit` applied to the email column. */
+export function usersSchema(name, edit = (email) => email, extra = {}) {
+  return defineTable({
+    table: name,
+    tenant: 'tenant_id',
+    columns: {
+      email: edit({
+        type: 'string',
+        blindIndexes: [{ name: 'email', column: 'email_idx', bits: 18, transforms: ['trim', 'lowercase'] }],
+        deterministicLookups: [{ column: 'email_det' }],
+      }),
+      born: { type: 'date', storage: 'bytea' },
+      ssn: { type: 'string', mode: 'deterministic' },
+    },
+    ...extra,
+  });
+}
+
+const email = (i) => (i % 3 === 0 ? ` User${i}@Example.COM` : `user${i}@example.com`);
+
+/** Creates `name` with its plaintext columns, applies the schema's DDL and fills `n` rows through EncryptedTable. */
+export async function filledTable(db, name, keyring, n = 120) {
+  await db.query(`CREATE TABLE ${name} (id bigint PRIMARY KEY, tenant_id text, name text)`);
+  const schema = usersSchema(name);
+  await applySchema(db, schema);
+  const users = await EncryptedTable.open(keyring, schema);
+  const rows = users.encryptRows(
+    Array.from({ length: n }, (_, k) => {
+      const i = k + 1;
+      return { id: i, tenant_id: i % 2 === 0 ? 't2' : 't1', name: `n${i}`, email: email(i), born: new Date(Date.UTC(1980, 0, i)), ssn: `ssn-${i}` };
+    }),
+  );
+  const columns = Object.keys(rows[0]);
+  for (const row of rows) {
+    await db.query(`INSERT INTO ${name} (${columns.join(', ')}) VALUES (${columns.map((_, j) => `$${j + 1}`).join(', ')})`, columns.map((c) => row[c]));
+  }
+  return { schema, users };
+}
+
+export function registerSchemaCases(test, label, setup) {
+  test(`${label}: schema sql creates every column, index, constraint and record, idempotently; a clean table has no findings`, async (t) => {
+    const { db } = await setup();
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const name = tableName('schema_ok');
+    const { schema } = await filledTable(db, name, keyring);
+    const statements = await applySchema(db, schema); // a rerun changes nothing and does not fail
+    t.deepEqual(statements, schemaSql(schema));
+    const { rows: types } = await db.query(
+      `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 ORDER BY attnum`,
+      [name],
+    );
+    t.deepEqual(
+      Object.fromEntries(types.map((r) => [r.name, r.type])),
+      { id: 'bigint', tenant_id: 'text', name: 'text', email: 'text', email_idx: 'integer', email_det: 'text', born: 'bytea', ssn: 'text' },
+    );
+    const { rows: records } = await db.query(`SELECT column_name FROM sifredb_schema WHERE table_name = $1 ORDER BY column_name`, [`"${name}"`]);
+    t.deepEqual(records.map((r) => r.column_name), ['born', 'email', 'email_det', 'email_idx', 'ssn']);
+    await t.throwsAsync(db.query(`INSERT INTO ${name} (id, email) VALUES (100000, 'plain@example.com')`), undefined, 'the constraint refuses plaintext');
+    t.deepEqual(await checkSchema(db, schema, { keyring }), []);
+  });
+
+  test(`${label}: rows through EncryptedTable are found with = ANY($1) across a rotation, false positives filtered`, async (t) => {
+    const { db } = await setup();
+    const provider = new StaticKeyProvider(randomBytes(32));
+    const keyring = await Keyring.open(provider);
+    const name = tableName('schema_rows');
+    const { schema, users } = await filledTable(db, name, keyring, 40);
+    await provider.rotate();
+    await keyring.refresh();
+    const after = await EncryptedTable.open(keyring, schema);
+    const fresh = after.encryptRow({ id: 1000, tenant_id: 't1', name: 'new', email: 'user3@example.com', born: new Date(0), ssn: 'ssn-3' });
+    const columns = Object.keys(fresh);
+    await db.query(`INSERT INTO ${name} (${columns.join(', ')}) VALUES (${columns.map((_, j) => `$${j + 1}`).join(', ')})`, columns.map((c) => fresh[c]));
+    for (const index of ['email', 'email_det']) {
+      const q = after.where('email', 'USER3@example.com ', { tenant: 't1', index });
+      const { rows } = await db.query(`SELECT * FROM ${name} WHERE ${q.sql('$1')} ORDER BY id`, [q.terms]);
+      const found = after.decryptRows(rows).filter(q.matches);
+      t.deepEqual(found.map((r) => Number(r.id)), index === 'email' ? [3, 1000] : [], `by ${index}`);
+    }
+    const exact = after.where('email', ' User3@Example.COM', { tenant: 't1', index: 'email_det' });
+    const { rows: exactRows } = await db.query(`SELECT * FROM ${name} WHERE ${exact.sql('$1')}`, [exact.terms]);
+    t.deepEqual(exactRows.map((r) => Number(r.id)), [3], 'the deterministic lookup is exact: only the row stored with this spelling');
+    const q = after.where('ssn', 'ssn-4', { tenant: 't2' });
+    const { rows } = await db.query(`SELECT * FROM ${name} WHERE ${q.sql('$1')}`, [q.terms]);
+    const [row] = await after.decryptRowsAsync(rows);
+    t.is(Number(row.id), 4);
+    t.true(row.born instanceof Date);
+    t.is(row.born.getTime(), Date.UTC(1980, 0, 4));
+    t.false('email_idx' in row);
+    t.truthy(users);
+  });
+
+  test(`${label}: schema check finds each kind of mismatch`, async (t) => {
+    const { db } = await setup();
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const name = tableName('schema_bad');
+    await filledTable(db, name, keyring, 60);
+    const check = async (schema) => checkSchema(db, schema, { keyring });
+    const kinds = (findings) => findings.map((f) => `${f.kind}:${f.column}`).sort();
+
+    const bits = await check(usersSchema(name, (e) => ({ ...e, blindIndexes: [{ ...e.blindIndexes[0], bits: 16 }] })));
+    t.deepEqual(kinds(bits), ['lookup-mismatch:email_idx', 'settings:email_idx']);
+    t.regex(bits.find((f) => f.kind === 'settings').message, /email_idx: bits 18 recorded, 16 configured/);
+    t.regex(bits.find((f) => f.kind === 'lookup-mismatch').message, /60 of 60 sampled terms differ from blind index email \(16 bits, transforms trim,lowercase\): the stored terms were computed with 18 bits, transforms trim,lowercase/);
+
+    const transforms = await check(usersSchema(name, (e) => ({ ...e, blindIndexes: [{ ...e.blindIndexes[0], transforms: [] }] })));
+    t.deepEqual(kinds(transforms), ['lookup-mismatch:email_idx', 'settings:email_idx']);
+    t.regex(transforms.find((f) => f.kind === 'settings').message, /transforms trim,lowercase recorded, none configured/);
+    t.regex(transforms.find((f) => f.kind === 'lookup-mismatch').message, /computed with 18 bits, transforms trim,lowercase/);
+
+    const context = await check(usersSchema(name, (e) => ({ ...e, context: { column: 'mail' } })));
+    t.deepEqual(kinds(context), ['settings:email', 'settings:email_det', 'undecryptable:email'], 'values that do not decrypt give no terms to compare');
+    t.regex(context.find((f) => f.kind === 'settings' && f.column === 'email').message, /context column email recorded, mail configured/);
+    t.regex(context.find((f) => f.kind === 'undecryptable').message, /60 of 60 sampled values do not read under the schema .*ERR_SIFREDB_AUTH.*context/);
+
+    const noTenant = await check(defineTable({ ...usersSchema(name).init, tenant: undefined }));
+    t.true(noTenant.some((f) => f.kind === 'settings' && /tenant column tenant_id recorded, none configured/.test(f.message)));
+    t.true(noTenant.some((f) => f.kind === 'undecryptable'));
+
+    const storage = await check(usersSchema(name, (e) => ({ ...e, storage: 'bytea' })));
+    t.true(storage.some((f) => f.kind === 'column-type' && f.column === 'email' && /is text; the schema stores the binary envelope/.test(f.message)));
+
+    await db.query(`ALTER TABLE ${name} DROP CONSTRAINT ${name}_ssn_sifredb_check`);
+    await db.query(`ALTER TABLE ${name} DROP COLUMN email_idx`);
+    const dropped = await check(usersSchema(name));
+    t.deepEqual(kinds(dropped), ['missing-column:email_idx', 'missing-constraint:ssn']);
+    t.regex(dropped.find((f) => f.kind === 'missing-column').message, /blind-index \(email\) column email_idx does not exist/);
+
+    const wrongType = tableName('schema_type');
+    await db.query(`CREATE TABLE ${wrongType} (id bigint PRIMARY KEY, tenant_id text, email text, email_idx smallint, email_det text, born bytea, ssn text)`);
+    const typed = await checkSchema(db, usersSchema(wrongType));
+    t.true(typed.some((f) => f.kind === 'column-type' && f.column === 'email_idx' && /smallint; integer terms of 18 bits need INTEGER or BIGINT/.test(f.message)));
+    t.true(typed.some((f) => f.kind === 'unrecorded'));
+    t.deepEqual(kinds(await checkSchema(db, usersSchema(tableName('absent')))), ['missing-table:null']);
+  });
+
+  test(`${label}: applying a schema that contradicts the recorded settings changes nothing`, async (t) => {
+    const { db } = await setup();
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const name = tableName('schema_apply');
+    await filledTable(db, name, keyring, 5);
+    const changed = usersSchema(name, (e) => ({ ...e, blindIndexes: [{ ...e.blindIndexes[0], bits: 20 }, { name: 'domain', column: 'email_domain_idx', bits: 8 }] }));
+    await t.throwsAsync(applySchema(db, changed), { code: 'ERR_SIFREDB_SCHEMA', message: /email_idx: bits 18 recorded, 20 configured/ });
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'email_domain_idx'`, [name]);
+    t.is(rows[0].n, 0, 'no column was added');
+    // A new lookup column is not a contradiction: it is added and recorded.
+    const added = usersSchema(name, (e) => ({ ...e, blindIndexes: [...e.blindIndexes, { name: 'domain', column: 'email_domain_idx', bits: 8 }] }));
+    await applySchema(db, added);
+    const { rows: records } = await db.query(`SELECT settings FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
+    t.is(records[0].settings.bits, 8);
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * The schema in the database: the DDL a migration needs (`sifredb schema sql`) and the recorded
+ * settings table, `sifredb_schema`, that every writer compares its configuration with.
+ */
+import { constraintFor } from '../db/constraints.js';
+import { databaseError, type DbSession } from '../db/database.js';
+import { parseTableName, quoteIdent } from '../db/schema.js';
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+import type { TableSchema } from './definition.js';
+import { canonicalJson, diffSettings, schemaRecords, type SettingsRecord, settingsFingerprint, type StoredColumnSettings } from './settings.js';
+
+/** The table of recorded settings (found through the `search_path`). */
+export const SETTINGS_TABLE = 'sifredb_schema';
+
+const SETTINGS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${SETTINGS_TABLE} (
+  table_name text NOT NULL,
+  column_name text NOT NULL,
+  settings jsonb NOT NULL,
+  fingerprint text NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (table_name, column_name)
+);`;
+
+/** Options of {@link schemaSql}. */
+export interface SchemaSqlOptions {
+  /** Add the CHECK constraints `NOT VALID` (while plaintext is still in the columns; `VALIDATE` later). */
+  notValid?: boolean;
+}
+
+/** SQL string literal. */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** `name`, cut to PostgreSQL's 63-byte identifiers. */
+function identifier(name: string): string {
+  return name.slice(0, 63);
+}
+
+/** SQL type of a stored column. */
+function sqlType(storage: 'text' | 'bytea' | 'integer', bits = 0): string {
+  if (storage === 'integer') return bits <= 31 ? 'integer' : 'bigint';
+  return storage;
+}
+
+/**
+ * The statements that bring a database to `table`'s schema, each idempotent: the settings table; the
+ * encrypted and lookup columns (`ADD COLUMN IF NOT EXISTS`, nullable); an index on every column
+ * searched by equality; the CHECK constraints that refuse anything but ciphertexts; and the settings
+ * records (`ON CONFLICT DO NOTHING`: recorded settings are never overwritten, see {@link applySchema}).
+ */
+export function schemaSql(table: TableSchema, options: SchemaSqlOptions = {}): string[] {
+  const t = parseTableName(table.table);
+  const statements = [SETTINGS_TABLE_DDL];
+  const indexed: string[] = [];
+  const ciphertextColumns: { column: string; storage: 'text' | 'bytea' }[] = [];
+  for (const column of table.columns.values()) {
+    statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${sqlType(column.storage)};`);
+    ciphertextColumns.push({ column: column.name, storage: column.storage });
+    if (column.mode === 'deterministic' && !column.rowBinding) indexed.push(column.name);
+    for (const b of column.blindIndexes) {
+      statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(b.column)} ${sqlType(b.storage, b.bits)};`);
+      indexed.push(b.column);
+    }
+    for (const d of column.deterministicLookups) {
+      statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(d.column)} ${sqlType(d.storage)};`);
+      ciphertextColumns.push({ column: d.column, storage: d.storage });
+      indexed.push(d.column);
+    }
+  }
+  for (const column of indexed) {
+    statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(identifier(`${t.name}_${column}_sifredb_idx`))} ON ${t.sql} (${quoteIdent(column)});`);
+  }
+  for (const { column, storage } of ciphertextColumns) statements.push(constraintFor(table.table, column, storage, options.notValid === true).sql);
+  for (const record of schemaRecords(table)) {
+    statements.push(
+      `INSERT INTO ${SETTINGS_TABLE} (table_name, column_name, settings, fingerprint) VALUES (${literal(t.sql)}, ${literal(record.column)}, ` +
+        `${literal(canonicalJson(record.settings))}::jsonb, ${literal(settingsFingerprint(record.settings))}) ON CONFLICT (table_name, column_name) DO NOTHING;`,
+    );
+  }
+  return statements;
+}
+
+/**
+ * The recorded settings of `table`'s stored columns, by column name; `undefined` when the database
+ * has no settings table.
+ */
+export async function readRecordedSettings(db: DbSession, table: string): Promise<Map<string, StoredColumnSettings> | undefined> {
+  const t = parseTableName(table);
+  try {
+    const { rows: exists } = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [SETTINGS_TABLE]);
+    if (exists[0]?.present !== true) return undefined;
+    const { rows } = await db.query<{ column_name: string; settings: unknown }>(
+      `SELECT column_name, settings FROM ${SETTINGS_TABLE} WHERE to_regclass(table_name) = to_regclass($1)`,
+      [t.sql],
+    );
+    return new Map(rows.map((r) => [r.column_name, (typeof r.settings === 'string' ? JSON.parse(r.settings) : r.settings) as StoredColumnSettings]));
+  } catch (error) {
+    throw databaseError(error, `cannot read the recorded settings of ${t.sql}`);
+  }
+}
+
+/** One disagreement between configured and recorded settings. */
+export interface SettingsMismatch {
+  readonly column: string;
+  readonly message: string;
+}
+
+/**
+ * Compares `configured` records with the recorded ones: a recorded column configured differently,
+ * and (with `lookupsOf`) a recorded lookup of those encrypted columns that the configuration does
+ * not write — its terms would go stale. Columns not recorded yet are not mismatches.
+ */
+export function compareSettings(
+  recorded: ReadonlyMap<string, StoredColumnSettings>,
+  configured: readonly SettingsRecord[],
+  lookupsOf: readonly string[] = [],
+): SettingsMismatch[] {
+  const mismatches: SettingsMismatch[] = [];
+  const names = new Set(configured.map((r) => r.column));
+  for (const record of configured) {
+    const before = recorded.get(record.column);
+    if (before === undefined) continue;
+    const differences = diffSettings(before, record.settings);
+    if (differences.length > 0) mismatches.push({ column: record.column, message: `${record.column}: ${differences.join('; ')}` });
+  }
+  for (const [column, settings] of recorded) {
+    if (settings.kind !== 'value' && lookupsOf.includes(settings.of) && !names.has(column)) {
+      mismatches.push({
+        column,
+        message: `${column}: recorded as a ${settings.kind === 'blind-index' ? `blind index (${settings.name})` : 'deterministic lookup'} of ${settings.of}, but not configured: its terms would go stale`,
+      });
+    }
+  }
+  return mismatches;
+}
+
+/**
+ * Runs {@link schemaSql} in one transaction, after checking that no recorded setting differs from the
+ * schema (changing the settings of stored data needs a migration: docs/MIGRATION.md).
+ * @throws `ERR_SIFREDB_SCHEMA` listing every difference (nothing is changed);
+ *   `ERR_SIFREDB_DATABASE` when a statement fails (rolled back).
+ */
+export async function applySchema(
+  db: { withSession<T>(fn: (s: DbSession) => Promise<T>): Promise<T> },
+  table: TableSchema,
+  options: SchemaSqlOptions = {},
+): Promise<string[]> {
+  return db.withSession(async (session) => {
+    const statements = schemaSql(table, options);
+    await session.query('BEGIN');
+    try {
+      // Two deployments applying at once would race on CREATE TABLE IF NOT EXISTS (a unique
+      // violation in the catalog) and on the records: one at a time.
+      await session.query(`SELECT pg_advisory_xact_lock(hashtext('${SETTINGS_TABLE}'))`);
+      const recorded = await readRecordedSettings(session, table.table);
+      const mismatches = recorded === undefined ? [] : compareSettings(recorded, schemaRecords(table));
+      if (mismatches.length > 0) {
+        throw new SifreDBError(
+          ERROR_CODES.schema,
+          `the schema of ${table.table} differs from the settings its data was written with (nothing applied): ${mismatches.map((m) => m.message).join(' | ')}. ` +
+            'To change a lookup, add a new lookup column (docs/MIGRATION.md)',
+        );
+      }
+      for (const statement of statements) await session.query(statement);
+      await session.query('COMMIT');
+    } catch (error) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      if (error instanceof SifreDBError) throw error;
+      const state = (error as { code?: unknown })?.code;
+      throw state === '23514'
+        ? new SifreDBError(ERROR_CODES.database, `some rows of ${table.table} are not SifreDB ciphertexts yet; apply with notValid (--not-valid), then VALIDATE after encrypt-column`)
+        : databaseError(error, `cannot apply the schema of ${table.table}`);
+    }
+    return statements;
+  });
+}
