@@ -24,10 +24,11 @@ test.after.always(async () => {
 const SCRIPTS = [
   {
     file: '1-encrypt-existing-column.js',
-    steps: ['1. add the encrypted column', '2. dual-write', '3. backfill', '4. switch reads', '5. stop writing the plaintext', '6. CHECK constraint', '7. drop the plaintext column'],
+    steps: ['1. add the encrypted column', '2. dual-write', '3. backfill', '4. switch reads', '5. stop writing the plaintext', '6. VALIDATE the CHECK constraint', '7. drop the plaintext column', '8. schema check'],
     lines: [
+      /^\$ sifredb schema sql .*--not-valid --apply$/m,
       /^\$ sifredb encrypt-column .*--target-column email_enc/m,
-      /^\$ sifredb constraints .*--not-valid --apply/m,
+      /^   \| schema check: mig1_users match the schema$/m,
       /the database refuses a plaintext in email_enc \(23514/,
       /plaintext column gone; all \d+ rows decrypt/,
       /after: \d+ lookups by email \(encrypted\) each found exactly their row/,

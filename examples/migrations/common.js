@@ -4,13 +4,15 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openDatabase } from 'sifredb';
 
 /** The CLI of this checkout, so the scripts test the code next to them, not an installed copy. */
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The repository root: the CLI runs there, so schema files are named as the guide names them. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A failed invariant: the script prints the message and exits 1. */
 export class CheckFailed extends Error {}
@@ -53,7 +55,8 @@ export async function main(name, procedure, { rows: defaultRows = 1000 } = {}) {
   }
   // The keystore is throwaway, like the table: a real one is created once and backed up (KEYS.md).
   const work = mkdtempSync(join(tmpdir(), 'sifredb-migration-'));
-  const env = new Env(values.db, join(work, 'keys.json'), rows);
+  const target = /^postgres(ql)?:\/\//i.test(values.db) ? values.db : resolve(values.db);
+  const env = new Env(target, join(work, 'keys.json'), rows);
   let code = 0;
   try {
     await env.open();
@@ -109,7 +112,7 @@ class Env {
     console.log(`$ sifredb ${shown.join(' ')}`);
     const pglite = db && !this.isPostgres;
     if (pglite) await this.db.close();
-    const child = spawn(process.execPath, [CLI, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
