@@ -16,6 +16,8 @@ import {
   defineTable,
   loadSchema,
   parseSchema,
+  diffSettings,
+  schemaRecords,
   settingsFingerprint,
 } from '../dist/index.js';
 
@@ -72,12 +74,16 @@ test('defineTable fills the defaults and records what the data depends on', (t) 
   t.is(email.blindIndexes[0].storage, 'integer');
   t.is(email.deterministicLookups[0].contextColumn, 'email');
   t.is(users.column('ssn').algorithm, 'aes-256-siv');
-  const settings = users.settings('email');
-  t.deepEqual(settings.blindIndexes, [{ name: 'email', column: 'email_idx', bits: 18, transforms: ['trim', 'lowercase'], fields: [] }]);
-  t.is(settings.tenantColumn, 'tenant_id');
+  const records = Object.fromEntries(schemaRecords(users).map((r) => [r.column, r.settings]));
+  t.deepEqual(Object.keys(records), ['email', 'email_idx', 'email_det', 'born', 'ssn', 'score', 'profile', 'avatar', 'visits', 'vip']);
+  t.deepEqual(records.email_idx, { kind: 'blind-index', of: 'email', name: 'email', bits: 18, transforms: ['trim', 'lowercase'], fields: [], storage: 'integer' });
+  t.is(records.email.tenantColumn, 'tenant_id');
+  t.false('algorithm' in records.visits, 'the algorithm is in every header, and re-encryption may change it');
   const other = defineTable({ ...usersInit, columns: { ...usersInit.columns, email: { ...usersInit.columns.email, blindIndexes: [{ name: 'email', column: 'email_idx', bits: 16 }] } } });
-  t.not(settingsFingerprint(settings), settingsFingerprint(other.settings('email')));
-  t.is(settingsFingerprint(settings), settingsFingerprint(defineTable(structuredClone(usersInit)).settings('email')));
+  const otherIdx = schemaRecords(other).find((r) => r.column === 'email_idx').settings;
+  t.not(settingsFingerprint(records.email_idx), settingsFingerprint(otherIdx));
+  t.deepEqual(diffSettings(records.email_idx, otherIdx), ['bits 18 recorded, 16 configured', 'transforms trim,lowercase recorded, none configured']);
+  t.is(settingsFingerprint(records.email_idx), settingsFingerprint(schemaRecords(defineTable(structuredClone(usersInit)))[1].settings));
 });
 
 test('invalid schemas are refused with the field at fault named', (t) => {
