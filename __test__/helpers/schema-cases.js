@@ -155,5 +155,11 @@ export function registerSchemaCases(test, label, setup) {
     await applySchema(db, added);
     const { rows: records } = await db.query(`SELECT settings FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
     t.is(records[0].settings.bits, 8);
+    // Dropping it again: once the column is gone its record describes no data; jobs ignore it and apply removes it.
+    await db.query(`ALTER TABLE ${name} DROP COLUMN email_domain_idx`);
+    t.deepEqual(await checkSchema(db, usersSchema(name), { keyring }), []);
+    await applySchema(db, usersSchema(name));
+    const { rows: left } = await db.query(`SELECT count(*)::int AS n FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
+    t.is(left[0].n, 0);
   });
 }

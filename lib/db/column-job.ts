@@ -644,7 +644,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     context: { table: contextTable, column: contextColumn, version: contextVersion ?? 1 },
   };
   const configured: SettingsRecord[] = [{ column: target.name, settings: valueSettings }, ...lookups.map((l) => ({ column: l.column.name, settings: l.settings }))];
-  const recorded = await readRecordedSettings(db, options.table);
+  const recorded = await readRecordedSettings(db, options.table, info);
   if (recorded !== undefined) {
     const mismatches = compareSettings(recorded, configured, [target.name]);
     if (mismatches.length > 0) {

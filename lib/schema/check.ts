@@ -67,7 +67,7 @@ export async function checkSchema(db: DbSession, table: TableSchema, options: Ch
 
   const present = checkColumns(table, info, add);
   await checkConstraints(db, table, info, present, add);
-  await checkRecords(db, table, add);
+  await checkRecords(db, table, info, add);
   if (options.keyring !== undefined && present.size > 0) {
     await checkSample(db, table, info, present, options.keyring, options.sampleSize ?? 200, add);
   }
@@ -151,8 +151,8 @@ async function checkConstraints(db: DbSession, table: TableSchema, info: TableIn
 }
 
 /** The recorded settings: present, and equal to the schema's. */
-async function checkRecords(db: DbSession, table: TableSchema, add: Add): Promise<void> {
-  const recorded = await readRecordedSettings(db, table.table);
+async function checkRecords(db: DbSession, table: TableSchema, info: TableInfo, add: Add): Promise<void> {
+  const recorded = await readRecordedSettings(db, table.table, info);
   const records = schemaRecords(table);
   if (recorded === undefined) {
     add('unrecorded', null, `the database has no ${SETTINGS_TABLE} table: the settings the data was written with are not recorded (apply sifredb schema sql)`);

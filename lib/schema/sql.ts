@@ -4,7 +4,7 @@
  */
 import { constraintFor } from '../db/constraints.js';
 import { databaseError, type DbSession } from '../db/database.js';
-import { parseTableName, quoteIdent } from '../db/schema.js';
+import { parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { TableSchema } from './definition.js';
 import { canonicalJson, diffSettings, schemaRecords, type SettingsRecord, settingsFingerprint, type StoredColumnSettings } from './settings.js';
@@ -85,7 +85,12 @@ export function schemaSql(table: TableSchema, options: SchemaSqlOptions = {}): s
  * The recorded settings of `table`'s stored columns, by column name; `undefined` when the database
  * has no settings table.
  */
-export async function readRecordedSettings(db: DbSession, table: string): Promise<Map<string, StoredColumnSettings> | undefined> {
+export async function readRecordedSettings(
+  db: DbSession,
+  table: string,
+  /** When given, records of columns the table no longer has (a dropped lookup column) are left out. */
+  info?: TableInfo,
+): Promise<Map<string, StoredColumnSettings> | undefined> {
   const t = parseTableName(table);
   try {
     const { rows: exists } = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [SETTINGS_TABLE]);
@@ -94,7 +99,11 @@ export async function readRecordedSettings(db: DbSession, table: string): Promis
       `SELECT column_name, settings FROM ${SETTINGS_TABLE} WHERE to_regclass(table_name) = to_regclass($1)`,
       [t.sql],
     );
-    return new Map(rows.map((r) => [r.column_name, (typeof r.settings === 'string' ? JSON.parse(r.settings) : r.settings) as StoredColumnSettings]));
+    return new Map(
+      rows
+        .filter((r) => info === undefined || info.columns.has(r.column_name))
+        .map((r) => [r.column_name, (typeof r.settings === 'string' ? JSON.parse(r.settings) : r.settings) as StoredColumnSettings]),
+    );
   } catch (error) {
     throw databaseError(error, `cannot read the recorded settings of ${t.sql}`);
   }
@@ -163,6 +172,12 @@ export async function applySchema(
         );
       }
       for (const statement of statements) await session.query(statement);
+      // Records of columns the table no longer has (a dropped lookup column) describe no data.
+      await session.query(
+        `DELETE FROM ${SETTINGS_TABLE} r WHERE to_regclass(r.table_name) = to_regclass($1) AND NOT EXISTS ` +
+          `(SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped)`,
+        [parseTableName(table.table).sql],
+      );
       await session.query('COMMIT');
     } catch (error) {
       await session.query('ROLLBACK').catch(() => undefined);
