@@ -159,7 +159,7 @@ async function checkRecords(db: DbSession, table: TableSchema, info: TableInfo, 
     return;
   }
   for (const record of records) {
-    if (!recorded.has(record.column)) add('unrecorded', record.column, `the settings of ${record.column} are not recorded in ${SETTINGS_TABLE} (apply sifredb schema sql)`);
+    if (!recorded.has(record.column) && info.columns.has(record.column)) add('unrecorded', record.column, `the settings of ${record.column} are not recorded in ${SETTINGS_TABLE} (apply sifredb schema sql)`);
   }
   for (const mismatch of compareSettings(recorded, records, [...table.columns.keys()])) add('settings', mismatch.column, mismatch.message);
 }
