@@ -39,11 +39,11 @@ for (const algorithm of ALGORITHMS) {
       t.true(Buffer.isBuffer(ct));
       t.is(ct.length, Buffer.byteLength(value) + 1 + OVERHEAD[algorithm]);
       t.is(v.decryptToString(ct, ctx), value);
-      t.true(v.decrypt(ct, ctx).equals(Buffer.from(value, 'utf8')));
+      t.true(v.decryptBytes(ct, ctx).equals(Buffer.from(value, 'utf8')));
       const text = v.encryptToString(value, ctx);
       t.true(text.startsWith('sdb1:'));
       t.is(v.decryptToString(text, ctx), value);
-      t.is(v.decryptValue(text, ctx), value);
+      t.is(v.decrypt(text, ctx), value);
     });
   }
 
@@ -51,11 +51,11 @@ for (const algorithm of ALGORITHMS) {
     test(`${algorithm}: bytes round trip (${name})`, (t) => {
       // Buffer#equals, not deepEqual: ava's deep diff of 1 MiB takes seconds.
       const ct = v.encrypt(value, ctx);
-      t.true(v.decrypt(ct, ctx).equals(value));
-      const back = v.decryptValue(ct, ctx);
+      t.true(v.decryptBytes(ct, ctx).equals(value));
+      const back = v.decrypt(ct, ctx);
       t.true(Buffer.isBuffer(back));
       t.true(back.equals(value));
-      t.true(v.decrypt(new Uint8Array(ct), ctx).equals(value), 'a plain Uint8Array envelope is accepted');
+      t.true(v.decryptBytes(new Uint8Array(ct), ctx).equals(value), 'a plain Uint8Array envelope is accepted');
     });
   }
 
@@ -143,7 +143,7 @@ test('typed values come back as the same JS type', (t) => {
   for (const value of values) {
     for (const form of ['binary', 'text']) {
       const ct = form === 'text' ? vault.encryptToString(value, ctx) : vault.encrypt(value, ctx);
-      const back = vault.decryptValue(ct, ctx);
+      const back = vault.decrypt(ct, ctx);
       if (value instanceof Date) {
         t.true(back instanceof Date);
         t.is(back.getTime(), value.getTime());
@@ -156,8 +156,8 @@ test('typed values come back as the same JS type', (t) => {
       }
     }
   }
-  t.is(vault.decrypt(vault.encrypt(true, ctx), ctx).toString('hex'), '01');
-  t.is(vault.decrypt(vault.encrypt(-1n, ctx), ctx).toString(), '-1');
+  t.is(vault.decryptBytes(vault.encrypt(true, ctx), ctx).toString('hex'), '01');
+  t.is(vault.decryptBytes(vault.encrypt(-1n, ctx), ctx).toString(), '-1');
 });
 
 test('lone surrogates are rejected, never replaced', (t) => {
@@ -169,7 +169,7 @@ test('lone surrogates are rejected, never replaced', (t) => {
   // A well-formed surrogate pair is fine.
   t.is(vault.decryptToString(vault.encrypt('\uD83D\uDD10', ctx), ctx), '🔐');
   // Inside JSON, JSON.stringify escapes a lone surrogate, so it round-trips exactly.
-  t.deepEqual(vault.decryptValue(vault.encrypt({ s: 'a\uD800' }, ctx), ctx), { s: 'a\uD800' });
+  t.deepEqual(vault.decrypt(vault.encrypt({ s: 'a\uD800' }, ctx), ctx), { s: 'a\uD800' });
 });
 
 test('values that cannot be represented are refused', (t) => {
@@ -211,7 +211,7 @@ test('JSON values: anything nested that JSON would drop or rewrite is refused wi
   t.regex(code(t, () => vault.encrypt(cyclic, ctx), 'ERR_SIFREDB_INPUT').message, /value\.a\.b\.back is a circular reference/);
   // Plain data, including a repeated (not circular) object and a null prototype, still round-trips.
   const plain = { a: [1, -0.5, 'x', null, true, { b: shared }], c: shared, d: Object.assign(Object.create(null), { e: 'f' }) };
-  t.deepEqual(vault.decryptValue(vault.encrypt(plain, ctx), ctx), JSON.parse(JSON.stringify(plain)));
+  t.deepEqual(vault.decrypt(vault.encrypt(plain, ctx), ctx), JSON.parse(JSON.stringify(plain)));
 });
 
 test('decryptToString refuses a value that is not a string', (t) => {
@@ -264,7 +264,7 @@ test('an unknown key version fails with KEY', (t) => {
 test('fail closed: a plaintext left in the column throws FORMAT, never passes through', (t) => {
   const stored = ['alice@example.com', '', 'sdb1:', 'sdb1:not base64!', 'SDB1:UwEB', 'sdb1:UwEB====', ' sdb1:UwEBAAAAAQ'];
   for (const value of stored) {
-    for (const fn of [() => vault.decrypt(value, ctx), () => vault.decryptToString(value, ctx), () => vault.decryptValue(value, ctx)]) {
+    for (const fn of [() => vault.decrypt(value, ctx), () => vault.decryptToString(value, ctx), () => vault.decryptBytes(value, ctx)]) {
       const error = code(t, fn, 'ERR_SIFREDB_FORMAT');
       if (value.length > 6) t.false(error.message.includes(value), 'the input is not echoed');
     }
@@ -341,10 +341,10 @@ test('reencrypt keeps the form and the type', (t) => {
   const again = vault.reencrypt(text, ctx);
   t.is(typeof again, 'string');
   t.not(again, text);
-  t.deepEqual(vault.decryptValue(again, ctx), new Date(5));
+  t.deepEqual(vault.decrypt(again, ctx), new Date(5));
   const bin = vault.reencrypt(vault.encrypt(7n, ctx), ctx);
   t.true(Buffer.isBuffer(bin));
-  t.is(vault.decryptValue(bin, ctx), 7n);
+  t.is(vault.decrypt(bin, ctx), 7n);
   code(t, () => vault.reencrypt(vault.encrypt(1, ctx), ctx.withTenant('x')), 'ERR_SIFREDB_AUTH');
 });
 
