@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: installs what the suites need besides npm packages (idempotent), runs the Rust
 // workspace's tests, then the ava suite once per backend, then the compile-time checks of the
-// public types (__test__/types). Prints one summary line per stage and a
-// final "N passed, N failed" line.
+// public types (__test__/types). Prints one summary line per stage and a final "N passed, N failed"
+// line.
 import { spawnSync } from 'node:child_process';
 
 const stages = [
