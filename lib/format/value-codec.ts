@@ -47,7 +47,7 @@ export interface ValueTypeMap {
 export type ValueType = keyof ValueTypeMap;
 
 /** What `decrypt(…, { expect: T })` returns: `ValueOf<'date'>` is `Date`, `ValueOf<'json'>` is {@link JsonValue}. */
-export type ValueOf<T extends ValueType> = { [K in ValueType]: ValueTypeMap[K] }[T];
+export type ValueOf<T extends ValueType> = ValueTypeMap[T];
 
 /** A value ready for a backend call: its tag and its bytes (strings are left for the backend to encode). */
 export interface EncodedValue {
