@@ -429,6 +429,13 @@ test('expect of another type throws INPUT naming both types, never the value', (
   for (const expect of ['Date', 'object', 'undefined', 42, null, {}]) {
     t.regex(code(t, () => vault.decrypt('not a ciphertext', ctx, { expect }), 'ERR_SIFREDB_INPUT').message, /^expect must be one of 'bytes', 'string'/);
   }
+  // A plaintext with an unknown type tag is malformed, whatever was expected: FORMAT, not INPUT.
+  const odd = vault.keyring.randomizedCipher(1, ctx).encrypt(Buffer.from('x'), 9);
+  for (const expect of [undefined, 'string']) {
+    t.regex(code(t, () => vault.decrypt(odd, ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /unknown type tag 9/);
+    t.regex(code(t, () => vault.decryptMany([odd], ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /^ciphertexts\[0\]: /);
+  }
+  t.true(vault.decryptBytes(odd, ctx).equals(Buffer.from('x')));
   // A refused read leaves the ciphertext readable with the right type.
   const ct = vault.encrypt(SECRET, ctx);
   code(t, () => vault.decrypt(ct, ctx, { expect: 'bytes' }), 'ERR_SIFREDB_INPUT');

@@ -235,11 +235,13 @@ export function expectedType(expect: unknown): ValueType | undefined {
 
 /**
  * Throws `ERR_SIFREDB_INPUT` when a value of tag `tag` is not of type `expected` (no check when
- * `expected` is undefined). The message names the two types only, never the value.
+ * `expected` is undefined). The message names the two types only, never the value. An unknown tag
+ * passes: it is a malformed plaintext, which decoding refuses with `ERR_SIFREDB_FORMAT`.
  */
 export function checkType(tag: number, expected: ValueType | undefined): void {
-  if (expected !== undefined && VALUE_TYPES[tag] !== expected) {
-    throw new SifreDBError(ERROR_CODES.input, `the stored value is ${describeType(tag)}, not ${describeType(expected)}`);
+  const stored = VALUE_TYPES[tag];
+  if (expected !== undefined && stored !== undefined && stored !== expected) {
+    throw new SifreDBError(ERROR_CODES.input, `the stored value is ${describeType(stored)}, not ${describeType(expected)}`);
   }
 }
 
