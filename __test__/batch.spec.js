@@ -1,5 +1,5 @@
 // Batch and async batch APIs through the public API, on both backends in every run: vault
-// encryptMany / decryptMany / reencryptMany and their Async forms, blindIndex.computeMany. What a
+// encryptMany / decryptMany / decryptManyBytes / reencryptMany and their Async forms, blindIndex.computeMany. What a
 // batch returns must equal what single calls give; a bad item names its index and nothing of the
 // batch is returned; async batches run concurrently and on any number of threads.
 import test from 'ava';
@@ -31,7 +31,7 @@ function mixedValues() {
   return values;
 }
 
-/** The bytes `decrypt` returns for a value (what decryptMany must give). */
+/** `actual`, a value `decrypt` returned, is `expected`, the value encrypted. */
 function same(t, actual, expected, message) {
   if (typeof expected === 'string') t.is(actual, expected, message);
   else if (expected instanceof Uint8Array) t.true(Buffer.from(expected).equals(actual), message);
@@ -66,9 +66,11 @@ for (const backend of backends) {
     for (const v of [vault, dvault]) {
       t.deepEqual(v.encryptMany([], ctx), []);
       t.deepEqual(v.decryptMany([], ctx), []);
+      t.deepEqual(v.decryptManyBytes([], ctx), []);
       t.deepEqual(v.reencryptMany([], ctx), []);
       t.deepEqual(await v.encryptManyAsync([], ctx), []);
       t.deepEqual(await v.decryptManyAsync([], ctx, { threads: 2 }), []);
+      t.deepEqual(await v.decryptManyBytesAsync([], ctx, { threads: 2 }), []);
       t.deepEqual(await v.reencryptManyAsync([], ctx, { threads: 1 }), []);
     }
     t.deepEqual(bi.computeMany([], ctx), []);
@@ -80,19 +82,23 @@ for (const backend of backends) {
     for (const v of [vault, xvault, dvault]) {
       const sealed = v.encryptMany(values, ctx);
       t.is(sealed.length, values.length);
-      const opened = v.decryptMany(sealed, ctx);
+      const opened = v.decryptManyBytes(sealed, ctx);
+      const typed = v.decryptMany(sealed, ctx);
       for (let i = 0; i < values.length; i++) {
         t.true(Buffer.isBuffer(sealed[i]));
         t.true(Buffer.isBuffer(opened[i]));
-        same(t, v.decryptValue(sealed[i], ctx), values[i], `value ${i} through decryptValue`);
-        t.true(opened[i].equals(v.decrypt(sealed[i], ctx)), `value ${i} through decryptMany`);
+        same(t, v.decrypt(sealed[i], ctx), values[i], `value ${i} through decrypt`);
+        same(t, typed[i], values[i], `value ${i} through decryptMany`);
+        t.true(opened[i].equals(v.decryptBytes(sealed[i], ctx)), `value ${i} through decryptManyBytes`);
         if (v === dvault) t.true(sealed[i].equals(v.encrypt(values[i], ctx)), `deterministic value ${i} equals encrypt()`);
       }
       const asyncSealed = await v.encryptManyAsync(values, ctx, { threads: 3 });
-      const asyncOpened = await v.decryptManyAsync(asyncSealed, ctx, { threads: 3 });
+      const asyncOpened = await v.decryptManyBytesAsync(asyncSealed, ctx, { threads: 3 });
+      const asyncTyped = await v.decryptManyAsync(asyncSealed, ctx, { threads: 3 });
       for (let i = 0; i < values.length; i++) {
-        same(t, v.decryptValue(asyncSealed[i], ctx), values[i], `async value ${i}`);
-        t.true(asyncOpened[i].equals(opened[i]), `async decryptMany ${i}`);
+        same(t, v.decrypt(asyncSealed[i], ctx), values[i], `async value ${i}`);
+        same(t, asyncTyped[i], values[i], `async decryptMany ${i}`);
+        t.true(asyncOpened[i].equals(opened[i]), `async decryptManyBytes ${i}`);
         if (v === dvault) t.true(asyncSealed[i].equals(sealed[i]));
       }
     }
@@ -127,13 +133,15 @@ for (const backend of backends) {
       ];
       for (const [batch, code, index] of cases) {
         assertBatchError(t, t.throws(() => v.decryptMany(batch, ctx)), code, 'ciphertexts', index);
+        assertBatchError(t, t.throws(() => v.decryptManyBytes(batch, ctx)), code, 'ciphertexts', index);
         assertBatchError(t, t.throws(() => v.reencryptMany(batch, ctx)), code, 'ciphertexts', index);
         assertBatchError(t, await t.throwsAsync(v.decryptManyAsync(batch, ctx, { threads: 2 })), code, 'ciphertexts', index);
+        assertBatchError(t, await t.throwsAsync(v.decryptManyBytesAsync(batch, ctx, { threads: 2 })), code, 'ciphertexts', index);
         assertBatchError(t, await t.throwsAsync(v.reencryptManyAsync(batch, ctx, { threads: 2 })), code, 'ciphertexts', index);
       }
       // The batch still works afterwards (nothing left half-done in the handle).
       t.deepEqual(
-        v.decryptMany(sealed, ctx).map((b) => b.toString()),
+        v.decryptMany(sealed, ctx),
         values,
       );
     }
@@ -168,11 +176,11 @@ for (const backend of backends) {
     ]);
     for (let b = 0; b < batches.length; b++) {
       t.deepEqual(
-        opened[b].map((x) => x.toString()),
+        opened[b],
         batches[b],
       );
       t.deepEqual(
-        vault.decryptMany(resealed[b], ctx).map((x) => x.toString()),
+        vault.decryptMany(resealed[b], ctx),
         batches[b],
       );
       const expected = dvault.encryptMany(batches[b], ctx);
@@ -188,10 +196,12 @@ for (const backend of backends) {
     t.true(one.every((c, i) => c.equals(two[i])));
     const sealed = await vault.encryptManyAsync(values, ctx, { threads: 2 });
     for (const threads of [1, 2]) {
-      const opened = await vault.decryptManyAsync(sealed, ctx, { threads });
+      const opened = await vault.decryptManyBytesAsync(sealed, ctx, { threads });
       t.true(opened.every((p, i) => p.equals(values[i])), `decrypt on ${threads} thread(s)`);
+      const typed = await vault.decryptManyAsync(sealed, ctx, { threads, expect: 'bytes' });
+      t.true(typed.every((p, i) => p.equals(values[i])), `typed decrypt on ${threads} thread(s)`);
       const re = await vault.reencryptManyAsync(sealed, ctx, { threads });
-      t.true(vault.decryptMany(re, ctx).every((p, i) => p.equals(values[i])), `reencrypt on ${threads} thread(s)`);
+      t.true(vault.decryptManyBytes(re, ctx).every((p, i) => p.equals(values[i])), `reencrypt on ${threads} thread(s)`);
     }
     for (const threads of [0, 1.5, -1, 'two', 1e6]) {
       const error = await t.throwsAsync(vault.encryptManyAsync(values, ctx, { threads }));
@@ -231,14 +241,17 @@ for (const backend of backends) {
         const info = inspect(result[i]);
         t.is(info.keyVersion, 2);
         t.is(info.algorithm, 'chacha20-poly1305');
-        same(t, vault.decryptValue(result[i], ctx), expected[i], `value ${i}`);
+        same(t, vault.decrypt(result[i], ctx), expected[i], `value ${i}`);
       }
     }
     const d2 = dvault.reencryptMany(d1, ctx);
     for (let i = 0; i < values.length; i++) t.true(d2[i].equals(dvault.encrypt(values[i], ctx)), `deterministic ${i} under v2`);
-    // decryptMany reads a batch mixing versions too, in order.
-    const opened = vault.decryptMany(mixed, ctx);
-    for (let i = 0; i < mixed.length; i++) t.true(opened[i].equals(vault.decrypt(mixed[i], ctx)));
+    // The batch reads split a batch mixing versions by key, and put each value back in its place.
+    const opened = vault.decryptManyBytes(mixed, ctx);
+    for (let i = 0; i < mixed.length; i++) t.true(opened[i].equals(vault.decryptBytes(mixed[i], ctx)));
+    for (const typed of [vault.decryptMany(mixed, ctx), await vault.decryptManyAsync(mixed, ctx, { threads: 2 })]) {
+      for (let i = 0; i < mixed.length; i++) same(t, typed[i], expected[i], `typed value ${i} of the mixed batch`);
+    }
   });
 
   test(`${tag} a handle's computeField equals compute of the one-field message`, async (t) => {
@@ -281,13 +294,15 @@ test('cross-backend: batch output of one backend decrypts on the other', async (
       const sealed = from.encryptMany(values, ctx);
       const asyncSealed = await from.encryptManyAsync(values, ctx, { threads: 2 });
       for (const batch of [sealed, asyncSealed]) {
-        const opened = to.decryptMany(batch, ctx);
+        const opened = to.decryptManyBytes(batch, ctx);
+        const typed = to.decryptMany(batch, ctx);
         for (let i = 0; i < values.length; i++) {
-          same(t, to.decryptValue(batch[i], ctx), values[i], `${name} value ${i}`);
-          t.true(opened[i].equals(from.decrypt(batch[i], ctx)));
+          same(t, to.decrypt(batch[i], ctx), values[i], `${name} value ${i}`);
+          same(t, typed[i], values[i], `${name} value ${i} through decryptMany`);
+          t.true(opened[i].equals(from.decryptBytes(batch[i], ctx)));
         }
         const re = await to.reencryptManyAsync(batch, ctx);
-        for (let i = 0; i < values.length; i++) same(t, from.decryptValue(re[i], ctx), values[i]);
+        for (let i = 0; i < values.length; i++) same(t, from.decrypt(re[i], ctx), values[i]);
       }
     }
   }

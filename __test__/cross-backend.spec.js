@@ -42,7 +42,7 @@ for (const algorithm of ['chacha20-poly1305', 'xchacha20-poly1305']) {
           const binary = from.encrypt(value, ctx);
           const text = from.encryptToString(value, ctx);
           for (const ct of [binary, text]) {
-            const back = to.decryptValue(ct, ctx);
+            const back = to.decrypt(ct, ctx);
             if (value instanceof Date) t.is(back.getTime(), value.getTime());
             else if (value instanceof Uint8Array) same(t, back, value);
             else if (typeof value === 'number') t.true(Object.is(back, value));
@@ -65,7 +65,7 @@ test('AES-SIV: byte-identical ciphertexts and query terms on both backends, each
       same(t, a, b);
       t.is(native.encryptToString(value, ctx), js.encryptToString(value, ctx));
       t.deepEqual(native.queryTermsAsText(value, ctx), js.queryTermsAsText(value, ctx));
-      same(t, js.decrypt(a, ctx), native.decrypt(b, ctx));
+      same(t, js.decryptBytes(a, ctx), native.decryptBytes(b, ctx));
     }
   }
 });

@@ -63,7 +63,7 @@ for (const backend of [nativeBackend, jsBackend]) {
       }
       const reader = v.algorithm === 3 ? dvault : vault;
       for (const ct of [hex(v.envelopeHex), v.text]) {
-        t.deepEqual(reader.decryptValue(ct, c, { aad: rowAd }), value);
+        t.deepEqual(reader.decrypt(ct, c, { aad: rowAd }), value);
         t.throws(() => reader.decrypt(ct, c), AUTH);
         t.throws(() => reader.decrypt(ct, c, { aad: Buffer.concat([rowAd, Buffer.from('x')]) }), AUTH);
       }
@@ -98,7 +98,7 @@ for (const [name, vault] of Object.entries(vaults)) {
     t.throws(() => vault.decrypt(bound, ctx), AUTH, 'missing');
     t.throws(() => vault.decrypt(bound, ctx, {}), AUTH, 'empty options = unbound');
     for (const wrong of ['row-8', 'row-7 ', 'Row-7', '', Buffer.from('row-7\0')]) t.throws(() => vault.decrypt(bound, ctx, { aad: wrong }), AUTH);
-    t.throws(() => vault.decryptValue(bound, ctx), AUTH);
+    t.throws(() => vault.decrypt(bound, ctx), AUTH);
     t.throws(() => vault.reencrypt(bound, ctx), AUTH);
     const unbound = vault.encrypt('v', ctx);
     t.throws(() => vault.decrypt(unbound, ctx, { aad: '' }), AUTH, 'extra');
@@ -114,7 +114,7 @@ for (const [name, vault] of Object.entries(vaults)) {
   test(`${name}: typed values round-trip bound, in both forms`, (t) => {
     for (const value of ['', 'Ünïcödé 🔐', Buffer.from([0, 1, 2]), 42.5, -0, 10n ** 30n, true, new Date(5), { a: [1, null] }]) {
       for (const ct of [vault.encrypt(value, ctx, { aad: 99n }), vault.encryptToString(value, ctx, { aad: 99n })]) {
-        const back = vault.decryptValue(ct, ctx, { aad: '99' });
+        const back = vault.decrypt(ct, ctx, { aad: '99' });
         if (value instanceof Date) t.is(back.getTime(), value.getTime());
         else if (typeof value === 'number') t.true(Object.is(back, value));
         else t.deepEqual(back, value);
@@ -243,7 +243,7 @@ test('cross-backend: row-bound ciphertexts of one backend open on the other, and
       for (const value of ['', 'alice@example.com', randomBytes(5000), 7n]) {
         for (const aad of [1, '', 'row-ü', randomBytes(300)]) {
           const ct = from.encrypt(value, ctx, { aad });
-          t.deepEqual(to.decryptValue(ct, ctx, { aad }), value);
+          t.deepEqual(to.decrypt(ct, ctx, { aad }), value);
           t.throws(() => to.decrypt(ct, ctx), AUTH);
           t.throws(() => to.decrypt(ct, ctx, { aad: 'other' }), AUTH);
         }

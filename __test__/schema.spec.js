@@ -164,7 +164,7 @@ test('a value of another type than declared is ERR_SIFREDB_SCHEMA on read, namin
   const good = table.encryptRow({ born: new Date(0) });
   const wrong = vault.encryptToString('1990-01-01', EncryptionContext.of('p', 'born'));
   const error = t.throws(() => table.decryptRows([good, { born: wrong }]), { code: 'ERR_SIFREDB_SCHEMA' });
-  t.regex(error.message, /rows\[1\]\.born: the stored value is string but the schema declares Date/);
+  t.regex(error.message, /rows\[1\]\.born: the stored value is a string, not a date \(the schema declares date\)/);
   t.false(error.message.includes('1990'));
   const tampered = { born: good.born.slice(0, -2) + (good.born.endsWith('A') ? 'BB' : 'AA') };
   t.throws(() => table.decryptRows([good, good, tampered]), { code: 'ERR_SIFREDB_AUTH', message: /rows\[2\]\.born/ });

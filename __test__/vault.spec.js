@@ -3,15 +3,17 @@
 // by SIFREDB_BACKEND.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { DeterministicVault, EncryptionContext, StaticKeyProvider, Vault, inspect, isEncrypted } from '../dist/index.js';
+import { BlindIndex, DeterministicVault, EncryptionContext, StaticKeyProvider, VALUE_TAG, Vault, inspect, isEncrypted, valueTypeOf } from '../dist/index.js';
 
 const KEY = randomBytes(32);
 const provider = new StaticKeyProvider(KEY);
 const ctx = new EncryptionContext({ table: 'users', column: 'email' });
 const ALGORITHMS = ['chacha20-poly1305', 'xchacha20-poly1305'];
+const toText = (ct) => `sdb1:${ct.toString('base64url')}`;
 const OVERHEAD = { 'chacha20-poly1305': 35, 'xchacha20-poly1305': 47 };
 const vaults = Object.fromEntries(await Promise.all(ALGORITHMS.map(async (a) => [a, await Vault.open(provider, { algorithm: a })])));
 const vault = vaults['chacha20-poly1305'];
+const dvault = await DeterministicVault.open(vault.keyring);
 
 const SECRET = 'SECRET-PLAINTEXT-4242-do-not-log';
 
@@ -39,11 +41,11 @@ for (const algorithm of ALGORITHMS) {
       t.true(Buffer.isBuffer(ct));
       t.is(ct.length, Buffer.byteLength(value) + 1 + OVERHEAD[algorithm]);
       t.is(v.decryptToString(ct, ctx), value);
-      t.true(v.decrypt(ct, ctx).equals(Buffer.from(value, 'utf8')));
+      t.true(v.decryptBytes(ct, ctx).equals(Buffer.from(value, 'utf8')));
       const text = v.encryptToString(value, ctx);
       t.true(text.startsWith('sdb1:'));
       t.is(v.decryptToString(text, ctx), value);
-      t.is(v.decryptValue(text, ctx), value);
+      t.is(v.decrypt(text, ctx), value);
     });
   }
 
@@ -51,11 +53,11 @@ for (const algorithm of ALGORITHMS) {
     test(`${algorithm}: bytes round trip (${name})`, (t) => {
       // Buffer#equals, not deepEqual: ava's deep diff of 1 MiB takes seconds.
       const ct = v.encrypt(value, ctx);
-      t.true(v.decrypt(ct, ctx).equals(value));
-      const back = v.decryptValue(ct, ctx);
+      t.true(v.decryptBytes(ct, ctx).equals(value));
+      const back = v.decrypt(ct, ctx);
       t.true(Buffer.isBuffer(back));
       t.true(back.equals(value));
-      t.true(v.decrypt(new Uint8Array(ct), ctx).equals(value), 'a plain Uint8Array envelope is accepted');
+      t.true(v.decryptBytes(new Uint8Array(ct), ctx).equals(value), 'a plain Uint8Array envelope is accepted');
     });
   }
 
@@ -143,7 +145,7 @@ test('typed values come back as the same JS type', (t) => {
   for (const value of values) {
     for (const form of ['binary', 'text']) {
       const ct = form === 'text' ? vault.encryptToString(value, ctx) : vault.encrypt(value, ctx);
-      const back = vault.decryptValue(ct, ctx);
+      const back = vault.decrypt(ct, ctx);
       if (value instanceof Date) {
         t.true(back instanceof Date);
         t.is(back.getTime(), value.getTime());
@@ -156,8 +158,8 @@ test('typed values come back as the same JS type', (t) => {
       }
     }
   }
-  t.is(vault.decrypt(vault.encrypt(true, ctx), ctx).toString('hex'), '01');
-  t.is(vault.decrypt(vault.encrypt(-1n, ctx), ctx).toString(), '-1');
+  t.is(vault.decryptBytes(vault.encrypt(true, ctx), ctx).toString('hex'), '01');
+  t.is(vault.decryptBytes(vault.encrypt(-1n, ctx), ctx).toString(), '-1');
 });
 
 test('lone surrogates are rejected, never replaced', (t) => {
@@ -169,7 +171,7 @@ test('lone surrogates are rejected, never replaced', (t) => {
   // A well-formed surrogate pair is fine.
   t.is(vault.decryptToString(vault.encrypt('\uD83D\uDD10', ctx), ctx), '🔐');
   // Inside JSON, JSON.stringify escapes a lone surrogate, so it round-trips exactly.
-  t.deepEqual(vault.decryptValue(vault.encrypt({ s: 'a\uD800' }, ctx), ctx), { s: 'a\uD800' });
+  t.deepEqual(vault.decrypt(vault.encrypt({ s: 'a\uD800' }, ctx), ctx), { s: 'a\uD800' });
 });
 
 test('values that cannot be represented are refused', (t) => {
@@ -211,7 +213,7 @@ test('JSON values: anything nested that JSON would drop or rewrite is refused wi
   t.regex(code(t, () => vault.encrypt(cyclic, ctx), 'ERR_SIFREDB_INPUT').message, /value\.a\.b\.back is a circular reference/);
   // Plain data, including a repeated (not circular) object and a null prototype, still round-trips.
   const plain = { a: [1, -0.5, 'x', null, true, { b: shared }], c: shared, d: Object.assign(Object.create(null), { e: 'f' }) };
-  t.deepEqual(vault.decryptValue(vault.encrypt(plain, ctx), ctx), JSON.parse(JSON.stringify(plain)));
+  t.deepEqual(vault.decrypt(vault.encrypt(plain, ctx), ctx), JSON.parse(JSON.stringify(plain)));
 });
 
 test('decryptToString refuses a value that is not a string', (t) => {
@@ -264,7 +266,7 @@ test('an unknown key version fails with KEY', (t) => {
 test('fail closed: a plaintext left in the column throws FORMAT, never passes through', (t) => {
   const stored = ['alice@example.com', '', 'sdb1:', 'sdb1:not base64!', 'SDB1:UwEB', 'sdb1:UwEB====', ' sdb1:UwEBAAAAAQ'];
   for (const value of stored) {
-    for (const fn of [() => vault.decrypt(value, ctx), () => vault.decryptToString(value, ctx), () => vault.decryptValue(value, ctx)]) {
+    for (const fn of [() => vault.decrypt(value, ctx), () => vault.decryptToString(value, ctx), () => vault.decryptBytes(value, ctx)]) {
       const error = code(t, fn, 'ERR_SIFREDB_FORMAT');
       if (value.length > 6) t.false(error.message.includes(value), 'the input is not echoed');
     }
@@ -330,7 +332,6 @@ test('algorithms: each vault reads both randomized algorithms; needsReencryption
 });
 
 test('a Vault and a DeterministicVault do not read each other', async (t) => {
-  const dvault = await DeterministicVault.open(vault.keyring);
   code(t, () => vault.decrypt(dvault.encrypt('x', ctx), ctx), 'ERR_SIFREDB_FORMAT');
   code(t, () => dvault.decrypt(vault.encrypt('x', ctx), ctx), 'ERR_SIFREDB_FORMAT');
   code(t, () => vault.needsReencryption(dvault.encrypt('x', ctx)), 'ERR_SIFREDB_FORMAT');
@@ -341,10 +342,10 @@ test('reencrypt keeps the form and the type', (t) => {
   const again = vault.reencrypt(text, ctx);
   t.is(typeof again, 'string');
   t.not(again, text);
-  t.deepEqual(vault.decryptValue(again, ctx), new Date(5));
+  t.deepEqual(vault.decrypt(again, ctx), new Date(5));
   const bin = vault.reencrypt(vault.encrypt(7n, ctx), ctx);
   t.true(Buffer.isBuffer(bin));
-  t.is(vault.decryptValue(bin, ctx), 7n);
+  t.is(vault.decrypt(bin, ctx), 7n);
   code(t, () => vault.reencrypt(vault.encrypt(1, ctx), ctx.withTenant('x')), 'ERR_SIFREDB_AUTH');
 });
 
@@ -374,5 +375,147 @@ test('errors never contain the plaintext or key bytes', (t) => {
     const text = `${error.message} ${String(error.cause?.message ?? '')}`;
     t.false(text.includes(SECRET), error.message);
     for (const form of keyForms) t.false(text.includes(form));
+  }
+});
+
+// One value of every stored type, with the `expect` name of that type.
+const TYPED = [
+  ['string', SECRET],
+  ['bytes', Buffer.from('raw bytes \x00\xff', 'latin1')],
+  ['number', -12.5],
+  ['bigint', -(10n ** 30n)],
+  ['boolean', false],
+  ['date', new Date(1_700_000_000_123)],
+  ['json', null],
+  ['json', [1, 'two', { three: [null, true] }]],
+  ['json', { name: 'Ada', nested: { n: 1.25 } }],
+];
+
+test('decrypt returns every type as it was encrypted; expect of the same type passes', (t) => {
+  for (const v of [vault, dvault]) {
+    for (const [type, value] of TYPED) {
+      for (const ct of [v.encrypt(value, ctx), v.encryptToString(value, ctx)]) {
+        for (const back of [v.decrypt(ct, ctx), v.decrypt(ct, ctx, { expect: type })]) {
+          if (type === 'bytes') t.true(Buffer.isBuffer(back) && back.equals(value));
+          else if (type === 'date') t.true(back instanceof Date && back.getTime() === value.getTime());
+          else t.deepEqual(back, value);
+          if (type !== 'json' && type !== 'date' && type !== 'bytes') t.is(typeof back, type);
+        }
+      }
+    }
+  }
+  // Row binding and expect together.
+  t.is(vault.decrypt(vault.encrypt(7, ctx, { aad: 'row-1' }), ctx, { aad: 'row-1', expect: 'number' }), 7);
+  t.deepEqual(
+    Object.values(VALUE_TAG).map((tag) => [tag, valueTypeOf(tag)]),
+    Object.entries(VALUE_TAG).map(([name, tag]) => [tag, name]),
+  );
+  t.is(valueTypeOf(7), undefined);
+});
+
+test('expect of another type throws INPUT naming both types, never the value', (t) => {
+  const phrase = { string: 'a string', bytes: 'bytes', number: 'a number', bigint: 'a bigint', boolean: 'a boolean', date: 'a date', json: 'JSON' };
+  for (const [stored, value] of TYPED) {
+    const ct = vault.encrypt(value, ctx);
+    for (const expect of Object.keys(phrase)) {
+      if (expect === stored) continue;
+      const error = code(t, () => vault.decrypt(ct, ctx, { expect }), 'ERR_SIFREDB_INPUT');
+      t.is(error.message, `the stored value is ${phrase[stored]}, not ${phrase[expect]}`);
+      t.false(error.message.includes(SECRET));
+    }
+  }
+  t.is(code(t, () => vault.decrypt(vault.encrypt(1, ctx), ctx, { expect: 'date' }), 'ERR_SIFREDB_INPUT').message, 'the stored value is a number, not a date');
+  // A bad expect is refused before anything is decrypted (a non-ciphertext is not even looked at).
+  for (const expect of ['Date', 'object', 'undefined', 42, null, {}]) {
+    t.regex(code(t, () => vault.decrypt('not a ciphertext', ctx, { expect }), 'ERR_SIFREDB_INPUT').message, /^expect must be one of 'bytes', 'string'/);
+  }
+  // A plaintext with an unknown type tag is malformed, whatever was expected: FORMAT, not INPUT.
+  const odd = vault.keyring.randomizedCipher(1, ctx).encrypt(Buffer.from('x'), 9);
+  for (const expect of [undefined, 'string']) {
+    t.regex(code(t, () => vault.decrypt(odd, ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /unknown type tag 9/);
+    t.regex(code(t, () => vault.decryptMany([odd], ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /^ciphertexts\[0\]: /);
+  }
+  t.true(vault.decryptBytes(odd, ctx).equals(Buffer.from('x')));
+  // A refused read leaves the ciphertext readable with the right type.
+  const ct = vault.encrypt(SECRET, ctx);
+  code(t, () => vault.decrypt(ct, ctx, { expect: 'bytes' }), 'ERR_SIFREDB_INPUT');
+  t.is(vault.decrypt(ct, ctx, { expect: 'string' }), SECRET);
+});
+
+test('decryptMany / decryptManyAsync return typed values; expect checks each and names the index', async (t) => {
+  for (const v of [vault, dvault]) {
+    const values = TYPED.map(([, value]) => value);
+    const sealed = v.encryptMany(values, ctx);
+    const check = (opened) => {
+      t.is(opened.length, values.length);
+      for (let i = 0; i < values.length; i++) {
+        const [type, value] = TYPED[i];
+        if (type === 'date') t.is(opened[i].getTime(), value.getTime());
+        else if (type === 'bytes') t.true(opened[i].equals(value));
+        else t.deepEqual(opened[i], value);
+      }
+    };
+    check(v.decryptMany(sealed, ctx));
+    check(await v.decryptManyAsync(sealed, ctx, { threads: 2 }));
+    check(v.decryptMany(TYPED.map(([, value], i) => v.encrypt(value, ctx, { aad: i })), ctx, { aad: TYPED.map((_, i) => i) }));
+
+    const strings = ['a', 'b', 'c', 'd'].map((x) => `${SECRET} ${x}`);
+    const batch = v.encryptMany(strings, ctx);
+    t.deepEqual(v.decryptMany(batch, ctx, { expect: 'string' }), strings);
+    t.deepEqual(await v.decryptManyAsync(batch, ctx, { expect: 'string' }), strings);
+    batch[2] = v.encrypt(new Date(0), ctx);
+    const rowIds = { aad: [1, 2, 3, 4], expect: 'string' };
+    const bound = strings.map((x, i) => v.encrypt(i === 2 ? new Date(0) : x, ctx, { aad: i + 1 }));
+    for (const error of [
+      t.throws(() => v.decryptMany(batch, ctx, { expect: 'string' })),
+      await t.throwsAsync(v.decryptManyAsync(batch, ctx, { expect: 'string', threads: 2 })),
+      t.throws(() => v.decryptMany(bound, ctx, rowIds)),
+      await t.throwsAsync(v.decryptManyAsync(bound, ctx, rowIds)),
+    ]) {
+      t.is(error.code, 'ERR_SIFREDB_INPUT');
+      t.is(error.message, 'ciphertexts[2]: the stored value is a date, not a string');
+      t.is(error.index, 2);
+    }
+    t.is(t.throws(() => v.decryptMany(batch, ctx, { expect: 'text' })).code, 'ERR_SIFREDB_INPUT');
+    t.is((await t.throwsAsync(v.decryptManyAsync(batch, ctx, { expect: 'text' }))).code, 'ERR_SIFREDB_INPUT');
+  }
+});
+
+test('decryptBytes / decryptManyBytes return the raw value bytes, whatever the type', async (t) => {
+  const float = (n) => {
+    const out = Buffer.alloc(8);
+    out.writeDoubleBE(n);
+    return out;
+  };
+  const raw = [
+    [SECRET, Buffer.from(SECRET, 'utf8')],
+    [Buffer.of(0, 1, 2), Buffer.of(0, 1, 2)],
+    [-12.5, float(-12.5)],
+    [-(10n ** 30n), Buffer.from((-(10n ** 30n)).toString(), 'latin1')],
+    [true, Buffer.of(1)],
+    [new Date(1_700_000_000_123), float(1_700_000_000_123)],
+    [{ a: [1, null] }, Buffer.from('{"a":[1,null]}')],
+  ];
+  for (const v of [vault, dvault]) {
+    const sealed = v.encryptMany(raw.map(([value]) => value), ctx);
+    const many = v.decryptManyBytes(sealed, ctx);
+    const manyAsync = await v.decryptManyBytesAsync(sealed, ctx, { threads: 2 });
+    for (let i = 0; i < raw.length; i++) {
+      const expected = raw[i][1];
+      t.true(v.decryptBytes(sealed[i], ctx).equals(expected), `decryptBytes ${i}`);
+      t.true(v.decryptBytes(toText(sealed[i]), ctx).equals(expected), `decryptBytes of text ${i}`);
+      t.true(many[i].equals(expected), `decryptManyBytes ${i}`);
+      t.true(manyAsync[i].equals(expected), `decryptManyBytesAsync ${i}`);
+    }
+  }
+  t.is(vault.decryptValue, undefined, 'decryptValue is gone');
+});
+
+test('BlindIndex term.int: a number up to 53 bits, a bigint above', async (t) => {
+  for (const [bits, type] of [[undefined, 'number'], [16, 'number'], [53, 'number'], [54, 'bigint'], [256, 'bigint']]) {
+    const index = await BlindIndex.open(vault.keyring, bits === undefined ? { name: 'email' } : { name: 'email', bits });
+    const term = index.compute('alice@example.com', ctx);
+    t.is(typeof term.int, type, `${bits} bits`);
+    t.is(BigInt(term.int), BigInt(`0x${term.hex}`) >> BigInt(term.bytes.length * 8 - index.bits));
   }
 });

@@ -14,7 +14,7 @@ const values = Array.from({ length: 1024 }, () => randomBytes(32));
 const loop = (n) => {
   for (let i = 0; i < n; i++) {
     const sealed = vault.encrypt(values[i & 1023], ctx);
-    vault.decrypt(sealed, ctx);
+    vault.decryptBytes(sealed, ctx);
   }
 };
 

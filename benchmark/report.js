@@ -83,7 +83,7 @@ function ceilingRows(results) {
   const ns = lookup(results);
   const pairs = [
     ['randomized_encrypt', 'encrypt', ROWS.native, 'vault.encrypt'],
-    ['randomized_decrypt', 'decrypt', ROWS.native, 'vault.decrypt'],
+    ['randomized_decrypt', 'decrypt', ROWS.native, 'vault.decryptBytes'],
     ['deterministic_encrypt', 'siv-encrypt', ROWS.native, 'dvault.encrypt'],
     ['blind_index', 'blind-index', ROWS.native, 'blindIndex.compute'],
   ];
@@ -105,7 +105,7 @@ function ceilingRows(results) {
   const batchDec = ns('decrypt', 32, ROWS.nativeBatch);
   if (open && batchDec) {
     const per = open.ns / (open.elements ?? 1000);
-    rows.push({ what: 'vault.decryptMany, per 32 B value', core: per, native: batchDec, share: per / batchDec });
+    rows.push({ what: 'vault.decryptManyBytes, per 32 B value', core: per, native: batchDec, share: per / batchDec });
   }
   const derive = core['derive_cipher/chacha20poly1305']?.ns;
   const deriveNative = ns('derive', 32, ROWS.native);
@@ -354,7 +354,7 @@ export function renderMarkdown(results) {
   const m = results.memory;
   out.push('## Memory', '');
   out.push(
-    `\`vault.encrypt\` + \`vault.decrypt\` of ${m.values.toLocaleString('en')} values of 32 B in a loop (${m.seconds} s, ${m.backend} backend): RSS **${m.rssBeforeMiB} MiB** before, **${m.rssAfterMiB} MiB** after (peak ${m.rssPeakMiB} MiB); V8 heap ${m.heapUsedBeforeMiB} → ${m.heapUsedAfterMiB} MiB, external ${m.externalBeforeMiB} → ${m.externalAfterMiB} MiB.`,
+    `\`vault.encrypt\` + \`vault.decryptBytes\` of ${m.values.toLocaleString('en')} values of 32 B in a loop (${m.seconds} s, ${m.backend} backend): RSS **${m.rssBeforeMiB} MiB** before, **${m.rssAfterMiB} MiB** after (peak ${m.rssPeakMiB} MiB); V8 heap ${m.heapUsedBeforeMiB} → ${m.heapUsedAfterMiB} MiB, external ${m.externalBeforeMiB} → ${m.externalAfterMiB} MiB.`,
     '',
     `RSS during the loop (MiB): ${m.samples.map((s) => s.rssMiB).join(', ')}.`,
     '',

@@ -101,9 +101,9 @@ async function singleValueTable(s) {
     const sealedMany = n.vault.encryptMany(many, ctx);
     const nodeSealed = node.encrypt(value);
     const nobleSealed = noble.encrypt(value);
-    await add('decrypt', size, ROWS.native, () => n.vault.decrypt(sealed, ctx));
-    await add('decrypt', size, ROWS.nativeBatch, () => n.vault.decryptMany(sealedMany, ctx), { perCall: many.length });
-    await add('decrypt', size, ROWS.js, () => j.vault.decrypt(sealed, ctx));
+    await add('decrypt', size, ROWS.native, () => n.vault.decryptBytes(sealed, ctx));
+    await add('decrypt', size, ROWS.nativeBatch, () => n.vault.decryptManyBytes(sealedMany, ctx), { perCall: many.length });
+    await add('decrypt', size, ROWS.js, () => j.vault.decryptBytes(sealed, ctx));
     await add('decrypt', size, ROWS.node, () => node.decrypt(nodeSealed));
     await add('decrypt', size, ROWS.noble, () => noble.decrypt(nobleSealed));
 
@@ -183,14 +183,14 @@ async function batchScenario(s) {
   let sealed = n.vault.encryptMany(values, ctx);
   await record('SifreDB native batch', N, {
     encrypt: () => n.vault.encryptMany(values, ctx),
-    decrypt: () => n.vault.decryptMany(sealed, ctx),
+    decrypt: () => n.vault.decryptManyBytes(sealed, ctx),
     reencrypt: () => n.vault.reencryptMany(sealed, ctx),
   });
   // 1 and 2 threads measured in alternation, so that load from elsewhere hits both alike.
   const asyncRows = [1, 2].map((threads) => ({ row: `SifreDB native async, ${threads} thread${threads > 1 ? 's' : ''}`, count: N, threads }));
   const asyncOps = {
     encrypt: (threads) => n.vault.encryptManyAsync(values, ctx, { threads }),
-    decrypt: (threads) => n.vault.decryptManyAsync(sealed, ctx, { threads }),
+    decrypt: (threads) => n.vault.decryptManyBytesAsync(sealed, ctx, { threads }),
     reencrypt: (threads) => n.vault.reencryptManyAsync(sealed, ctx, { threads }),
   };
   for (const [op, fn] of Object.entries(asyncOps)) {
@@ -209,7 +209,7 @@ async function batchScenario(s) {
       for (let i = 0; i < N; i++) n.vault.encrypt(values[i], ctx);
     },
     decrypt: () => {
-      for (let i = 0; i < N; i++) n.vault.decrypt(sealed[i], ctx);
+      for (let i = 0; i < N; i++) n.vault.decryptBytes(sealed[i], ctx);
     },
     reencrypt: () => {
       for (let i = 0; i < N; i++) n.vault.reencrypt(sealed[i], ctx);
@@ -223,7 +223,7 @@ async function batchScenario(s) {
     slow,
     {
       encrypt: () => j.vault.encryptMany(jsValues, ctx),
-      decrypt: () => j.vault.decryptMany(jsSealed, ctx),
+      decrypt: () => j.vault.decryptManyBytes(jsSealed, ctx),
       reencrypt: () => j.vault.reencryptMany(jsSealed, ctx),
     },
     Math.min(BATCH_RUNS, 3),

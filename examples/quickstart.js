@@ -26,7 +26,7 @@ const insert = (id, address, number) => ({
 });
 const users = [insert(1, 'alice@example.com', '123-45-6789')]; // stands in for a database table
 console.log('stored row:', users[0]);
-console.log('decrypted:', vault.decryptToString(users[0].email, email));
+console.log('decrypted:', vault.decrypt(users[0].email, email)); // in the type it was encrypted from: a string
 
 // 4. Look rows up without decrypting the column.
 // SELECT * FROM users WHERE ssn = ANY($1)

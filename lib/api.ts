@@ -9,12 +9,13 @@ export { Vault } from './vault/vault.js';
 export type { RandomizedAlgorithm, VaultOptions } from './vault/vault.js';
 export { DeterministicVault } from './vault/deterministic-vault.js';
 export type { DeterministicVaultOptions } from './vault/deterministic-vault.js';
-export type { BaseVault, ReencryptOptions } from './vault/base-vault.js';
+export type { BaseVault, DecryptManyOptions, DecryptOptions, ReencryptOptions } from './vault/base-vault.js';
 
 export { BlindIndex, DEFAULT_BLIND_INDEX_BITS } from './blind-index/blind-index.js';
 export type {
   BlindIndexField,
   BlindIndexInput,
+  BlindIndexInt,
   BlindIndexOptions,
   BlindIndexTerm,
   BlindIndexTransform,
@@ -39,8 +40,8 @@ export type { BatchRowBindingOptions, RowAd, RowBindingOptions } from './format/
 export type { CiphertextInfo } from './format/inspect.js';
 export type { AlgorithmName } from './format/envelope.js';
 export { TEXT_PREFIX } from './format/text.js';
-export { VALUE_TAG } from './format/value-codec.js';
-export type { DecryptedValue, EncryptableValue, JsonValue, ValueTag } from './format/value-codec.js';
+export { VALUE_TAG, valueTypeOf } from './format/value-codec.js';
+export type { DecryptedValue, EncryptableValue, JsonValue, ValueOf, ValueTag, ValueType, ValueTypeMap } from './format/value-codec.js';
 
 export { defineTable, loadSchema, parseSchema, Schema, TableSchema } from './schema/definition.js';
 export { diffSettings, schemaRecords, settingsFingerprint } from './schema/settings.js';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: installs what the suites need besides npm packages (idempotent), runs the Rust
-// workspace's tests, then the ava suite once per backend. Prints one summary line per stage and a
-// final "N passed, N failed" line.
+// workspace's tests, then the ava suite once per backend, then the compile-time checks of the
+// public types (__test__/types). Prints one summary line per stage and a final "N passed, N failed"
+// line.
 import { spawnSync } from 'node:child_process';
 
 const stages = [
@@ -9,6 +10,7 @@ const stages = [
   { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
   { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
   { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
+  { name: 'public types', command: 'npx', args: ['tsc', '-p', '__test__/types'], env: {} },
   { name: 'npm pack', command: 'node', args: ['scripts/pack-check.js'], env: {} },
 ];
 
@@ -40,6 +42,8 @@ process.exit(failed === 0 ? 0 : 1);
 
 function countTests(name, output) {
   if (name.startsWith('test services')) return { passed: 0, failed: 0, skipped: 0 };
+  // tsc prints nothing on success and one line per error.
+  if (name === 'public types') return { passed: 0, failed: (output.match(/error TS\d+/g) ?? []).length, skipped: 0 };
   if (name === 'cargo') {
     let p = 0;
     let f = 0;

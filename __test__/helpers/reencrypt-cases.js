@@ -169,7 +169,7 @@ export function registerCases(test, label, setup) {
     for (const r of rows) {
       const ctx = r.tenant === null ? base : base.withTenant(r.tenant);
       const body = Buffer.from(r.body);
-      if (inspect(body).keyVersion !== 2 || !k.vault.decrypt(body, ctx).equals(Buffer.from(`body of ${r.doc_key}`))) t.fail(r.doc_key);
+      if (inspect(body).keyVersion !== 2 || !k.vault.decryptBytes(body, ctx).equals(Buffer.from(`body of ${r.doc_key}`))) t.fail(r.doc_key);
     }
 
     // A deterministic column re-encrypts with the DeterministicVault.

@@ -29,14 +29,17 @@ export interface BlindIndexField {
 }
 
 /** Options of {@link BlindIndex.open}. `cacheSize` and `backend` apply only when the source is not a {@link Keyring}. */
-export interface BlindIndexOptions extends KeyringOptions {
+export interface BlindIndexOptions<B extends number = number> extends KeyringOptions {
   /**
    * Index name, 1..255 UTF-8 bytes. Part of the key derivation: two indexes on one column with
    * different names (e.g. full email and email domain) have independent keys.
    */
   name: string;
-  /** Term length in bits, 8..256 (default {@link DEFAULT_BLIND_INDEX_BITS}); size it with `planBlindIndex`. */
-  bits?: number;
+  /**
+   * Term length in bits, 8..256 (default {@link DEFAULT_BLIND_INDEX_BITS}); size it with
+   * `planBlindIndex`. A literal here types the terms' `int` (see {@link BlindIndexInt}).
+   */
+  bits?: B;
   /** Transforms of a single-field index. Use `fields[i].transforms` for a compound index. */
   transforms?: readonly BlindIndexTransform[];
   /** Fields of a compound index, in order (e.g. last 4 of an SSN, then a birth year). */
@@ -52,8 +55,38 @@ export type BlindIndexInput = string | number | bigint;
  */
 export type BlindIndexValue = BlindIndexInput | readonly BlindIndexInput[] | Readonly<Record<string, BlindIndexInput>>;
 
-/** A blind-index term under one key version, in the forms a database column may want. */
-export interface BlindIndexTerm {
+/** The bit lengths whose terms fit a `number` exactly (`Number.MAX_SAFE_INTEGER` is 2^53 - 1). */
+type NumberBits =
+  | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28
+  | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40 | 41 | 42 | 43 | 44 | 45 | 46 | 47 | 48
+  | 49 | 50 | 51 | 52 | 53;
+
+/** The bit lengths whose terms need a `bigint`. */
+type BigintBits =
+  | 54 | 55 | 56 | 57 | 58 | 59 | 60 | 61 | 62 | 63 | 64 | 65 | 66 | 67 | 68 | 69 | 70 | 71 | 72 | 73
+  | 74 | 75 | 76 | 77 | 78 | 79 | 80 | 81 | 82 | 83 | 84 | 85 | 86 | 87 | 88 | 89 | 90 | 91 | 92 | 93
+  | 94 | 95 | 96 | 97 | 98 | 99 | 100 | 101 | 102 | 103 | 104 | 105 | 106 | 107 | 108 | 109 | 110 | 111
+  | 112 | 113 | 114 | 115 | 116 | 117 | 118 | 119 | 120 | 121 | 122 | 123 | 124 | 125 | 126 | 127 | 128
+  | 129 | 130 | 131 | 132 | 133 | 134 | 135 | 136 | 137 | 138 | 139 | 140 | 141 | 142 | 143 | 144 | 145
+  | 146 | 147 | 148 | 149 | 150 | 151 | 152 | 153 | 154 | 155 | 156 | 157 | 158 | 159 | 160 | 161 | 162
+  | 163 | 164 | 165 | 166 | 167 | 168 | 169 | 170 | 171 | 172 | 173 | 174 | 175 | 176 | 177 | 178 | 179
+  | 180 | 181 | 182 | 183 | 184 | 185 | 186 | 187 | 188 | 189 | 190 | 191 | 192 | 193 | 194 | 195 | 196
+  | 197 | 198 | 199 | 200 | 201 | 202 | 203 | 204 | 205 | 206 | 207 | 208 | 209 | 210 | 211 | 212 | 213
+  | 214 | 215 | 216 | 217 | 218 | 219 | 220 | 221 | 222 | 223 | 224 | 225 | 226 | 227 | 228 | 229 | 230
+  | 231 | 232 | 233 | 234 | 235 | 236 | 237 | 238 | 239 | 240 | 241 | 242 | 243 | 244 | 245 | 246 | 247
+  | 248 | 249 | 250 | 251 | 252 | 253 | 254 | 255 | 256;
+
+/**
+ * The type of {@link BlindIndexTerm.int} for `B` bits: `number` up to 53 bits, `bigint` above, and
+ * `number | bigint` when `B` is not a literal type (bits only known at run time).
+ */
+export type BlindIndexInt<B extends number> = B extends NumberBits ? number : B extends BigintBits ? bigint : number | bigint;
+
+/**
+ * A blind-index term under one key version, in the forms a database column may want. `I` is the
+ * type of `int`: a `BlindIndex<B>` gives `BlindIndexTerm<BlindIndexInt<B>>`.
+ */
+export interface BlindIndexTerm<I extends number | bigint = number | bigint> {
   /** Key version the term was computed under. */
   readonly version: number;
   /** `ceil(bits / 8)` bytes; unused low-order bits of the last byte are zero (BYTEA column). */
@@ -64,7 +97,7 @@ export interface BlindIndexTerm {
    * The `bits` leading bits as an unsigned integer: a `number` when `bits` ≤ 53, else a `bigint`
    * (INTEGER column for ≤ 31 bits, BIGINT for ≤ 63).
    */
-  readonly int: number | bigint;
+  readonly int: I;
 }
 
 /**
@@ -132,17 +165,17 @@ function fieldText(value: unknown, field: string): string {
  * @example
  * ```ts
  * const byEmail = await BlindIndex.open(keyring, { name: 'email', bits: 16, transforms: ['trim', 'lowercase'] });
- * row.email_idx = byEmail.compute(email, ctx).int;
+ * row.email_idx = byEmail.compute(email, ctx).int; // a number: BlindIndex<16>
  * const terms = byEmail.queryTerms('Alice@Example.com ', ctx).map((t) => t.int); // WHERE email_idx = ANY($1)
  * ```
  */
-export class BlindIndex {
+export class BlindIndex<B extends number = number> {
   /** The loaded keys. */
   readonly keyring: Keyring;
   /** Index name (part of the key derivation). */
   readonly name: string;
   /** Term length in bits. */
-  readonly bits: number;
+  readonly bits: B;
   /** Field names of a compound index; empty for a single-field index. */
   readonly fields: readonly string[];
   /** Transforms of a single-field index, as given (empty for a compound index). */
@@ -152,7 +185,7 @@ export class BlindIndex {
   private constructor(
     keyring: Keyring,
     name: string,
-    bits: number,
+    bits: B,
     fields: readonly string[],
     specs: readonly BlindIndexTransform[],
     transforms: Transform[][],
@@ -168,10 +201,15 @@ export class BlindIndex {
 
   /**
    * Opens an index on the keys of `source` (a provider, a `TenantKeyRouter` or a shared `Keyring`).
+   * A literal `options.bits` types the index (`bits: 18` gives a `BlindIndex<18>`, whose terms' `int`
+   * is a `number`); without `bits` it is a `BlindIndex<16>`.
    * @throws `ERR_SIFREDB_INPUT` for a bad name, bit length, transform or field list;
    *   `ERR_SIFREDB_KEY` when the keys cannot be loaded.
    */
-  static async open(source: KeySource, options: BlindIndexOptions): Promise<BlindIndex> {
+  static async open<B extends number = typeof DEFAULT_BLIND_INDEX_BITS>(
+    source: KeySource,
+    options: BlindIndexOptions<B>,
+  ): Promise<BlindIndex<B>> {
     if (typeof options !== 'object' || options === null) {
       throw new SifreDBError(ERROR_CODES.input, 'BlindIndex.open needs options { name, bits?, transforms?, fields? }');
     }
@@ -207,7 +245,7 @@ export class BlindIndex {
       compiled = fields.map((field, i) => compileTransforms(field.transforms, `fields[${i}].transforms`));
     }
     const keyring = await Keyring.from(source, keyringOptions);
-    return new BlindIndex(keyring, name, bits, names, fields === undefined ? (transforms ?? []) : [], compiled);
+    return new BlindIndex(keyring, name, bits as B, names, fields === undefined ? (transforms ?? []) : [], compiled);
   }
 
   /**
@@ -215,7 +253,7 @@ export class BlindIndex {
    * @throws `ERR_SIFREDB_INPUT` for a value that does not fit the index's fields, or text with a
    *   lone surrogate (after transforms).
    */
-  compute(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm {
+  compute(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm<BlindIndexInt<B>> {
     assertContext(ctx);
     if (this.fields.length === 0) {
       // One field: the backend hashes `u32be len ‖ UTF-8` without a message built here.
@@ -236,7 +274,7 @@ export class BlindIndex {
    * current one first. Use them all in `WHERE idx IN (…)` so that rows written before a rotation are
    * still found; the list shrinks to one once old versions are retired.
    */
-  queryTerms(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm[] {
+  queryTerms(value: BlindIndexValue, ctx: EncryptionContext): BlindIndexTerm<BlindIndexInt<B>>[] {
     assertContext(ctx);
     const message = this.#message(value);
     try {
@@ -283,7 +321,7 @@ export class BlindIndex {
    * with one backend call, in order.
    * @throws as {@link compute}, naming the first bad value: `values[i]: …`, with `error.index === i`.
    */
-  computeMany(values: readonly BlindIndexValue[], ctx: EncryptionContext): BlindIndexTerm[] {
+  computeMany(values: readonly BlindIndexValue[], ctx: EncryptionContext): BlindIndexTerm<BlindIndexInt<B>>[] {
     assertContext(ctx);
     assertArray(values, 'values');
     const version = this.keyring.currentVersionFor(ctx);
@@ -308,11 +346,11 @@ export class BlindIndex {
     }
   }
 
-  #term(version: number, message: Uint8Array, ctx: EncryptionContext): BlindIndexTerm {
+  #term(version: number, message: Uint8Array, ctx: EncryptionContext): BlindIndexTerm<BlindIndexInt<B>> {
     return this.#termOf(version, this.keyring.blindIndex(ctx, this.name, version).compute(message, this.bits));
   }
 
-  #termOf(version: number, bytes: Buffer): BlindIndexTerm {
+  #termOf(version: number, bytes: Buffer): BlindIndexTerm<BlindIndexInt<B>> {
     // A table beats bytes.toString('hex') (a call into C++) for terms of a few bytes.
     let hex = '';
     for (let i = 0; i < bytes.length; i++) hex += HEX_BYTE[bytes[i]!];
@@ -325,7 +363,7 @@ export class BlindIndex {
     } else {
       int = BigInt(`0x${hex}`) >> BigInt(spare);
     }
-    return Object.freeze({ version, bytes, hex, int });
+    return Object.freeze({ version, bytes, hex, int: int as BlindIndexInt<B> });
   }
 
   /**

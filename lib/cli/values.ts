@@ -159,7 +159,7 @@ ${KEY_HELP}
     const { keyring, close } = await openKeyring(values);
     try {
       const vault = info.algorithm === 'aes-256-siv' ? await DeterministicVault.open(keyring) : await Vault.open(keyring);
-      const value = vault.decryptValue(ciphertext, ctx, rowBindingFrom(values));
+      const value = vault.decrypt(ciphertext, ctx, rowBindingFrom(values));
       if (out.json) {
         const type = Buffer.isBuffer(value) ? 'bytes' : value instanceof Date ? 'date' : value === null || typeof value === 'object' ? 'json' : typeof value;
         const shown = Buffer.isBuffer(value) ? value.toString('base64') : typeof value === 'bigint' ? value.toString() : value;

@@ -697,7 +697,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
             if (lookups.length === 0) {
               return { next: vault.reencrypt(value, ctx, { ...rowOptions, previousAad: previous?.aad ?? null }), lookups: [] };
             }
-            const plain = vault.decryptValue(value, ctx, previous);
+            const plain = vault.decrypt(value, ctx, previous);
             return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
           } catch (error) {
             if (asSifreDBError(error).code !== ERROR_CODES.auth) throw error;
@@ -706,17 +706,17 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         if (!vault.needsReencryption(value, ctx)) {
           if (lookups.some((_, j) => row[`l${j}`] === null)) {
             // Current, but a lookup column is empty (a lookup added later): fill it, keep the value.
-            const plain = vault.decryptValue(value, ctx, rowOptions);
+            const plain = vault.decrypt(value, ctx, rowOptions);
             return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx) };
           }
           // With row binding a current ciphertext must still open under its row's id: one moved
           // from another row is reported, not counted as done. In a migration every skipped row
           // must open under the new binding.
-          if (rowOptions !== undefined || migrating) vault.decrypt(value, ctx, rowOptions).fill(0);
+          if (rowOptions !== undefined || migrating) vault.decryptBytes(value, ctx, rowOptions).fill(0);
           return 'skip';
         }
         if (lookups.length === 0) return { next: vault.reencrypt(value, ctx, rowOptions), lookups: [] };
-        const plain = vault.decryptValue(value, ctx, rowOptions);
+        const plain = vault.decrypt(value, ctx, rowOptions);
         return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
       }
       if (isEncrypted(value)) {
@@ -724,7 +724,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         // context (and row id, with row binding). Anything else (another key or context, a
         // plaintext shaped like a ciphertext) is reported as a failed row instead of being counted
         // as done.
-        vault.decrypt(value as string | Uint8Array, ctx, rowOptions);
+        vault.decryptBytes(value as string | Uint8Array, ctx, rowOptions).fill(0);
         return 'skip';
       }
       if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
@@ -983,7 +983,7 @@ function makeLookups(
       },
       holds(value, ctx, _version, stored) {
         try {
-          return sameValue(vault.decryptValue(stored as string | Uint8Array, lookupContext(ctx)), value);
+          return sameValue(vault.decrypt(stored as string | Uint8Array, lookupContext(ctx)), value);
         } catch {
           return false;
         }

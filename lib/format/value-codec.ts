@@ -29,8 +29,25 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  */
 export type EncryptableValue = string | Uint8Array | number | bigint | boolean | Date | null | JsonValue[] | { [key: string]: JsonValue };
 
-/** What `decryptValue` returns: the same JS type as encrypted (bytes come back as a `Buffer`). */
+/** What `decrypt` returns: the same JS type as encrypted (bytes come back as a `Buffer`). */
 export type DecryptedValue = string | Buffer | number | bigint | boolean | Date | JsonValue;
+
+/** The JS type of each stored value type, as `decrypt` returns it. */
+export interface ValueTypeMap {
+  string: string;
+  number: number;
+  bigint: bigint;
+  boolean: boolean;
+  date: Date;
+  json: JsonValue;
+  bytes: Buffer;
+}
+
+/** A stored value's type, as named by `decrypt`'s `expect` option (one per {@link VALUE_TAG}). */
+export type ValueType = keyof ValueTypeMap;
+
+/** What `decrypt(…, { expect: T })` returns: `ValueOf<'date'>` is `Date`, `ValueOf<'json'>` is {@link JsonValue}. */
+export type ValueOf<T extends ValueType> = ValueTypeMap[T];
 
 /** A value ready for a backend call: its tag and its bytes (strings are left for the backend to encode). */
 export interface EncodedValue {
@@ -182,11 +199,50 @@ export function encodeValue(value: EncryptableValue): EncodedValue {
   }
 }
 
-const TAG_NAMES = ['bytes', 'string', 'number', 'bigint', 'boolean', 'Date', 'JSON'];
+/** Indexed by tag. */
+const VALUE_TYPES: readonly ValueType[] = ['bytes', 'string', 'number', 'bigint', 'boolean', 'date', 'json'];
 
-/** Human name of a tag, for error messages. */
-export function tagName(tag: number): string {
-  return TAG_NAMES[tag] ?? `unknown type tag ${tag}`;
+/** The {@link ValueType} of a type tag (`VALUE_TAG.date` → `'date'`); `undefined` for an unknown tag. */
+export function valueTypeOf(tag: number): ValueType | undefined {
+  return VALUE_TYPES[tag];
+}
+
+const DESCRIPTIONS: Readonly<Record<ValueType, string>> = {
+  bytes: 'bytes',
+  string: 'a string',
+  number: 'a number',
+  bigint: 'a bigint',
+  boolean: 'a boolean',
+  date: 'a date',
+  json: 'JSON',
+};
+
+/** A value type or tag as a phrase for error messages: `a number`, `JSON`, `bytes`. */
+export function describeType(typeOrTag: ValueType | number): string {
+  const type = typeof typeOrTag === 'number' ? valueTypeOf(typeOrTag) : typeOrTag;
+  return type === undefined ? `of unknown type tag ${typeOrTag}` : DESCRIPTIONS[type];
+}
+
+/**
+ * `expect` checked: `undefined`, or the {@link ValueType} it names.
+ * @throws `ERR_SIFREDB_INPUT` for anything else.
+ */
+export function expectedType(expect: unknown): ValueType | undefined {
+  if (expect === undefined) return undefined;
+  if (typeof expect === 'string' && Object.hasOwn(DESCRIPTIONS, expect)) return expect as ValueType;
+  throw new SifreDBError(ERROR_CODES.input, `expect must be one of ${VALUE_TYPES.map((t) => `'${t}'`).join(', ')}`);
+}
+
+/**
+ * Throws `ERR_SIFREDB_INPUT` when a value of tag `tag` is not of type `expected` (no check when
+ * `expected` is undefined). The message names the two types only, never the value. An unknown tag
+ * passes: it is a malformed plaintext, which decoding refuses with `ERR_SIFREDB_FORMAT`.
+ */
+export function checkType(tag: number, expected: ValueType | undefined): void {
+  const stored = VALUE_TYPES[tag];
+  if (expected !== undefined && stored !== undefined && stored !== expected) {
+    throw new SifreDBError(ERROR_CODES.input, `the stored value is ${describeType(stored)}, not ${describeType(expected)}`);
+  }
 }
 
 function malformed(what: string): SifreDBError {
@@ -194,14 +250,13 @@ function malformed(what: string): SifreDBError {
 }
 
 /**
- * Decodes `type tag ‖ value bytes` (a decrypted plaintext) to the original JS type. The bytes were
- * authenticated, so a malformed value means a writer that does not follow the format:
- * `ERR_SIFREDB_FORMAT`, never a guess.
+ * Decodes a decrypted value — its type tag and its bytes `body` — to the original JS type. The bytes
+ * were authenticated, so a malformed value means a writer that does not follow the format:
+ * `ERR_SIFREDB_FORMAT`, never a guess. Bytes are returned as `body` itself, not a copy: the caller
+ * wipes `body` after decoding any other type, never after bytes.
  */
-export function decodeValue(plaintext: Uint8Array): DecryptedValue {
-  if (plaintext.length < 1) throw malformed('empty');
-  const body = Buffer.from(plaintext.buffer, plaintext.byteOffset + 1, plaintext.length - 1);
-  switch (plaintext[0]) {
+export function decodeValue(tag: number, body: Buffer): DecryptedValue {
+  switch (tag) {
     case VALUE_TAG.bytes:
       return body;
     case VALUE_TAG.string:
@@ -231,6 +286,6 @@ export function decodeValue(plaintext: Uint8Array): DecryptedValue {
         throw malformed('JSON');
       }
     default:
-      throw new SifreDBError(ERROR_CODES.format, `decrypted value has unknown type tag ${plaintext[0]}`);
+      throw new SifreDBError(ERROR_CODES.format, `decrypted value has unknown type tag ${tag}`);
   }
 }

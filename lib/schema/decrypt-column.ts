@@ -1,33 +1,22 @@
 /**
- * One column of a batch of rows decrypted to its declared type: what `EncryptedTable` reads with.
- * A value of another type than the schema declares is `ERR_SIFREDB_SCHEMA`: the schema and the data
- * disagree, and guessing would hand the application the wrong type.
+ * One column of a batch of rows decrypted to its declared type, one backend call per column and
+ * context: what `EncryptedTable` reads with. A value of another type than the schema declares is
+ * `ERR_SIFREDB_SCHEMA`: the schema and the data disagree, and guessing would hand the application
+ * the wrong type.
  */
-import { indexedError } from '../backend/batch.js';
 import type { BatchOptions } from '../backend/types.js';
 import type { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import type { ValueType } from '../format/value-codec.js';
 import type { BaseVault } from '../vault/base-vault.js';
-import type { ColumnValueType } from './definition.js';
 
-const TYPE_NAMES: Readonly<Record<ColumnValueType, string>> = {
-  string: 'string',
-  number: 'number',
-  bigint: 'bigint',
-  boolean: 'boolean',
-  date: 'Date',
-  json: 'JSON',
-  bytes: 'bytes',
-};
-
-function typeOfValue(value: unknown): ColumnValueType {
-  if (typeof value === 'string') return 'string';
-  if (typeof value === 'number') return 'number';
-  if (typeof value === 'bigint') return 'bigint';
-  if (typeof value === 'boolean') return 'boolean';
-  if (value instanceof Date) return 'date';
-  if (value instanceof Uint8Array) return 'bytes';
-  return 'json';
+/** The vault's `expect` mismatch (an input error naming `ciphertexts[i]`) as a schema error. */
+function asSchemaError(error: unknown, type: ValueType): unknown {
+  if (!(error instanceof SifreDBError) || error.code !== ERROR_CODES.input) return error;
+  const index = (error as { index?: unknown }).index;
+  const renamed = new SifreDBError(ERROR_CODES.schema, `${error.message} (the schema declares ${type})`);
+  if (typeof index === 'number') (renamed as unknown as { index: number }).index = index;
+  return renamed;
 }
 
 /** The values of `ciphertexts`, each checked against `type`; errors name `ciphertexts[i]` with `error.index`. */
@@ -35,37 +24,28 @@ export function decryptColumn(
   vault: BaseVault,
   ciphertexts: readonly (string | Uint8Array)[],
   ctx: EncryptionContext,
-  type: ColumnValueType,
+  type: ValueType,
   rowAds: readonly string[] | undefined,
 ): unknown[] {
-  return ciphertexts.map((ciphertext, i) => {
-    let value: unknown;
-    try {
-      value = vault.decryptValue(ciphertext, ctx, rowAds === undefined ? undefined : { aad: rowAds[i]! });
-    } catch (error) {
-      throw indexedError(error, 'ciphertexts', i);
-    }
-    const held = typeOfValue(value);
-    if (held !== type) {
-      if (value instanceof Uint8Array) value.fill(0);
-      throw indexedError(
-        new SifreDBError(ERROR_CODES.schema, `the stored value is ${TYPE_NAMES[held]} but the schema declares ${TYPE_NAMES[type]}`),
-        'ciphertexts',
-        i,
-      );
-    }
-    return value;
-  });
+  try {
+    return vault.decryptMany(ciphertexts, ctx, rowAds === undefined ? { expect: type } : { expect: type, aad: rowAds });
+  } catch (error) {
+    throw asSchemaError(error, type);
+  }
 }
 
-/** Async form of {@link decryptColumn}. */
+/** Async form of {@link decryptColumn}: the ciphers run on the thread pool. */
 export async function decryptColumnAsync(
   vault: BaseVault,
   ciphertexts: readonly (string | Uint8Array)[],
   ctx: EncryptionContext,
-  type: ColumnValueType,
+  type: ValueType,
   rowAds: readonly string[] | undefined,
-  _options?: BatchOptions,
+  options?: BatchOptions,
 ): Promise<unknown[]> {
-  return decryptColumn(vault, ciphertexts, ctx, type, rowAds);
+  try {
+    return await vault.decryptManyAsync(ciphertexts, ctx, { ...options, expect: type, ...(rowAds === undefined ? {} : { aad: rowAds }) });
+  } catch (error) {
+    throw asSchemaError(error, type);
+  }
 }

@@ -8,27 +8,15 @@ import { Buffer } from 'node:buffer';
 import type { BlindIndexTransform } from '../blind-index/blind-index.js';
 import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import type { JsonValue } from '../format/value-codec.js';
+import type { ValueOf, ValueType } from '../format/value-codec.js';
 import { parseTableName } from '../db/schema.js';
 import type { RandomizedAlgorithm } from '../vault/vault.js';
 
-/** The JS type a column holds; `decrypt` gives it back as {@link PlainValueOf} that type. */
-export type ColumnValueType = 'string' | 'number' | 'bigint' | 'boolean' | 'date' | 'json' | 'bytes';
+/** The JS type a column holds (`string`, `date`, …); `decryptRows` gives it back as {@link PlainValueOf} that type. */
+export type ColumnValueType = ValueType;
 
-/** The JS type of a {@link ColumnValueType}. */
-export type PlainValueOf<T extends ColumnValueType> = T extends 'string'
-  ? string
-  : T extends 'number'
-    ? number
-    : T extends 'bigint'
-      ? bigint
-      : T extends 'boolean'
-        ? boolean
-        : T extends 'date'
-          ? Date
-          : T extends 'bytes'
-            ? Buffer
-            : JsonValue;
+/** The JS type of a {@link ColumnValueType}: `Date` for `date`, `JsonValue` for `json`, `Buffer` for `bytes`. */
+export type PlainValueOf<T extends ValueType> = ValueOf<T>;
 
 /** How a ciphertext is stored: the `sdb1:` text form in TEXT/VARCHAR, or the binary envelope in BYTEA. */
 export type CiphertextStorage = 'text' | 'bytea';

@@ -12,7 +12,7 @@ import {
   settleLater,
   splitByHandle,
 } from '../backend/batch.js';
-import type { BatchOptions, CipherHandle, TaggedValue } from '../backend/types.js';
+import type { BatchOptions, CipherHandle, DecryptedBatch, TaggedValue } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { type EnvelopeHeader, parseHeader } from '../format/envelope.js';
@@ -28,7 +28,18 @@ import {
 } from '../format/row-ad.js';
 import { toText } from '../format/text.js';
 import { assertWellFormed, decodeUtf8 } from '../format/utf8.js';
-import { type DecryptedValue, decodeValue, type EncryptableValue, encodeValue, tagName, VALUE_TAG } from '../format/value-codec.js';
+import {
+  checkType,
+  type DecryptedValue,
+  decodeValue,
+  describeType,
+  type EncryptableValue,
+  encodeValue,
+  expectedType,
+  VALUE_TAG,
+  type ValueOf,
+  type ValueType,
+} from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
 
 /** Encodes a batch of values (see `encodeValue`); a bad one is named `values[i]`. */
@@ -67,6 +78,72 @@ function wipeEncodings(data: readonly (Uint8Array | string)[], tags: Uint8Array)
     const item = data[i];
     if (tags[i] !== VALUE_TAG.bytes && item instanceof Uint8Array) item.fill(0);
   }
+}
+
+/** Options of {@link BaseVault.decrypt}. */
+export interface DecryptOptions<T extends ValueType = ValueType> extends RowBindingOptions {
+  /**
+   * The type the stored value must have; `decrypt` is then typed {@link ValueOf}`<T>` (e.g. `Date`
+   * for `'date'`) and throws `ERR_SIFREDB_INPUT` for a value of another type.
+   */
+  expect?: T;
+}
+
+/** Options of {@link BaseVault.decryptMany} (and, with `threads`, of {@link BaseVault.decryptManyAsync}). */
+export interface DecryptManyOptions<T extends ValueType = ValueType> extends BatchRowBindingOptions {
+  /** The type every stored value must have (see {@link DecryptOptions.expect}). */
+  expect?: T;
+}
+
+/**
+ * Decodes one decrypted value after checking its type against `expected`. The value's bytes are
+ * wiped, unless they are handed out as bytes.
+ */
+function decodeChecked({ typeTag, value }: TaggedValue, expected: ValueType | undefined): DecryptedValue {
+  let handedOut = false;
+  try {
+    checkType(typeTag, expected);
+    const decoded = decodeValue(typeTag, value);
+    handedOut = typeTag === VALUE_TAG.bytes;
+    return decoded;
+  } finally {
+    if (!handedOut) value.fill(0);
+  }
+}
+
+/**
+ * Decodes a decrypted batch, checking each type against `expected`. On failure every value is wiped
+ * and the error names `ciphertexts[i]`; on success only the bytes handed out as bytes are kept.
+ */
+function decodeMany({ values, typeTags }: DecryptedBatch, expected: ValueType | undefined): DecryptedValue[] {
+  const out = new Array<DecryptedValue>(values.length);
+  let i = 0;
+  try {
+    for (; i < values.length; i++) {
+      checkType(typeTags[i]!, expected);
+      out[i] = decodeValue(typeTags[i]!, values[i]!);
+    }
+  } catch (error) {
+    for (const value of values) value.fill(0);
+    throw indexedError(error, 'ciphertexts', i);
+  }
+  for (let j = 0; j < values.length; j++) if (typeTags[j] !== VALUE_TAG.bytes) values[j]!.fill(0);
+  return out;
+}
+
+/**
+ * The type tags of a batch in batch order, from the tags of each handle run (in run order, as
+ * `runByHandle` calls them).
+ */
+function tagsInOrder(runs: readonly HandleRun<CipherHandle>[], runTags: readonly Uint8Array[], n: number): Uint8Array {
+  if (runs.length === 1 && runs[0]!.indices === undefined) return runTags[0]!;
+  const out = new Uint8Array(n);
+  for (let r = 0; r < runs.length; r++) {
+    const indices = runs[r]!.indices!;
+    const tags = runTags[r]!;
+    for (let j = 0; j < indices.length; j++) out[indices[j]!] = tags[j]!;
+  }
+  return out;
 }
 
 /** Options of {@link BaseVault.reencrypt}. */
@@ -130,7 +207,7 @@ export abstract class BaseVault {
 
   /**
    * Encrypts `value` for `ctx` under the current key version; returns the binary envelope.
-   * Strings, bytes, numbers, bigints, booleans and Dates keep their type (see {@link decryptValue});
+   * Strings, bytes, numbers, bigints, booleans and Dates keep their type (see {@link decrypt});
    * `null`, arrays and plain objects are stored as JSON.
    *
    * `options.aad` binds the ciphertext to a row (docs/FORMAT.md, "Row binding"; SECURITY.md): pass
@@ -160,46 +237,53 @@ export abstract class BaseVault {
 
   /**
    * Decrypts a ciphertext (binary or `sdb1:` text) of `ctx` with the key version named in its header;
-   * returns the value's raw bytes (a string's UTF-8, a number's float64 …). Use {@link decryptValue}
-   * for the original JS type and {@link decryptToString} for strings.
+   * returns the value in the JS type it was encrypted from: a string, a number, a bigint, a boolean,
+   * a `Date`, a JSON value (`null`, an array or a plain object) or, for bytes, a `Buffer`. Use
+   * {@link decryptBytes} for the raw value bytes.
+   *
+   * `options.expect` names the type the value must have, and types the result:
+   * `decrypt(ct, ctx, { expect: 'date' })` is a `Date`.
    *
    * Fails closed: input that is not a SifreDB ciphertext — such as a plaintext still in the column —
    * throws `ERR_SIFREDB_FORMAT`; nothing is ever passed through.
    * @throws `ERR_SIFREDB_FORMAT` (not a ciphertext, truncated, unsupported format or algorithm),
    *   `ERR_SIFREDB_KEY` (unknown key version), `ERR_SIFREDB_AUTH` (wrong context or key, tampered,
-   *   or a row-bound ciphertext read without its `options.aad` or with another one).
+   *   or a row-bound ciphertext read without its `options.aad` or with another one),
+   *   `ERR_SIFREDB_INPUT` (a bad `options.expect`, or a stored value of another type:
+   *   `the stored value is a number, not a date`).
    */
-  decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): Buffer {
+  decrypt<T extends ValueType>(ciphertext: Uint8Array | string, ctx: EncryptionContext, options: DecryptOptions<T> & { expect: T }): ValueOf<T>;
+  decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: DecryptOptions): DecryptedValue;
+  decrypt(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: DecryptOptions): DecryptedValue {
+    const expected = expectedType(options?.expect);
+    return decodeChecked(this.#openTagged(ciphertext, ctx, rowAdOf(options)), expected);
+  }
+
+  /**
+   * Like {@link decrypt}, returning the value's raw bytes whatever its type (a string's UTF-8, a
+   * number's or a Date's float64, a bigint's decimal digits, JSON text …); the type tag is not
+   * returned. Errors as for {@link decrypt}.
+   */
+  decryptBytes(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): Buffer {
     return this.#openTagged(ciphertext, ctx, rowAdOf(options)).value;
   }
 
   /**
-   * Decrypts a ciphertext that holds a string (see {@link decrypt} for errors).
-   * @throws `ERR_SIFREDB_INPUT` when the stored value is not a string (use {@link decryptValue}).
+   * Decrypts a ciphertext that holds a string (see {@link decrypt} for errors); the same as
+   * `decrypt(ciphertext, ctx, { expect: 'string' })`.
+   * @throws `ERR_SIFREDB_INPUT` when the stored value is not a string.
    */
   decryptToString(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): string {
     const { typeTag, value } = this.#openTagged(ciphertext, ctx, rowAdOf(options));
     if (typeTag !== VALUE_TAG.string) {
       value.fill(0);
-      throw new SifreDBError(ERROR_CODES.input, `the stored value is ${tagName(typeTag)}, not a string; use decryptValue()`);
+      throw new SifreDBError(ERROR_CODES.input, `the stored value is ${describeType(typeTag)}, not a string; use decrypt()`);
     }
     try {
       return decodeUtf8(value, 'decrypted string');
     } finally {
       // The decrypted bytes are scratch here: only the JS string is handed out.
       value.fill(0);
-    }
-  }
-
-  /** Decrypts and returns the value as the JS type it was encrypted from (bytes as a `Buffer`). */
-  decryptValue(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): DecryptedValue {
-    const plaintext = this.#open(ciphertext, ctx, rowAdOf(options));
-    // Bytes come back as a view of the plaintext buffer: that buffer is then the caller's.
-    if (plaintext[0] === VALUE_TAG.bytes) return decodeValue(plaintext);
-    try {
-      return decodeValue(plaintext);
-    } finally {
-      plaintext.fill(0);
     }
   }
 
@@ -289,28 +373,81 @@ export abstract class BaseVault {
   }
 
   /**
-   * Batch form of {@link decrypt}: the value bytes of every ciphertext (binary or `sdb1:` text), in
-   * order; each is read with the key version its header names.
+   * Batch form of {@link decrypt}: every ciphertext (binary or `sdb1:` text) decrypted to the JS type
+   * it was encrypted from, in order; each is read with the key version its header names. With
+   * `options.expect` every value must be of that type.
    * @throws as {@link decrypt}, naming the first ciphertext that fails: `ciphertexts[i]: …`, with
    *   `error.index === i`. Nothing is returned and plaintexts already decrypted are wiped.
    */
-  decryptMany(
+  decryptMany<T extends ValueType>(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options: DecryptManyOptions<T> & { expect: T },
+  ): ValueOf<T>[];
+  decryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext, options?: DecryptManyOptions): DecryptedValue[];
+  decryptMany(ciphertexts: readonly (Uint8Array | string)[], ctx: EncryptionContext, options?: DecryptManyOptions): DecryptedValue[] {
+    const expected = expectedType(options?.expect);
+    if (hasRowAds(options)) return decodeMany(this.#decryptManyBound(ciphertexts, ctx, options), expected);
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    const runTags: Uint8Array[] = [];
+    const values = runByHandle(runs, envelopes, 'ciphertexts', true, (handle, part) => {
+      const batch = handle.decryptManyValues(part);
+      runTags.push(batch.typeTags);
+      return batch.values;
+    });
+    return decodeMany({ values, typeTags: tagsInOrder(runs, runTags, values.length) }, expected);
+  }
+
+  /** Async form of {@link decryptMany} (thread pool, `options.threads` parts; see {@link encryptManyAsync}). */
+  async decryptManyAsync<T extends ValueType>(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options: BatchOptions & DecryptManyOptions<T> & { expect: T },
+  ): Promise<ValueOf<T>[]>;
+  async decryptManyAsync(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchOptions & DecryptManyOptions,
+  ): Promise<DecryptedValue[]>;
+  async decryptManyAsync(
+    ciphertexts: readonly (Uint8Array | string)[],
+    ctx: EncryptionContext,
+    options?: BatchOptions & DecryptManyOptions,
+  ): Promise<DecryptedValue[]> {
+    const expected = expectedType(options?.expect);
+    if (hasRowAds(options)) return settleLater(() => decodeMany(this.#decryptManyBound(ciphertexts, ctx, options), expected));
+    const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
+    const runTags: Uint8Array[] = [];
+    const values = await runByHandleAsync(runs, envelopes, 'ciphertexts', true, async (handle, part) => {
+      const batch = await handle.decryptManyValuesAsync(part, options);
+      runTags.push(batch.typeTags);
+      return batch.values;
+    });
+    return decodeMany({ values, typeTags: tagsInOrder(runs, runTags, values.length) }, expected);
+  }
+
+  /**
+   * Batch form of {@link decryptBytes}: the raw value bytes of every ciphertext, in order, with one
+   * backend call per key version (the native backend returns views into one buffer). Errors as for
+   * {@link decryptMany}.
+   */
+  decryptManyBytes(
     ciphertexts: readonly (Uint8Array | string)[],
     ctx: EncryptionContext,
     options?: BatchRowBindingOptions,
   ): Buffer[] {
-    if (hasRowAds(options)) return this.#decryptManyBound(ciphertexts, ctx, options);
+    if (hasRowAds(options)) return this.#decryptManyBound(ciphertexts, ctx, options).values;
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     return runByHandle(runs, envelopes, 'ciphertexts', true, (handle, part) => handle.decryptManyValues(part).values);
   }
 
-  /** Async form of {@link decryptMany} (thread pool, `options.threads` parts; see {@link encryptManyAsync}). */
-  async decryptManyAsync(
+  /** Async form of {@link decryptManyBytes} (thread pool, `options.threads` parts; see {@link encryptManyAsync}). */
+  async decryptManyBytesAsync(
     ciphertexts: readonly (Uint8Array | string)[],
     ctx: EncryptionContext,
     options?: BatchOptions & BatchRowBindingOptions,
   ): Promise<Buffer[]> {
-    if (hasRowAds(options)) return settleLater(() => this.#decryptManyBound(ciphertexts, ctx, options));
+    if (hasRowAds(options)) return settleLater(() => this.#decryptManyBound(ciphertexts, ctx, options).values);
     const { envelopes, runs } = this.#batchRuns(ciphertexts, ctx);
     return runByHandleAsync(runs, envelopes, 'ciphertexts', true, async (handle, part) => {
       return (await handle.decryptManyValuesAsync(part, options)).values;
@@ -390,7 +527,10 @@ export abstract class BaseVault {
   /** Throws `ERR_SIFREDB_FORMAT` unless this vault reads envelopes of `header.algorithmId`. */
   protected abstract checkAlgorithm(header: EnvelopeHeader): void;
 
-  /** Like {@link #open}, with the type tag apart from the value (no `subarray` of the plaintext). */
+  /**
+   * Parses, picks the key version from the header, and decrypts; the type tag comes apart from the
+   * value (no `subarray` of the plaintext).
+   */
   #openTagged(ciphertext: Uint8Array | string, ctx: EncryptionContext, rowAd: Uint8Array | undefined): TaggedValue {
     assertContext(ctx);
     const envelope = envelopeBytes(ciphertext);
@@ -398,16 +538,6 @@ export abstract class BaseVault {
     this.checkAlgorithm(header);
     const cipher = this.decryptionCipher(header, ctx);
     return rowAd === undefined ? cipher.decryptTagged(envelope) : cipher.decryptTaggedBound(envelope, rowAd);
-  }
-
-  /** Parses, picks the key version from the header, and decrypts to `type tag ‖ value`. */
-  #open(ciphertext: Uint8Array | string, ctx: EncryptionContext, rowAd: Uint8Array | undefined): Buffer {
-    assertContext(ctx);
-    const envelope = envelopeBytes(ciphertext);
-    const header = parseHeader(envelope);
-    this.checkAlgorithm(header);
-    const cipher = this.decryptionCipher(header, ctx);
-    return rowAd === undefined ? cipher.decrypt(envelope) : cipher.decryptBound(envelope, rowAd);
   }
 
   /** {@link encryptMany} with row binding: one bound call per value. */
@@ -426,25 +556,28 @@ export abstract class BaseVault {
     return out;
   }
 
-  /** {@link decryptMany} with row binding: one bound call per ciphertext; wipes on failure. */
+  /** {@link decryptManyBytes} with row binding, tags kept: one bound call per ciphertext; wipes on failure. */
   #decryptManyBound(
     ciphertexts: readonly (Uint8Array | string)[],
     ctx: EncryptionContext,
     options: BatchRowBindingOptions,
-  ): Buffer[] {
+  ): DecryptedBatch {
     assertContext(ctx);
     assertArray(ciphertexts, 'ciphertexts');
     const rowAds = rowAdsOf(options, ciphertexts.length)!;
-    const out = new Array<Buffer>(ciphertexts.length);
+    const values = new Array<Buffer>(ciphertexts.length);
+    const typeTags = new Uint8Array(ciphertexts.length);
     for (let i = 0; i < ciphertexts.length; i++) {
       try {
-        out[i] = this.#openTagged(ciphertexts[i]!, ctx, rowAds[i]!).value;
+        const opened = this.#openTagged(ciphertexts[i]!, ctx, rowAds[i]!);
+        values[i] = opened.value;
+        typeTags[i] = opened.typeTag;
       } catch (error) {
-        for (let j = 0; j < i; j++) out[j]!.fill(0);
+        for (let j = 0; j < i; j++) values[j]!.fill(0);
         throw indexedError(error, 'ciphertexts', i);
       }
     }
-    return out;
+    return { values, typeTags };
   }
 
   /** {@link reencryptMany} with row binding: read and written bound to `aad[i]`, one call each. */

@@ -35,7 +35,9 @@ const ALGORITHM_IDS: Readonly<Record<RandomizedAlgorithm, RandomizedAlgorithmId>
  * const vault = await Vault.open(await FileKeyProvider.open('keys.json'));
  * const ctx = new EncryptionContext({ table: 'users', column: 'email' });
  * const stored = vault.encryptToString('alice@example.com', ctx); // "sdb1:…"
- * vault.decryptToString(stored, ctx); // 'alice@example.com'
+ * vault.decrypt(stored, ctx); // 'alice@example.com', typed DecryptedValue
+ * vault.decrypt(stored, ctx, { expect: 'string' }); // typed string; throws for a non-string
+ * vault.decrypt(vault.encrypt(new Date(0), ctx), ctx, { expect: 'date' }); // a Date
  * ```
  */
 export class Vault extends BaseVault {
