@@ -2,12 +2,10 @@
 // to its id; ciphertexts swapped between rows in SQL then fail to decrypt, and reencrypt reports
 // exactly those rows as failed while the others are fine.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   BlindIndex,
   EncryptionContext,
@@ -20,9 +18,9 @@ import {
   openDatabase,
   reencryptColumn,
 } from '../dist/index.js';
+import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sifredb-rowbind-'));
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 let opened;
 const database = () => (opened ??= openDatabase(join(dir, 'db')));
 
@@ -232,18 +230,7 @@ test('binding migration resumes after a crash (half bound by hand, one on an old
   t.is(again.failed, 0);
 });
 
-function run(args, input = '') {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const run = (args, input = '') => runCli(args, { input });
 
 test('CLI: encrypt-column --bind-row, swap, reencrypt --bind-row reports the swapped rows; encrypt/decrypt --aad', async (t) => {
   const keys = join(dir, 'keys.json');

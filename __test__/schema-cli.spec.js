@@ -2,28 +2,16 @@
 // wrong blind-index settings (it must stop before writing, exit 4, and say what differs), --schema
 // on the jobs and its contradicting flags, and `schema sql` / `schema check` exit codes.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EncryptedTable, FileKeyProvider, Keyring, inspect, loadSchema, openDatabase } from '../dist/index.js';
+import { runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sifredb-schema-cli-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args) => runCli(args);
 
 const ROWS = 5000;
 const emailOf = (i) => (i % 2 === 0 ? ` User${i}@Example.com` : `user${i}@example.com`);

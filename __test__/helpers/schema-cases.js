@@ -2,7 +2,7 @@
 // read through EncryptedTable and searched with `= ANY($1)`, and `schema check` finding each kind of
 // mismatch. Each case uses its own table, so they run concurrently on one database.
 import { randomBytes } from 'node:crypto';
-import { EncryptedTable, Keyring, StaticKeyProvider, applySchema, checkSchema, defineTable, schemaSql } from '../../dist/index.js';
+import { EncryptedTable, Keyring, StaticKeyProvider, Vault, applySchema, checkSchema, defineTable, encryptColumn, reencryptColumn, schemaSql } from '../../dist/index.js';
 import { tableName } from './reencrypt-cases.js';
 
 /** The users schema of the tests, on table `name`, with `edit` applied to the email column. */
@@ -161,5 +161,67 @@ export function registerSchemaCases(test, label, setup) {
     await applySchema(db, usersSchema(name));
     const { rows: left } = await db.query(`SELECT count(*)::int AS n FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
     t.is(left[0].n, 0);
+  });
+
+  test(`${label}: jobs configured by the schema encrypt into a new column, refuse contradictions, and backfill a new lookup column`, async (t) => {
+    const { db } = await setup();
+    const provider = new StaticKeyProvider(randomBytes(32));
+    const keyring = await Keyring.open(provider);
+    const vault = await Vault.open(keyring);
+    const name = tableName('schema_jobs');
+    const n = 300;
+    await db.query(`CREATE TABLE ${name} (id int PRIMARY KEY, email text, born text)`);
+    await db.query(`INSERT INTO ${name} SELECT g, 'User' || g || '@Example.com', '1990-01-01' FROM generate_series(1, $1::int) g`, [n]);
+    const v1 = defineTable({
+      table: name,
+      columns: { email_enc: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 16 }] } },
+    });
+    await applySchema(db, v1, { notValid: true });
+    const enc = await encryptColumn({ db, schema: v1, column: 'email', targetColumn: 'email_enc', vault });
+    t.is(enc.updated, n);
+    let users = await EncryptedTable.open(keyring, v1);
+    const q = users.where('email_enc', 'User7@Example.com');
+    const { rows } = await db.query(`SELECT id, email_enc FROM ${name} WHERE ${q.sql('$1')}`, [q.terms]);
+    t.deepEqual(users.decryptRows(rows).filter(q.matches).map((r) => Number(r.id)), [7]);
+
+    // Contradictions are refused before anything is read.
+    await t.throwsAsync(reencryptColumn({ db, schema: v1, column: 'email_enc', vault, tenantColumn: 'born' }), { code: 'ERR_SIFREDB_INPUT', message: /tenantColumn "born" contradicts the schema/ });
+    await t.throwsAsync(reencryptColumn({ db, schema: v1, column: 'email_enc', vault: await Vault.open(keyring, { algorithm: 'xchacha20-poly1305' }) }), {
+      code: 'ERR_SIFREDB_INPUT',
+      message: /algorithm "xchacha20-poly1305" contradicts the schema/,
+    });
+    const dates = defineTable({ table: name, columns: { born_enc: { type: 'date' } } });
+    await db.query(`ALTER TABLE ${name} ADD COLUMN born_enc text`);
+    await t.throwsAsync(encryptColumn({ db, schema: dates, column: 'born', targetColumn: 'born_enc', vault }), {
+      code: 'ERR_SIFREDB_SCHEMA',
+      message: /declares born_enc as date/,
+    });
+
+    // A second blind index added to the schema is a new, empty column: reencrypt fills it on rows
+    // already current, keeping their ciphertexts.
+    const v2 = defineTable({
+      table: name,
+      columns: {
+        email_enc: {
+          type: 'string',
+          blindIndexes: [
+            { name: 'email', column: 'email_idx', bits: 16 },
+            { name: 'email_v2', column: 'email_idx2', bits: 18, transforms: ['trim', 'lowercase'] },
+          ],
+        },
+      },
+    });
+    await applySchema(db, v2, { notValid: true });
+    const before = (await db.query(`SELECT email_enc FROM ${name} ORDER BY id`)).rows.map((r) => r.email_enc);
+    const filled = await reencryptColumn({ db, schema: v2, column: 'email_enc', vault });
+    t.is(filled.updated, n);
+    t.is(filled.failed, 0);
+    t.deepEqual((await db.query(`SELECT email_enc FROM ${name} ORDER BY id`)).rows.map((r) => r.email_enc), before, 'ciphertexts kept');
+    users = await EncryptedTable.open(keyring, v2);
+    const q2 = users.where('email_enc', ' user9@example.COM', { index: 'email_v2' });
+    const { rows: found } = await db.query(`SELECT id, email_enc FROM ${name} WHERE ${q2.sql('$1')}`, [q2.terms]);
+    t.deepEqual(users.decryptRows(found).filter(q2.matches).map((r) => Number(r.id)), [9]);
+    const again = await reencryptColumn({ db, schema: v2, column: 'email_enc', vault });
+    t.is(again.updated, 0, 'a rerun finds nothing to fill');
   });
 }

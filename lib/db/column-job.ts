@@ -633,6 +633,18 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   }
 
   const schemaColumn = options.schema?.columns.get(target.name);
+  if (schemaColumn !== undefined) {
+    if (schemaColumn.storage !== target.kind) {
+      throw new SifreDBError(ERROR_CODES.schema, `column ${quoteIdent(target.name)} is ${target.type} but the schema stores ${schemaColumn.storage === 'text' ? 'the sdb1: text form (TEXT)' : 'the binary envelope (BYTEA)'}`);
+    }
+    const read = source.kind === 'text' ? 'string' : 'bytes';
+    if (mode === 'encrypt' && schemaColumn.type !== read) {
+      throw new SifreDBError(
+        ERROR_CODES.schema,
+        `encrypt-column encrypts a ${source.type} column's values as ${read}, but the schema declares ${target.name} as ${schemaColumn.type}; write such a column through EncryptedTable`,
+      );
+    }
+  }
   const valueSettings: StoredColumnSettings = {
     kind: 'value',
     type: schemaColumn?.type ?? null,
