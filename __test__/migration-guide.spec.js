@@ -37,22 +37,31 @@ const SCRIPTS = [
   },
   {
     file: '2-rotate-keys.js',
-    steps: ['1. rotate', '2. roll out', '3. re-encrypt', '4. retire version 1'],
+    steps: ['1. rotate', '2. roll out', '3. re-encrypt', '4. retire version 1', '5. schema check'],
     lines: [
       /^\$ sifredb keys rotate/m,
       /during: \d+ lookups by email \(2 terms each\) found exactly their row/,
-      /^\$ sifredb reencrypt .*--blind-index email:email_idx:16:trim,lowercase$/m,
+      /^\$ sifredb schema sql .*--schema examples\/migrations\/schemas\/mig2_users\.json --apply$/m,
+      /^\$ sifredb reencrypt .*--schema examples\/migrations\/schemas\/mig2_users\.json --column email$/m,
       /after reencrypt: all \d+ rows decrypt to their address; rows per key version \{"2":\d+\}/,
       /^\$ sifredb keys retire 1/m,
       /after retire: \d+ lookups by email \(1 term each\) found exactly their row/,
+      /^   \| schema check: mig2_users match the schema$/m,
     ],
     concurrent: true,
   },
   {
     file: '3-change-blind-index.js',
-    steps: ['1. add the new index column', '2. dual-write', '3. backfill the new column', '4. switch queries', '5. stop writing the old term'],
-    lines: [/backfilled: all \d+ rows decrypt to their address and have their new term/, /after: \d+ lookups with the new index found exactly their row/],
-    concurrent: false,
+    steps: ['1. add the new index column', '2. dual-write', '3. backfill the new column', '4. switch queries', '5. stop writing the old term', '6. schema check'],
+    lines: [
+      /^\$ sifredb schema sql .*--schema examples\/migrations\/schemas\/mig3_users\.both\.json --apply$/m,
+      /^\$ sifredb reencrypt .*--schema examples\/migrations\/schemas\/mig3_users\.both\.json --column email$/m,
+      /the \d+ rows the application did not write meanwhile keep their ciphertext/,
+      /backfilled: all \d+ rows decrypt to their address and have their new term/,
+      /after: \d+ lookups with the new index found exactly their row/,
+      /^   \| schema check: mig3_users match the schema$/m,
+    ],
+    concurrent: true,
   },
 ];
 

@@ -1,11 +1,14 @@
 // docs/MIGRATION.md, procedure 1: encrypting an existing plaintext column with no downtime.
 //   node examples/migrations/1-encrypt-existing-column.js --db <postgres://url | PGlite directory> [--rows n]
 // Creates its own table `mig1_users` (plaintext `email`), then: add the encrypted column and its
-// lookup column → dual-write → backfill with `sifredb encrypt-column --target-column` → switch reads
-// → stop writing plaintext → CHECK constraint NOT VALID, then VALIDATE → drop the plaintext column.
-// Every step checks that each row still decrypts to its address and that lookups find exactly it.
-import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, Vault, inspect } from 'sifredb';
-import { check, emailOf, main, note, random, step } from './common.js';
+// lookup column → dual-write → backfill with `sifredb encrypt-column --schema … --target-column` →
+// switch reads → stop writing plaintext → CHECK constraint NOT VALID, then VALIDATE → drop the
+// plaintext column → `sifredb schema check`. The application goes through `EncryptedTable` on the
+// same schema file as the CLI. Every step checks that each row still decrypts to its address and
+// that lookups find exactly it.
+import { join } from 'node:path';
+import { EncryptedTable, FileKeyProvider, Keyring, inspect, loadSchema } from 'sifredb';
+import { ROOT, check, emailOf, main, note, random, step } from './common.js';
 
 const TABLE = 'mig1_users';
 const SCHEMA = 'examples/migrations/schemas/mig1_users.json';
@@ -30,12 +33,11 @@ await main('1-encrypt-existing-column.js', async (env) => {
   await env.sifredb(['keygen']);
   note(`${env.rows} rows`);
 
-  // The application's keys, vault and index, opened once at start-up as in production.
+  // The application's keys and table, opened once at start-up as in production, from the same schema
+  // file as the CLI: the context (table, email_enc: a value copied into another column will not
+  // decrypt) and the blind index's name, bits and transforms come from it.
   const keyring = await Keyring.open(await FileKeyProvider.open(env.keysFile));
-  const vault = await Vault.open(keyring);
-  const emailIndex = await BlindIndex.open(keyring, { name: 'email', bits: 16, transforms: ['trim', 'lowercase'] });
-  // The context names the encrypted column: a value copied into another column will not decrypt.
-  const ctx = new EncryptionContext({ table: TABLE, column: 'email_enc' });
+  const users = await EncryptedTable.open(keyring, (await loadSchema(join(ROOT, SCHEMA))).table(TABLE));
   const normalize = (address) => address.trim().toLowerCase();
 
   /** Lookup by address, whichever column the application reads at this stage. */
@@ -47,9 +49,9 @@ await main('1-encrypt-existing-column.js', async (env) => {
     async encrypted(address) {
       // The blind index narrows the search to a few candidates (16 bits: ~1 in 65,536 rows share a
       // term by chance); decrypting them drops the false positives.
-      const terms = emailIndex.queryTerms(address, ctx).map((t) => t.int);
-      const { rows } = await env.query(`SELECT id, email_enc FROM ${TABLE} WHERE email_idx = ANY($1::int[])`, [terms]);
-      return rows.filter((r) => normalize(vault.decryptToString(r.email_enc, ctx)) === normalize(address)).map((r) => Number(r.id));
+      const q = users.where('email_enc', address);
+      const { rows } = await env.query(`SELECT id, email_enc FROM ${TABLE} WHERE ${q.sql('$1')}`, [q.terms]);
+      return users.decryptRows(rows).filter(q.matches).map((r) => Number(r.id));
     },
   };
   /** Looks up a sample of rows (with case and spacing changed) and an address nobody has. */
@@ -74,21 +76,22 @@ await main('1-encrypt-existing-column.js', async (env) => {
   check(added.has('email_enc') && added.has('email_idx'), `schema sql did not add the columns: ${[...added].join(', ')}`);
 
   step('2. dual-write: the application writes the plaintext and the ciphertext');
-  const encrypted = (address) => ({ enc: vault.encryptToString(address, ctx), idx: emailIndex.compute(address, ctx).int });
+  // encryptRow encrypts the schema's columns (email_enc) and computes their lookup columns
+  // (email_idx); the other columns (id, the plaintext email, name) are copied as they are.
   const dualWrite = {
     async insert() {
       const id = nextId++;
       const address = emailOf(id);
-      const { enc, idx } = encrypted(address);
-      await env.query(`INSERT INTO ${TABLE} (id, email, email_enc, email_idx, name) VALUES ($1, $2, $3, $4, $5)`, [id, address, enc, idx, `user ${id}`]);
+      const row = users.encryptRow({ id, email: address, email_enc: address, name: `user ${id}` });
+      await env.query(`INSERT INTO ${TABLE} (id, email, email_enc, email_idx, name) VALUES ($1, $2, $3, $4, $5)`, [row.id, row.email, row.email_enc, row.email_idx, row.name]);
       expected.set(id, address);
     },
     async update() {
       // A user changes address: both columns change in one statement.
       const id = 1 + Math.floor(rand() * (nextId - 1));
       const address = emailOf(id, 1 + Math.floor(rand() * 1e6));
-      const { enc, idx } = encrypted(address);
-      await env.query(`UPDATE ${TABLE} SET email = $2, email_enc = $3, email_idx = $4 WHERE id = $1`, [id, address, enc, idx]);
+      const row = users.encryptRow({ id, email: address, email_enc: address });
+      await env.query(`UPDATE ${TABLE} SET email = $2, email_enc = $3, email_idx = $4 WHERE id = $1`, [row.id, row.email, row.email_enc, row.email_idx]);
       expected.set(id, address);
     },
     async any() {
@@ -101,19 +104,21 @@ await main('1-encrypt-existing-column.js', async (env) => {
 
   step('3. backfill: encrypt every row the application has not written yet');
   const backfill = await env.sifredb(
-    ['encrypt-column', '--table', TABLE, '--column', 'email', '--target-column', 'email_enc', '--blind-index', 'email:email_idx:16:trim,lowercase'],
+    ['encrypt-column', '--schema', SCHEMA, '--column', 'email', '--target-column', 'email_enc'],
     { db: true, whileRunning: () => dualWrite.any() },
   );
   check(/failed\s+0\b/.test(backfill.stdout), 'encrypt-column reported failed rows');
   for (let i = 0; i < 20; i++) await dualWrite.any();
   const { rows: stored } = await env.query(`SELECT id, email, email_enc, email_idx FROM ${TABLE} ORDER BY id`);
   check(stored.length === expected.size, `the table has ${stored.length} rows, the application wrote ${expected.size}`);
-  for (const row of stored) {
-    check(row.email_enc !== null, `row ${row.id} has no ciphertext after the backfill`);
-    const address = vault.decryptToString(row.email_enc, ctx);
+  for (const row of stored) check(row.email_enc !== null, `row ${row.id} has no ciphertext after the backfill`);
+  const decrypted = users.decryptRows(stored);
+  stored.forEach((row, i) => {
+    const address = decrypted[i].email_enc;
     check(address === row.email && address === expected.get(Number(row.id)), `row ${row.id}: the ciphertext does not decrypt to the plaintext`);
-    check(row.email_idx === emailIndex.compute(address, ctx).int, `row ${row.id}: email_idx is not the term of its address`);
-  }
+    // The term the application computes for the address (the CLI took the settings from the same file).
+    check(row.email_idx === users.encryptRow({ email_enc: address }).email_idx, `row ${row.id}: email_idx is not the term of its address`);
+  });
   note(`all ${stored.length} rows: ciphertext decrypts to the plaintext, lookup term matches`);
 
   step('4. switch reads to the ciphertext (the plaintext is still written, for a rollback)');
@@ -126,8 +131,8 @@ await main('1-encrypt-existing-column.js', async (env) => {
     async insert() {
       const id = nextId++;
       const address = emailOf(id);
-      const { enc, idx } = encrypted(address);
-      await env.query(`INSERT INTO ${TABLE} (id, email_enc, email_idx, name) VALUES ($1, $2, $3, $4)`, [id, enc, idx, `user ${id}`]);
+      const row = users.encryptRow({ id, email_enc: address, name: `user ${id}` });
+      await env.query(`INSERT INTO ${TABLE} (id, email_enc, email_idx, name) VALUES ($1, $2, $3, $4)`, [row.id, row.email_enc, row.email_idx, row.name]);
       expected.set(id, address);
     },
   };
@@ -151,10 +156,11 @@ await main('1-encrypt-existing-column.js', async (env) => {
   for (let i = 0; i < 10; i++) await encryptedOnly.insert();
   const { rows: final } = await env.query(`SELECT id, email_enc FROM ${TABLE}`);
   check(final.length === expected.size, `the table has ${final.length} rows, the application wrote ${expected.size}`);
-  for (const row of final) {
-    check(vault.decryptToString(row.email_enc, ctx) === expected.get(Number(row.id)), `row ${row.id} does not decrypt to its address`);
+  const plain = users.decryptRows(final);
+  final.forEach((row, i) => {
+    check(plain[i].email_enc === expected.get(Number(row.id)), `row ${row.id} does not decrypt to its address`);
     check(inspect(row.email_enc).keyVersion === 1, `row ${row.id} is not under key version 1`);
-  }
+  });
   note(`plaintext column gone; all ${final.length} rows decrypt to their address`);
   await checkLookups('encrypted', 'after');
 

@@ -1,54 +1,54 @@
 // docs/MIGRATION.md, procedure 2: rotating keys in production.
 //   node examples/migrations/2-rotate-keys.js --db <postgres://url | PGlite directory> [--rows n]
 // Creates its own table `mig2_users` (encrypted `email`, blind index `email_idx`) written by two
-// application instances, then: `sifredb keys rotate` → roll out (each instance refreshes; lookups
-// send one term per active version) → `sifredb reencrypt` → `sifredb keys retire 1` → lookups are
-// back to one term. Every step checks that each row decrypts to its address and that lookups by
-// email find exactly its row.
-import { BlindIndex, EncryptionContext, FileKeyProvider, Keyring, SifreDBError, Vault, inspect } from 'sifredb';
-import { check, emailOf, main, note, random, step } from './common.js';
+// application instances (each an `EncryptedTable` on the schema file), then: `sifredb keys rotate`
+// → roll out (each instance refreshes; lookups send one term per active version) →
+// `sifredb reencrypt --schema …` → `sifredb keys retire 1` → lookups are back to one term →
+// `sifredb schema check`. Every step checks that each row decrypts to its address and that lookups
+// by email find exactly its row.
+import { join } from 'node:path';
+import { EncryptedTable, FileKeyProvider, Keyring, SifreDBError, inspect, loadSchema } from 'sifredb';
+import { ROOT, check, emailOf, main, note, random, step } from './common.js';
 
 const TABLE = 'mig2_users';
+const SCHEMA = 'examples/migrations/schemas/mig2_users.json';
 
 await main('2-rotate-keys.js', async (env) => {
   const rand = random(2);
   const expected = new Map();
   let nextId = 1;
-  const ctx = new EncryptionContext({ table: TABLE, column: 'email' });
-  const normalize = (address) => address.trim().toLowerCase();
+  const schema = (await loadSchema(join(ROOT, SCHEMA))).table(TABLE);
 
-  /** One application process: its own keyring, loaded at start-up and refreshed on demand. */
+  /** One application process: its own keyring and table, loaded at start-up and refreshed on demand. */
   async function instance(name) {
     const keyring = await Keyring.open(await FileKeyProvider.open(env.keysFile));
-    const vault = await Vault.open(keyring);
-    const index = await BlindIndex.open(keyring, { name: 'email', bits: 16, transforms: ['trim', 'lowercase'] });
+    const users = await EncryptedTable.open(keyring, schema);
     const app = {
       name,
       keyring,
-      /** Decrypts; a value under a version this process has not loaded yet makes it reload the keys once. */
-      async read(ciphertext) {
+      users,
+      /** Decrypts rows; a value under a version this process has not loaded yet makes it reload the keys once. */
+      async read(rows) {
         try {
-          return vault.decryptToString(ciphertext, ctx);
+          return users.decryptRows(rows);
         } catch (error) {
           if (!(error instanceof SifreDBError && error.code === 'ERR_SIFREDB_KEY')) throw error;
-          await vault.refresh();
-          return vault.decryptToString(ciphertext, ctx);
+          await users.keyring.refresh();
+          return users.decryptRows(rows);
         }
       },
       async insert() {
         const id = nextId++;
         const address = emailOf(id);
-        await env.query(`INSERT INTO ${TABLE} (id, email, email_idx) VALUES ($1, $2, $3)`, [
-          id,
-          vault.encryptToString(address, ctx),
-          index.compute(address, ctx).int,
-        ]);
+        const row = users.encryptRow({ id, email: address });
+        await env.query(`INSERT INTO ${TABLE} (id, email, email_idx) VALUES ($1, $2, $3)`, [row.id, row.email, row.email_idx]);
         expected.set(id, address);
       },
       async update() {
         const id = 1 + Math.floor(rand() * (nextId - 1));
         const address = emailOf(id, 1 + Math.floor(rand() * 1e6));
-        await env.query(`UPDATE ${TABLE} SET email = $2, email_idx = $3 WHERE id = $1`, [id, vault.encryptToString(address, ctx), index.compute(address, ctx).int]);
+        const row = users.encryptRow({ id, email: address });
+        await env.query(`UPDATE ${TABLE} SET email = $2, email_idx = $3 WHERE id = $1`, [row.id, row.email, row.email_idx]);
         expected.set(id, address);
       },
       async write() {
@@ -56,11 +56,10 @@ await main('2-rotate-keys.js', async (env) => {
       },
       /** The lookup: one term per active key version, then drop the blind index's false positives. */
       async find(address) {
-        const terms = index.queryTerms(address, ctx).map((t) => t.int);
-        const { rows } = await env.query(`SELECT id, email FROM ${TABLE} WHERE email_idx = ANY($1::int[])`, [terms]);
-        const found = [];
-        for (const r of rows) if (normalize(await app.read(r.email)) === normalize(address)) found.push(Number(r.id));
-        return { found, terms: terms.length };
+        const q = users.where('email', address);
+        const { rows } = await env.query(`SELECT id, email FROM ${TABLE} WHERE ${q.sql('$1')}`, [q.terms]);
+        const found = (await app.read(rows)).filter(q.matches).map((r) => Number(r.id));
+        return { found, terms: q.terms.length };
       },
     };
     return app;
@@ -71,11 +70,12 @@ await main('2-rotate-keys.js', async (env) => {
     const { rows } = await env.query(`SELECT id, email FROM ${TABLE}`);
     check(rows.length === expected.size, `${label}: the table has ${rows.length} rows, the application wrote ${expected.size}`);
     const versions = {};
-    for (const r of rows) {
-      check((await app.read(r.email)) === expected.get(Number(r.id)), `${label}: row ${r.id} does not decrypt to its address`);
+    const plain = await app.read(rows);
+    rows.forEach((r, i) => {
+      check(plain[i].email === expected.get(Number(r.id)), `${label}: row ${r.id} does not decrypt to its address`);
       const v = inspect(r.email).keyVersion;
       versions[v] = (versions[v] ?? 0) + 1;
-    }
+    });
     note(`${label}: all ${rows.length} rows decrypt to their address; rows per key version ${JSON.stringify(versions)}`);
     return versions;
   }
@@ -95,9 +95,9 @@ await main('2-rotate-keys.js', async (env) => {
   step('0. the starting point: an encrypted column with a blind index, two application instances');
   await env.sifredb(['keygen']);
   await env.query(`DROP TABLE IF EXISTS ${TABLE}`);
-  await env.query(`CREATE TABLE ${TABLE} (id integer PRIMARY KEY, email text NOT NULL, email_idx integer)`);
-  await env.query(`CREATE INDEX ${TABLE}_email_idx ON ${TABLE} (email_idx)`);
-  await env.sifredb(['constraints', '--table', TABLE, '--column', 'email', '--apply'], { db: true, keys: false });
+  await env.query(`CREATE TABLE ${TABLE} (id integer PRIMARY KEY, email text NOT NULL)`);
+  // The lookup column, its index, the CHECK constraint and the recorded settings, from the schema file.
+  await env.sifredb(['schema', 'sql', '--schema', SCHEMA, '--apply'], { db: true, keys: false });
   const a = await instance('A');
   const b = await instance('B');
   for (let i = 0; i < env.rows; i++) await (i % 2 ? a : b).insert();
@@ -110,7 +110,7 @@ await main('2-rotate-keys.js', async (env) => {
   check(a.keyring.currentVersion === 1 && b.keyring.currentVersion === 1, 'an instance saw the rotation before refreshing');
   await b.write();
 
-  step('2. roll out: every instance reloads the keys (vault.refresh() or a restart)');
+  step('2. roll out: every instance reloads the keys (users.keyring.refresh() or a restart)');
   await a.keyring.refresh();
   check(a.keyring.currentVersion === 2, `instance A has current version ${a.keyring.currentVersion} after refresh`);
   await a.insert();
@@ -120,7 +120,7 @@ await main('2-rotate-keys.js', async (env) => {
   // send only the version-1 term. Its read() reloads the keys on such an error; keep this window short.
   let lagging;
   try {
-    (await Vault.open(b.keyring)).decryptToString(newest, ctx);
+    b.users.decryptRow({ email: newest });
   } catch (error) {
     lagging = error;
   }
@@ -134,13 +134,13 @@ await main('2-rotate-keys.js', async (env) => {
   await checkLookups(b, 'during', 2);
 
   step('3. re-encrypt every row still under version 1');
-  const job = await env.sifredb(['reencrypt', '--table', TABLE, '--column', 'email', '--blind-index', 'email:email_idx:16:trim,lowercase'], {
+  const job = await env.sifredb(['reencrypt', '--schema', SCHEMA, '--column', 'email'], {
     db: true,
     whileRunning: () => (rand() < 0.5 ? a : b).write(),
   });
   check(/failed\s+0\b/.test(job.stdout), 'reencrypt reported failed rows');
   // A rerun finds nothing left: what makes it safe to retire version 1.
-  const rerun = await env.sifredb(['reencrypt', '--table', TABLE, '--column', 'email', '--blind-index', 'email:email_idx:16:trim,lowercase', '--dry-run'], { db: true });
+  const rerun = await env.sifredb(['reencrypt', '--schema', SCHEMA, '--column', 'email', '--dry-run'], { db: true });
   check(/would be re-encrypted\s+0\b/.test(rerun.stdout), 'rows are still under an old key version after reencrypt');
   const after = await checkRows(a, 'after reencrypt');
   check(Object.keys(after).join() === '2', `rows not under version 2 remain: ${JSON.stringify(after)}`);
@@ -156,4 +156,7 @@ await main('2-rotate-keys.js', async (env) => {
   await checkRows(b, 'after retire');
   const { stdout } = await env.sifredb(['keys', 'list']);
   check(/retired/.test(stdout), '`keys list` does not show version 1 as retired');
+
+  step('5. schema check: the database, the recorded settings and a sample of rows agree with the schema');
+  await env.sifredb(['schema', 'check', '--schema', SCHEMA], { db: true });
 });
