@@ -3,11 +3,11 @@
 // throwaway PostgreSQL server (one for the file; each script gets its own database), and checks that
 // every `sifredb …` command the guide quotes is one the scripts actually ran (and its SQL is theirs).
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runNode } from './helpers/cli.js';
 import { startPostgres } from './helpers/postgres.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -65,18 +65,8 @@ const SCRIPTS = [
   },
 ];
 
-/** Runs a script; resolves to { code, stdout, stderr }. */
-function run(file, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'examples', 'migrations', file), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs a migration script; resolves to { code, stdout, stderr }. */
+const run = (file, args) => runNode(join(root, 'examples', 'migrations', file), args, { cwd: root });
 
 /** Runs are shared by the per-script tests and the guide check (each script runs once per database). */
 const runs = new Map();
@@ -142,15 +132,7 @@ await main('failing.mjs', async (env) => {
   check(rows[0].one === 2, 'one is not two');
 });
 `);
-  const failed = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [failing, '--db', join(dir, 'failing-db')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const failed = await runNode(failing, ['--db', join(dir, 'failing-db')]);
   t.is(failed.code, 1);
   t.regex(failed.stderr, /^failing\.mjs: CHECK FAILED: one is not two$/m);
   t.false(failed.stdout.includes('== OK'));

@@ -1,14 +1,18 @@
-// Runs the built CLI (dist/cli/main.js) as a user would, with no key store or database from the
-// environment unless given.
+// Runs the built CLI (dist/cli/main.js), or any Node script, as a user would: a child process whose
+// exit code and output come back, with no key store or database from the environment unless given.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-/** Runs `sifredb <args>`; `input` goes to stdin. Resolves to `{ code, stdout, stderr }`. */
-export function runCli(args, { input = '', env = {} } = {}) {
+/** Runs `node <script> <args>`; `input` goes to stdin. Resolves to `{ code, stdout, stderr }`. */
+export function runNode(script, args, { input = '', env = {}, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd,
+      env: { ...process.env, SIFREDB_KEYS: '', SIFREDB_DB: '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -17,4 +21,9 @@ export function runCli(args, { input = '', env = {} } = {}) {
     child.once('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
   });
+}
+
+/** Runs `sifredb <args>`. */
+export function runCli(args, options) {
+  return runNode(CLI, args, options);
 }

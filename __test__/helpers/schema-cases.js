@@ -215,6 +215,7 @@ export function registerSchemaCases(test, label, setup) {
     const before = (await db.query(`SELECT email_enc FROM ${name} ORDER BY id`)).rows.map((r) => r.email_enc);
     const filled = await reencryptColumn({ db, schema: v2, column: 'email_enc', vault });
     t.is(filled.updated, n);
+    t.is(filled.lookupsFilled, n);
     t.is(filled.failed, 0);
     t.deepEqual((await db.query(`SELECT email_enc FROM ${name} ORDER BY id`)).rows.map((r) => r.email_enc), before, 'ciphertexts kept');
     users = await EncryptedTable.open(keyring, v2);

@@ -344,6 +344,7 @@ function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: Jo
   out.line(head);
   out.line(`  scanned      ${count(r.scanned)}`);
   out.line(`  ${(r.dryRun ? `would be ${verb}` : verb).padEnd(12)} ${count(r.updated)}`);
+  if (r.lookupsFilled > 0) out.line(`  (of which    ${count(r.lookupsFilled)} already current: only their empty lookup columns were filled)`);
   out.line(`  skipped      ${count(r.skipped)} (${skippedWhy})`);
   if (r.conflicts > 0) out.line(`  conflicts    ${count(r.conflicts)} (changed by the application meanwhile; its value was kept)`);
   out.line(`  failed       ${count(r.failed)}${r.failed > 0 ? ' (see above; those rows are untouched)' : ''}`);

@@ -54,6 +54,11 @@ export interface JobProgress {
   readonly scanned: number;
   /** Rows written (or, in a dry run, that would be). */
   readonly updated: number;
+  /**
+   * Of `updated`, the rows already on the current key version whose empty lookup columns were filled
+   * (their ciphertext kept): how a new lookup column is backfilled.
+   */
+  readonly lookupsFilled: number;
   /** Rows that needed nothing: already on the current key version, or (encrypt-column) already encrypted. */
   readonly skipped: number;
   /** Rows the application changed between read and write; left with the application's value. */
@@ -206,7 +211,11 @@ class LookupMismatch {
 }
 
 /** What to do with a row. */
-type Outcome = { readonly next: string | Buffer; readonly lookups: readonly unknown[] } | 'skip' | SifreDBError | LookupMismatch;
+type Outcome =
+  | { readonly next: string | Buffer; readonly lookups: readonly unknown[]; readonly filled?: true }
+  | 'skip'
+  | SifreDBError
+  | LookupMismatch;
 
 interface Lookup {
   readonly column: ColumnInfo;
@@ -330,7 +339,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     // in one pass instead, so it cannot share the table with other workers.
     const skipLocked = db.kind === 'postgres' && options.skipLocked !== false && plan.pendingFilter;
     const started = performance.now();
-    const counters = { scanned: 0, updated: 0, skipped: 0, conflicts: 0, failed: 0 };
+    const counters = { scanned: 0, updated: 0, lookupsFilled: 0, skipped: 0, conflicts: 0, failed: 0 };
     const failures: RowFailure[] = [];
     const failedIds = new Set<string>();
     const timings = { readMs: 0, transformMs: 0, writeMs: 0 };
@@ -360,6 +369,8 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
     const account = (rows: readonly Row[], outcomes: readonly Outcome[], written: number, attempted: number) => {
       counters.scanned += rows.length;
       counters.updated += written;
+      // Only conflicts are not written; a filled row among them is the rare case this rounds down.
+      counters.lookupsFilled += Math.min(written, outcomes.filter((o) => typeof o === 'object' && 'filled' in o).length);
       counters.conflicts += attempted - written;
       outcomes.forEach((outcome, i) => {
         if (outcome === 'skip') counters.skipped += 1;
@@ -719,7 +730,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
           if (lookups.some((_, j) => row[`l${j}`] === null)) {
             // Current, but a lookup column is empty (a lookup added later): fill it, keep the value.
             const plain = vault.decrypt(value, ctx, rowOptions);
-            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx) };
+            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx), filled: true };
           }
           // With row binding a current ciphertext must still open under its row's id: one moved
           // from another row is reported, not counted as done. In a migration every skipped row
