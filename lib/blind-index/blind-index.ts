@@ -180,6 +180,8 @@ export class BlindIndex<B extends number = number> {
   readonly fields: readonly string[];
   /** Transforms of a single-field index, as given (empty for a compound index). */
   readonly transforms: readonly BlindIndexTransform[];
+  /** Transforms of each field of a compound index, as given, in field order (empty for a single-field index). */
+  readonly fieldTransforms: readonly (readonly BlindIndexTransform[])[];
   readonly #transforms: readonly (readonly Transform[])[];
 
   private constructor(
@@ -187,14 +189,16 @@ export class BlindIndex<B extends number = number> {
     name: string,
     bits: B,
     fields: readonly string[],
-    specs: readonly BlindIndexTransform[],
+    specs: readonly (readonly BlindIndexTransform[])[],
     transforms: Transform[][],
   ) {
     this.keyring = keyring;
     this.name = name;
     this.bits = bits;
     this.fields = Object.freeze(fields);
-    this.transforms = Object.freeze(specs.map((t) => (typeof t === 'string' ? t : Object.freeze({ lastN: t.lastN }))));
+    const copy = (list: readonly BlindIndexTransform[]) => Object.freeze(list.map((t) => (typeof t === 'string' ? t : Object.freeze({ lastN: t.lastN }))));
+    this.transforms = fields.length === 0 ? copy(specs[0] ?? []) : Object.freeze([]);
+    this.fieldTransforms = Object.freeze(fields.length === 0 ? [] : specs.map(copy));
     this.#transforms = Object.freeze(transforms.map((t) => Object.freeze(t)));
     Object.freeze(this);
   }
@@ -245,7 +249,8 @@ export class BlindIndex<B extends number = number> {
       compiled = fields.map((field, i) => compileTransforms(field.transforms, `fields[${i}].transforms`));
     }
     const keyring = await Keyring.from(source, keyringOptions);
-    return new BlindIndex(keyring, name, bits as B, names, fields === undefined ? (transforms ?? []) : [], compiled);
+    const specs = fields === undefined ? [transforms ?? []] : fields.map((field) => field.transforms ?? []);
+    return new BlindIndex(keyring, name, bits as B, names, specs, compiled);
   }
 
   /**

@@ -10,7 +10,8 @@ import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { inspect, isEncrypted } from '../format/inspect.js';
 import type { EncryptableValue } from '../format/value-codec.js';
 import { toText } from '../format/text.js';
-import type { BlindIndex } from '../blind-index/blind-index.js';
+import type { BlindIndex, BlindIndexValue } from '../blind-index/blind-index.js';
+import { EncryptedTable } from '../schema/encrypted-table.js';
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { ALGORITHM } from '../backend/types.js';
@@ -27,7 +28,12 @@ import { parseHeader } from '../format/envelope.js';
 
 /** A blind index whose term is stored in `column` of the same row. */
 export interface BlindIndexColumn {
-  /** The index (its name, bits and transforms). Terms are computed under the current key version. */
+  /**
+   * The index (its name, bits and transforms). Terms are computed under the current key version. A
+   * compound index's field names are column names of the table: the job's own column stands for its
+   * plaintext, other columns are read with the row (an encrypted one only with `schema`, which says
+   * how to decrypt it).
+   */
   index: BlindIndex;
   /** Column holding the term: INTEGER/BIGINT/SMALLINT (the term as an integer), BYTEA (bytes) or TEXT (hex). */
   column: string;
@@ -200,7 +206,12 @@ interface Row {
   k?: unknown;
   /** The stored lookup values, `l0`, `l1`… in the order of {@link Plan.lookups}. */
   [lookup: `l${number}`]: unknown;
+  /** Other columns that compound blind indexes hash, `f0`, `f1`… in the order of {@link Plan.fieldColumns}. */
+  [field: `f${number}`]: unknown;
 }
+
+/** An error in the job's setup found on a row: it would fail every row alike, so the job stops. */
+class JobSetupError extends SifreDBError {}
 
 /** A row whose stored lookup term is not what the job computes: the job stops before writing. */
 class LookupMismatch {
@@ -221,9 +232,10 @@ interface Lookup {
   readonly column: ColumnInfo;
   /** The settings its stored values depend on, compared with the recorded ones. */
   readonly settings: StoredColumnSettings;
-  compute(value: unknown, ctx: EncryptionContext): unknown;
+  /** The stored form of the lookup of `value` (the row's plaintext) in `row`. */
+  compute(value: unknown, ctx: EncryptionContext, row: Row): unknown;
   /** True when `stored` is what this lookup gives `value` under key `version` (no key: any active one). */
-  holds(value: unknown, ctx: EncryptionContext, version: number | undefined, stored: unknown): boolean;
+  holds(value: unknown, ctx: EncryptionContext, version: number | undefined, stored: unknown, row: Row): boolean;
   /** Why stored values differ from what this lookup computes, for the error message. */
   explain(samples: readonly TermSample[]): Promise<string>;
 }
@@ -243,6 +255,8 @@ interface Plan {
   /** A row-binding migration (`previousRowBinding` ≠ `rowBinding`): every row is read and rewritten. */
   readonly migrating: boolean;
   readonly lookups: readonly Lookup[];
+  /** Columns besides the value that compound blind indexes hash, selected as `f0`, `f1`… */
+  readonly fieldColumns: readonly ColumnInfo[];
   /** Extra `WHERE` of the read (besides the keyset condition), and of the sweep. */
   readonly scanFilter: string;
   readonly sweepFilter: string;
@@ -452,6 +466,7 @@ async function walkTable(db: Database, plan: Plan, o: WalkOptions): Promise<void
   if (plan.tenant) columns.push(`${quoteIdent(plan.tenant.name)} AS t`);
   if (plan.bindRows) columns.push(`${idSql}::text AS k`);
   plan.lookups.forEach((lookup, j) => columns.push(`${quoteIdent(lookup.column.name)} AS l${j}`));
+  plan.fieldColumns.forEach((field, k) => columns.push(`${quoteIdent(field.name)} AS f${k}`));
   const first = o.filterParams.length;
   const select = (after: boolean) =>
     `SELECT ${columns.join(', ')} FROM ${plan.info.table.sql}
@@ -637,7 +652,29 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     return ctx;
   };
 
-  const lookups = makeLookups(info, options, target.name, contextTable, contextVersion);
+  // Compound blind indexes hash other columns of the row too (their field names are column names).
+  // An encrypted one is decrypted through the schema; without a schema only plaintext columns can be
+  // fields, and a field that holds ciphertexts is refused rather than hashed as it is.
+  const fieldColumns = [...new Set((options.blindIndexes ?? []).flatMap((b) => b.index?.fields ?? []))]
+    .filter((name) => name !== source.name && name !== target.name)
+    .map((name) => requireColumn(info, name, 'blind-index field'));
+  const schema = options.schema;
+  const fieldTable = schema !== undefined && fieldColumns.some((c) => schema.columns.has(c.name)) ? await EncryptedTable.open(vault.keyring, schema) : undefined;
+  const fieldValue = (name: string, plain: unknown, row: Row): unknown => {
+    if (name === source.name || name === target.name) return plain;
+    const k = fieldColumns.findIndex((c) => c.name === name);
+    const raw = row[`f${k}`];
+    if (raw === null || raw === undefined) return null;
+    if (fieldTable !== undefined && schema!.columns.has(name)) {
+      const encrypted = { [schema!.id]: row.id, [name]: raw, ...(schema!.tenant === undefined ? {} : { [schema!.tenant]: row.t ?? null }) };
+      return fieldTable.decryptRow(encrypted)[name];
+    }
+    if (isEncrypted(raw)) {
+      throw new JobSetupError(ERROR_CODES.input, `blind-index field ${quoteIdent(name)} holds ciphertexts; give the job the table schema (--schema) so that it can read them`);
+    }
+    return raw;
+  };
+  const lookups = makeLookups(info, options, target.name, contextTable, contextVersion, fieldValue);
   const written = new Set([target.name, ...lookups.map((l) => l.column.name)]);
   if (written.size !== 1 + lookups.length || written.has(id.name) || (tenant !== undefined && written.has(tenant.name))) {
     throw new SifreDBError(ERROR_CODES.input, 'the value, lookup, id and tenant columns must all be different');
@@ -684,7 +721,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     wantText
       ? vault.encryptToString(value as EncryptableValue, ctx, rowOptions)
       : vault.encrypt(value as EncryptableValue, ctx, rowOptions);
-  const lookupValues = (value: unknown, ctx: EncryptionContext) => lookups.map((l) => l.compute(value, ctx));
+  const lookupValues = (value: unknown, ctx: EncryptionContext, row: Row) => lookups.map((l) => l.compute(value, ctx, row));
 
   // A row's stored lookups (written by the application or an earlier job) must be what this job
   // computes from the row's plaintext under the row's key version; otherwise the job's settings are
@@ -694,7 +731,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     if (!verifyLookups) return undefined;
     for (let j = 0; j < lookups.length; j++) {
       const stored = row[`l${j}`];
-      if (stored === null || stored === undefined || lookups[j]!.holds(plain, ctx, version, stored)) continue;
+      if (stored === null || stored === undefined || lookups[j]!.holds(plain, ctx, version, stored, row)) continue;
       return new LookupMismatch(j, { value: plain as string, ctx, version: version ?? vault.keyring.currentVersionFor(ctx), stored });
     }
     return undefined;
@@ -721,7 +758,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
               return { next: vault.reencrypt(value, ctx, { ...rowOptions, previousAad: previous?.aad ?? null }), lookups: [] };
             }
             const plain = vault.decrypt(value, ctx, previous);
-            return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
+            return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
           } catch (error) {
             if (asSifreDBError(error).code !== ERROR_CODES.auth) throw error;
           }
@@ -730,7 +767,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
           if (lookups.some((_, j) => row[`l${j}`] === null)) {
             // Current, but a lookup column is empty (a lookup added later): fill it, keep the value.
             const plain = vault.decrypt(value, ctx, rowOptions);
-            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx), filled: true };
+            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: value as string | Buffer, lookups: lookupValues(plain, ctx, row), filled: true };
           }
           // With row binding a current ciphertext must still open under its row's id: one moved
           // from another row is reported, not counted as done. In a migration every skipped row
@@ -740,7 +777,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         }
         if (lookups.length === 0) return { next: vault.reencrypt(value, ctx, rowOptions), lookups: [] };
         const plain = vault.decrypt(value, ctx, rowOptions);
-        return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx) };
+        return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
       }
       if (isEncrypted(value)) {
         // Well-formed is not enough to leave a value alone: it must open under this vault and
@@ -751,8 +788,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         return 'skip';
       }
       if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
-      return checkStored(row, value, ctx, undefined) ?? { next: encryptAs(value, ctx, rowOptions), lookups: lookupValues(value, ctx) };
+      return checkStored(row, value, ctx, undefined) ?? { next: encryptAs(value, ctx, rowOptions), lookups: lookupValues(value, ctx, row) };
     } catch (error) {
+      if (error instanceof JobSetupError) throw error;
       return asSifreDBError(error);
     }
   };
@@ -825,6 +863,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     bindRows,
     migrating,
     lookups,
+    fieldColumns,
     scanFilter: scanFilter,
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
@@ -949,6 +988,7 @@ function makeLookups(
   of: string,
   contextTable: string,
   contextVersion: number | undefined,
+  fieldValue: (name: string, plain: unknown, row: Row) => unknown,
 ): Lookup[] {
   const lookups: Lookup[] = [];
   for (const { index, column: name } of options.blindIndexes ?? []) {
@@ -964,23 +1004,50 @@ function makeLookups(
       throw new SifreDBError(ERROR_CODES.input, `blind-index column ${quoteIdent(name)} is ${column.type}; use an integer type, BYTEA or TEXT`);
     }
     const storage = column.kind === 'integer' ? 'integer' : column.kind === 'bytea' ? 'bytea' : 'text';
+    const compound = index.fields.length > 0;
+    const indexable = (value: unknown): value is string | number | bigint =>
+      typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint';
+    /** What the index hashes for a row: its value, or the record of a compound index's fields (null when one is null). */
+    const input = (plain: unknown, row: Row): BlindIndexValue | null => {
+      if (!compound) return indexable(plain) ? plain : null;
+      const record: Record<string, string | number | bigint> = {};
+      for (const field of index.fields) {
+        const value = fieldValue(field, plain, row);
+        if (value === null || value === undefined) return null;
+        if (!indexable(value)) throw new SifreDBError(ERROR_CODES.input, `blind-index field ${quoteIdent(field)} holds a ${typeof value}, which cannot be indexed`);
+        record[field] = value;
+      }
+      return record;
+    };
     lookups.push({
       column,
-      settings: { kind: 'blind-index', of, name: index.name, bits: index.bits, transforms: index.transforms.map(transformName), fields: [], storage },
-      holds(value, ctx, version, stored) {
-        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') return false;
-        if (version !== undefined) return sameTerm(index.computeAt(value, ctx, version), stored, storage);
-        return index.queryTerms(value, ctx).some((term) => sameTerm(term, stored, storage));
+      settings: {
+        kind: 'blind-index',
+        of,
+        name: index.name,
+        bits: index.bits,
+        transforms: index.transforms.map(transformName),
+        fields: index.fields.map((field, i) => ({ column: field, transforms: (index.fieldTransforms[i] ?? []).map(transformName) })),
+        storage,
+      },
+      holds(value, ctx, version, stored, row) {
+        const hashed = input(value, row);
+        if (hashed === null) return false;
+        if (version !== undefined) return sameTerm(index.computeAt(hashed, ctx, version), stored, storage);
+        return index.queryTerms(hashed, ctx).some((term) => sameTerm(term, stored, storage));
       },
       async explain(samples) {
+        if (compound) return `compound blind index ${index.name} (${index.bits} bits, fields ${index.fields.join(', ')}): check its fields and their transforms`;
         const why = await diagnoseTerms(index.keyring, index, samples, storage);
         return `blind index ${index.name} (${describeIndex(index.bits, index.transforms)}): ${why}`;
       },
-      compute(value, ctx) {
-        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') {
+      compute(value, ctx, row) {
+        if (!compound && !indexable(value)) {
           throw new SifreDBError(ERROR_CODES.input, `a ${value instanceof Uint8Array ? 'bytes' : typeof value} value cannot be blind-indexed`);
         }
-        const term = index.compute(value, ctx);
+        const hashed = input(value, row);
+        if (hashed === null) return null;
+        const term = index.compute(hashed, ctx);
         // Integers go as decimal text: exact for 63-bit terms, and accepted for every integer type.
         return column.kind === 'integer' ? String(term.int) : column.kind === 'bytea' ? term.bytes : term.hex;
       },

@@ -49,13 +49,9 @@ export async function optionsFromSchema<O extends ColumnJobOptions & { vault: Ba
   const keyring = options.vault.keyring;
   const blindIndexes: BlindIndexColumn[] = [];
   for (const b of column.blindIndexes) {
-    if (b.fields.length > 0) {
-      throw new SifreDBError(
-        ERROR_CODES.input,
-        `compound blind index ${b.name} (${b.column}) of ${schema.table}.${column.name}: the jobs refresh single-column indexes only; rewrite those rows through EncryptedTable`,
-      );
-    }
-    blindIndexes.push({ column: b.column, index: await BlindIndex.open(keyring, { name: b.name, bits: b.bits, transforms: b.transforms }) });
+    const fields = b.fields.map((f) => ({ name: f.column, transforms: f.transforms }));
+    const index = await BlindIndex.open(keyring, { name: b.name, bits: b.bits, ...(fields.length > 0 ? { fields } : { transforms: b.transforms }) });
+    blindIndexes.push({ column: b.column, index });
   }
   const deterministicColumns: DeterministicColumn[] = [];
   if (column.deterministicLookups.length > 0) {
