@@ -105,6 +105,10 @@ export function registerSchemaCases(test, label, setup) {
     const check = async (schema) => checkSchema(db, schema, { keyring });
     const kinds = (findings) => findings.map((f) => `${f.kind}:${f.column}`).sort();
 
+    await (await EncryptedTable.open(keyring, usersSchema(name))).verifySettings(db);
+    const app = await EncryptedTable.open(keyring, usersSchema(name, (e) => ({ ...e, blindIndexes: [{ ...e.blindIndexes[0], bits: 16 }] })));
+    await t.throwsAsync(app.verifySettings(db), { code: 'ERR_SIFREDB_SCHEMA', message: /email_idx: bits 18 recorded, 16 configured/ });
+
     const bits = await check(usersSchema(name, (e) => ({ ...e, blindIndexes: [{ ...e.blindIndexes[0], bits: 16 }] })));
     t.deepEqual(kinds(bits), ['lookup-mismatch:email_idx', 'settings:email_idx']);
     t.regex(bits.find((f) => f.kind === 'settings').message, /email_idx: bits 18 recorded, 16 configured/);

@@ -14,7 +14,11 @@ import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { Vault } from '../vault/vault.js';
+import type { DbSession } from '../db/database.js';
+import { describeTable, parseTableName, quoteIdent } from '../db/schema.js';
 import { decryptColumn, decryptColumnAsync } from './decrypt-column.js';
+import { schemaRecords } from './settings.js';
+import { compareSettings, readRecordedSettings } from './sql.js';
 import {
   type ColumnValueType,
   type PlainValueOf,
@@ -146,6 +150,25 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
       columns.set(spec.name, Object.freeze({ spec, vault: await vaultFor(spec.algorithm), context, blindIndexes, deterministicLookups, lookupVault }));
     }
     return new EncryptedTable(schema, keyring, columns);
+  }
+
+  /**
+   * Compares the schema with the settings recorded in `db` (`sifredb_schema`, written by
+   * `sifredb schema sql`): call it at start-up so that an application whose schema differs from the
+   * data's — other bits, transforms, context, tenant column — refuses to write instead of storing
+   * terms its own queries, or the jobs, would not find. Columns not recorded yet pass.
+   * @throws `ERR_SIFREDB_SCHEMA` listing every difference; `ERR_SIFREDB_DATABASE` when `db` cannot be read.
+   */
+  async verifySettings(db: DbSession): Promise<void> {
+    const recorded = await readRecordedSettings(db, this.schema.table, await describeTable(db, parseTableName(this.schema.table)));
+    if (recorded === undefined) return;
+    const mismatches = compareSettings(recorded, schemaRecords(this.schema), [...this.schema.columns.keys()]);
+    if (mismatches.length > 0) {
+      throw new SifreDBError(
+        ERROR_CODES.schema,
+        `the schema of ${this.schema.table} differs from the settings its data was written with: ${mismatches.map((m) => m.message).join('; ')}`,
+      );
+    }
   }
 
   /** {@link encryptRows} of one row. */
@@ -510,10 +533,6 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
       }
     }
   }
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** A ciphertext in its column's form. */
