@@ -135,8 +135,37 @@ test('with recorded settings, a contradicting job is refused before the first ba
   t.regex(found.stdout, new RegExp(`^${name}: missing-constraint: column email has no CHECK constraint`, 'm'));
   const sql = await run(['schema', 'sql', '--schema', schemaFile]);
   t.is(sql.code, 0);
-  t.regex(sql.stdout, /CREATE TABLE IF NOT EXISTS sifredb_schema/);
+  t.regex(sql.stdout, /CREATE TABLE IF NOT EXISTS public\.sifredb_schema/);
   t.regex(sql.stdout, /ADD CONSTRAINT "users_recorded_email_sifredb_check"/);
   const usage = await run(['schema', 'check', '--schema', schemaFile]);
   t.is(usage.code, 2);
+});
+
+test('reencrypt --schema on a row-bound column needs no --bind-row (and --bind-row agrees with it)', async (t) => {
+  const keys = join(dir, 'bound-keys.json');
+  const dbDir = join(dir, 'bound-db');
+  const schemaFile = join(dir, 'bound-schema.json');
+  writeFileSync(schemaFile, JSON.stringify({ version: 1, tables: [{ table: 'bound', columns: { ssn: { type: 'string', rowBinding: true } } }] }));
+  await FileKeyProvider.create(keys);
+  const schema = (await loadSchema(schemaFile)).table('bound');
+  const table = await EncryptedTable.open(await FileKeyProvider.open(keys), schema);
+  const db = await openDatabase(dbDir);
+  await db.query('CREATE TABLE bound (id int PRIMARY KEY, ssn text)');
+  for (const row of table.encryptRows(Array.from({ length: 20 }, (_, i) => ({ id: i + 1, ssn: `ssn-${i + 1}` })))) {
+    await db.query('INSERT INTO bound (id, ssn) VALUES ($1, $2)', [row.id, row.ssn]);
+  }
+  await db.close();
+  t_ok(await run(['keys', 'rotate', '--keys', keys]));
+  const result = await run(['reencrypt', '--schema', schemaFile, '--db', dbDir, '--column', 'ssn', '--keys', keys, '--json']);
+  t.is(result.code, 0, result.stderr);
+  t.is(JSON.parse(result.stdout).updated, 20);
+  t.regex(result.stderr, /no settings recorded for bound\.ssn/);
+  const withFlag = await run(['reencrypt', '--schema', schemaFile, '--db', dbDir, '--column', 'ssn', '--keys', keys, '--bind-row', '--json']);
+  t.is(withFlag.code, 0, withFlag.stderr);
+  t.is(JSON.parse(withFlag.stdout).skipped, 20);
+  const db2 = await openDatabase(dbDir);
+  const { rows } = await db2.query('SELECT id, ssn FROM bound ORDER BY id');
+  await db2.close();
+  const rotated = await EncryptedTable.open(await FileKeyProvider.open(keys), schema);
+  t.deepEqual(rotated.decryptRows(rows).map((r) => r.ssn), [].concat(Array.from({ length: 20 }, (_, i) => `ssn-${i + 1}`)));
 });

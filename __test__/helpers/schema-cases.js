@@ -2,7 +2,7 @@
 // read through EncryptedTable and searched with `= ANY($1)`, and `schema check` finding each kind of
 // mismatch. Each case uses its own table, so they run concurrently on one database.
 import { randomBytes } from 'node:crypto';
-import { BlindIndex, EncryptedTable, EncryptionContext, Keyring, StaticKeyProvider, Vault, applySchema, checkSchema, defineTable, encryptColumn, reencryptColumn, schemaSql } from '../../dist/index.js';
+import { BlindIndex, EncryptedTable, EncryptionContext, Keyring, constraintFor, StaticKeyProvider, Vault, applySchema, checkSchema, defineTable, encryptColumn, reencryptColumn, schemaSql } from '../../dist/index.js';
 import { tableName } from './reencrypt-cases.js';
 
 /** The users schema of the tests, on table `name`, with `edit` applied to the email column. */
@@ -60,7 +60,8 @@ export function registerSchemaCases(test, label, setup) {
       Object.fromEntries(types.map((r) => [r.name, r.type])),
       { id: 'bigint', tenant_id: 'text', name: 'text', email: 'text', email_idx: 'integer', email_det: 'text', born: 'bytea', ssn: 'text' },
     );
-    const { rows: records } = await db.query(`SELECT column_name FROM sifredb_schema WHERE table_name = $1 ORDER BY column_name`, [`"${name}"`]);
+    const { rows: records } = await db.query(`SELECT schema_name, column_name FROM public.sifredb_schema WHERE table_name = $1 ORDER BY column_name`, [name]);
+    t.true(records.every((r) => r.schema_name === 'public'));
     t.deepEqual(records.map((r) => r.column_name), ['born', 'email', 'email_det', 'email_idx', 'ssn']);
     await t.throwsAsync(db.query(`INSERT INTO ${name} (id, email) VALUES (100000, 'plain@example.com')`), undefined, 'the constraint refuses plaintext');
     t.deepEqual(await checkSchema(db, schema, { keyring }), []);
@@ -157,13 +158,13 @@ export function registerSchemaCases(test, label, setup) {
     // A new lookup column is not a contradiction: it is added and recorded.
     const added = usersSchema(name, (e) => ({ ...e, blindIndexes: [...e.blindIndexes, { name: 'domain', column: 'email_domain_idx', bits: 8 }] }));
     await applySchema(db, added);
-    const { rows: records } = await db.query(`SELECT settings FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
+    const { rows: records } = await db.query(`SELECT settings FROM public.sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [name]);
     t.is(records[0].settings.bits, 8);
     // Dropping it again: once the column is gone its record describes no data; jobs ignore it and apply removes it.
     await db.query(`ALTER TABLE ${name} DROP COLUMN email_domain_idx`);
     t.deepEqual(await checkSchema(db, usersSchema(name), { keyring }), []);
     await applySchema(db, usersSchema(name));
-    const { rows: left } = await db.query(`SELECT count(*)::int AS n FROM sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [`"${name}"`]);
+    const { rows: left } = await db.query(`SELECT count(*)::int AS n FROM public.sifredb_schema WHERE table_name = $1 AND column_name = 'email_domain_idx'`, [name]);
     t.is(left[0].n, 0);
   });
 
@@ -277,5 +278,73 @@ export function registerSchemaCases(test, label, setup) {
       t.is(Number(row.ssn_year_idx), expected.int, `row ${row.id}`);
       t.is(expected.version, 2);
     });
+  });
+
+  test(`${label}: long names get distinct constraints and indexes; a constraint on another column does not count; apply never re-checks or downgrades`, async (t) => {
+    const { db } = await setup();
+    const name = `t${'x'.repeat(40)}_${tableName('n').replace(/^n_/, '')}`;
+    const a = 'secret_column_one_aaaaaaaaaaaa_1';
+    const b = 'secret_column_one_aaaaaaaaaaaa_2';
+    t.not(constraintFor(name, a, 'text').name, constraintFor(name, b, 'text').name);
+    t.true(Buffer.byteLength(constraintFor(name, a, 'text').name) <= 63);
+    await db.query(`CREATE TABLE ${name} (id int PRIMARY KEY)`);
+    const schema = defineTable({ table: name, columns: { [a]: { type: 'string', mode: 'deterministic' }, [b]: { type: 'string', mode: 'deterministic' } } });
+    await applySchema(db, schema);
+    for (const column of [a, b]) {
+      await t.throwsAsync(db.query(`INSERT INTO ${name} (id, ${column}) VALUES (1, 'plaintext 123-45-6789')`), undefined, `${column} refuses plaintext`);
+    }
+    t.deepEqual(await checkSchema(db, schema), []);
+    const { rows: indexes } = await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary`, [name]);
+    t.is(indexes[0].n, 2, 'one index per deterministic column');
+
+    // A constraint named like the expected one but on another column is not a constraint of this one.
+    const other = constraintFor(name, a, 'text').name;
+    await db.query(`ALTER TABLE ${name} DROP CONSTRAINT "${other}"`);
+    await db.query(`ALTER TABLE ${name} ADD CONSTRAINT "${other}" CHECK (${b} IS NULL OR ${b} <> '')`);
+    const findings = await checkSchema(db, schema);
+    t.true(findings.some((f) => f.kind === 'missing-constraint' && f.column === a), JSON.stringify(findings));
+
+    // A validated constraint stays validated across applies, and an apply with notValid does not downgrade it.
+    await db.query(`ALTER TABLE ${name} DROP CONSTRAINT "${other}"`);
+    await applySchema(db, schema, { notValid: true });
+    await db.query(`ALTER TABLE ${name} VALIDATE CONSTRAINT "${other}"`);
+    await applySchema(db, schema, { notValid: true });
+    const { rows } = await db.query(`SELECT convalidated FROM pg_constraint WHERE conname = $1`, [other]);
+    t.true(rows[0].convalidated);
+    await db.query(`DROP INDEX "${(await db.query(`SELECT indexrelid::regclass::text AS i FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary LIMIT 1`, [name])).rows[0].i.replace(/"/g, '')}"`);
+    t.true((await checkSchema(db, schema)).some((f) => f.kind === 'missing-index'));
+  });
+
+  test(`${label}: a row-binding migration checks stored terms first, and records the new binding when it completes`, async (t) => {
+    const { db } = await setup();
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const name = tableName('schema_bindmig');
+    await db.query(`CREATE TABLE ${name} (id int PRIMARY KEY)`);
+    const unbound = defineTable({ table: name, columns: { email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 18, transforms: ['trim', 'lowercase'] }] } } });
+    await applySchema(db, unbound);
+    const users = await EncryptedTable.open(keyring, unbound);
+    for (const row of users.encryptRows(Array.from({ length: 30 }, (_, i) => ({ id: i + 1, email: ` User${i + 1}@x.io` })))) {
+      await db.query(`INSERT INTO ${name} (id, email, email_idx) VALUES ($1, $2, $3)`, [row.id, row.email, row.email_idx]);
+    }
+    const vault = await Vault.open(keyring);
+    // Wrong index settings (no schema, no record for the flags to contradict): the stored terms say so.
+    await db.query(`DELETE FROM public.sifredb_schema WHERE table_name = $1`, [name]);
+    const wrong = await BlindIndex.open(keyring, { name: 'email', bits: 16 });
+    const before = (await db.query(`SELECT * FROM ${name} ORDER BY id`)).rows;
+    await t.throwsAsync(
+      reencryptColumn({ db, table: name, column: 'email', vault, rowBinding: 'id', previousRowBinding: 'none', blindIndexes: [{ index: wrong, column: 'email_idx' }] }),
+      { code: 'ERR_SIFREDB_SCHEMA', message: /computed with 18 bits, transforms trim,lowercase/ },
+    );
+    t.deepEqual((await db.query(`SELECT * FROM ${name} ORDER BY id`)).rows, before, 'nothing written');
+
+    await applySchema(db, unbound);
+    const bound = defineTable({ table: name, columns: { email: { ...unbound.init.columns.email, rowBinding: true } } });
+    await t.throwsAsync(reencryptColumn({ db, schema: bound, column: 'email', vault }), { code: 'ERR_SIFREDB_SCHEMA', message: /row binding false recorded, true configured/ });
+    const migrated = await reencryptColumn({ db, schema: bound, column: 'email', vault, previousRowBinding: 'none' });
+    t.is(migrated.updated, 30);
+    t.true(migrated.settingsRecorded);
+    t.deepEqual(await checkSchema(db, bound, { keyring }), [], 'the record now says bound');
+    const again = await reencryptColumn({ db, schema: bound, column: 'email', vault });
+    t.is(again.failed, 0);
   });
 }

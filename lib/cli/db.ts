@@ -294,7 +294,8 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       column,
       schema: fromSchema?.schema,
       idColumn: str(values, 'id-column'),
-      rowBinding: values['bind-row'] === true ? 'id' : 'none',
+      // Unset without the flag, so that a schema's row binding is not contradicted by its absence.
+      rowBinding: values['bind-row'] === true ? 'id' : fromSchema === undefined ? 'none' : undefined,
       ...(values['from-unbound'] === true ? { previousRowBinding: 'none' as const } : {}),
       tenantColumn: str(values, 'tenant-column'),
       contextTable: str(values, 'context-table'),
@@ -321,6 +322,7 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       throw error;
     });
     progress.done();
+    if (!result.settingsRecorded) out.note(`note: no settings recorded for ${table}.${column} (sifredb schema sql --apply records them); only the stored lookup terms were checked`);
     report(out, label, mode, result, values['from-unbound'] === true);
     if (result.aborted) return EXIT.interrupted;
     return result.failed > 0 ? EXIT.rowsFailed : EXIT.ok;

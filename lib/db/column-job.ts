@@ -18,8 +18,8 @@ import { ALGORITHM } from '../backend/types.js';
 import { type Database, type DbSession, databaseError, openDatabase } from './database.js';
 import { type ColumnInfo, describeTable, parseTableName, quoteIdent, requireColumn, type TableInfo } from './schema.js';
 import type { TableSchema } from '../schema/definition.js';
-import type { SettingsRecord, StoredColumnSettings } from '../schema/settings.js';
-import { compareSettings, readRecordedSettings, SETTINGS_TABLE } from '../schema/sql.js';
+import type { SettingsRecord, StoredColumnSettings, ValueColumnSettings } from '../schema/settings.js';
+import { compareSettings, readRecordedSettings, SETTINGS_TABLE, updateRecordedSettings } from '../schema/sql.js';
 import { describeIndex, diagnoseTerms, sameTerm, type TermSample } from '../schema/term-check.js';
 import { transformName } from '../schema/definition.js';
 import { optionsFromSchema } from './job-schema.js';
@@ -89,6 +89,11 @@ export interface JobResult extends Omit<JobProgress, 'pass'> {
   /** The first {@link ColumnJobOptions.maxReportedFailures} failures. */
   readonly failures: readonly RowFailure[];
   readonly dryRun: boolean;
+  /**
+   * Whether the database records the settings of this column (`sifredb_schema`, see docs/SCHEMA.md)
+   * and the job's were compared with them. False: only the rows' stored lookup terms were checked.
+   */
+  readonly settingsRecorded: boolean;
   /** True when the job stopped early because its `signal` was aborted; rerun it to finish. */
   readonly aborted: boolean;
   /** Rows written per second of wall time. */
@@ -270,6 +275,10 @@ interface Plan {
   /** SQL of the batch UPDATE; `$1…` are arrays: ids, old values, new values, lookup values. */
   readonly updateSql: string;
   transform(rows: readonly Row[]): Promise<Outcome[]>;
+  /** Whether the column's settings are recorded in the database (and were compared). */
+  readonly settingsRecorded: boolean;
+  /** After a row-binding migration that finished with no failure: records the new binding. */
+  recordMigration(): Promise<void>;
   /**
    * The error that stops the job when a batch holds a row whose stored lookup differs from what the
    * job computes (its settings differ from the data's), else `undefined`.
@@ -424,6 +433,9 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
       pass = 'sweep';
       await walk(plan.sweepFilter, plan.sweepParams, 'FOR UPDATE', false);
     }
+    // The data now depends on the new row binding: so must its record, or every later job and
+    // check would refuse it. Only a complete migration (no failed row) changes the record.
+    if (!dryRun && options.signal?.aborted !== true && counters.failed === 0) await plan.recordMigration();
     const elapsedMs = performance.now() - started;
     return {
       ...counters,
@@ -432,6 +444,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
       failures,
       dryRun,
       aborted: options.signal?.aborted === true,
+      settingsRecorded: plan.settingsRecorded,
       rowsPerSecond: elapsedMs > 0 ? (counters.updated * 1000) / elapsedMs : 0,
       timings,
     };
@@ -705,6 +718,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   };
   const configured: SettingsRecord[] = [{ column: target.name, settings: valueSettings }, ...lookups.map((l) => ({ column: l.column.name, settings: l.settings }))];
   const recorded = await readRecordedSettings(db, options.table, info);
+  const settingsRecorded = recorded !== undefined && recorded.has(target.name);
   if (recorded !== undefined) {
     const mismatches = compareSettings(recorded, configured, [target.name]);
     if (mismatches.length > 0) {
@@ -758,7 +772,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
               return { next: vault.reencrypt(value, ctx, { ...rowOptions, previousAad: previous?.aad ?? null }), lookups: [] };
             }
             const plain = vault.decrypt(value, ctx, previous);
-            return { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
+            return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
           } catch (error) {
             if (asSifreDBError(error).code !== ERROR_CODES.auth) throw error;
           }
@@ -864,6 +878,11 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     migrating,
     lookups,
     fieldColumns,
+    settingsRecorded,
+    async recordMigration() {
+      if (!migrating || !settingsRecorded) return;
+      await updateRecordedSettings(db, options.table!, target.name, { ...(recorded!.get(target.name) as ValueColumnSettings), rowBinding: rowBinding === 'id' });
+    },
     scanFilter: scanFilter,
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,

@@ -4,7 +4,7 @@
  */
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { databaseError, type DbSession } from './database.js';
-import { describeTable, parseTableName, quoteIdent, requireColumn } from './schema.js';
+import { describeTable, objectName, parseTableName, quoteIdent, requireColumn } from './schema.js';
 
 /**
  * What a v1 text-form value must look like: `sdb1:`, then base64url whose first characters encode
@@ -55,11 +55,12 @@ export function ciphertextCheck(column: string, form: 'text' | 'bytea'): string 
 
 /**
  * The constraint for one column whose form is known (no database needed). Its name is
- * `<table>_<column>_sifredb_check`, cut to PostgreSQL's 63 bytes.
+ * `<table>_<column>_sifredb_check`, or when that is longer than PostgreSQL's 63 bytes a prefix of it
+ * with a hash of the table and column (see `objectName`).
  */
 export function constraintFor(table: string, column: string, form: 'text' | 'bytea', notValid = false): ColumnConstraint {
   const t = parseTableName(table);
-  const name = `${t.name}_${column}_sifredb_check`.slice(0, 63);
+  const name = objectName([t.name, column], 'sifredb_check');
   const check = ciphertextCheck(column, form);
   const quoted = quoteIdent(name);
   const sql =

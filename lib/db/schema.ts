@@ -3,6 +3,8 @@
  * (to pick text or binary ciphertexts and the form of index terms) and the uniqueness of the id column
  * (keyset pagination needs a unique, ordered key).
  */
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { databaseError, type DbSession } from './database.js';
 
@@ -12,6 +14,26 @@ export function quoteIdent(name: string): string {
     throw new SifreDBError(ERROR_CODES.input, 'SQL identifiers must be non-empty strings without NUL');
   }
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** PostgreSQL's longest identifier, in bytes. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * A name for an object SifreDB creates (constraint, index) from `parts` joined with `_` and `suffix`:
+ * as is when it fits PostgreSQL's 63 bytes, else a prefix cut on a character boundary plus a short
+ * hash of the full name, so two long names that share a prefix never get the same object.
+ */
+export function objectName(parts: readonly string[], suffix: string): string {
+  const full = `${parts.join('_')}_${suffix}`;
+  if (Buffer.byteLength(full, 'utf8') <= MAX_IDENTIFIER_BYTES) return full;
+  const tail = `_${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 10)}_${suffix}`;
+  let prefix = '';
+  for (const ch of parts.join('_')) {
+    if (Buffer.byteLength(prefix + ch + tail, 'utf8') > MAX_IDENTIFIER_BYTES) break;
+    prefix += ch;
+  }
+  return prefix + tail;
 }
 
 /** A table name, optionally schema-qualified (`schema.table`). */

@@ -26,6 +26,7 @@ export type FindingKind =
   | 'column-type'
   | 'missing-constraint'
   | 'constraint-not-valid'
+  | 'missing-index'
   | 'unrecorded'
   | 'settings'
   | 'undecryptable'
@@ -67,6 +68,7 @@ export async function checkSchema(db: DbSession, table: TableSchema, options: Ch
 
   const present = checkColumns(table, info, add);
   await checkConstraints(db, table, info, present, add);
+  await checkIndexes(db, table, info, add);
   await checkRecords(db, table, info, add);
   if (options.keyring !== undefined && present.size > 0) {
     await checkSample(db, table, info, present, options.keyring, options.sampleSize ?? 200, add);
@@ -133,20 +135,49 @@ async function checkConstraints(db: DbSession, table: TableSchema, info: TableIn
   }
   if (columns.length === 0) return;
   const expected = await columnConstraints(db, { table: table.table, columns });
-  let rows: { name: string; validated: boolean }[];
+  let rows: { name: string; validated: boolean; columns: string[] }[];
   try {
-    ({ rows } = await db.query<{ name: string; validated: boolean }>(
-      `SELECT conname AS name, convalidated AS validated FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c'`,
+    ({ rows } = await db.query<{ name: string; validated: boolean; columns: string[] }>(
+      `SELECT c.conname AS name, c.convalidated AS validated,
+              ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)) AS columns
+         FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'c'`,
       [info.table.sql],
     ));
   } catch (error) {
     throw databaseError(error, `cannot read the constraints of ${info.table.sql}`);
   }
-  const byName = new Map(rows.map((r) => [r.name, r.validated]));
+  // A constraint counts for a column only if it is on that column alone: a name is no proof.
+  const byName = new Map(rows.map((r) => [r.name, r]));
   for (const c of expected) {
-    const validated = byName.get(c.name);
+    const found = byName.get(c.name);
+    const validated = found === undefined || found.columns.length !== 1 || found.columns[0] !== c.column ? undefined : found.validated;
     if (validated === undefined) add('missing-constraint', c.column, `column ${c.column} has no CHECK constraint ${c.name} (plaintext could be written to it; see sifredb schema sql)`);
     else if (!validated) add('constraint-not-valid', c.column, `constraint ${c.name} is NOT VALID: existing rows are unchecked until ALTER TABLE … VALIDATE CONSTRAINT`);
+  }
+}
+
+/** An index on every column searched by equality (a lookup without one reads the whole table). */
+async function checkIndexes(db: DbSession, table: TableSchema, info: TableInfo, add: Add): Promise<void> {
+  let rows: { column: string }[];
+  try {
+    ({ rows } = await db.query<{ column: string }>(
+      `SELECT a.attname::text AS column FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = to_regclass($1)`,
+      [info.table.sql],
+    ));
+  } catch (error) {
+    throw databaseError(error, `cannot read the indexes of ${info.table.sql}`);
+  }
+  const indexed = new Set(rows.map((r) => r.column));
+  for (const column of table.columns.values()) {
+    const searched = [
+      ...(column.mode === 'deterministic' && !column.rowBinding ? [column.name] : []),
+      ...column.blindIndexes.map((b) => b.column),
+      ...column.deterministicLookups.map((d) => d.column),
+    ];
+    for (const name of searched) {
+      if (info.columns.has(name) && !indexed.has(name)) add('missing-index', name, `lookup column ${name} has no index: every lookup reads the whole table (see sifredb schema sql)`);
+    }
   }
 }
 

@@ -325,6 +325,7 @@ function resolveTable(init: unknown, where: string) {
   }
   const columns = new Map<string, ResolvedColumn>();
   for (const [columnName, spec] of Object.entries(init.columns)) {
+    name(columnName, `${at}.columns[${JSON.stringify(columnName)}]: a column name`);
     columns.set(columnName, resolveColumn(table, columnName, spec, `${at}.columns.${columnName}`));
   }
   // Every column the schema writes must be its own: two writers of one column would silently

@@ -8,6 +8,7 @@ import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { indexedError } from '../backend/batch.js';
 import type { BatchOptions } from '../backend/types.js';
+import { isEncrypted } from '../format/inspect.js';
 import { toText } from '../format/text.js';
 import type { EncryptableValue } from '../format/value-codec.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js';
@@ -58,8 +59,11 @@ export interface EqualityQuery {
 
 /** Options of {@link EncryptedTable.where}. */
 export interface WhereOptions {
-  /** The tenant of the rows searched; required (a string, or `null` for rows without one) when the table has a tenant column. */
-  tenant?: string | null;
+  /**
+   * The tenant of the rows searched; required (a string or integer id, or `null` for rows without one)
+   * when the table has a tenant column. Ids are compared as their text, as rows are written.
+   */
+  tenant?: string | number | bigint | null;
   /** The blind index (by name) or lookup column to search with, when the column has several. */
   index?: string;
 }
@@ -267,7 +271,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
    * @throws `ERR_SIFREDB_INPUT` when the column cannot answer equality (no deterministic mode or
    *   lookup), is row-bound and deterministic, or the tenant is missing.
    */
-  where<K extends keyof T['columns'] & string>(column: K, value: PlainValueOf<T['columns'][K]['type']> | BlindIndexValue, options: WhereOptions = {}): EqualityQuery {
+  where<K extends keyof T['columns'] & string>(column: K, value: PlainValueOf<T['columns'][K]['type']> | BlindIndexValue, options?: WhereOptions): EqualityQuery {
     return this.query(column, '=', value, options);
   }
 
@@ -276,7 +280,8 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
    * on ciphertext; any other operator — ranges, `LIKE`, ordering — is refused with
    * `ERR_SIFREDB_INPUT` naming the column and the operator, never answered with an empty result.
    */
-  query(column: string, operator: QueryOperator, value: unknown, options: WhereOptions = {}): EqualityQuery {
+  query(column: string, operator: QueryOperator, value: unknown, options?: WhereOptions | null): EqualityQuery {
+    options ??= {};
     const runtime = this.#column(column);
     const op = String(operator).trim().toLowerCase();
     if (op !== '=' && op !== 'in') {
@@ -308,8 +313,14 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
       approximate: plan.approximate,
       sql: (placeholder: string) => `${quoteIdent(lookupColumn)} = ANY(${placeholder})`,
       matches: (row: Record<string, unknown>) => {
+        if (typeof row !== 'object' || row === null || !(name in row)) {
+          throw new SifreDBError(ERROR_CODES.input, `matches() needs rows with column ${name}, decrypted (decryptRows)`);
+        }
         const held = row[name];
         if (held === null || held === undefined) return false;
+        if (runtime.spec.type !== 'bytes' && isEncrypted(held)) {
+          throw new SifreDBError(ERROR_CODES.input, `matches() was given a row whose ${name} is still a ciphertext; filter the rows decryptRows returns`);
+        }
         const key = plan.key(held);
         return keys.some((k) => k === key);
       },
@@ -335,7 +346,13 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
         `${this.schema.table} has a tenant column (${this.schema.tenant}): pass { tenant } (or tenant: null for rows without one)`,
       );
     }
-    return options.tenant === null ? runtime.context : runtime.context.withTenant(options.tenant);
+    // A tenant is written as its text (see #rowContext): a numeric tenant id finds the same rows.
+    const tenant = options.tenant as unknown;
+    if (tenant === null) return runtime.context;
+    if (typeof tenant !== 'string' && typeof tenant !== 'number' && typeof tenant !== 'bigint') {
+      throw new SifreDBError(ERROR_CODES.input, `tenant must be a string, an integer or null`);
+    }
+    return runtime.context.withTenant(String(tenant));
   }
 
   #equalityPlan(

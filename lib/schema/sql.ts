@@ -4,22 +4,29 @@
  */
 import { constraintFor } from '../db/constraints.js';
 import { databaseError, type DbSession } from '../db/database.js';
-import { parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
+import { describeTable, objectName, parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { TableSchema } from './definition.js';
 import { canonicalJson, diffSettings, schemaRecords, type SettingsRecord, settingsFingerprint, type StoredColumnSettings } from './settings.js';
 
-/** The table of recorded settings (found through the `search_path`). */
-export const SETTINGS_TABLE = 'sifredb_schema';
+/**
+ * The table of recorded settings, schema-qualified so that every writer finds the same one whatever
+ * its `search_path`.
+ */
+export const SETTINGS_TABLE = 'public.sifredb_schema';
 
 const SETTINGS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${SETTINGS_TABLE} (
+  schema_name text NOT NULL,
   table_name text NOT NULL,
   column_name text NOT NULL,
   settings jsonb NOT NULL,
   fingerprint text NOT NULL,
   recorded_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (table_name, column_name)
+  PRIMARY KEY (schema_name, table_name, column_name)
 );`;
+
+/** The schema and name of the relation `table` resolves to (by the session's `search_path` when unqualified). */
+const RESOLVE_TABLE = `SELECT n.nspname AS schema_name, c.relname AS table_name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`;
 
 /** Options of {@link schemaSql}. */
 export interface SchemaSqlOptions {
@@ -30,11 +37,6 @@ export interface SchemaSqlOptions {
 /** SQL string literal. */
 function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
-}
-
-/** `name`, cut to PostgreSQL's 63-byte identifiers. */
-function identifier(name: string): string {
-  return name.slice(0, 63);
 }
 
 /** SQL type of a stored column. */
@@ -69,13 +71,22 @@ export function schemaSql(table: TableSchema, options: SchemaSqlOptions = {}): s
     }
   }
   for (const column of indexed) {
-    statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(identifier(`${t.name}_${column}_sifredb_idx`))} ON ${t.sql} (${quoteIdent(column)});`);
+    statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(objectName([t.name, column], 'sifredb_idx'))} ON ${t.sql} (${quoteIdent(column)});`);
   }
-  for (const { column, storage } of ciphertextColumns) statements.push(constraintFor(table.table, column, storage, options.notValid === true).sql);
+  // Added only when missing: an existing constraint is neither re-checked against the whole table
+  // (under an exclusive lock) nor turned back into NOT VALID after a VALIDATE.
+  for (const { column, storage } of ciphertextColumns) {
+    const c = constraintFor(table.table, column, storage, options.notValid === true);
+    statements.push(
+      `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(${literal(t.sql)}) AND conname = ${literal(c.name)}) THEN ` +
+        `ALTER TABLE ${t.sql} ADD CONSTRAINT ${quoteIdent(c.name)} CHECK (${c.check})${options.notValid === true ? ' NOT VALID' : ''}; END IF; END $$;`,
+    );
+  }
   for (const record of schemaRecords(table)) {
     statements.push(
-      `INSERT INTO ${SETTINGS_TABLE} (table_name, column_name, settings, fingerprint) VALUES (${literal(t.sql)}, ${literal(record.column)}, ` +
-        `${literal(canonicalJson(record.settings))}::jsonb, ${literal(settingsFingerprint(record.settings))}) ON CONFLICT (table_name, column_name) DO NOTHING;`,
+      `INSERT INTO ${SETTINGS_TABLE} (schema_name, table_name, column_name, settings, fingerprint) ` +
+        `SELECT n.nspname, c.relname, ${literal(record.column)}, ${literal(canonicalJson(record.settings))}::jsonb, ${literal(settingsFingerprint(record.settings))} ` +
+        `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${literal(t.sql)}) ON CONFLICT DO NOTHING;`,
     );
   }
   return statements;
@@ -95,9 +106,11 @@ export async function readRecordedSettings(
   try {
     const { rows: exists } = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [SETTINGS_TABLE]);
     if (exists[0]?.present !== true) return undefined;
+    const { rows: resolved } = await db.query<{ schema_name: string; table_name: string }>(RESOLVE_TABLE, [t.sql]);
+    if (resolved[0] === undefined) return new Map();
     const { rows } = await db.query<{ column_name: string; settings: unknown }>(
-      `SELECT column_name, settings FROM ${SETTINGS_TABLE} WHERE to_regclass(table_name) = to_regclass($1)`,
-      [t.sql],
+      `SELECT column_name, settings FROM ${SETTINGS_TABLE} WHERE schema_name = $1 AND table_name = $2`,
+      [resolved[0].schema_name, resolved[0].table_name],
     );
     return new Map(
       rows
@@ -159,10 +172,22 @@ export async function applySchema(
     const statements = schemaSql(table, options);
     await session.query('BEGIN');
     try {
+      // READ COMMITTED, so that the records read after the lock include those of an apply that held it.
+      await session.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       // Two deployments applying at once would race on CREATE TABLE IF NOT EXISTS (a unique
       // violation in the catalog) and on the records: one at a time.
       await session.query(`SELECT pg_advisory_xact_lock(hashtext('${SETTINGS_TABLE}'))`);
-      const recorded = await readRecordedSettings(session, table.table);
+      const info = await describeTable(session, parseTableName(table.table));
+      await session.query(SETTINGS_TABLE_DDL);
+      // Records of columns the table no longer has (a dropped lookup column) describe no data;
+      // removed before the comparison, so that a column dropped and declared anew starts afresh.
+      await session.query(
+        `DELETE FROM ${SETTINGS_TABLE} r USING pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `WHERE c.oid = to_regclass($1) AND r.schema_name = n.nspname AND r.table_name = c.relname AND NOT EXISTS ` +
+          `(SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped)`,
+        [parseTableName(table.table).sql],
+      );
+      const recorded = await readRecordedSettings(session, table.table, info);
       const mismatches = recorded === undefined ? [] : compareSettings(recorded, schemaRecords(table));
       if (mismatches.length > 0) {
         throw new SifreDBError(
@@ -172,12 +197,6 @@ export async function applySchema(
         );
       }
       for (const statement of statements) await session.query(statement);
-      // Records of columns the table no longer has (a dropped lookup column) describe no data.
-      await session.query(
-        `DELETE FROM ${SETTINGS_TABLE} r WHERE to_regclass(r.table_name) = to_regclass($1) AND NOT EXISTS ` +
-          `(SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped)`,
-        [parseTableName(table.table).sql],
-      );
       await session.query('COMMIT');
     } catch (error) {
       await session.query('ROLLBACK').catch(() => undefined);
@@ -189,4 +208,21 @@ export async function applySchema(
     }
     return statements;
   });
+}
+
+/**
+ * Replaces the record of `column` of `table` (after a job changed what its data depends on, e.g. a
+ * row-binding migration that finished). Does nothing when there is no such record.
+ */
+export async function updateRecordedSettings(db: DbSession, table: string, column: string, settings: StoredColumnSettings): Promise<void> {
+  const t = parseTableName(table);
+  try {
+    await db.query(
+      `UPDATE ${SETTINGS_TABLE} r SET settings = $2::jsonb, fingerprint = $3, recorded_at = now() FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+        `WHERE c.oid = to_regclass($1) AND r.schema_name = n.nspname AND r.table_name = c.relname AND r.column_name = $4`,
+      [t.sql, canonicalJson(settings), settingsFingerprint(settings), column],
+    );
+  } catch (error) {
+    throw databaseError(error, `cannot update the recorded settings of ${t.sql}.${column}`);
+  }
 }
