@@ -77,13 +77,14 @@ const schemaWrite = time(() => users.encryptRows(plain));
 const handWrite = time(() => {
   const sealed = vault.encryptMany(plain.map((r) => r.email), ctx);
   const terms = index.computeMany(plain.map((r) => r.email), ctx);
-  return plain.map((r, i) => ({ id: r.id, email: sealed[i], email_idx: terms[i].int }));
+  // The same stored form as the schema writes: the `sdb1:` text form for a TEXT column.
+  return plain.map((r, i) => ({ id: r.id, email: `sdb1:${sealed[i].toString('base64url')}`, email_idx: terms[i].int }));
 });
 const stored = users.encryptRows(plain);
 const schemaRead = time(() => users.decryptRows(stored));
 const handRead = time(() => stored.map((r) => vault.decryptToString(r.email, ctx)));
 console.log(`rows of ${BATCH} (one string column with an 18-bit index):`);
-console.log(`  write: EncryptedTable.encryptRows ${schemaWrite.toFixed(2)} ms, by hand (encryptMany + computeMany) ${handWrite.toFixed(2)} ms, ratio ${(schemaWrite / handWrite).toFixed(2)}`);
+console.log(`  write: EncryptedTable.encryptRows ${schemaWrite.toFixed(2)} ms, by hand (encryptMany + text form + computeMany) ${handWrite.toFixed(2)} ms, ratio ${(schemaWrite / handWrite).toFixed(2)}`);
 console.log(`  read : EncryptedTable.decryptRows ${schemaRead.toFixed(2)} ms, by hand (decryptToString per row) ${handRead.toFixed(2)} ms, ratio ${(schemaRead / handRead).toFixed(2)}`);
 await db.close();
 fs.rmSync(tmp, { recursive: true, force: true });
