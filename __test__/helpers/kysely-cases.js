@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, sql } from 'kysely';
 import {
   DeterministicVault,
+  EncryptedTable,
   Keyring,
   StaticKeyProvider,
   Vault,
@@ -317,6 +318,38 @@ export function registerKyselyCases(test, label, setup) {
       t.false(error.message.includes('secret-value'), 'the error does not contain the value');
     }
     t.deepEqual((await base().where('email', 'is not', null).execute()).map((r) => r.email), [person(1).email], 'IS NULL / IS NOT NULL pass');
+  });
+
+  test(`${label}: an update of a compound blind index's field recomputes its term, or is refused when the term cannot be computed`, async (t) => {
+    const name = tableName('ky_compound');
+    const { sdb } = await setup();
+    await sdb.query(`CREATE TABLE ${name} (id bigint PRIMARY KEY, city text)`);
+    const schema = defineTable({
+      table: name,
+      columns: {
+        email: {
+          type: 'string',
+          blindIndexes: [{ name: 'email_city', column: 'email_city_idx', bits: 16, fields: [{ column: 'email', transforms: ['lowercase'] }, { column: 'city' }] }],
+        },
+      },
+    });
+    await applySchema(sdb, schema);
+    const provider = new StaticKeyProvider(randomBytes(32));
+    const { db, keyring } = await open(provider, schema);
+    const table = await EncryptedTable.open(keyring, schema);
+    await db.insertInto(name).values({ id: 1, email: 'a@example.com', city: 'Izmir' }).execute();
+    const term = async () => (await sdb.query(`SELECT email_city_idx FROM ${name} WHERE id = 1`)).rows[0].email_city_idx;
+    t.is(await term(), table.encryptRow({ id: 1, email: 'a@example.com', city: 'Izmir' }).email_city_idx);
+    await t.throwsAsync(db.updateTable(name).set({ city: 'Ankara' }).where('id', '=', 1).execute(), {
+      code: 'ERR_SIFREDB_INPUT',
+      message: /compound blind index email_city .*also needs email/,
+    });
+    await t.throwsAsync(db.updateTable(name).set({ city: sql`upper(city)`, email: 'a@example.com' }).where('id', '=', 1).execute(), {
+      code: 'ERR_SIFREDB_INPUT',
+      message: /city is a field of compound blind index email_city: set it to a value/,
+    });
+    await db.updateTable(name).set({ city: 'Ankara', email: 'a@example.com' }).where('id', '=', 1).execute();
+    t.is(await term(), table.encryptRow({ id: 1, email: 'a@example.com', city: 'Ankara' }).email_city_idx);
   });
 
   test(`${label}: a blind index's false positives are dropped from the result`, async (t) => {

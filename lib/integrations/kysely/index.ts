@@ -266,6 +266,11 @@ export class SifreDBPlugin implements KyselyPlugin {
     const schema = table.schema;
     const { where } = rewriteWhere(node.where, scope, allowed, 'UPDATE');
     const plain: Record<string, unknown> = {};
+    const fields: Record<string, unknown> = {};
+    const compoundFields = new Map<string, string>();
+    for (const c of schema.columns.values()) {
+      for (const b of c.blindIndexes) for (const f of b.fields) if (!schema.columns.has(f.column)) compoundFields.set(f.column, b.name);
+    }
     const set = new Map<string, OperationNode>();
     for (const u of node.updates ?? []) {
       const column = columnOf(u.column, scope);
@@ -275,16 +280,20 @@ export class SifreDBPlugin implements KyselyPlugin {
       if (schema.columns.has(column)) {
         if (!ValueNode.is(u.value)) refuse(`${describe(scope, column)} is encrypted: set it to a value (not an expression, a column or a subquery)`);
         plain[column] = u.value.value;
+      } else if (compoundFields.has(column)) {
+        // The compound term is computed from the values: an expression would leave it stale.
+        if (!ValueNode.is(u.value)) refuse(`${describe(scope, column)} is a field of compound blind index ${compoundFields.get(column)}: set it to a value`);
+        fields[column] = u.value.value;
       }
     }
     checkContextChange(scope, set);
     let updates = node.updates;
-    if (Object.keys(plain).length > 0) {
+    if (Object.keys(plain).length > 0 || Object.keys(fields).length > 0) {
       const conditions = node.where?.where;
       const tenant = schema.tenant === undefined ? undefined : literalOf(set.get(schema.tenant)) ?? literalCondition(conditions, schema.tenant, scope);
       if (schema.tenant !== undefined && tenant === undefined) {
         refuse(
-          `an UPDATE of ${describe(scope, Object.keys(plain).join(', '))} must know the row's tenant, which goes into the encryption context: add .where('${schema.tenant}', '=', tenant)`,
+          `an UPDATE of ${describe(scope, Object.keys({ ...plain, ...fields }).join(', '))} must know the row's tenant, which goes into the encryption context: add .where('${schema.tenant}', '=', tenant)`,
         );
       }
       const bound = Object.keys(plain).filter((c) => schema.column(c).rowBinding);
@@ -292,7 +301,7 @@ export class SifreDBPlugin implements KyselyPlugin {
       if (bound.length > 0 && id === undefined) {
         refuse(`${describe(scope, bound.join(', '))} is bound to its row's id: an UPDATE of it must name one row, add .where('${schema.id}', '=', id)`);
       }
-      const row: Record<string, unknown> = { ...plain };
+      const row: Record<string, unknown> = { ...fields, ...plain };
       if (tenant !== undefined) row[schema.tenant!] = tenant.value;
       if (id !== undefined) row[schema.id] = id.value;
       const stored = table.encryptRow(row as PlainRowInput<TableSchemaInit>);
