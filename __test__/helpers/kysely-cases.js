@@ -350,6 +350,18 @@ export function registerKyselyCases(test, label, setup) {
     });
     await db.updateTable(name).set({ city: 'Ankara', email: 'a@example.com' }).where('id', '=', 1).execute();
     t.is(await term(), table.encryptRow({ id: 1, email: 'a@example.com', city: 'Ankara' }).email_city_idx);
+    await t.throwsAsync(
+      db.insertInto(name).values({ id: 1, email: 'b@example.com', city: 'Bursa' }).onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ city: eb.ref('excluded.city') }))).execute(),
+      { code: 'ERR_SIFREDB_INPUT', message: /doUpdateSet touches compound blind index email_city/ },
+    );
+    await db
+      .insertInto(name)
+      .values({ id: 1, email: 'b@example.com', city: 'Bursa' })
+      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ city: eb.ref('excluded.city'), email: eb.ref('excluded.email') })))
+      .execute();
+    t.is(await term(), table.encryptRow({ id: 1, email: 'b@example.com', city: 'Bursa' }).email_city_idx, 'the upsert copies the term from excluded');
+    const [row] = await db.selectFrom(name).selectAll().where('id', '=', 1).execute();
+    t.deepEqual(row, { id: row.id, email: 'b@example.com', city: 'Bursa' });
   });
 
   test(`${label}: a blind index's false positives are dropped from the result`, async (t) => {

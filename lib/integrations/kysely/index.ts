@@ -402,6 +402,19 @@ export class SifreDBPlugin implements KyselyPlugin {
       else refuse(`${describe(scope, column)} is encrypted: doUpdateSet can set it to excluded.${column} or to a value, not to another expression`);
     }
     checkContextChange(scope, set);
+    // A compound term is right only when its column and every field hold the inserted row's values.
+    for (const c of schema.columns.values()) {
+      for (const b of c.blindIndexes) {
+        const plainFields = b.fields.map((f) => f.column).filter((f) => f !== c.name);
+        if (plainFields.length === 0 || !(set.has(c.name) || plainFields.some((f) => set.has(f)))) continue;
+        const fromInsert = (column: string) => (set.has(column) ? isExcluded(set.get(column)!, column) : target.includes(column));
+        if (!isExcluded(set.get(c.name) ?? ValueNode.create(null), c.name) || !plainFields.every(fromInsert)) {
+          refuse(
+            `doUpdateSet touches compound blind index ${b.name} (${describe(scope, b.column)}): set ${c.name} and ${plainFields.join(', ')} to excluded.<column> (or have them in the onConflict columns), so its term matches the row`,
+          );
+        }
+      }
+    }
     const changed = [...fromExcluded, ...Object.keys(literals)];
     if (changed.length === 0) return [...onConflict.updates!];
     if (schema.tenant !== undefined && !target.includes(schema.tenant) && !(set.has(schema.tenant) && isExcluded(set.get(schema.tenant)!, schema.tenant))) {
