@@ -364,6 +364,24 @@ export function registerKyselyCases(test, label, setup) {
     t.deepEqual(row, { id: row.id, email: 'b@example.com', city: 'Bursa' });
   });
 
+  test(`${label}: aliased columns, a table alias and DELETE … RETURNING come back decrypted`, async (t) => {
+    const name = tableName('ky_alias');
+    const { sdb } = await setup();
+    const schema = await createTable(sdb, name);
+    const { db } = await open(new StaticKeyProvider(randomBytes(32)), schema);
+    await db.insertInto(name).values([person(1, 't1'), person(3, 't1')]).execute();
+    const aliased = await db
+      .selectFrom(`${name} as u`)
+      .select(['u.id', 'u.email as mail', 'u.email', 'u.note as n'])
+      .where('u.tenant_id', '=', 't1')
+      .where('u.email', '=', person(3).email)
+      .execute();
+    t.deepEqual(aliased.map((r) => ({ ...r, id: Number(r.id) })), [{ id: 3, mail: person(3).email, email: person(3).email, n: person(3).note }]);
+    const deleted = await db.deleteFrom(name).where('tenant_id', '=', 't1').where('ssn', '=', person(1).ssn).returning(['id', 'born', 'phone']).execute();
+    t.deepEqual(deleted.map((r) => [Number(r.id), r.born.getTime(), r.phone]), [[1, person(1).born.getTime(), person(1).phone]]);
+    t.deepEqual((await sdb.query(`SELECT id FROM ${name}`)).rows.map((r) => Number(r.id)), [3]);
+  });
+
   test(`${label}: a blind index's false positives are dropped from the result`, async (t) => {
     const name = tableName('ky_fp');
     const { sdb } = await setup();
