@@ -301,6 +301,7 @@ export function registerKyselyCases(test, label, setup) {
       [base().where((eb) => eb.between('born', new Date(0), new Date())), /born is encrypted and cannot answer "between"/],
       [base().orderBy('email'), /email is encrypted and cannot answer "order by"/],
       [base().groupBy('ssn'), /ssn is encrypted and cannot answer "group by"/],
+      [base().distinctOn('phone'), /phone is encrypted and cannot answer "distinctOn"/],
       [db.selectFrom(name).select((eb) => eb.fn('lower', ['email']).as('e')).where('tenant_id', '=', 't1'), /email is encrypted and cannot answer "function lower"/],
       [base().where('email', '=', (eb) => eb.ref('name')), /email is encrypted: compare it with a value/],
       [base().where('name', '=', (eb) => eb.ref('ssn')), /ssn is encrypted and cannot answer "="/],

@@ -155,7 +155,7 @@ export class SifreDBPlugin implements KyselyPlugin {
       default:
         [out, plan] = this.#delete(node as DeleteQueryNode, scope, allowed);
     }
-    scan(out, scope, allowed, 'this query');
+    scan(out, scope, allowed);
     if (plan !== undefined) this.#plans.set(queryId, plan);
     return out;
   }
@@ -674,7 +674,7 @@ function planOutput(
  * ordering, grouping, a computed selection, an `sql` fragment — naming the column and the operator or
  * clause, so that nothing compares plaintext with ciphertext and silently finds nothing.
  */
-function scan(root: OperationNode, scope: Scope, allowed: WeakSet<OperationNode>, label: string): void {
+function scan(root: OperationNode, scope: Scope, allowed: WeakSet<OperationNode>): void {
   const encrypted = scope.table.schema.columns;
   const visit = (node: OperationNode, where: string): void => {
     if (allowed.has(node)) return;
@@ -700,10 +700,12 @@ function scan(root: OperationNode, scope: Scope, allowed: WeakSet<OperationNode>
     for (const [key, child] of Object.entries(node)) {
       // Column lists of an INSERT, a conflict target and the left side of a SET name columns, they do not read them.
       if ((key === 'columns' && (InsertQueryNode.is(node) || OnConflictNode.is(node))) || (key === 'column' && ColumnUpdateNode.is(node))) continue;
+      // Under the statement itself, the clause (distinctOn, having, …) is the most precise name there is.
+      const clause = node === root ? key : next;
       if (Array.isArray(child)) {
-        for (const c of child) if (isNode(c)) visit(c, next);
-      } else if (isNode(child)) visit(child, next);
+        for (const c of child) if (isNode(c)) visit(c, clause);
+      } else if (isNode(child)) visit(child, clause);
     }
   };
-  visit(root, label);
+  visit(root, 'this query');
 }
