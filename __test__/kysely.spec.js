@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromPGlite, openDatabase } from '../dist/index.js';
 import { registerKyselyCases } from './helpers/kysely-cases.js';
-import { PGliteDialect } from './helpers/kysely-pglite.js';
+import { PGliteDialect } from '../examples/kysely-pglite-dialect.js';
 import { startPostgres } from './helpers/postgres.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sifredb-kysely-'));

@@ -8,7 +8,7 @@ import { Kysely } from 'kysely';
 import { Keyring, StaticKeyProvider, applySchema, defineTable, fromPGlite, isEncrypted } from 'sifredb';
 import { SifreDBPlugin } from 'sifredb/kysely';
 // A minimal Kysely dialect for PGlite (the test suite's); with PostgreSQL use Kysely's PostgresDialect.
-import { PGliteDialect } from '../__test__/helpers/kysely-pglite.js';
+import { PGliteDialect } from './kysely-pglite-dialect.js';
 
 const failures = [];
 const check = (ok, what) => {
