@@ -22,7 +22,7 @@ import {
   isEncrypted,
   reencryptColumn,
 } from '../dist/index.js';
-import { encryptedTable } from '../dist/integrations/drizzle/index.js';
+import { encryptedTable, encryptedTables } from '../dist/integrations/drizzle/index.js';
 import { startPostgres } from './helpers/postgres.js';
 import { tableName } from './helpers/reencrypt-cases.js';
 import { runNode } from './helpers/cli.js';
@@ -106,7 +106,7 @@ const person = (id, tenantId = 't1', extra = {}) => ({
 for (const [label, open] of contexts) {
   test(`${label}: every write path stores ciphertexts; reads decrypt to the declared types; the CHECK constraints refuse plaintext`, async (t) => {
     const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
-    const { db, sdb, name, table, enc } = await setupTable(open, 'dz_writes', keyring);
+    const { db, sdb, name, table, enc, schema } = await setupTable(open, 'dz_writes', keyring);
 
     const [one] = await db.insert(table).values(enc.encrypt(person(1))).returning();
     t.true(isEncrypted(one.email), 'returning() gives the stored row');
@@ -137,15 +137,22 @@ for (const [label, open] of contexts) {
       .values(enc.encrypt(person(4, 't2')))
       .onConflictDoUpdate({ target: table.id, set: enc.encryptUpdate({ id: 4, tenantId: 't2', email: 'set@example.com' }) });
 
-    // Update by an encrypted column: the WHERE built with enc.eq.
-    const byEmail = await db
-      .update(table)
-      .set({ name: 'renamed' })
-      .where(enc.eq(table.email, 'UPSERTED@example.com ', { tenant: 't2', index: 'email' }))
-      .returning();
-    t.deepEqual(enc.decrypt(byEmail, { where: enc.eq(table.email, 'upserted@example.com', { tenant: 't2', index: 'email' }) }).map((r) => r.id), [3]);
+    // Update by an encrypted column: the WHERE built with enc.eq, exact (the deterministic lookup).
+    const byEmail = await db.update(table).set({ name: 'renamed' }).where(enc.eq(table.email, 'upserted@example.com', { tenant: 't2' })).returning();
+    t.deepEqual(enc.decrypt(byEmail).map((r) => r.id), [3]);
+    const bySsn = await db.update(table).set({ name: 'by ssn' }).where(enc.inArray(table.ssn, ['ssn-5', 'nobody'], { tenant: 't2' })).returning();
+    t.deepEqual(enc.decrypt(bySsn).map((r) => [r.id, r.name]), [[5, 'by ssn']]);
+    // A blind-index condition would also change its false positives' rows: it refuses to render outside select().
+    const approximate = enc.eq(table.email, 'UPSERTED@example.com ', { tenant: 't2', index: 'email' });
+    const overMatch = { code: 'ERR_SIFREDB_INPUT', message: /\.email uses a blind index, which also matches rows that do not hold the value/ };
+    await t.throwsAsync(db.update(table).set({ name: 'x' }).where(approximate), overMatch);
+    await t.throwsAsync(db.delete(table).where(approximate), overMatch);
+    await t.throwsAsync(db.select().from(table).where(approximate), overMatch);
+    t.deepEqual((await enc.select(db, approximate)).map((r) => r.name), ['renamed'], 'select() renders it and drops false positives');
 
-    const rows = await enc.select(db, sql`true`);
+    // encryptedTables opens several tables on one keyring; any instance reads what another wrote.
+    const { users } = await encryptedTables(keyring, { users: [table, schema] });
+    const rows = await users.select(db, sql`true`);
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
     t.deepEqual(Object.keys(byId).map(Number).sort(), [1, 2, 3, 4, 5]);
     t.is(byId[2].email, 'changed@example.com');

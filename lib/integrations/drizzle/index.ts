@@ -11,6 +11,7 @@
 import {
   Param,
   SQL,
+  type SQLWrapper,
   StringChunk,
   asc as drizzleAsc,
   between as drizzleBetween,
@@ -33,7 +34,7 @@ import {
 } from 'drizzle-orm';
 import { PgColumn, PgTable, getTableConfig } from 'drizzle-orm/pg-core';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
-import type { KeyringOptions, KeySource } from '../../keys/keyring.js';
+import { Keyring, type KeyringOptions, type KeySource } from '../../keys/keyring.js';
 import type { BatchOptions } from '../../backend/types.js';
 import { parseTableName } from '../../db/schema.js';
 import type { TableSchema, TableSchemaInit } from '../../schema/definition.js';
@@ -47,24 +48,39 @@ export interface DrizzleSelectable {
   select(): { from(table: PgTable): { where(condition: SQL | undefined): PromiseLike<unknown[]> } };
 }
 
-/** Options of {@link EncryptedDrizzleTable.decrypt} and {@link EncryptedDrizzleTable.select}. */
-export interface DecryptOptions {
-  /**
-   * The condition the rows were selected with. Blind-index conditions built by this table's `eq` /
-   * `inArray` in it are applied to the decrypted rows, dropping the index's false positives.
-   */
-  where?: SQL | undefined;
+/**
+ * The SQL of a blind-index condition, which matches rows that do not hold the value (the index's
+ * false positives). It renders only while {@link EncryptedDrizzleTable.select} builds its query, so
+ * such a condition cannot reach a plain `db.select()` (rows nobody filters) or an UPDATE / DELETE
+ * (rows changed that do not hold the value): it throws there instead of silently over-matching.
+ */
+class ApproximateCondition implements SQLWrapper {
+  /** Set by `select` around the synchronous build of its query. */
+  armed = false;
+  constructor(
+    readonly inner: SQL,
+    readonly name: string,
+  ) {}
+
+  getSQL(): SQL {
+    if (!this.armed) {
+      throw new SifreDBError(
+        ERROR_CODES.input,
+        `the condition on ${this.name} uses a blind index, which also matches rows that do not hold the value: read with select(db, where), which drops them (for an UPDATE or DELETE, select the rows first and write by id), or query a deterministic column or lookup`,
+      );
+    }
+    return this.inner;
+  }
 }
 
 /** An encrypted condition built by `eq` / `inArray`, remembered so that reads can drop false positives. */
 interface Registered {
   readonly owner: EncryptedDrizzleTable<PgTable, TableSchemaInit>;
   readonly query: EqualityQuery;
+  /** Present for a blind-index condition. */
+  readonly approximate: ApproximateCondition | undefined;
 }
 const conditions = new WeakMap<SQL, Registered>();
-
-/** A Drizzle column of the table, or the name of an encrypted column's property. */
-type ColumnRef = PgColumn;
 
 /**
  * A Drizzle table with a SifreDB schema on it. Property names (Drizzle's) go in and come out; the
@@ -149,32 +165,39 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
 
   /**
    * Selected (or `returning()`) rows → plain rows in the declared types, lookup columns dropped;
-   * one backend call per encrypted column and context. With `where`, the blind-index conditions of
-   * this table in it drop their false positives; {@link select} does this for you.
+   * one backend call per encrypted column and context.
    * @throws `ERR_SIFREDB_AUTH` (a ciphertext moved to another row or tenant), `ERR_SIFREDB_FORMAT`,
    *   `ERR_SIFREDB_SCHEMA` (a value of another type), naming `rows[i].column`.
    */
-  decrypt(rows: readonly Record<string, unknown>[], options: DecryptOptions = {}): DecryptedRow<TTable, T>[] {
-    const filters = this.#filters(options.where);
-    return this.#finish(this.encrypted.decryptRows(this.#toDb(rows)), filters);
+  decrypt(rows: readonly Record<string, unknown>[]): DecryptedRow<TTable, T>[] {
+    return this.#finish(this.encrypted.decryptRows(this.#toDb(rows)), []);
   }
 
   /** {@link decrypt} with the ciphers on the thread pool, for large result sets. */
-  async decryptAsync(rows: readonly Record<string, unknown>[], options: DecryptOptions & BatchOptions = {}): Promise<DecryptedRow<TTable, T>[]> {
-    const filters = this.#filters(options.where);
-    const { where: _where, ...batch } = options;
-    return this.#finish(await this.encrypted.decryptRowsAsync(this.#toDb(rows), batch), filters);
+  async decryptAsync(rows: readonly Record<string, unknown>[], options?: BatchOptions): Promise<DecryptedRow<TTable, T>[]> {
+    return this.#finish(await this.encrypted.decryptRowsAsync(this.#toDb(rows), options), []);
   }
 
   /**
-   * `SELECT * FROM table WHERE where`, decrypted, blind-index false positives dropped: the read
-   * that cannot forget the filter. Large results decrypt on the thread pool.
+   * `SELECT * FROM table WHERE where`, decrypted (on the thread pool), and the false positives of
+   * this table's blind-index conditions in `where` dropped. The only query a blind-index condition
+   * renders in: the read that cannot forget the filter.
+   * @throws `ERR_SIFREDB_INPUT` when a blind-index condition is under OR / NOT (it could not be
+   *   applied row by row), before anything is sent; the errors of {@link decrypt}.
    */
   async select(db: DrizzleSelectable, where?: SQL): Promise<DecryptedRow<TTable, T>[]> {
-    // Checked before the query runs, so a condition that could not be filtered never reaches the database.
-    this.#filters(where);
-    const rows = (await db.select().from(this.table).where(where)) as Record<string, unknown>[];
-    return this.decryptAsync(rows, { where });
+    const filters = this.#filters(where);
+    let pending: PromiseLike<unknown[]>;
+    // Drizzle builds the SQL synchronously when the query starts (`then` → execute → prepare), so
+    // the blind-index conditions render here and nowhere else.
+    for (const f of filters) f.approximate!.armed = true;
+    try {
+      pending = db.select().from(this.table).where(where).then((rows) => rows);
+    } finally {
+      for (const f of filters) f.approximate!.armed = false;
+    }
+    const rows = await this.encrypted.decryptRowsAsync(this.#toDb((await pending) as Record<string, unknown>[]));
+    return this.#finish(rows, filters.map((f) => f.query));
   }
 
   /**
@@ -183,12 +206,12 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    * tenant's rows only when the schema has a tenant column. On another column: Drizzle's `eq`.
    * @throws `ERR_SIFREDB_INPUT` when the column cannot answer equality or the tenant is missing.
    */
-  eq(column: ColumnRef, value: unknown, options?: WhereOptions): SQL {
+  eq(column: PgColumn, value: unknown, options?: WhereOptions): SQL {
     return this.#condition(column, '=', value, options) ?? drizzleEq(column, value);
   }
 
   /** `column IN (values)`, on an encrypted column as {@link eq} with every value's terms. */
-  inArray(column: ColumnRef, values: readonly unknown[], options?: WhereOptions): SQL {
+  inArray(column: PgColumn, values: readonly unknown[], options?: WhereOptions): SQL {
     return this.#condition(column, 'in', values, options) ?? drizzleInArray(column, values as unknown[]);
   }
 
@@ -197,7 +220,7 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    * lookup column) and `operator` is not `=` / `in`: a ciphertext cannot be ordered, ranged or matched
    * by pattern, and a query that silently returned nothing would be worse than an error.
    */
-  assertQueryable(column: ColumnRef, operator: QueryOperator): void {
+  assertQueryable(column: PgColumn, operator: QueryOperator): void {
     const name = this.#guardedName(column);
     if (name === undefined) return;
     const op = String(operator).trim().toLowerCase();
@@ -212,73 +235,73 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   }
 
   /** Drizzle's `ne`, refused on an encrypted column (a blind index cannot prove inequality). */
-  ne(column: ColumnRef, value: unknown): SQL {
+  ne(column: PgColumn, value: unknown): SQL {
     this.assertQueryable(column, '<>');
     return drizzleNe(column, value);
   }
   /** Drizzle's `gt`, refused on an encrypted column. */
-  gt(column: ColumnRef, value: unknown): SQL {
+  gt(column: PgColumn, value: unknown): SQL {
     this.assertQueryable(column, '>');
     return drizzleGt(column, value);
   }
   /** Drizzle's `gte`, refused on an encrypted column. */
-  gte(column: ColumnRef, value: unknown): SQL {
+  gte(column: PgColumn, value: unknown): SQL {
     this.assertQueryable(column, '>=');
     return drizzleGte(column, value);
   }
   /** Drizzle's `lt`, refused on an encrypted column. */
-  lt(column: ColumnRef, value: unknown): SQL {
+  lt(column: PgColumn, value: unknown): SQL {
     this.assertQueryable(column, '<');
     return drizzleLt(column, value);
   }
   /** Drizzle's `lte`, refused on an encrypted column. */
-  lte(column: ColumnRef, value: unknown): SQL {
+  lte(column: PgColumn, value: unknown): SQL {
     this.assertQueryable(column, '<=');
     return drizzleLte(column, value);
   }
   /** Drizzle's `between`, refused on an encrypted column. */
-  between(column: ColumnRef, min: unknown, max: unknown): SQL {
+  between(column: PgColumn, min: unknown, max: unknown): SQL {
     this.assertQueryable(column, 'between');
     return drizzleBetween(column, min, max);
   }
   /** Drizzle's `like`, refused on an encrypted column. */
-  like(column: ColumnRef, pattern: string): SQL {
+  like(column: PgColumn, pattern: string): SQL {
     this.assertQueryable(column, 'like');
     return drizzleLike(column, pattern);
   }
   /** Drizzle's `notLike`, refused on an encrypted column. */
-  notLike(column: ColumnRef, pattern: string): SQL {
+  notLike(column: PgColumn, pattern: string): SQL {
     this.assertQueryable(column, 'not like');
     return drizzleNotLike(column, pattern);
   }
   /** Drizzle's `ilike`, refused on an encrypted column. */
-  ilike(column: ColumnRef, pattern: string): SQL {
+  ilike(column: PgColumn, pattern: string): SQL {
     this.assertQueryable(column, 'ilike');
     return drizzleIlike(column, pattern);
   }
   /** Drizzle's `notIlike`, refused on an encrypted column. */
-  notIlike(column: ColumnRef, pattern: string): SQL {
+  notIlike(column: PgColumn, pattern: string): SQL {
     this.assertQueryable(column, 'not ilike');
     return drizzleNotIlike(column, pattern);
   }
   /** Drizzle's `notInArray`, refused on an encrypted column (a blind index cannot prove inequality). */
-  notInArray(column: ColumnRef, values: readonly unknown[]): SQL {
+  notInArray(column: PgColumn, values: readonly unknown[]): SQL {
     this.assertQueryable(column, 'not in');
     return drizzleNotInArray(column, values as unknown[]);
   }
   /** Drizzle's `asc` for `orderBy`, refused on an encrypted column (ciphertexts have no order). */
-  asc(column: ColumnRef): SQL {
+  asc(column: PgColumn): SQL {
     this.assertQueryable(column, 'order by');
     return drizzleAsc(column);
   }
   /** Drizzle's `desc` for `orderBy`, refused on an encrypted column. */
-  desc(column: ColumnRef): SQL {
+  desc(column: PgColumn): SQL {
     this.assertQueryable(column, 'order by');
     return drizzleDesc(column);
   }
 
   /** The condition of an encrypted column, registered for the read-side filter; undefined for another column. */
-  #condition(column: ColumnRef, operator: '=' | 'in', value: unknown, options: WhereOptions | undefined): SQL | undefined {
+  #condition(column: PgColumn, operator: '=' | 'in', value: unknown, options: WhereOptions | undefined): SQL | undefined {
     const name = this.#guardedName(column);
     if (name === undefined) return undefined;
     const owner = this.#guarded.get(name)!;
@@ -298,12 +321,14 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
       const sameTenant = options?.tenant === null ? isNull(tenant) : drizzleEq(tenant, String(options!.tenant));
       condition = sql`(${condition} and ${sameTenant})`;
     }
-    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query });
+    const approximate = query.approximate ? new ApproximateCondition(condition, `${this.encrypted.schema.table}.${owner}`) : undefined;
+    if (approximate !== undefined) condition = new SQL([approximate]);
+    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate });
     return condition;
   }
 
   /** The database name of `column` when it is encrypted or a lookup column of this table. */
-  #guardedName(column: ColumnRef): string | undefined {
+  #guardedName(column: PgColumn): string | undefined {
     if (!is(column, PgColumn)) throw new SifreDBError(ERROR_CODES.input, 'column must be a column of the Drizzle table');
     const name = column.name;
     if (this.#column.get(name) !== column) {
@@ -314,24 +339,32 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   }
 
   /**
-   * The approximate conditions of this table in `where`, to apply on read. A blind-index condition
-   * under OR or NOT cannot be applied row by row (a row failing it may match another branch), so it
-   * is refused rather than answered with false positives.
+   * The blind-index conditions in `where`, to arm while the query is built and to apply on read.
+   * One under OR or NOT cannot be applied row by row (a row failing it may match another branch),
+   * so it is refused rather than answered with false positives.
    */
-  #filters(where: SQL | undefined): EqualityQuery[] {
-    const found: EqualityQuery[] = [];
+  #filters(where: SQL | undefined): Registered[] {
+    const found: Registered[] = [];
     const walk = (node: unknown, conjunctive: boolean): void => {
+      if (Array.isArray(node)) {
+        // An array interpolated into sql`…` is a comma-separated list: not a conjunction.
+        for (const item of node) walk(item, false);
+        return;
+      }
       if (!is(node, SQL)) return;
       const registered = conditions.get(node);
       if (registered !== undefined) {
-        if (registered.owner === (this as unknown) && registered.query.approximate) {
+        if (registered.approximate !== undefined) {
+          if (registered.owner !== (this as unknown)) {
+            throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} belongs to another table; select from that table`);
+          }
           if (!conjunctive) {
             throw new SifreDBError(
               ERROR_CODES.input,
-              `the blind-index condition on ${this.encrypted.schema.table}.${registered.query.column} is under OR/NOT: its false positives cannot be filtered; use it in and(...) or run one query per branch`,
+              `the blind-index condition on ${registered.approximate.name} is under OR/NOT: its false positives cannot be filtered; use it in and(...) or run one query per branch`,
             );
           }
-          found.push(registered.query);
+          found.push(registered);
         }
         return;
       }
@@ -440,8 +473,10 @@ export async function encryptedTables<P extends TablePairs>(
   tables: P,
   options?: KeyringOptions,
 ): Promise<{ [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never }> {
+  // One keyring for every table: the keys are loaded once.
+  const keyring = await Keyring.from(source, options);
   const out: Record<string, unknown> = {};
-  for (const [key, [table, schema]] of Object.entries(tables)) out[key] = await encryptedTable(source, table, schema, options);
+  for (const [key, [table, schema]] of Object.entries(tables)) out[key] = await encryptedTable(keyring, table, schema);
   return out as { [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never };
 }
 
