@@ -235,7 +235,8 @@ for (const [label, open] of contexts) {
     await db.insert(table).values(enc.encrypt([person(1, 't1', { email: shared }), person(100, 't2', { email: shared }), ...others]));
     const q = enc.encrypted.where('email', shared, { tenant: 't1', index: 'email' });
     const { rows: byTermOnly } = await sdb.query(`SELECT * FROM ${name} WHERE ${q.sql('$1')} ORDER BY id`, [q.terms]);
-    t.deepEqual(byTermOnly.map((r) => Number(r.id)), [1, 100], 'the lookup column alone finds the other tenant\'s row');
+    const byTerm = byTermOnly.map((r) => Number(r.id));
+    t.true(byTerm.includes(1) && byTerm.includes(100), 'the lookup column alone finds the other tenant\'s row (and maybe other false positives)');
     const found = await enc.select(db, enc.eq(table.email, shared, { tenant: 't1', index: 'email' }));
     t.deepEqual(found.map((r) => r.id), [1], 'only the tenant\'s row');
     t.deepEqual((await enc.select(db, enc.eq(table.email, shared.toUpperCase(), { tenant: 't2', index: 'email' }))).map((r) => r.id), [100]);
