@@ -1,0 +1,497 @@
+/**
+ * `sifredb/drizzle`: a SifreDB table schema on a Drizzle (pg-core) table. Writes go through
+ * {@link EncryptedDrizzleTable.encrypt} (ciphertexts and every lookup column, with each row's tenant
+ * and row binding), reads through {@link EncryptedDrizzleTable.select} or
+ * {@link EncryptedDrizzleTable.decrypt}, and conditions on encrypted columns through its
+ * `eq` / `inArray` helpers; any other operator on an encrypted column throws. docs/integrations/drizzle.md.
+ *
+ * The SifreDB schema stays the single source of truth (the CLI jobs and `sifredb schema sql/check`
+ * read it too); the Drizzle table only has to hold its columns, which {@link encryptedTable} checks.
+ */
+import {
+  Param,
+  SQL,
+  type SQLWrapper,
+  StringChunk,
+  asc as drizzleAsc,
+  between as drizzleBetween,
+  desc as drizzleDesc,
+  eq as drizzleEq,
+  gt as drizzleGt,
+  gte as drizzleGte,
+  ilike as drizzleIlike,
+  inArray as drizzleInArray,
+  is,
+  isNull,
+  like as drizzleLike,
+  lt as drizzleLt,
+  lte as drizzleLte,
+  ne as drizzleNe,
+  notIlike as drizzleNotIlike,
+  notInArray as drizzleNotInArray,
+  notLike as drizzleNotLike,
+  sql,
+} from 'drizzle-orm';
+import { PgColumn, PgTable, getTableConfig } from 'drizzle-orm/pg-core';
+import { ERROR_CODES, SifreDBError } from '../../errors.js';
+import { Keyring, type KeyringOptions, type KeySource } from '../../keys/keyring.js';
+import type { BatchOptions } from '../../backend/types.js';
+import { parseTableName } from '../../db/schema.js';
+import type { TableSchema, TableSchemaInit } from '../../schema/definition.js';
+import { EncryptedTable, type EqualityQuery, type PlainRowInput, type QueryOperator, type WhereOptions } from '../../schema/encrypted-table.js';
+import type { DecryptedRow, PlainInsert, PlainUpdate } from './types.js';
+
+export type { DbNameOf, DecryptedRow, LookupColumns, PlainInsert, PlainUpdate } from './types.js';
+
+/** What Drizzle's `db.select()` needs: any pg-core database (node-postgres, PGlite, postgres-js…). */
+export interface DrizzleSelectable {
+  select(): { from(table: PgTable): { where(condition: SQL | undefined): PromiseLike<unknown[]> } };
+}
+
+/**
+ * The SQL of a blind-index condition, which matches rows that do not hold the value (the index's
+ * false positives). It renders only while {@link EncryptedDrizzleTable.select} builds its query, so
+ * such a condition cannot reach a plain `db.select()` (rows nobody filters) or an UPDATE / DELETE
+ * (rows changed that do not hold the value): it throws there instead of silently over-matching.
+ */
+class ApproximateCondition implements SQLWrapper {
+  /** Set by `select` around the synchronous build of its query. */
+  armed = false;
+  constructor(
+    readonly inner: SQL,
+    readonly name: string,
+  ) {}
+
+  getSQL(): SQL {
+    if (!this.armed) {
+      throw new SifreDBError(
+        ERROR_CODES.input,
+        `the condition on ${this.name} uses a blind index, which also matches rows that do not hold the value: read with select(db, where), which drops them (for an UPDATE or DELETE, select the rows first and write by id), or query a deterministic column or lookup`,
+      );
+    }
+    return this.inner;
+  }
+}
+
+/** An encrypted condition built by `eq` / `inArray`, remembered so that reads can drop false positives. */
+interface Registered {
+  readonly owner: EncryptedDrizzleTable<PgTable, TableSchemaInit>;
+  readonly query: EqualityQuery;
+  /** Present for a blind-index condition. */
+  readonly approximate: ApproximateCondition | undefined;
+}
+const conditions = new WeakMap<SQL, Registered>();
+
+/**
+ * A Drizzle table with a SifreDB schema on it. Property names (Drizzle's) go in and come out; the
+ * schema, like the database, speaks column names, and this class maps between them.
+ */
+export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchemaInit = TableSchemaInit> {
+  /** The Drizzle table. */
+  readonly table: TTable;
+  /** The SifreDB table the rows go through (database column names). */
+  readonly encrypted: EncryptedTable<T>;
+  /** Property → database column name, for every column of the Drizzle table. */
+  readonly #dbName: ReadonlyMap<string, string>;
+  /** Database column name → property. */
+  readonly #property: ReadonlyMap<string, string>;
+  /** Database column name → Drizzle column. */
+  readonly #column: ReadonlyMap<string, PgColumn>;
+  /** Database names of the encrypted and lookup columns: no operator but these helpers' may touch them. */
+  readonly #guarded: ReadonlyMap<string, string>;
+
+  /** Use {@link encryptedTable}. */
+  constructor(table: TTable, encrypted: EncryptedTable<T>) {
+    this.table = table;
+    this.encrypted = encrypted;
+    const { name, schema: pgSchema, columns } = getTableConfig(table);
+    const schema = encrypted.schema;
+    const declared = parseTableName(schema.table);
+    if (declared.name !== name || (declared.schema ?? 'public') !== (pgSchema ?? 'public')) {
+      throw new SifreDBError(ERROR_CODES.schema, `the Drizzle table ${pgSchema === undefined ? name : `${pgSchema}.${name}`} is not the schema's table ${schema.table}`);
+    }
+    const dbName = new Map<string, string>();
+    const property = new Map<string, string>();
+    const byName = new Map<string, PgColumn>();
+    const columnProps = new Map<PgColumn, string>();
+    for (const [prop, column] of Object.entries(table as unknown as Record<string, unknown>)) {
+      if (is(column, PgColumn)) columnProps.set(column, prop);
+    }
+    for (const column of columns) {
+      const prop = columnProps.get(column)!;
+      dbName.set(prop, column.name);
+      property.set(column.name, prop);
+      byName.set(column.name, column);
+    }
+    this.#dbName = dbName;
+    this.#property = property;
+    this.#column = byName;
+    const guarded = new Map<string, string>();
+    for (const c of schema.columns.values()) {
+      guarded.set(c.name, c.name);
+      for (const b of c.blindIndexes) guarded.set(b.column, c.name);
+      for (const d of c.deterministicLookups) guarded.set(d.column, c.name);
+    }
+    this.#guarded = guarded;
+    this.#checkColumns();
+    Object.freeze(this);
+  }
+
+  /**
+   * Plain rows (Drizzle property names) → rows to insert: each encrypted column encrypted with its
+   * row's context (tenant, row id when bound) and every lookup column computed. Pass the result to
+   * `db.insert(table).values(…)`, or as `set` of `onConflictDoUpdate` (the row is complete, so its
+   * context is known).
+   * @throws `ERR_SIFREDB_INPUT` naming `rows[i].column`: a value of another type than declared, a
+   *   lookup column given, a missing tenant or row id.
+   */
+  encrypt(rows: readonly PlainInsert<TTable, T>[]): TTable['$inferInsert'][];
+  encrypt(row: PlainInsert<TTable, T>): TTable['$inferInsert'];
+  encrypt(rows: PlainInsert<TTable, T> | readonly PlainInsert<TTable, T>[]): TTable['$inferInsert'] | TTable['$inferInsert'][] {
+    if (Array.isArray(rows)) return this.#encrypt(rows as readonly Record<string, unknown>[]) as TTable['$inferInsert'][];
+    return this.#encrypt([rows as Record<string, unknown>])[0] as TTable['$inferInsert'];
+  }
+
+  /**
+   * The values of an UPDATE (`db.update(table).set(…)`): the encrypted columns given, with their
+   * lookups. Their context comes from the row, so `values` must hold the tenant column (when the
+   * schema has one) and, for a row-bound column, the id — and the UPDATE's WHERE must only reach
+   * rows with that tenant and id, or their other encrypted columns would no longer open.
+   * @throws `ERR_SIFREDB_INPUT` when the tenant or the id is missing, or as {@link encrypt}.
+   */
+  encryptUpdate(values: PlainUpdate<TTable, T>): Partial<TTable['$inferInsert']> {
+    return this.#encrypt([values as Record<string, unknown>])[0] as Partial<TTable['$inferInsert']>;
+  }
+
+  /**
+   * Selected (or `returning()`) rows → plain rows in the declared types, lookup columns dropped;
+   * one backend call per encrypted column and context.
+   * @throws `ERR_SIFREDB_AUTH` (a ciphertext moved to another row or tenant), `ERR_SIFREDB_FORMAT`,
+   *   `ERR_SIFREDB_SCHEMA` (a value of another type), naming `rows[i].column`.
+   */
+  decrypt(rows: readonly Record<string, unknown>[]): DecryptedRow<TTable, T>[] {
+    return this.#finish(this.encrypted.decryptRows(this.#toDb(rows)), []);
+  }
+
+  /** {@link decrypt} with the ciphers on the thread pool, for large result sets. */
+  async decryptAsync(rows: readonly Record<string, unknown>[], options?: BatchOptions): Promise<DecryptedRow<TTable, T>[]> {
+    return this.#finish(await this.encrypted.decryptRowsAsync(this.#toDb(rows), options), []);
+  }
+
+  /**
+   * `SELECT * FROM table WHERE where`, decrypted (on the thread pool), and the false positives of
+   * this table's blind-index conditions in `where` dropped. The only query a blind-index condition
+   * renders in: the read that cannot forget the filter.
+   * @throws `ERR_SIFREDB_INPUT` when a blind-index condition is under OR / NOT (it could not be
+   *   applied row by row), before anything is sent; the errors of {@link decrypt}.
+   */
+  async select(db: DrizzleSelectable, where?: SQL): Promise<DecryptedRow<TTable, T>[]> {
+    const filters = this.#filters(where);
+    let pending: PromiseLike<unknown[]>;
+    // Drizzle builds the SQL synchronously when the query starts (`then` → execute → prepare), so
+    // the blind-index conditions render here and nowhere else.
+    for (const f of filters) f.approximate!.armed = true;
+    try {
+      pending = db.select().from(this.table).where(where).then((rows) => rows);
+    } finally {
+      for (const f of filters) f.approximate!.armed = false;
+    }
+    const rows = await this.encrypted.decryptRowsAsync(this.#toDb((await pending) as Record<string, unknown>[]));
+    return this.#finish(rows, filters.map((f) => f.query));
+  }
+
+  /**
+   * `column = value`. On an encrypted column: its stored terms under every active key version
+   * (deterministic column or lookup: exact; blind index: approximate, filtered on read), and the
+   * tenant's rows only when the schema has a tenant column. On another column: Drizzle's `eq`.
+   * @throws `ERR_SIFREDB_INPUT` when the column cannot answer equality or the tenant is missing.
+   */
+  eq(column: PgColumn, value: unknown, options?: WhereOptions): SQL {
+    return this.#condition(column, '=', value, options) ?? drizzleEq(column, value);
+  }
+
+  /** `column IN (values)`, on an encrypted column as {@link eq} with every value's terms. */
+  inArray(column: PgColumn, values: readonly unknown[], options?: WhereOptions): SQL {
+    return this.#condition(column, 'in', values, options) ?? drizzleInArray(column, values as unknown[]);
+  }
+
+  /**
+   * Throws `ERR_SIFREDB_INPUT` naming the column and the operator when `column` is encrypted (or a
+   * lookup column) and `operator` is not `=` / `in`: a ciphertext cannot be ordered, ranged or matched
+   * by pattern, and a query that silently returned nothing would be worse than an error.
+   */
+  assertQueryable(column: PgColumn, operator: QueryOperator): void {
+    const name = this.#guardedName(column);
+    if (name === undefined) return;
+    const op = String(operator).trim().toLowerCase();
+    const owner = this.#guarded.get(name)!;
+    if (name !== owner) {
+      throw new SifreDBError(
+        ERROR_CODES.input,
+        `${this.encrypted.schema.table}.${name} is a lookup column of ${owner} and cannot be queried with ${JSON.stringify(String(operator))}; use eq/inArray on ${owner}`,
+      );
+    }
+    if (op !== '=' && op !== 'in') this.encrypted.query(owner, operator, undefined);
+  }
+
+  /** Drizzle's `ne`, refused on an encrypted column (a blind index cannot prove inequality). */
+  ne(column: PgColumn, value: unknown): SQL {
+    this.assertQueryable(column, '<>');
+    return drizzleNe(column, value);
+  }
+  /** Drizzle's `gt`, refused on an encrypted column. */
+  gt(column: PgColumn, value: unknown): SQL {
+    this.assertQueryable(column, '>');
+    return drizzleGt(column, value);
+  }
+  /** Drizzle's `gte`, refused on an encrypted column. */
+  gte(column: PgColumn, value: unknown): SQL {
+    this.assertQueryable(column, '>=');
+    return drizzleGte(column, value);
+  }
+  /** Drizzle's `lt`, refused on an encrypted column. */
+  lt(column: PgColumn, value: unknown): SQL {
+    this.assertQueryable(column, '<');
+    return drizzleLt(column, value);
+  }
+  /** Drizzle's `lte`, refused on an encrypted column. */
+  lte(column: PgColumn, value: unknown): SQL {
+    this.assertQueryable(column, '<=');
+    return drizzleLte(column, value);
+  }
+  /** Drizzle's `between`, refused on an encrypted column. */
+  between(column: PgColumn, min: unknown, max: unknown): SQL {
+    this.assertQueryable(column, 'between');
+    return drizzleBetween(column, min, max);
+  }
+  /** Drizzle's `like`, refused on an encrypted column. */
+  like(column: PgColumn, pattern: string): SQL {
+    this.assertQueryable(column, 'like');
+    return drizzleLike(column, pattern);
+  }
+  /** Drizzle's `notLike`, refused on an encrypted column. */
+  notLike(column: PgColumn, pattern: string): SQL {
+    this.assertQueryable(column, 'not like');
+    return drizzleNotLike(column, pattern);
+  }
+  /** Drizzle's `ilike`, refused on an encrypted column. */
+  ilike(column: PgColumn, pattern: string): SQL {
+    this.assertQueryable(column, 'ilike');
+    return drizzleIlike(column, pattern);
+  }
+  /** Drizzle's `notIlike`, refused on an encrypted column. */
+  notIlike(column: PgColumn, pattern: string): SQL {
+    this.assertQueryable(column, 'not ilike');
+    return drizzleNotIlike(column, pattern);
+  }
+  /** Drizzle's `notInArray`, refused on an encrypted column (a blind index cannot prove inequality). */
+  notInArray(column: PgColumn, values: readonly unknown[]): SQL {
+    this.assertQueryable(column, 'not in');
+    return drizzleNotInArray(column, values as unknown[]);
+  }
+  /** Drizzle's `asc` for `orderBy`, refused on an encrypted column (ciphertexts have no order). */
+  asc(column: PgColumn): SQL {
+    this.assertQueryable(column, 'order by');
+    return drizzleAsc(column);
+  }
+  /** Drizzle's `desc` for `orderBy`, refused on an encrypted column. */
+  desc(column: PgColumn): SQL {
+    this.assertQueryable(column, 'order by');
+    return drizzleDesc(column);
+  }
+
+  /** The condition of an encrypted column, registered for the read-side filter; undefined for another column. */
+  #condition(column: PgColumn, operator: '=' | 'in', value: unknown, options: WhereOptions | undefined): SQL | undefined {
+    const name = this.#guardedName(column);
+    if (name === undefined) return undefined;
+    const owner = this.#guarded.get(name)!;
+    if (owner !== name) {
+      throw new SifreDBError(ERROR_CODES.input, `${this.encrypted.schema.table}.${name} is a lookup column of ${owner}; query ${owner} with eq/inArray`);
+    }
+    const query = this.encrypted.query(owner, operator, value, options);
+    const lookup = this.#column.get(query.column)!;
+    // The terms are bound as ONE array parameter with its type: Drizzle would expand a bare JS array
+    // into a row of parameters (`= ANY(($1, $2))`, "malformed array literal").
+    let condition = sql`${lookup} = ANY(${new Param(query.terms)}::${sql.raw(arrayType(lookup))})`;
+    const tenantColumn = this.encrypted.schema.tenant;
+    if (tenantColumn !== undefined) {
+      // A blind-index term of another tenant can collide with this one's, and its row can hold the
+      // same value: the tenant's own rows only, or the read-side filter would let it through.
+      const tenant = this.#column.get(tenantColumn)!;
+      const sameTenant = options?.tenant === null ? isNull(tenant) : drizzleEq(tenant, String(options!.tenant));
+      condition = sql`(${condition} and ${sameTenant})`;
+    }
+    const approximate = query.approximate ? new ApproximateCondition(condition, `${this.encrypted.schema.table}.${owner}`) : undefined;
+    if (approximate !== undefined) condition = new SQL([approximate]);
+    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate });
+    return condition;
+  }
+
+  /** The database name of `column` when it is encrypted or a lookup column of this table. */
+  #guardedName(column: PgColumn): string | undefined {
+    if (!is(column, PgColumn)) throw new SifreDBError(ERROR_CODES.input, 'column must be a column of the Drizzle table');
+    const name = column.name;
+    if (this.#column.get(name) !== column) {
+      // A column of another table with the same name is not ours to refuse.
+      return undefined;
+    }
+    return this.#guarded.has(name) ? name : undefined;
+  }
+
+  /**
+   * The blind-index conditions in `where`, to arm while the query is built and to apply on read.
+   * One under OR or NOT cannot be applied row by row (a row failing it may match another branch),
+   * so it is refused rather than answered with false positives.
+   */
+  #filters(where: SQL | undefined): Registered[] {
+    const found: Registered[] = [];
+    const walk = (node: unknown, conjunctive: boolean): void => {
+      if (Array.isArray(node)) {
+        // An array interpolated into sql`…` is a comma-separated list: not a conjunction.
+        for (const item of node) walk(item, false);
+        return;
+      }
+      if (!is(node, SQL)) return;
+      const registered = conditions.get(node);
+      if (registered !== undefined) {
+        if (registered.approximate !== undefined) {
+          if (registered.owner !== (this as unknown)) {
+            throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} belongs to another table; select from that table`);
+          }
+          if (!conjunctive) {
+            throw new SifreDBError(
+              ERROR_CODES.input,
+              `the blind-index condition on ${registered.approximate.name} is under OR/NOT: its false positives cannot be filtered; use it in and(...) or run one query per branch`,
+            );
+          }
+          found.push(registered);
+        }
+        return;
+      }
+      const joinsWithAnd = node.queryChunks.every(
+        (chunk) => !is(chunk, StringChunk) || chunk.value.every((s) => ['', '(', ')', 'and'].includes(s.trim().toLowerCase())),
+      );
+      for (const chunk of node.queryChunks) walk(chunk, conjunctive && joinsWithAnd);
+    };
+    walk(where, true);
+    return found;
+  }
+
+  #finish(rows: Record<string, unknown>[], filters: readonly EqualityQuery[]): DecryptedRow<TTable, T>[] {
+    const kept = filters.length === 0 ? rows : rows.filter((row) => filters.every((q) => q.matches(row)));
+    return kept.map((row) => this.#rename(row, this.#property)) as DecryptedRow<TTable, T>[];
+  }
+
+  #encrypt(rows: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+    return this.encrypted.encryptRows(this.#toDb(rows) as PlainRowInput<T>[]).map((row) => this.#rename(row, this.#property));
+  }
+
+  #toDb(rows: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+    if (!Array.isArray(rows)) throw new SifreDBError(ERROR_CODES.input, 'rows must be an array');
+    return rows.map((row, i) => {
+      if (typeof row !== 'object' || row === null) throw new SifreDBError(ERROR_CODES.input, `rows[${i}] must be an object`);
+      return this.#rename(row, this.#dbName);
+    });
+  }
+
+  /** `row` with its keys renamed by `names` (others kept); a kept key that collides with a renamed one is an error. */
+  #rename(row: Record<string, unknown>, names: ReadonlyMap<string, string>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      const target = names.get(key) ?? key;
+      if (Object.hasOwn(out, target)) {
+        throw new SifreDBError(ERROR_CODES.input, `row key ${key} collides with column ${target} of ${this.encrypted.schema.table}`);
+      }
+      out[target] = value;
+    }
+    return out;
+  }
+
+  /** Every column the schema reads must be in the Drizzle table, with a type its values fit. */
+  #checkColumns(): void {
+    const schema = this.encrypted.schema;
+    const table = schema.table;
+    const need = (name: string, role: string, accept?: (c: PgColumn) => string | undefined): void => {
+      const column = this.#column.get(name);
+      if (column === undefined) {
+        throw new SifreDBError(ERROR_CODES.schema, `the Drizzle table for ${table} has no column ${name} (${role}); declare it with that database name`);
+      }
+      const problem = accept?.(column);
+      if (problem !== undefined) {
+        throw new SifreDBError(ERROR_CODES.schema, `${table}.${name} (${role}) is ${column.getSQLType()} in the Drizzle table but ${problem}`);
+      }
+    };
+    const ciphertext = (storage: 'text' | 'bytea') => (c: PgColumn) =>
+      storage === 'bytea' ? (sqlType(c) === 'bytea' ? undefined : 'holds BYTEA ciphertexts (bytea customType)') : isText(c) ? undefined : 'holds sdb1: text (text or varchar)';
+    need(schema.id, 'the row id');
+    if (schema.tenant !== undefined) need(schema.tenant, 'the tenant column');
+    for (const c of schema.columns.values()) {
+      need(c.name, `encrypted ${c.type}`, ciphertext(c.storage));
+      for (const b of c.blindIndexes) {
+        need(b.column, `blind index ${b.name}`, (col) => {
+          if (b.storage === 'bytea') return sqlType(col) === 'bytea' ? undefined : 'holds bytea terms';
+          if (b.storage === 'text') return isText(col) ? undefined : 'holds hex text terms';
+          const type = sqlType(col);
+          if (type === 'bigint' && b.bits > 53 && col.columnType === 'PgBigInt53') return `holds ${b.bits}-bit terms: bigint({ mode: 'number' }) would round them, use mode 'bigint' or 'string'`;
+          if (type === 'bigint' || (type === 'integer' && b.bits <= 31)) return undefined;
+          return `holds ${b.bits}-bit integer terms (${b.bits <= 31 ? 'integer or bigint' : 'bigint'})`;
+        });
+      }
+      for (const d of c.deterministicLookups) need(d.column, `deterministic lookup of ${c.name}`, ciphertext(d.storage));
+    }
+  }
+}
+
+/**
+ * Opens `schema` on the keys and checks it against the Drizzle table: every encrypted, lookup, id
+ * and tenant column of the schema must be a column of `table` (by database name) with a type its
+ * stored values fit.
+ * @throws `ERR_SIFREDB_SCHEMA` naming the missing or mismatched column; `ERR_SIFREDB_KEY` when the keys cannot be loaded.
+ * @example
+ * ```ts
+ * const enc = await encryptedTable(keyring, users, usersSchema);
+ * await db.insert(users).values(enc.encrypt({ id: 1, tenantId: 't1', email: 'a@x.io' }));
+ * const found = await enc.select(db, enc.eq(users.email, 'a@x.io', { tenant: 't1' }));
+ * ```
+ */
+export async function encryptedTable<TTable extends PgTable, T extends TableSchemaInit>(
+  source: KeySource,
+  table: TTable,
+  schema: TableSchema<T>,
+  options?: KeyringOptions,
+): Promise<EncryptedDrizzleTable<TTable, T>> {
+  if (!is(table, PgTable)) throw new SifreDBError(ERROR_CODES.input, 'table must be a Drizzle pg-core table (pgTable)');
+  return new EncryptedDrizzleTable(table, await EncryptedTable.open(source, schema, options));
+}
+
+/** The tables of {@link encryptedTables}: each a `[drizzleTable, schema]` pair. */
+export type TablePairs = Record<string, readonly [PgTable, TableSchema<TableSchemaInit>]>;
+
+/** {@link encryptedTable} of each pair, on one keyring. */
+export async function encryptedTables<P extends TablePairs>(
+  source: KeySource,
+  tables: P,
+  options?: KeyringOptions,
+): Promise<{ [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never }> {
+  // One keyring for every table: the keys are loaded once.
+  const keyring = await Keyring.from(source, options);
+  const out: Record<string, unknown> = {};
+  for (const [key, [table, schema]] of Object.entries(tables)) out[key] = await encryptedTable(keyring, table, schema);
+  return out as { [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never };
+}
+
+function sqlType(column: PgColumn): string {
+  return column.getSQLType().toLowerCase();
+}
+
+function isText(column: PgColumn): boolean {
+  const type = sqlType(column);
+  return type === 'text' || type.startsWith('varchar') || type.startsWith('character varying');
+}
+
+/** The array type to cast the terms parameter to, from the lookup column's type. */
+function arrayType(column: PgColumn): string {
+  const type = sqlType(column);
+  if (type === 'bytea' || type === 'integer' || type === 'bigint') return `${type}[]`;
+  return 'text[]';
+}
