@@ -184,8 +184,10 @@ test('equality queries expand to every active key version and drop blind-index f
   t.is(byIndex.terms.length, 2);
   t.true(byIndex.terms.includes(oldRow.email_idx) && byIndex.terms.includes(newRow.email_idx));
   t.is(byIndex.sql('$1'), '"email_idx" = ANY($1)');
-  t.true(byIndex.matches({ email: 'alice@example.com' }));
-  t.false(byIndex.matches({ email: 'mallory@example.com' }), 'a false positive is filtered');
+  t.true(byIndex.matches({ tenant_id: 't1', email: 'alice@example.com' }));
+  t.false(byIndex.matches({ tenant_id: 't1', email: 'mallory@example.com' }), 'a false positive is filtered');
+  t.false(byIndex.matches({ tenant_id: 't2', email: 'alice@example.com' }), "another tenant's row is not a match");
+  t.throws(() => byIndex.matches({ email: 'alice@example.com' }), { code: 'ERR_SIFREDB_INPUT', message: /tenant column tenant_id/ });
 
   const byDet = after.where('email', 'alice@example.com', { tenant: 't1' });
   t.is(byDet.column, 'email_det', 'the exact lookup is preferred');

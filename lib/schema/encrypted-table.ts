@@ -307,6 +307,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     const lookupColumn = plan.column;
     const name = runtime.spec.name;
     const keys = values.map((v) => plan.key(v));
+    const tenantColumn = this.schema.tenant;
     return Object.freeze({
       column: lookupColumn,
       terms: Object.freeze(terms),
@@ -320,6 +321,13 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
         if (held === null || held === undefined) return false;
         if (runtime.spec.type !== 'bytes' && isEncrypted(held)) {
           throw new SifreDBError(ERROR_CODES.input, `matches() was given a row whose ${name} is still a ciphertext; filter the rows decryptRows returns`);
+        }
+        // Another tenant's row may share a blind-index term and hold the same value: it is not a
+        // match, whatever the query's SQL said about tenants.
+        if (tenantColumn !== undefined) {
+          if (!(tenantColumn in row)) throw new SifreDBError(ERROR_CODES.input, `matches() needs rows with the tenant column ${tenantColumn}`);
+          const rowTenant = row[tenantColumn] === null || row[tenantColumn] === undefined ? undefined : String(row[tenantColumn]);
+          if (rowTenant !== ctx.tenant) return false;
         }
         const key = plan.key(held);
         return keys.some((k) => k === key);
