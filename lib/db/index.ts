@@ -10,7 +10,7 @@ export type {
   ReencryptColumnOptions,
   RowFailure,
 } from './column-job.js';
-export { applyColumnConstraints, ciphertextCheck, columnConstraints, constraintFor, TEXT_CIPHERTEXT_PATTERN } from './constraints.js';
+export { applyColumnConstraints, ciphertextCheck, columnConstraints, constraintFor, MIN_TEXT_CIPHERTEXT_LENGTH, TEXT_CIPHERTEXT_PATTERN } from './constraints.js';
 export type { ColumnConstraint, ColumnConstraintsOptions } from './constraints.js';
 export { fromPGlite, fromPgPool, isPostgresUrl, openDatabase } from './database.js';
 export type { Database, DbSession, OpenDatabaseOptions, PGliteLike, PgPoolLike, QueryResult } from './database.js';

@@ -360,7 +360,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     if (typeof tenant !== 'string' && typeof tenant !== 'number' && typeof tenant !== 'bigint') {
       throw new SifreDBError(ERROR_CODES.input, `tenant must be a string, an integer or null`);
     }
-    return runtime.context.withTenant(String(tenant));
+    return tenantContext(runtime.context, String(tenant));
   }
 
   #equalityPlan(
@@ -389,7 +389,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
         approximate: false,
         terms: (value, ctx) =>
           vault
-            .queryTerms(checkedValue(value, runtime.spec.type, name), ctx.tenant === undefined ? lookup.context : lookup.context.withTenant(ctx.tenant))
+            .queryTerms(checkedValue(value, runtime.spec.type, name), ctx.tenant === undefined ? lookup.context : tenantContext(lookup.context, ctx.tenant))
             .map((t) => stored(t, lookup.storage)),
         key: exactKey,
       };
@@ -469,7 +469,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     if (typeof tenant !== 'string' && typeof tenant !== 'number' && typeof tenant !== 'bigint') {
       throw new SifreDBError(ERROR_CODES.input, `rows[${index}].${tenantColumn} must be a string or an integer`);
     }
-    return column.context.withTenant(String(tenant));
+    return tenantContext(column.context, String(tenant));
   }
 
   #rowId(row: Record<string, unknown>, index: number): string {
@@ -512,7 +512,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     if (column.deterministicLookups.length > 0) {
       const vault = column.lookupVault!;
       for (const lookup of column.deterministicLookups) {
-        const lctx = ctx.tenant === undefined ? lookup.context : lookup.context.withTenant(ctx.tenant);
+        const lctx = ctx.tenant === undefined ? lookup.context : tenantContext(lookup.context, ctx.tenant);
         const sealed = vault.encryptMany(values as EncryptableValue[], lctx);
         members.forEach((rowIndex, j) => (out[rowIndex]![lookup.column] = stored(sealed[j]!, lookup.storage)));
       }
@@ -558,6 +558,29 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
       }
     }
   }
+}
+
+/**
+ * Per-tenant contexts of each column context, built once: a context validates and encodes its
+ * fields, which cost more than the encryption of a short value when done per row. Bounded: a table
+ * with more live tenants than this rebuilds some.
+ */
+const TENANT_CONTEXTS = new WeakMap<EncryptionContext, Map<string, EncryptionContext>>();
+const MAX_CACHED_TENANTS = 10_000;
+
+function tenantContext(base: EncryptionContext, tenant: string): EncryptionContext {
+  let byTenant = TENANT_CONTEXTS.get(base);
+  if (byTenant === undefined) {
+    byTenant = new Map();
+    TENANT_CONTEXTS.set(base, byTenant);
+  }
+  let ctx = byTenant.get(tenant);
+  if (ctx === undefined) {
+    ctx = base.withTenant(tenant);
+    if (byTenant.size >= MAX_CACHED_TENANTS) byTenant.clear();
+    byTenant.set(tenant, ctx);
+  }
+  return ctx;
 }
 
 /** A ciphertext in its column's form. */
