@@ -234,70 +234,41 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     if (op !== '=' && op !== 'in') this.encrypted.query(owner, operator, undefined);
   }
 
-  /** Drizzle's `ne`, refused on an encrypted column (a blind index cannot prove inequality). */
-  ne(column: PgColumn, value: unknown): SQL {
-    this.assertQueryable(column, '<>');
-    return drizzleNe(column, value);
-  }
-  /** Drizzle's `gt`, refused on an encrypted column. */
-  gt(column: PgColumn, value: unknown): SQL {
-    this.assertQueryable(column, '>');
-    return drizzleGt(column, value);
-  }
-  /** Drizzle's `gte`, refused on an encrypted column. */
-  gte(column: PgColumn, value: unknown): SQL {
-    this.assertQueryable(column, '>=');
-    return drizzleGte(column, value);
-  }
-  /** Drizzle's `lt`, refused on an encrypted column. */
-  lt(column: PgColumn, value: unknown): SQL {
-    this.assertQueryable(column, '<');
-    return drizzleLt(column, value);
-  }
-  /** Drizzle's `lte`, refused on an encrypted column. */
-  lte(column: PgColumn, value: unknown): SQL {
-    this.assertQueryable(column, '<=');
-    return drizzleLte(column, value);
-  }
-  /** Drizzle's `between`, refused on an encrypted column. */
-  between(column: PgColumn, min: unknown, max: unknown): SQL {
-    this.assertQueryable(column, 'between');
-    return drizzleBetween(column, min, max);
-  }
-  /** Drizzle's `like`, refused on an encrypted column. */
-  like(column: PgColumn, pattern: string): SQL {
-    this.assertQueryable(column, 'like');
-    return drizzleLike(column, pattern);
-  }
-  /** Drizzle's `notLike`, refused on an encrypted column. */
-  notLike(column: PgColumn, pattern: string): SQL {
-    this.assertQueryable(column, 'not like');
-    return drizzleNotLike(column, pattern);
-  }
-  /** Drizzle's `ilike`, refused on an encrypted column. */
-  ilike(column: PgColumn, pattern: string): SQL {
-    this.assertQueryable(column, 'ilike');
-    return drizzleIlike(column, pattern);
-  }
-  /** Drizzle's `notIlike`, refused on an encrypted column. */
-  notIlike(column: PgColumn, pattern: string): SQL {
-    this.assertQueryable(column, 'not ilike');
-    return drizzleNotIlike(column, pattern);
-  }
-  /** Drizzle's `notInArray`, refused on an encrypted column (a blind index cannot prove inequality). */
-  notInArray(column: PgColumn, values: readonly unknown[]): SQL {
-    this.assertQueryable(column, 'not in');
-    return drizzleNotInArray(column, values as unknown[]);
-  }
-  /** Drizzle's `asc` for `orderBy`, refused on an encrypted column (ciphertexts have no order). */
-  asc(column: PgColumn): SQL {
-    this.assertQueryable(column, 'order by');
-    return drizzleAsc(column);
-  }
-  /** Drizzle's `desc` for `orderBy`, refused on an encrypted column. */
-  desc(column: PgColumn): SQL {
-    this.assertQueryable(column, 'order by');
-    return drizzleDesc(column);
+  // Drizzle's own operators, refused on an encrypted column (or its lookup column) and passed
+  // through on any other: a ciphertext cannot prove inequality, order, range or pattern.
+  /** Drizzle's `ne`. */
+  readonly ne = this.#refusing('<>', drizzleNe);
+  /** Drizzle's `gt`. */
+  readonly gt = this.#refusing('>', drizzleGt);
+  /** Drizzle's `gte`. */
+  readonly gte = this.#refusing('>=', drizzleGte);
+  /** Drizzle's `lt`. */
+  readonly lt = this.#refusing('<', drizzleLt);
+  /** Drizzle's `lte`. */
+  readonly lte = this.#refusing('<=', drizzleLte);
+  /** Drizzle's `between`. */
+  readonly between = this.#refusing('between', drizzleBetween);
+  /** Drizzle's `like`. */
+  readonly like = this.#refusing('like', drizzleLike);
+  /** Drizzle's `notLike`. */
+  readonly notLike = this.#refusing('not like', drizzleNotLike);
+  /** Drizzle's `ilike`. */
+  readonly ilike = this.#refusing('ilike', drizzleIlike);
+  /** Drizzle's `notIlike`. */
+  readonly notIlike = this.#refusing('not ilike', drizzleNotIlike);
+  /** Drizzle's `notInArray`. */
+  readonly notInArray = this.#refusing('not in', drizzleNotInArray);
+  /** Drizzle's `asc`, for `orderBy`. */
+  readonly asc = this.#refusing('order by', drizzleAsc);
+  /** Drizzle's `desc`, for `orderBy`. */
+  readonly desc = this.#refusing('order by', drizzleDesc);
+
+  /** `operator` of Drizzle, checked against the column first ({@link assertQueryable}). */
+  #refusing<A extends unknown[]>(operator: QueryOperator, operation: (column: PgColumn, ...rest: A) => SQL): (column: PgColumn, ...rest: A) => SQL {
+    return (column, ...rest) => {
+      this.assertQueryable(column, operator);
+      return operation(column, ...rest);
+    };
   }
 
   /** The condition of an encrypted column, registered for the read-side filter; undefined for another column. */
