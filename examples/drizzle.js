@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { and, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/pglite';
 import { bigint, customType, integer, pgTable, text } from 'drizzle-orm/pg-core';
-import { FileKeyProvider, Keyring, applySchema, defineTable, fromPGlite, isEncrypted } from 'sifredb';
+import { FileKeyProvider, Keyring, applySchema, fromPGlite, isEncrypted, loadSchema } from 'sifredb';
 import { encryptedTable } from 'sifredb/drizzle';
 
 const failures = [];
@@ -20,15 +21,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sifredb-drizzle-'));
 try {
   // 1. The SifreDB schema (database column names): the one the CLI and `sifredb schema sql/check` read.
   console.log('1. schema');
-  const usersSchema = defineTable({
-    table: 'users',
-    tenant: 'tenant_id',
-    columns: {
-      email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 16, transforms: ['trim', 'lowercase'] }] },
-      ssn: { type: 'string', mode: 'deterministic' },
-      born: { type: 'date', storage: 'bytea' },
-    },
-  });
+  const usersSchema = (await loadSchema(fileURLToPath(new URL('./schemas/users.json', import.meta.url)))).table('users');
 
   // 2. The Drizzle table: every column the schema names, with a type its stored values fit.
   const bytea = customType({ dataType: () => 'bytea' });

@@ -3,9 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely } from 'kysely';
-import { Keyring, StaticKeyProvider, applySchema, defineTable, fromPGlite, isEncrypted } from 'sifredb';
+import { Keyring, StaticKeyProvider, applySchema, fromPGlite, isEncrypted, loadSchema } from 'sifredb';
 import { SifreDBPlugin } from 'sifredb/kysely';
 // A minimal Kysely dialect for PGlite (the test suite's); with PostgreSQL use Kysely's PostgresDialect.
 import { PGliteDialect } from './kysely-pglite-dialect.js';
@@ -20,15 +21,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sifredb-kysely-example-'));
 const pglite = new PGlite(path.join(dir, 'db'));
 try {
   // 1. The table's encrypted columns, described once.
-  const users = defineTable({
-    table: 'users',
-    tenant: 'tenant_id',
-    columns: {
-      email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 16, transforms: ['trim', 'lowercase'] }] },
-      ssn: { type: 'string', mode: 'deterministic' },
-      born: { type: 'date', storage: 'bytea' },
-    },
-  });
+  const users = (await loadSchema(fileURLToPath(new URL('./schemas/users.json', import.meta.url)))).table('users');
 
   // 2. The table, then the schema's columns, indexes and CHECK constraints (`sifredb schema sql` does the same).
   const sdb = fromPGlite(pglite);
