@@ -167,8 +167,8 @@ test('postgres: two reencrypt processes share a table while the application writ
   const n = 3000;
   const setup = await rotatedTable('shared', n);
   const expected = new Map(Array.from({ length: n }, (_, i) => [i + 1, `v${i + 1}`]));
-  // Long enough (150 batches, 30 ms apart) that both workers overlap even when a loaded machine starts one late.
-  const args = [...setup.cliArgs, '--batch-size', '20', '--pause', '30', '--json', '--quiet'];
+  // Long enough (150 batches, 50 ms apart) that both workers overlap even when a loaded machine starts one late.
+  const args = [...setup.cliArgs, '--batch-size', '20', '--pause', '50', '--json', '--quiet'];
   const workers = [cli(args), cli(args)];
   let running = true;
   void Promise.all(workers).then(() => (running = false));
@@ -199,7 +199,8 @@ test('postgres: two reencrypt processes share a table while the application writ
   const results = await Promise.all(workers);
   for (const r of results) t.is(r.code, 0, r.stderr);
   const summaries = results.map((r) => JSON.parse(r.stdout));
-  t.true(writes >= 20, `the application wrote during the job (${writes} writes)`);
+  // On a loaded 2-core machine one write round (two transactions and a sleep) can take 300 ms.
+  t.true(writes >= 10, `the application wrote during the job (${writes} writes)`);
   t.true(summaries.every((s) => s.updated > 0), `both processes did work: ${JSON.stringify(summaries)}`);
   t.true(summaries[0].updated + summaries[1].updated <= n, 'no row re-encrypted twice');
   await assertAllCurrent(t, setup, expected);
