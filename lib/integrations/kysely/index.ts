@@ -376,13 +376,19 @@ export class SifreDBPlugin implements KyselyPlugin {
       out = { ...node, columns: outColumns.map((c) => ColumnNode.create(c)), values };
     }
     // MySQL's ON DUPLICATE KEY UPDATE is not rewritten (the plugin targets PostgreSQL): a value set there
-    // would be stored as plaintext and a lookup left stale, so any encrypted or lookup column is refused.
+    // would be stored as plaintext, a lookup or compound term left stale, or the tenant / id changed under
+    // ciphertexts written with the old ones; so it may only set the other columns.
+    const duplicateSet = new Map<string, OperationNode>();
     for (const u of node.onDuplicateKey?.updates ?? []) {
       const column = columnOf(u.column, scope);
       if (column === undefined) continue;
+      duplicateSet.set(column, u.value);
       if (schema.columns.has(column)) refuse(`${describe(scope, column)} is encrypted: onDuplicateKeyUpdate cannot encrypt it; use onConflict(...).doUpdateSet`);
       if (scope.lookups.has(column)) refuse(`${describe(scope, column)} is a lookup column of ${scope.lookups.get(column)}; it is computed from ${scope.lookups.get(column)}, do not set it`);
+      const compound = [...schema.columns.values()].flatMap((c) => c.blindIndexes).find((b) => b.fields.some((f) => f.column === column));
+      if (compound !== undefined) refuse(`${describe(scope, column)} is a field of compound blind index ${compound.name}: onDuplicateKeyUpdate cannot recompute its term; use onConflict(...).doUpdateSet`);
     }
+    checkContextChange(scope, duplicateSet);
     if (node.onConflict?.updates !== undefined) {
       out = { ...out, onConflict: OnConflictNode.cloneWith(node.onConflict, { updates: this.#upsertUpdates(node.onConflict, rows, scope, allowed) }) };
     }
@@ -597,7 +603,7 @@ function rewriteWhere(
       (op === '=' && isNull(right)) ||
       (op === 'in' && ((PrimitiveValueListNode.is(right) && right.values.includes(null)) || (ValueListNode.is(right) && right.values.some(isNull))))
     ) {
-      refuse(`${describe(scope, column)} ${op} null matches no row (NULL is not equal to anything): use where('${column}', 'is', null)`);
+      refuse(`${describe(scope, column)} ${op === 'in' ? 'in a list holding null' : '= null'} matches no row (NULL is not equal to anything): use where('${column}', 'is', null)`);
     }
     let values: unknown[];
     if (op === '=' && ValueNode.is(right)) values = [right.value];
