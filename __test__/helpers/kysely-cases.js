@@ -321,6 +321,58 @@ export function registerKyselyCases(test, label, setup) {
     t.deepEqual((await base().where('email', 'is not', null).execute()).map((r) => r.email), [person(1).email], 'IS NULL / IS NOT NULL pass');
   });
 
+  test(`${label}: sql.id, lookup columns, = null and onDuplicateKeyUpdate are refused; schema-qualified names and is null work`, async (t) => {
+    const name = tableName('ky_review');
+    const { sdb } = await setup();
+    const schema = await createTable(sdb, name);
+    const { db } = await open(new StaticKeyProvider(randomBytes(32)), schema);
+    await db.insertInto(name).values([person(1, 't1'), person(3, 't1'), { id: 5, tenant_id: 't1', name: 'n5' }]).execute();
+    const base = () => db.selectFrom(name).select('id').where('tenant_id', '=', 't1');
+    const refused = [
+      // sql.id puts the name in an IdentifierNode, not in the sql text
+      [base().where(sql.id('email'), '=', 'secret-value'), /email is encrypted and appears in an sql`` fragment/],
+      [base().where(sql`${sql.id('email')} = ${'secret-value'}`), /email is encrypted and appears in an sql`` fragment/],
+      [db.selectFrom(name).select(['id', sql`${sql.id('email')}`.as('e')]).where('tenant_id', '=', 't1'), /email is encrypted and appears in an sql`` fragment/],
+      [base().where(sql.id(name, 'ssn'), '=', 'secret-value'), /ssn is encrypted and appears in an sql`` fragment/],
+      [base().where(sql.id('email_idx'), '>', 0), /email_idx is a lookup column of email and appears in an sql`` fragment/],
+      [base().where(sql`phone_det is not null`), /phone_det is a lookup column of phone and appears in an sql`` fragment/],
+      // lookup columns hold terms: only the plugin's own conditions on them
+      [base().where('email_idx', '>', 0), /email_idx is a lookup column of email and cannot answer ">"/],
+      [base().where('phone_det', 'is not', null), /phone_det is a lookup column of phone and cannot answer "is not"/],
+      [base().orderBy('email_idx'), /email_idx is a lookup column of email and cannot answer "order by"/],
+      // = null is never true
+      [base().where('email', '=', null), /email = null matches no row .*where\('email', 'is', null\)/],
+      [base().where('ssn', 'in', ['secret-value', null]), /ssn in a list holding null matches no row .*where\('ssn', 'is', null\)/],
+      [base().where('ssn', '=', true), /ssn is declared string but got a boolean/],
+      // ON DUPLICATE KEY UPDATE (MySQL) is not rewritten
+      [db.insertInto(name).values(person(7, 't1')).onDuplicateKeyUpdate({ email: 'secret-value' }), /email is encrypted: onDuplicateKeyUpdate cannot encrypt it/],
+      [db.insertInto(name).values(person(7, 't1')).onDuplicateKeyUpdate({ email_idx: 1 }), /email_idx is a lookup column of email/],
+      [db.insertInto(name).values(person(7, 't1')).onDuplicateKeyUpdate({ tenant_id: 't2' }), /changes the encryption context of email, phone, ssn, born, note/],
+    ];
+    for (const [query, message] of refused) {
+      const error = await t.throwsAsync(query.execute(), { code: 'ERR_SIFREDB_INPUT', message }, String(message));
+      t.false(error.message.includes('secret-value'), 'the error does not contain the value');
+    }
+    t.deepEqual((await base().where(sql.id('name'), '=', 'n3').execute()).map((r) => Number(r.id)), [3], 'sql.id of a plain column passes');
+    t.deepEqual((await base().where('email', 'is', null).execute()).map((r) => Number(r.id)), [5], 'is null is exact on the ciphertext column');
+    t.deepEqual((await base().where('email', 'is not', null).orderBy('id').execute()).map((r) => Number(r.id)), [1, 3]);
+
+    // <schema>.<table> names the same table: its columns are selected, searched and decrypted
+    const qualified = await db
+      .selectFrom(`public.${name}`)
+      .select(['id', `public.${name}.email`])
+      .where(`public.${name}.tenant_id`, '=', 't1')
+      .where(`public.${name}.email`, '=', person(3).email)
+      .execute();
+    t.deepEqual(qualified.map((r) => [Number(r.id), r.email]), [[3, person(3).email]]);
+    const withSchema = await db.withSchema('public').selectFrom(name).select(['id', `${name}.email`]).where('tenant_id', '=', 't1').where('email', 'is not', null).orderBy('id').execute();
+    t.deepEqual(withSchema.map((r) => r.email), [person(1).email, person(3).email]);
+    await t.throwsAsync(db.selectFrom(`public.${name}`).select('id').where('tenant_id', '=', 't1').orderBy(`public.${name}.ssn`).execute(), {
+      code: 'ERR_SIFREDB_INPUT',
+      message: /ssn is encrypted and cannot answer "order by"/,
+    });
+  });
+
   test(`${label}: an update of a compound blind index's field recomputes its term, or is refused when the term cannot be computed`, async (t) => {
     const name = tableName('ky_compound');
     const { sdb } = await setup();
@@ -348,6 +400,10 @@ export function registerKyselyCases(test, label, setup) {
     await t.throwsAsync(db.updateTable(name).set({ city: sql`upper(city)`, email: 'a@example.com' }).where('id', '=', 1).execute(), {
       code: 'ERR_SIFREDB_INPUT',
       message: /city is a field of compound blind index email_city: set it to a value/,
+    });
+    await t.throwsAsync(db.insertInto(name).values({ id: 1, email: 'a@example.com', city: 'Izmir' }).onDuplicateKeyUpdate({ city: 'Ankara' }).execute(), {
+      code: 'ERR_SIFREDB_INPUT',
+      message: /city is a field of compound blind index email_city: onDuplicateKeyUpdate cannot recompute its term/,
     });
     await db.updateTable(name).set({ city: 'Ankara', email: 'a@example.com' }).where('id', '=', 1).execute();
     t.is(await term(), table.encryptRow({ id: 1, email: 'a@example.com', city: 'Ankara' }).email_city_idx);
@@ -390,11 +446,30 @@ export function registerKyselyCases(test, label, setup) {
     const { db } = await open(new StaticKeyProvider(randomBytes(32)), schema);
     const rows = Array.from({ length: 600 }, (_, k) => ({ id: k + 1, tenant_id: 't1', email: `u${k + 1}@example.com` }));
     await db.insertInto(name).values(rows).execute();
-    const query = db.selectFrom(name).select('id').where('tenant_id', '=', 't1').where('email', '=', 'U77@example.com');
-    const { sql: text, parameters } = query.compile();
-    const candidates = await sdb.query(text, parameters);
-    t.true(candidates.rows.length > 1, 'the database returns the term\'s false positives');
-    t.deepEqual((await query.execute()).map((r) => Number(r.id)), [77], 'the plugin drops them, also when email is not selected');
+    // The keys are random: find a row whose term is shared (with 600 rows in 256 terms, nearly every one),
+    // and which is not the largest id of its term, so that `limit 1` after `order by id desc` misses it.
+    const byEmail = (k) => db.selectFrom(name).select('id').where('tenant_id', '=', 't1').where('email', '=', `U${k}@example.com`);
+    let k = 0;
+    let candidates;
+    do {
+      k += 1;
+      const { sql: text, parameters } = byEmail(k).compile();
+      candidates = (await sdb.query(text, parameters)).rows.map((r) => Number(r.id));
+    } while (k < 600 && !(candidates.length > 1 && Math.max(...candidates) > k));
+    t.true(candidates.length > 1, 'the database returns the term\'s false positives');
+    t.deepEqual((await byEmail(k).execute()).map((r) => Number(r.id)), [k], 'the plugin drops them, also when email is not selected');
+    // Raw modifiers could limit the candidates before the false positives are dropped (and DISTINCT would
+    // see the randomized ciphertexts added for the filter): refused, naming the clause.
+    for (const [query, clause] of [
+      [byEmail(k).orderBy('id', 'desc').modifyEnd(sql`limit 1`), 'modifyEnd'],
+      [byEmail(k).modifyEnd(sql`fetch first 1 rows only`), 'modifyEnd'],
+      [byEmail(k).modifyFront(sql`/* any */`), 'modifyFront'],
+      [db.selectFrom(name).select('tenant_id').distinct().where('tenant_id', '=', 't1').where('email', '=', `U${k}@example.com`), 'DISTINCT'],
+    ]) {
+      const error = await t.throwsAsync(query.execute(), { code: 'ERR_SIFREDB_INPUT', message: new RegExp(`blind index.*with ${clause} they would be counted`) }, clause);
+      t.false(error.message.includes(`u${k}@`), 'the error does not contain the value');
+    }
+    t.deepEqual((await byEmail(k).forUpdate().execute()).map((r) => Number(r.id)), [k], 'a typed modifier (FOR UPDATE) still runs');
     const several = await db.selectFrom(name).select(['id', 'email']).where('tenant_id', '=', 't1').where('email', 'in', ['u5@example.com', 'u6@example.com']).orderBy('id').execute();
     t.deepEqual(several.map((r) => r.email), ['u5@example.com', 'u6@example.com']);
   });

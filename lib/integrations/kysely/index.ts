@@ -24,6 +24,7 @@ import {
   ReturningNode,
   SelectAllNode,
   SelectionNode,
+  SelectModifierNode,
   SelectQueryNode,
   TableNode,
   UpdateQueryNode,
@@ -223,7 +224,9 @@ export class SifreDBPlugin implements KyselyPlugin {
     if (!TableNode.is(item)) return undefined;
     const table = this.#tableFor(item);
     if (table === undefined) return undefined;
-    const names = new Set<string>([item.table.identifier.name, table.schema.table]);
+    // `users`, `public.users` and the declared name all name this table (WithSchemaPlugin also
+    // qualifies column references, `public.users.email`), so each must read as the table's own.
+    const names = new Set<string>([item.table.identifier.name, table.schema.table, qualified(table.schema.table)]);
     if (alias !== undefined) names.add(alias);
     if (InsertQueryNode.is(node)) names.add('excluded');
     return { node: item, scope: { table, names, lookups: lookupOwners(table) } };
@@ -242,6 +245,11 @@ export class SifreDBPlugin implements KyselyPlugin {
         node.having && 'HAVING',
         node.distinctOn && 'DISTINCT ON',
         node.setOperations && 'UNION/INTERSECT/EXCEPT',
+        // Raw modifiers may hold anything (LIMIT, FETCH, …) the checks above cannot see.
+        node.frontModifiers?.some((m) => m.rawModifier !== undefined) && 'modifyFront',
+        node.endModifiers?.some((m) => !SelectModifierNode.is(m) || m.rawModifier !== undefined) && 'modifyEnd',
+        // The hidden ciphertext columns added for the filter are randomized: DISTINCT would keep every row.
+        node.frontModifiers?.some((m) => m.modifier === 'Distinct') && 'DISTINCT',
         !plainSelections && 'computed selections',
       ].filter(Boolean);
       if (shape.length > 0) {
@@ -367,6 +375,20 @@ export class SifreDBPlugin implements KyselyPlugin {
       );
       out = { ...node, columns: outColumns.map((c) => ColumnNode.create(c)), values };
     }
+    // MySQL's ON DUPLICATE KEY UPDATE is not rewritten (the plugin targets PostgreSQL): a value set there
+    // would be stored as plaintext, a lookup or compound term left stale, or the tenant / id changed under
+    // ciphertexts written with the old ones; so it may only set the other columns.
+    const duplicateSet = new Map<string, OperationNode>();
+    for (const u of node.onDuplicateKey?.updates ?? []) {
+      const column = columnOf(u.column, scope);
+      if (column === undefined) continue;
+      duplicateSet.set(column, u.value);
+      if (schema.columns.has(column)) refuse(`${describe(scope, column)} is encrypted: onDuplicateKeyUpdate cannot encrypt it; use onConflict(...).doUpdateSet`);
+      if (scope.lookups.has(column)) refuse(`${describe(scope, column)} is a lookup column of ${scope.lookups.get(column)}; it is computed from ${scope.lookups.get(column)}, do not set it`);
+      const compound = [...schema.columns.values()].flatMap((c) => c.blindIndexes).find((b) => b.fields.some((f) => f.column === column));
+      if (compound !== undefined) refuse(`${describe(scope, column)} is a field of compound blind index ${compound.name}: onDuplicateKeyUpdate cannot recompute its term; use onConflict(...).doUpdateSet`);
+    }
+    checkContextChange(scope, duplicateSet);
     if (node.onConflict?.updates !== undefined) {
       out = { ...out, onConflict: OnConflictNode.cloneWith(node.onConflict, { updates: this.#upsertUpdates(node.onConflict, rows, scope, allowed) }) };
     }
@@ -439,7 +461,11 @@ export class SifreDBPlugin implements KyselyPlugin {
       return column !== undefined && column in literals ? ColumnUpdateNode.create(u.column, ValueNode.create(stored[column])) : u;
     });
     for (const [lookup, owner] of scope.lookups) {
-      if (fromExcluded.includes(owner)) updates.push(ColumnUpdateNode.create(ColumnNode.create(lookup), ReferenceNode.create(ColumnNode.create(lookup), TableNode.create('excluded'))));
+      if (fromExcluded.includes(owner)) {
+        const value = ReferenceNode.create(ColumnNode.create(lookup), TableNode.create('excluded'));
+        allowed.add(value); // the plugin's own copy of the term just computed for the row
+        updates.push(ColumnUpdateNode.create(ColumnNode.create(lookup), value));
+      }
       else if (owner in literals && lookup in stored) updates.push(ColumnUpdateNode.create(ColumnNode.create(lookup), ValueNode.create(stored[lookup])));
     }
     return updates;
@@ -571,6 +597,14 @@ function rewriteWhere(
     }
     if (op !== '=' && op !== 'in') table.query(column, op, undefined); // throws, naming the column and operator
     const right = node.rightOperand;
+    // `= null` is never true in SQL; NULL is stored as NULL, so `is null` is the exact test.
+    const isNull = (v: OperationNode) => ValueNode.is(v) && v.value === null;
+    if (
+      (op === '=' && isNull(right)) ||
+      (op === 'in' && ((PrimitiveValueListNode.is(right) && right.values.includes(null)) || (ValueListNode.is(right) && right.values.some(isNull))))
+    ) {
+      refuse(`${describe(scope, column)} ${op === 'in' ? 'in a list holding null' : '= null'} matches no row (NULL is not equal to anything): use where('${column}', 'is', null)`);
+    }
     let values: unknown[];
     if (op === '=' && ValueNode.is(right)) values = [right.value];
     else if (op === 'in' && PrimitiveValueListNode.is(right)) values = [...right.values];
@@ -676,20 +710,40 @@ function planOutput(
  */
 function scan(root: OperationNode, scope: Scope, allowed: WeakSet<OperationNode>): void {
   const encrypted = scope.table.schema.columns;
+  const guarded = [...encrypted.keys(), ...scope.lookups.keys()];
+  const refuseRaw = (column: string): never => {
+    if (scope.lookups.has(column)) {
+      refuse(`${describe(scope, column)} is a lookup column of ${scope.lookups.get(column)} and appears in an sql\`\` fragment: search ${scope.lookups.get(column)} with the query builder's where(column, '=' | 'in', value)`);
+    }
+    refuse(`${describe(scope, column)} is encrypted and appears in an sql\`\` fragment, which the plugin cannot rewrite: use the query builder's where(column, '=' | 'in', value)`);
+  };
   const visit = (node: OperationNode, where: string): void => {
     if (allowed.has(node)) return;
     if (SelectionNode.is(node) && (selectionColumn(node, scope) !== undefined || isSelectAll(node.selection, scope))) return;
     if (node.kind === 'RawNode') {
-      const text = (node as unknown as { sqlFragments: readonly string[] }).sqlFragments.join(' ');
-      for (const column of encrypted.keys()) {
-        if (new RegExp(`(^|[^A-Za-z0-9_$])${column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9_$])`).test(text)) {
-          refuse(`${describe(scope, column)} is encrypted and appears in an sql\`\` fragment, which the plugin cannot rewrite: use the query builder's where(column, '=' | 'in', value)`);
-        }
+      const raw = node as unknown as { sqlFragments: readonly string[]; parameters: readonly OperationNode[] };
+      const text = raw.sqlFragments.join(' ');
+      for (const column of guarded) {
+        if (new RegExp(`(^|[^A-Za-z0-9_$])${column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9_$])`).test(text)) refuseRaw(column);
       }
+      // sql.id('email') and sql.id('users', 'email') put the name in an IdentifierNode parameter, not in
+      // the text: the last identifier of a dotted chain is the column (a qualifier cannot be a column).
+      raw.parameters.forEach((p, i) => {
+        const chained = raw.sqlFragments[i + 1] === '.' && raw.parameters[i + 1] !== undefined && IdentifierNode.is(raw.parameters[i + 1]!);
+        if (IdentifierNode.is(p) && !chained && guarded.includes(p.name)) refuseRaw(p.name);
+      });
     }
     const column = ColumnNode.is(node) || ReferenceNode.is(node) ? columnOf(node, scope) : undefined;
     if (column !== undefined && encrypted.has(column)) {
       refuse(`${describe(scope, column)} is encrypted and cannot answer ${JSON.stringify(where)}: only equality (= and in, compared with values) and selecting it are supported`);
+    }
+    // A lookup holds terms, not values: comparing it with anything but the terms the plugin computes
+    // (its own rewritten conditions and writes, marked allowed) finds nothing or everything.
+    if (column !== undefined && scope.lookups.has(column)) {
+      const owner = scope.lookups.get(column)!;
+      refuse(
+        `${describe(scope, column)} is a lookup column of ${owner} and cannot answer ${JSON.stringify(where)}: search ${owner} with where('${owner}', '=' | 'in', value), which the plugin turns into a lookup`,
+      );
     }
     let next = where;
     if (BinaryOperationNode.is(node) && OperatorNode.is(node.operator)) next = node.operator.operator;
