@@ -35,6 +35,7 @@ import {
   sql,
 } from 'drizzle-orm';
 import { PgColumn, PgTable, getTableConfig } from 'drizzle-orm/pg-core';
+import type { PgQueryResultHKT, PgUpdateBuilder } from 'drizzle-orm/pg-core';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../../keys/keyring.js';
 import type { BatchOptions } from '../../backend/types.js';
@@ -57,11 +58,6 @@ export interface DrizzleInsertable {
       onConflictDoUpdate(config: { target: PgColumn | PgColumn[]; set: Record<string, unknown>; setWhere?: SQL }): { returning(): PromiseLike<unknown[]> };
     };
   };
-}
-
-/** What {@link EncryptedDrizzleTable.update} needs: `db.update(table).set(…).where(…)`, whose builder it returns. */
-export interface DrizzleUpdatable<R> {
-  update(table: PgTable): { set(values: Record<string, unknown>): { where(condition: SQL | undefined): R } };
 }
 
 /** {@link EncryptedDrizzleTable.encryptUpdate}'s result: what to `.set()`, and the WHERE that keeps it on its row(s). */
@@ -224,10 +220,14 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    * @throws as {@link encryptUpdate}; `ERR_SIFREDB_INPUT` when `extraWhere` uses an encrypted or lookup
    *   column other than through `eq` / `inArray` ({@link select}).
    */
-  update<R>(db: DrizzleUpdatable<R>, values: PlainUpdate<TTable, T>, extraWhere?: SQL): R {
+  update<Q extends PgQueryResultHKT>(
+    db: { update(table: TTable): PgUpdateBuilder<TTable, Q> },
+    values: PlainUpdate<TTable, T>,
+    extraWhere?: SQL,
+  ): ReturnType<ReturnType<PgUpdateBuilder<TTable, Q>['set']>['where']> {
     const { set, where } = this.encryptUpdate(values);
     if (extraWhere !== undefined) this.#refuseRawColumns(extraWhere);
-    return db.update(this.table).set(set as Record<string, unknown>).where(drizzleAnd(where, extraWhere));
+    return db.update(this.table).set(set as never).where(drizzleAnd(where, extraWhere));
   }
 
   /**
