@@ -340,6 +340,7 @@ for (const [label, open] of contexts) {
     t.deepEqual(written.map((r) => [r.id, r.email, r.ssn]).sort(), [[10, 'User10@Example.com', 'ssn-10'], [9, 'upsert9@x.io', 'ssn-99']]);
     t.deepEqual((await enc.select(db, enc.eq(table.email, 'UPSERT9@x.io', { tenant: 'acme', index: 'email' }))).map((r) => r.id), [9], 'the upsert set the lookups too');
     await t.throwsAsync(enc.upsert(db, [person(11), { id: 12, tenantId: 't1', email: 'a@x.io' }]), { code: 'ERR_SIFREDB_INPUT', message: /rows\[1\] gives other columns/ });
+    await t.throwsAsync(enc.upsert(db, [{ id: 13, name: 'no tenant' }]), { code: 'ERR_SIFREDB_INPUT', message: /rows\[0\] has no tenantId/ });
     // Every row still opens: nothing was moved to another tenant.
     const all = await enc.select(db);
     t.is(all.length, 5);

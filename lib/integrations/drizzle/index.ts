@@ -1,9 +1,12 @@
 /**
  * `sifredb/drizzle`: a SifreDB table schema on a Drizzle (pg-core) table. Writes go through
  * {@link EncryptedDrizzleTable.encrypt} (ciphertexts and every lookup column, with each row's tenant
- * and row binding), reads through {@link EncryptedDrizzleTable.select} or
- * {@link EncryptedDrizzleTable.decrypt}, and conditions on encrypted columns through its
- * `eq` / `inArray` helpers; any other operator on an encrypted column throws. docs/integrations/drizzle.md.
+ * and row binding), {@link EncryptedDrizzleTable.update} / {@link EncryptedDrizzleTable.upsert}
+ * (which cannot move a row to another tenant or id), reads through {@link EncryptedDrizzleTable.select}
+ * or {@link EncryptedDrizzleTable.decrypt}, and conditions on encrypted columns through its
+ * `eq` / `inArray` helpers; its other operators throw on an encrypted column, and `select` refuses a
+ * condition that reaches one otherwise. Drizzle's own operators in a plain `db.select()` are not
+ * intercepted (the CHECK constraints guard writes only). docs/integrations/drizzle.md.
  *
  * The SifreDB schema stays the single source of truth (the CLI jobs and `sifredb schema sql/check`
  * read it too); the Drizzle table only has to hold its columns, which {@link encryptedTable} checks.
@@ -252,6 +255,10 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
         throw new SifreDBError(ERROR_CODES.input, `rows[${i}] gives other columns than rows[0]: upsert sets the same columns on every row (split the call)`);
       }
       if (!Object.hasOwn(row, idProp) || row[idProp] === undefined || row[idProp] === null) throw new SifreDBError(ERROR_CODES.input, `rows[${i}] has no ${idProp} (the row id): upsert conflicts on it`);
+      // The tenant decides which existing row may be updated: it is never left to the column's default.
+      if (tenantProp !== undefined && (!Object.hasOwn(row, tenantProp) || row[tenantProp] === undefined)) {
+        throw new SifreDBError(ERROR_CODES.input, `rows[${i}] has no ${tenantProp} (the tenant column ${schema.tenant}): upsert only updates that tenant's row`);
+      }
     });
     const set: Record<string, unknown> = {};
     for (const key of Object.keys(stored[0]!)) {
