@@ -401,6 +401,10 @@ for (const [label, open] of contexts) {
     t.deepEqual(enc.decrypt(bySsn).map((r) => r.id), [2]);
     const byEmail = await db.select().from(u2).where(enc.inArray(u2.email, ['a@x.io', 'b@x.io'], { tenant: 't1', index: 'email_det' }));
     t.deepEqual(enc.decrypt(byEmail).map((r) => r.id).sort(), [1, 2]);
+    // A blind-index condition on the alias cannot be read by select() (FROM the table), nor rendered elsewhere.
+    const blindOnAlias = enc.eq(u2.email, 'a@x.io', { tenant: 't1', index: 'email' });
+    await t.throwsAsync(enc.select(db, blindOnAlias), { code: 'ERR_SIFREDB_INPUT', message: /built on an alias/ });
+    await t.throwsAsync(db.select().from(u2).where(blindOnAlias), { code: 'ERR_SIFREDB_INPUT', message: /uses a blind index/ });
     // A second Drizzle declaration of the same database table is the same table.
     const again = usersTable(schema.table);
     t.throws(() => enc.like(again.email, '%x%'), { code: 'ERR_SIFREDB_INPUT' });

@@ -102,6 +102,8 @@ interface Registered {
   readonly query: EqualityQuery;
   /** Present for a blind-index condition. */
   readonly approximate: ApproximateCondition | undefined;
+  /** Built on a column of `alias(table, …)`, which `select` (FROM the table itself) cannot name. */
+  readonly aliased: boolean;
 }
 const conditions = new WeakMap<SQL, Registered>();
 
@@ -109,6 +111,7 @@ const conditions = new WeakMap<SQL, Registered>();
 // its alias to Name but the real table's name to OriginalName.
 const ORIGINAL_NAME = Symbol.for('drizzle:OriginalName');
 const SCHEMA = Symbol.for('drizzle:Schema');
+const IS_ALIAS = Symbol.for('drizzle:IsAlias');
 
 /**
  * A Drizzle table with a SifreDB schema on it. Property names (Drizzle's) go in and come out; the
@@ -420,7 +423,8 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     }
     const approximate = query.approximate ? new ApproximateCondition(condition, `${this.encrypted.schema.table}.${owner}`) : undefined;
     if (approximate !== undefined) condition = new SQL([approximate]);
-    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate });
+    const aliased = (column.table as unknown as Record<symbol, unknown>)[IS_ALIAS] === true;
+    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate, aliased });
     return condition;
   }
 
@@ -518,6 +522,9 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
         if (registered.approximate !== undefined) {
           if (registered.owner !== (this as unknown)) {
             throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} belongs to another table; select from that table`);
+          }
+          if (registered.aliased) {
+            throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} was built on an alias, which select() (from the table itself) cannot read; build it on the table's column`);
           }
           if (!conjunctive) {
             throw new SifreDBError(
