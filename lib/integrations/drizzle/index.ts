@@ -274,12 +274,11 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
       // The conflicting row may be another tenant's (ids are unique across tenants): it is left alone.
       setWhere = sql`${this.#column.get(schema.tenant)!} is not distinct from excluded.${sql.identifier(schema.tenant)}`;
     }
-    let written: unknown[];
     if (Object.keys(set).length === 0) {
       // Only the id and tenant given: there is nothing to update, but the row must still be written when new.
       set[idProp] = sql`excluded.${sql.identifier(schema.id)}`;
     }
-    written = await db.insert(this.table).values(stored).onConflictDoUpdate({ target: id, set, ...(setWhere === undefined ? {} : { setWhere }) }).returning();
+    const written = await db.insert(this.table).values(stored).onConflictDoUpdate({ target: id, set, ...(setWhere === undefined ? {} : { setWhere }) }).returning();
     const back = new Set((written as Record<string, unknown>[]).map((r) => String(r[idProp])));
     const skipped = stored.findIndex((row) => !back.has(String(row[idProp])));
     if (skipped >= 0) {
