@@ -5,10 +5,10 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { and, or, sql } from 'drizzle-orm';
+import { and, eq, like, not, or, sql } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { bigint, customType, integer, pgTable, text, varchar } from 'drizzle-orm/pg-core';
+import { alias, bigint, customType, integer, pgTable, text, varchar } from 'drizzle-orm/pg-core';
 import {
   DeterministicVault,
   Keyring,
@@ -119,11 +119,7 @@ for (const [label, open] of contexts) {
 
     await db.insert(table).values(enc.encrypt([person(2), person(3, 't2'), person(4, 't2')]));
 
-    const updated = await db
-      .update(table)
-      .set(enc.encryptUpdate({ id: 2, tenantId: 't1', email: 'changed@example.com', note: 'new note' }))
-      .where(sql`${table.id} = 2`)
-      .returning();
+    const updated = await enc.update(db, { id: 2, tenantId: 't1', email: 'changed@example.com', note: 'new note' }).returning();
     t.is(enc.decrypt(updated)[0].note, 'new note');
 
     // Upsert: an existing id takes the new encrypted values; a new id is inserted.
@@ -132,10 +128,8 @@ for (const [label, open] of contexts) {
       .insert(table)
       .values(enc.encrypt([upserted, person(5, 't2')]))
       .onConflictDoUpdate({ target: table.id, set: { email: sql`excluded.email`, emailIdx: sql`excluded.email_idx`, emailDet: sql`excluded.email_det`, ssn: sql`excluded.ssn` } });
-    await db
-      .insert(table)
-      .values(enc.encrypt(person(4, 't2')))
-      .onConflictDoUpdate({ target: table.id, set: enc.encryptUpdate({ id: 4, tenantId: 't2', email: 'set@example.com' }) });
+    const u4 = enc.encryptUpdate({ id: 4, tenantId: 't2', email: 'set@example.com' });
+    await db.insert(table).values(enc.encrypt(person(4, 't2'))).onConflictDoUpdate({ target: table.id, set: u4.set, setWhere: u4.where });
 
     // Update by an encrypted column: the WHERE built with enc.eq, exact (the deterministic lookup).
     const byEmail = await db.update(table).set({ name: 'renamed' }).where(enc.eq(table.email, 'upserted@example.com', { tenant: 't2' })).returning();
@@ -306,6 +300,116 @@ for (const [label, open] of contexts) {
     });
     await t.throwsAsync(encryptedTable(keyring, wrongType, schema), { code: 'ERR_SIFREDB_SCHEMA', message: /born \(encrypted date\) is text in the Drizzle table but holds BYTEA ciphertexts/ });
     await t.throwsAsync(encryptedTable(keyring, usersTable('other'), schema), { code: 'ERR_SIFREDB_SCHEMA', message: /is not the schema's table/ });
+  });
+
+  test(`${label}: updates and upserts stay on the tenant (and id) their values are encrypted for`, async (t) => {
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const { db, sdb, name, table, enc } = await setupTable(open, 'dz_upd', keyring);
+    await db.insert(table).values(enc.encrypt([person(8, 'globex'), person(9, 'acme'), person(401, 't2'), person(402, 't2')]));
+    const rawRow = async (id) => (await sdb.query(`SELECT id, tenant_id FROM ${name} WHERE id = ${id}`)).rows.map((r) => [Number(r.id), r.tenant_id]);
+
+    // The tenant and the id are context: out of `set`, into `where`.
+    const u = enc.encryptUpdate({ id: 9, tenantId: 'acme', email: 'moved@x.io', name: 'nine' });
+    t.deepEqual(Object.keys(u.set).sort(), ['email', 'emailDet', 'emailIdx', 'name']);
+    t.false('tenantId' in u.set || 'id' in u.set);
+    t.truthy(u.where);
+
+    // An UPDATE aimed (by mistake or by a caller) at another tenant's row changes nothing.
+    const acme = enc.encryptUpdate({ tenantId: 'acme', email: 'stolen@x.io' });
+    t.deepEqual(await db.update(table).set(acme.set).where(and(acme.where, eq(table.id, 8))).returning(), []);
+    t.deepEqual(await enc.update(db, { tenantId: 'acme', email: 'stolen@x.io' }, eq(table.id, 8)).returning(), []);
+    t.deepEqual(await rawRow(8), [[8, 'globex']]);
+    // A row-bound value given with id 401 cannot renumber row 402.
+    t.deepEqual(await enc.update(db, { id: 401, tenantId: 't2', note: 'bound to 401' }, eq(table.id, 402)).returning(), []);
+    t.deepEqual(await rawRow(402), [[402, 't2']]);
+    t.deepEqual(await rawRow(401), [[401, 't2']]);
+    // The tenant's own row is updated, and its other encrypted columns still open.
+    const [nine] = enc.decrypt(await enc.update(db, { id: 9, tenantId: 'acme', email: 'nine@x.io' }).returning());
+    t.like(nine, { id: 9, tenantId: 'acme', email: 'nine@x.io', ssn: 'ssn-9', note: 'note 9' });
+    t.throws(() => enc.encryptUpdate({ email: 'x@x.io' }), { code: 'ERR_SIFREDB_INPUT', message: /needs tenantId/ });
+    t.throws(() => enc.encryptUpdate({ id: 9, tenantId: 'acme' }), { code: 'ERR_SIFREDB_INPUT', message: /nothing to set/ });
+    // The documented raw upsert: set and setWhere from encryptUpdate; another tenant's row is left alone.
+    const raw = enc.encryptUpdate({ id: 8, tenantId: 'acme', email: 'raw@x.io' });
+    await db.insert(table).values(enc.encrypt(person(8, 'acme', { email: 'raw@x.io' }))).onConflictDoUpdate({ target: table.id, set: raw.set, setWhere: raw.where });
+    t.deepEqual(await rawRow(8), [[8, 'globex']]);
+
+    // upsert(): another tenant's id is refused (and left alone); the tenant's own row and a new row are written.
+    await t.throwsAsync(enc.upsert(db, [person(8, 'acme', { email: 'mine@x.io' })]), { code: 'ERR_SIFREDB_INPUT', message: /rows\[0\]: its id is held by a row of another tenant/ });
+    t.deepEqual(await rawRow(8), [[8, 'globex']]);
+    const written = await enc.upsert(db, [person(9, 'acme', { email: 'upsert9@x.io', ssn: 'ssn-99' }), person(10, 'acme')]);
+    t.deepEqual(written.map((r) => [r.id, r.email, r.ssn]).sort(), [[10, 'User10@Example.com', 'ssn-10'], [9, 'upsert9@x.io', 'ssn-99']]);
+    t.deepEqual((await enc.select(db, enc.eq(table.email, 'UPSERT9@x.io', { tenant: 'acme', index: 'email' }))).map((r) => r.id), [9], 'the upsert set the lookups too');
+    await t.throwsAsync(enc.upsert(db, [person(11), { id: 12, tenantId: 't1', email: 'a@x.io' }]), { code: 'ERR_SIFREDB_INPUT', message: /rows\[1\] gives other columns/ });
+    await t.throwsAsync(enc.upsert(db, [{ id: 13, name: 'no tenant' }]), { code: 'ERR_SIFREDB_INPUT', message: /rows\[0\] has no tenantId/ });
+    // Every row still opens: nothing was moved to another tenant.
+    const all = await enc.select(db);
+    t.is(all.length, 5);
+    t.deepEqual(Object.fromEntries(all.map((r) => [r.id, r.tenantId])), { 8: 'globex', 9: 'acme', 10: 'acme', 401: 't2', 402: 't2' });
+  });
+
+  test(`${label}: select() refuses a blind-index condition inside any SQL but and(...), and plain operators on encrypted columns`, async (t) => {
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const { db, table, enc } = await setupTable(open, 'dz_or', keyring);
+    await db.insert(table).values(enc.encrypt([person(5), person(100, 't1', { email: 'u100@x.io' })]));
+    const blind = () => enc.eq(table.email, 'u100@x.io', { tenant: 't1', index: 'email' });
+    const orShapes = [
+      sql.join([blind(), eq(table.id, 5)], sql` or `),
+      sql`(${sql.join([blind(), eq(table.id, 5)], sql.raw(' OR '))})`,
+      sql`${blind()} ${sql.raw('or')} ${eq(table.id, 5)}`,
+      sql`${blind()} ${sql`${sql.raw('or')}`} ${eq(table.id, 5)}`,
+      sql`${blind()} and ${sql.raw('true or')} ${eq(table.id, 5)}`,
+      not(blind()),
+      sql`${blind()} = ${sql.param(false)}`,
+    ];
+    for (const [i, where] of orShapes.entries()) {
+      await t.throwsAsync(enc.select(db, where), { code: 'ERR_SIFREDB_INPUT', message: /under OR\/NOT or other SQL than and/ }, `shape ${i}`);
+    }
+    // AND in any spelling is still accepted, and filtered.
+    const ids = async (where) => (await enc.select(db, where)).map((r) => r.id).sort((a, b) => a - b);
+    t.deepEqual(await ids(sql`(${blind()} ${sql.raw('AND')} (${eq(table.id, 100)}))`), [100]);
+    t.deepEqual(await ids(sql.join([blind(), eq(table.tenantId, 't1')], sql` and `)), [100]);
+    t.deepEqual(await ids(and(and(blind(), eq(table.id, 100)), eq(table.name, 'n100'))), [100]);
+
+    // Drizzle's own operators (or raw SQL) on an encrypted or lookup column would compare a plaintext with ciphertexts.
+    const raw = [
+      eq(table.ssn, 'ssn-5'),
+      like(table.email, '%x%'),
+      sql`${table.email} = ${'u100@x.io'}`,
+      and(eq(table.name, 'n5'), or(eq(table.id, 1), eq(table.emailIdx, 3))),
+      eq(alias(table, 'u2').ssn, 'ssn-5'),
+    ];
+    for (const [i, where] of raw.entries()) {
+      await t.throwsAsync(enc.select(db, where), { code: 'ERR_SIFREDB_INPUT', message: /is (encrypted|a lookup column of email) and is used in the condition other than through eq\/inArray/ }, `raw ${i}`);
+    }
+    t.throws(() => enc.update(db, { tenantId: 't1', name: 'x' }, eq(table.ssn, 'ssn-5')), { code: 'ERR_SIFREDB_INPUT' });
+    const error = await t.throwsAsync(enc.select(db, eq(table.ssn, 'ssn-5')));
+    t.false(error.message.includes('ssn-5'), 'no plaintext in the error');
+    // The helpers' conditions, and plain ones on other columns, are fine together.
+    t.deepEqual(await ids(or(eq(table.name, 'n100'), enc.eq(table.ssn, 'ssn-5', { tenant: 't1' }))), [5, 100]);
+  });
+
+  test(`${label}: columns of alias(table) are guarded as the table's`, async (t) => {
+    const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+    const { db, table, enc, schema } = await setupTable(open, 'dz_alias', keyring);
+    await db.insert(table).values(enc.encrypt([person(1, 't1', { email: 'a@x.io' }), person(2, 't1', { email: 'b@x.io' })]));
+    const u2 = alias(table, 'u2');
+    t.throws(() => enc.like(u2.email, '%x%'), { code: 'ERR_SIFREDB_INPUT', message: /\.email is encrypted and cannot answer "like"/ });
+    t.throws(() => enc.asc(u2.born), { code: 'ERR_SIFREDB_INPUT', message: /\.born is encrypted/ });
+    t.throws(() => enc.eq(u2.emailIdx, 3), { code: 'ERR_SIFREDB_INPUT', message: /email_idx is a lookup column of email/ });
+    // eq / inArray on the alias compare its lookup column with the terms, under the alias's name.
+    const bySsn = await db.select().from(u2).where(enc.eq(u2.ssn, 'ssn-2', { tenant: 't1' }));
+    t.deepEqual(enc.decrypt(bySsn).map((r) => r.id), [2]);
+    const byEmail = await db.select().from(u2).where(enc.inArray(u2.email, ['a@x.io', 'b@x.io'], { tenant: 't1', index: 'email_det' }));
+    t.deepEqual(enc.decrypt(byEmail).map((r) => r.id).sort(), [1, 2]);
+    // A blind-index condition on the alias cannot be read by select() (FROM the table), nor rendered elsewhere.
+    const blindOnAlias = enc.eq(u2.email, 'a@x.io', { tenant: 't1', index: 'email' });
+    await t.throwsAsync(enc.select(db, blindOnAlias), { code: 'ERR_SIFREDB_INPUT', message: /built on an alias/ });
+    await t.throwsAsync(db.select().from(u2).where(blindOnAlias), { code: 'ERR_SIFREDB_INPUT', message: /uses a blind index/ });
+    // A second Drizzle declaration of the same database table is the same table.
+    const again = usersTable(schema.table);
+    t.throws(() => enc.like(again.email, '%x%'), { code: 'ERR_SIFREDB_INPUT' });
+    // A column of another table with the same name is not refused.
+    t.truthy(enc.like(usersTable('other_table').email, '%x%'));
   });
 
   test(`${label}: selecting 10,000 rows decrypts each column in a bounded number of backend calls`, async (t) => {

@@ -64,12 +64,18 @@ try {
   const bySsn = await enc.select(db, and(enc.eq(users.ssn, '123-45-6789', { tenant: 'globex' }), enc.gt(users.id, 0)));
   check(bySsn.length === 1 && bySsn[0].id === 3, 'deterministic column, combined with a plain condition');
 
-  console.log('6. update and upsert');
-  await db.update(users).set(enc.encryptUpdate({ tenantId: 'acme', email: 'robert@example.com' })).where(sql`${users.id} = 2`);
-  await db
-    .insert(users)
-    .values(enc.encrypt({ id: 1, tenantId: 'acme', email: 'ann@new.example', ssn: '123-45-6789', born: new Date('1990-04-01') }))
-    .onConflictDoUpdate({ target: users.id, set: enc.encryptUpdate({ tenantId: 'acme', email: 'ann@new.example' }) });
+  console.log('6. update and upsert (the tenant and id select the row; they are never rewritten)');
+  // encryptUpdate gives { set, where }: the WHERE keeps the UPDATE on the tenant (and id) the values are encrypted for.
+  await enc.update(db, { id: 2, tenantId: 'acme', email: 'robert@example.com' });
+  const stolen = await enc.update(db, { tenantId: 'acme', email: 'x@example.com' }, sql`${users.id} = 3`).returning();
+  check(stolen.length === 0, "an update with acme's context does not reach globex's row 3");
+  await enc.upsert(db, [{ id: 1, tenantId: 'acme', email: 'ann@new.example', ssn: '123-45-6789', born: new Date('1990-04-01') }]);
+  try {
+    await enc.upsert(db, [{ id: 3, tenantId: 'acme', email: 'x@example.com', ssn: '1', born: new Date('1990-04-01') }]);
+    check(false, "an upsert onto globex's id is refused");
+  } catch (error) {
+    check(error.code === 'ERR_SIFREDB_INPUT', `an upsert onto globex's id is refused: ${error.message}`);
+  }
   const acme = await enc.select(db, sql`${users.tenantId} = 'acme'`);
   check(acme.map((r) => r.email).sort().join() === 'ann@new.example,robert@example.com', 'updated and upserted values read back');
 
@@ -84,6 +90,13 @@ try {
     } catch (error) {
       check(error.code === 'ERR_SIFREDB_INPUT', `${what} refused: ${error.message}`);
     }
+  }
+  try {
+    // Drizzle's own eq on an encrypted column would compare a plaintext with ciphertexts: select() refuses it.
+    await enc.select(db, sql`${users.ssn} = ${'123-45-6789'}`);
+    check(false, 'a plain condition on ssn refused by select()');
+  } catch (error) {
+    check(error.code === 'ERR_SIFREDB_INPUT', `a plain condition on ssn refused by select(): ${error.message}`);
   }
   let refused = false;
   try {

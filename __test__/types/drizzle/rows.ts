@@ -42,7 +42,8 @@ assertType<Equal<typeof stored, typeof users.$inferInsert>>();
 enc.encrypt({ id: 1, tenantId: 't1', born: '1990-01-01' });
 // @ts-expect-error lookup columns are computed, never given
 enc.encrypt({ id: 1, tenantId: 't1', emailIdx: 3 });
-enc.encryptUpdate({ tenantId: 't1', email: 'b@x.io' });
+const update = enc.encryptUpdate({ tenantId: 't1', email: 'b@x.io' });
+assertType<Equal<typeof update.set, Partial<typeof users.$inferInsert>>>();
 type R = NonNullable<typeof row>;
 assertType<Equal<R['id'], number>>();
 assertType<Equal<R['tenantId'], string>>();
@@ -59,3 +60,9 @@ declare const nodePg: NodePgDatabase;
 const selected = await enc.select(pglite, enc.eq(users.email, 'a@x.io', { tenant: 't1' }));
 assertType<Equal<typeof selected, typeof rows>>();
 await enc.select(nodePg, enc.inArray(users.email, ['a@x.io'], { tenant: 't1' }));
+
+// update() returns Drizzle's builder (awaitable, with returning()); upsert() the written rows, decrypted.
+const updated = await enc.update(pglite, { id: 1, tenantId: 't1', email: 'c@x.io' }).returning();
+assertType<Equal<typeof updated, (typeof users.$inferSelect)[]>>();
+const upserted = await enc.upsert(nodePg, [{ id: 1, tenantId: 't1', email: 'a@x.io' }]);
+assertType<Equal<typeof upserted, typeof rows>>();

@@ -1,14 +1,18 @@
 /**
  * `sifredb/drizzle`: a SifreDB table schema on a Drizzle (pg-core) table. Writes go through
  * {@link EncryptedDrizzleTable.encrypt} (ciphertexts and every lookup column, with each row's tenant
- * and row binding), reads through {@link EncryptedDrizzleTable.select} or
- * {@link EncryptedDrizzleTable.decrypt}, and conditions on encrypted columns through its
- * `eq` / `inArray` helpers; any other operator on an encrypted column throws. docs/integrations/drizzle.md.
+ * and row binding), {@link EncryptedDrizzleTable.update} / {@link EncryptedDrizzleTable.upsert}
+ * (which cannot move a row to another tenant or id), reads through {@link EncryptedDrizzleTable.select}
+ * or {@link EncryptedDrizzleTable.decrypt}, and conditions on encrypted columns through its
+ * `eq` / `inArray` helpers; its other operators throw on an encrypted column, and `select` refuses a
+ * condition that reaches one otherwise. Drizzle's own operators in a plain `db.select()` are not
+ * intercepted (the CHECK constraints guard writes only). docs/integrations/drizzle.md.
  *
  * The SifreDB schema stays the single source of truth (the CLI jobs and `sifredb schema sql/check`
  * read it too); the Drizzle table only has to hold its columns, which {@link encryptedTable} checks.
  */
 import {
+  Column,
   Param,
   SQL,
   type SQLWrapper,
@@ -30,9 +34,11 @@ import {
   notIlike as drizzleNotIlike,
   notInArray as drizzleNotInArray,
   notLike as drizzleNotLike,
+  and as drizzleAnd,
   sql,
 } from 'drizzle-orm';
 import { PgColumn, PgTable, getTableConfig } from 'drizzle-orm/pg-core';
+import type { PgQueryResultHKT, PgUpdateBuilder } from 'drizzle-orm/pg-core';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../../keys/keyring.js';
 import type { BatchOptions } from '../../backend/types.js';
@@ -46,6 +52,23 @@ export type { DbNameOf, DecryptedRow, LookupColumns, PlainInsert, PlainUpdate } 
 /** What Drizzle's `db.select()` needs: any pg-core database (node-postgres, PGlite, postgres-js…). */
 export interface DrizzleSelectable {
   select(): { from(table: PgTable): { where(condition: SQL | undefined): PromiseLike<unknown[]> } };
+}
+
+/** What {@link EncryptedDrizzleTable.upsert} needs: `db.insert(table).values(…).onConflictDoUpdate(…).returning()`. */
+export interface DrizzleInsertable {
+  insert(table: PgTable): {
+    values(rows: Record<string, unknown>[]): {
+      onConflictDoUpdate(config: { target: PgColumn | PgColumn[]; set: Record<string, unknown>; setWhere?: SQL }): { returning(): PromiseLike<unknown[]> };
+    };
+  };
+}
+
+/** {@link EncryptedDrizzleTable.encryptUpdate}'s result: what to `.set()`, and the WHERE that keeps it on its row(s). */
+export interface EncryptedUpdate<TTable extends PgTable> {
+  /** The values to set, the tenant and id taken out (they are the context, not values to change). */
+  readonly set: Partial<TTable['$inferInsert']>;
+  /** `tenant = $1` (and `id = $2` when the id was given): the rows the ciphertexts were encrypted for. */
+  readonly where: SQL | undefined;
 }
 
 /**
@@ -79,8 +102,16 @@ interface Registered {
   readonly query: EqualityQuery;
   /** Present for a blind-index condition. */
   readonly approximate: ApproximateCondition | undefined;
+  /** Built on a column of `alias(table, …)`, which `select` (FROM the table itself) cannot name. */
+  readonly aliased: boolean;
 }
 const conditions = new WeakMap<SQL, Registered>();
+
+// Drizzle's table symbols (drizzle-orm/table.js, registered with Symbol.for): an alias proxy answers
+// its alias to Name but the real table's name to OriginalName.
+const ORIGINAL_NAME = Symbol.for('drizzle:OriginalName');
+const SCHEMA = Symbol.for('drizzle:Schema');
+const IS_ALIAS = Symbol.for('drizzle:IsAlias');
 
 /**
  * A Drizzle table with a SifreDB schema on it. Property names (Drizzle's) go in and come out; the
@@ -153,14 +184,107 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   }
 
   /**
-   * The values of an UPDATE (`db.update(table).set(…)`): the encrypted columns given, with their
-   * lookups. Their context comes from the row, so `values` must hold the tenant column (when the
-   * schema has one) and, for a row-bound column, the id — and the UPDATE's WHERE must only reach
-   * rows with that tenant and id, or their other encrypted columns would no longer open.
-   * @throws `ERR_SIFREDB_INPUT` when the tenant or the id is missing, or as {@link encrypt}.
+   * An UPDATE of one tenant's rows (of one row when `values` holds the id): `set`, the columns given
+   * with each encrypted one encrypted for that tenant (and id) and its lookups; `where`, the condition
+   * that keeps the UPDATE on those rows. The tenant and the id are the ciphertexts' context, not
+   * values to write: writing them would move the row to another tenant or id, where its other
+   * encrypted columns no longer open, so they are left out of `set`. Use it as
+   * `db.update(t).set(u.set).where(and(u.where, more))`, or call {@link update}.
+   * @throws `ERR_SIFREDB_INPUT` when the tenant (schemas with a tenant column) is missing, the id is
+   *   missing for a row-bound column, nothing is left to set, or as {@link encrypt}.
    */
-  encryptUpdate(values: PlainUpdate<TTable, T>): Partial<TTable['$inferInsert']> {
-    return this.#encrypt([values as Record<string, unknown>])[0] as Partial<TTable['$inferInsert']>;
+  encryptUpdate(values: PlainUpdate<TTable, T>): EncryptedUpdate<TTable> {
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new SifreDBError(ERROR_CODES.input, 'values must be an object');
+    const schema = this.encrypted.schema;
+    const idProp = this.#property.get(schema.id)!;
+    const tenantProp = schema.tenant === undefined ? undefined : this.#property.get(schema.tenant)!;
+    const given = values as Record<string, unknown>;
+    if (tenantProp !== undefined && (!Object.hasOwn(given, tenantProp) || given[tenantProp] === undefined)) {
+      // Without it the UPDATE could reach any tenant's rows, whose ciphertexts are not this context's.
+      throw new SifreDBError(ERROR_CODES.input, `encryptUpdate needs ${tenantProp} (the tenant column ${schema.tenant}): it selects the rows the values are encrypted for`);
+    }
+    const stored = this.#encrypt([given])[0]!;
+    const set: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(stored)) if (key !== idProp && key !== tenantProp) set[key] = value;
+    if (Object.keys(set).length === 0) throw new SifreDBError(ERROR_CODES.input, `encryptUpdate has nothing to set: the tenant and the id only select the row`);
+    const conditions: SQL[] = [];
+    if (tenantProp !== undefined) {
+      const tenant = this.#column.get(schema.tenant!)!;
+      conditions.push(given[tenantProp] === null ? isNull(tenant) : drizzleEq(tenant, given[tenantProp]));
+    }
+    if (Object.hasOwn(given, idProp) && given[idProp] !== undefined) {
+      const id = this.#column.get(schema.id)!;
+      conditions.push(given[idProp] === null ? isNull(id) : drizzleEq(id, given[idProp]));
+    }
+    return { set: set as Partial<TTable['$inferInsert']>, where: drizzleAnd(...conditions) };
+  }
+
+  /**
+   * `db.update(table).set(set).where(and(where, extraWhere))` of {@link encryptUpdate}: the UPDATE
+   * reaches only rows of the tenant (and id) the values were encrypted for. Returns Drizzle's builder
+   * (await it, or chain `.returning()`).
+   * @throws as {@link encryptUpdate}; `ERR_SIFREDB_INPUT` when `extraWhere` uses an encrypted or lookup
+   *   column other than through `eq` / `inArray` ({@link select}).
+   */
+  update<Q extends PgQueryResultHKT>(
+    db: { update(table: TTable): PgUpdateBuilder<TTable, Q> },
+    values: PlainUpdate<TTable, T>,
+    extraWhere?: SQL,
+  ): ReturnType<ReturnType<PgUpdateBuilder<TTable, Q>['set']>['where']> {
+    const { set, where } = this.encryptUpdate(values);
+    if (extraWhere !== undefined) this.#refuseRawColumns(extraWhere);
+    return db.update(this.table).set(set as never).where(drizzleAnd(where, extraWhere));
+  }
+
+  /**
+   * `INSERT … ON CONFLICT (id) DO UPDATE` of whole rows, encrypted as {@link encrypt}: an existing row
+   * takes every column given (`excluded.<column>`, the new ciphertexts and their lookup terms) but
+   * never a new tenant or id, and only when it belongs to the same tenant (`setWhere`). A row whose id
+   * is another tenant's is neither inserted nor updated, and is reported. Returns the written rows,
+   * decrypted.
+   * @throws `ERR_SIFREDB_INPUT` when the rows do not all give the same columns (a column missing from
+   *   one row would be set to its default), or, after the statement, naming `rows[i]` when its id is
+   *   held by another tenant's row (the other rows are written); as {@link encrypt}.
+   */
+  async upsert(db: DrizzleInsertable, rows: readonly PlainInsert<TTable, T>[]): Promise<DecryptedRow<TTable, T>[]> {
+    if (!Array.isArray(rows) || rows.length === 0) throw new SifreDBError(ERROR_CODES.input, 'rows must be a non-empty array');
+    const schema = this.encrypted.schema;
+    const idProp = this.#property.get(schema.id)!;
+    const tenantProp = schema.tenant === undefined ? undefined : this.#property.get(schema.tenant)!;
+    const stored = this.#encrypt(rows as readonly Record<string, unknown>[]);
+    const keys = Object.keys(stored[0]!).sort().join();
+    stored.forEach((row, i) => {
+      if (Object.keys(row).sort().join() !== keys) {
+        throw new SifreDBError(ERROR_CODES.input, `rows[${i}] gives other columns than rows[0]: upsert sets the same columns on every row (split the call)`);
+      }
+      if (!Object.hasOwn(row, idProp) || row[idProp] === undefined || row[idProp] === null) throw new SifreDBError(ERROR_CODES.input, `rows[${i}] has no ${idProp} (the row id): upsert conflicts on it`);
+      // The tenant decides which existing row may be updated: it is never left to the column's default.
+      if (tenantProp !== undefined && (!Object.hasOwn(row, tenantProp) || row[tenantProp] === undefined)) {
+        throw new SifreDBError(ERROR_CODES.input, `rows[${i}] has no ${tenantProp} (the tenant column ${schema.tenant}): upsert only updates that tenant's row`);
+      }
+    });
+    const set: Record<string, unknown> = {};
+    for (const key of Object.keys(stored[0]!)) {
+      if (key === idProp || key === tenantProp) continue;
+      set[key] = sql`excluded.${sql.identifier(this.#dbName.get(key) ?? key)}`;
+    }
+    const id = this.#column.get(schema.id)!;
+    let setWhere: SQL | undefined;
+    if (schema.tenant !== undefined) {
+      // The conflicting row may be another tenant's (ids are unique across tenants): it is left alone.
+      setWhere = sql`${this.#column.get(schema.tenant)!} is not distinct from excluded.${sql.identifier(schema.tenant)}`;
+    }
+    if (Object.keys(set).length === 0) {
+      // Only the id and tenant given: there is nothing to update, but the row must still be written when new.
+      set[idProp] = sql`excluded.${sql.identifier(schema.id)}`;
+    }
+    const written = await db.insert(this.table).values(stored).onConflictDoUpdate({ target: id, set, ...(setWhere === undefined ? {} : { setWhere }) }).returning();
+    const back = new Set((written as Record<string, unknown>[]).map((r) => String(r[idProp])));
+    const skipped = stored.findIndex((row) => !back.has(String(row[idProp])));
+    if (skipped >= 0) {
+      throw new SifreDBError(ERROR_CODES.input, `rows[${skipped}]: its id is held by a row of another tenant, which upsert does not change (the other rows were written)`);
+    }
+    return this.decryptAsync(written as Record<string, unknown>[]);
   }
 
   /**
@@ -182,10 +306,13 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    * `SELECT * FROM table WHERE where`, decrypted (on the thread pool), and the false positives of
    * this table's blind-index conditions in `where` dropped. The only query a blind-index condition
    * renders in: the read that cannot forget the filter.
-   * @throws `ERR_SIFREDB_INPUT` when a blind-index condition is under OR / NOT (it could not be
-   *   applied row by row), before anything is sent; the errors of {@link decrypt}.
+   * @throws `ERR_SIFREDB_INPUT`, before anything is sent, when a blind-index condition is anywhere but
+   *   at the top or under AND (under OR / NOT / any other SQL it could not be applied row by row), or
+   *   when `where` uses an encrypted or lookup column of this table other than through `eq` /
+   *   `inArray` (Drizzle's own `eq` would compare a plaintext with ciphertexts); the errors of {@link decrypt}.
    */
   async select(db: DrizzleSelectable, where?: SQL): Promise<DecryptedRow<TTable, T>[]> {
+    this.#refuseRawColumns(where);
     const filters = this.#filters(where);
     let pending: PromiseLike<unknown[]>;
     // Drizzle builds the SQL synchronously when the query starts (`then` → execute → prepare), so
@@ -280,7 +407,8 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
       throw new SifreDBError(ERROR_CODES.input, `${this.encrypted.schema.table}.${name} is a lookup column of ${owner}; query ${owner} with eq/inArray`);
     }
     const query = this.encrypted.query(owner, operator, value, options);
-    const lookup = this.#column.get(query.column)!;
+    // On an alias (`alias(users, 'u2')`) the lookup and tenant conditions name the alias's columns.
+    const lookup = this.#sibling(column, query.column);
     // The terms are bound as ONE array parameter with its type: Drizzle would expand a bare JS array
     // into a row of parameters (`= ANY(($1, $2))`, "malformed array literal").
     let condition = sql`${lookup} = ANY(${new Param(query.terms)}::${sql.raw(arrayType(lookup))})`;
@@ -288,31 +416,92 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     if (tenantColumn !== undefined) {
       // A blind-index term of another tenant can collide with this one's, and its row can hold the
       // same value: the tenant's own rows only, or the read-side filter would let it through.
-      const tenant = this.#column.get(tenantColumn)!;
+      const tenant = this.#sibling(column, tenantColumn);
       const sameTenant = options?.tenant === null ? isNull(tenant) : drizzleEq(tenant, String(options!.tenant));
       condition = sql`(${condition} and ${sameTenant})`;
     }
     const approximate = query.approximate ? new ApproximateCondition(condition, `${this.encrypted.schema.table}.${owner}`) : undefined;
     if (approximate !== undefined) condition = new SQL([approximate]);
-    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate });
+    const aliased = (column.table as unknown as Record<symbol, unknown>)[IS_ALIAS] === true;
+    conditions.set(condition, { owner: this as unknown as EncryptedDrizzleTable<PgTable, TableSchemaInit>, query, approximate, aliased });
     return condition;
   }
 
-  /** The database name of `column` when it is encrypted or a lookup column of this table. */
+  /** The database name of `column` when it is encrypted or a lookup column of this table (or of an alias of it). */
   #guardedName(column: PgColumn): string | undefined {
     if (!is(column, PgColumn)) throw new SifreDBError(ERROR_CODES.input, 'column must be a column of the Drizzle table');
-    const name = column.name;
-    if (this.#column.get(name) !== column) {
-      // A column of another table with the same name is not ours to refuse.
-      return undefined;
-    }
-    return this.#guarded.has(name) ? name : undefined;
+    if (!this.#isOurs(column)) return undefined;
+    return this.#guarded.has(column.name) ? column.name : undefined;
+  }
+
+  /**
+   * Whether `column` is a column of this table's database table: the same Drizzle column, a column of
+   * `alias(table, …)` (a proxy of it, so not identical) or of another Drizzle declaration of the same
+   * table. Compared by the table's real name and schema, as the database sees them; a column of another
+   * table with the same column name is not ours to refuse.
+   */
+  #isOurs(column: Column): boolean {
+    if (this.#column.get(column.name) === column) return true;
+    const table = column.table as unknown as Record<symbol, unknown>;
+    const ours = this.table as unknown as Record<symbol, unknown>;
+    return (
+      table !== undefined &&
+      table[ORIGINAL_NAME] === ours[ORIGINAL_NAME] &&
+      (table[SCHEMA] ?? 'public') === (ours[SCHEMA] ?? 'public') &&
+      this.#column.has(column.name)
+    );
+  }
+
+  /** The column `name` of the table (or alias) `column` belongs to. */
+  #sibling(column: PgColumn, name: string): PgColumn {
+    const own = this.#column.get(name)!;
+    if (this.#column.get(column.name) === column) return own;
+    const sibling = (column.table as unknown as Record<string, unknown>)[this.#property.get(name)!];
+    return is(sibling, PgColumn) ? sibling : own;
+  }
+
+  /**
+   * Refuses a `where` that reaches an encrypted or lookup column of this table other than through a
+   * condition `eq` / `inArray` built: Drizzle's `eq(users.ssn, 's1')` or sql`${users.email} = ${x}`
+   * compares a plaintext with ciphertexts and returns nothing (or wrong rows) without an error.
+   */
+  #refuseRawColumns(where: SQL | undefined): void {
+    const seen = new Set<unknown>();
+    const walk = (node: unknown): void => {
+      if (node === null || typeof node !== 'object' || seen.has(node)) return;
+      seen.add(node);
+      if (Array.isArray(node)) {
+        for (const item of node) walk(item);
+        return;
+      }
+      if (is(node, Column)) {
+        if (this.#isOurs(node) && this.#guarded.has(node.name)) {
+          const owner = this.#guarded.get(node.name)!;
+          throw new SifreDBError(
+            ERROR_CODES.input,
+            `${this.encrypted.schema.table}.${node.name} is ${owner === node.name ? 'encrypted' : `a lookup column of ${owner}`} and is used in the condition other than through eq/inArray of this table: a plaintext compared with ciphertexts finds nothing or the wrong rows`,
+          );
+        }
+        return;
+      }
+      if (is(node, SQL)) {
+        // A condition the helpers built: its columns are compared with terms, as they should be.
+        if (conditions.has(node)) return;
+        for (const chunk of node.queryChunks) walk(chunk);
+        return;
+      }
+      if (is(node, SQL.Aliased)) walk(node.sql);
+    };
+    walk(where);
   }
 
   /**
    * The blind-index conditions in `where`, to arm while the query is built and to apply on read.
-   * One under OR or NOT cannot be applied row by row (a row failing it may match another branch),
-   * so it is refused rather than answered with false positives.
+   * One that a row must satisfy can be applied row by row; any other (under OR or NOT, or inside SQL
+   * whose meaning is not known here) could drop rows another branch matches, so it is refused. Fail
+   * closed: a blind-index condition is accepted only at the top of `where`, or inside SQL whose own
+   * text (including nested text-only SQL, as `sql.raw(' or ')` or a sql`…` separator of `sql.join`
+   * is) is nothing but `and`, parentheses and whitespace — what Drizzle's `and(...)` builds.
    */
   #filters(where: SQL | undefined): Registered[] {
     const found: Registered[] = [];
@@ -322,6 +511,10 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
         for (const item of node) walk(item, false);
         return;
       }
+      if (is(node, SQL.Aliased)) {
+        walk(node.sql, false);
+        return;
+      }
       if (!is(node, SQL)) return;
       const registered = conditions.get(node);
       if (registered !== undefined) {
@@ -329,19 +522,29 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
           if (registered.owner !== (this as unknown)) {
             throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} belongs to another table; select from that table`);
           }
+          if (registered.aliased) {
+            throw new SifreDBError(ERROR_CODES.input, `the blind-index condition on ${registered.approximate.name} was built on an alias, which select() (from the table itself) cannot read; build it on the table's column`);
+          }
           if (!conjunctive) {
             throw new SifreDBError(
               ERROR_CODES.input,
-              `the blind-index condition on ${registered.approximate.name} is under OR/NOT: its false positives cannot be filtered; use it in and(...) or run one query per branch`,
+              `the blind-index condition on ${registered.approximate.name} is under OR/NOT or other SQL than and(...): its false positives cannot be filtered; use it in and(...) or run one query per branch`,
             );
           }
           found.push(registered);
         }
         return;
       }
-      const joinsWithAnd = node.queryChunks.every(
-        (chunk) => !is(chunk, StringChunk) || chunk.value.every((s) => ['', '(', ')', 'and'].includes(s.trim().toLowerCase())),
-      );
+      const joinsWithAnd = node.queryChunks.every((chunk) => {
+        if (is(chunk, StringChunk)) return onlyAnd(chunk.value.join(' '));
+        if (is(chunk, SQL)) {
+          const text = textOnly(chunk);
+          // A sub-expression (it holds more than text) is walked below; a text-only one is a separator.
+          return text === undefined || onlyAnd(text);
+        }
+        // A parameter, column or anything else beside the condition: its meaning is not known here.
+        return false;
+      });
       for (const chunk of node.queryChunks) walk(chunk, conjunctive && joinsWithAnd);
     };
     walk(where, true);
@@ -449,6 +652,28 @@ export async function encryptedTables<P extends TablePairs>(
   const out: Record<string, unknown> = {};
   for (const [key, [table, schema]] of Object.entries(tables)) out[key] = await encryptedTable(keyring, table, schema);
   return out as { [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never };
+}
+
+/** Whether `text` is only `and`, parentheses and whitespace (the text of Drizzle's `and(...)`). */
+function onlyAnd(text: string): boolean {
+  return text
+    .toLowerCase()
+    .split(/[\s()]+/)
+    .every((word) => word === '' || word === 'and');
+}
+
+/** The text of `node` when it is made only of text (nested included), as `sql.raw(' or ')`; otherwise undefined. */
+function textOnly(node: SQL): string | undefined {
+  let text = '';
+  for (const chunk of node.queryChunks) {
+    if (is(chunk, StringChunk)) text += ` ${chunk.value.join(' ')}`;
+    else if (is(chunk, SQL)) {
+      const inner = textOnly(chunk);
+      if (inner === undefined) return undefined;
+      text += ` ${inner}`;
+    } else return undefined;
+  }
+  return text;
 }
 
 function sqlType(column: PgColumn): string {
