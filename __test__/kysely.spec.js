@@ -39,3 +39,19 @@ test('examples/kysely.js runs end to end and checks what it prints', (t) => {
   t.regex(result.stdout, /found by email: \[ 1 \]/);
   t.regex(result.stdout, /refused: ERR_SIFREDB_INPUT/);
 });
+
+test('SifreDBPlugin.create takes a loadSchema() result in or out of an array, refuses anything else, and verifySettings checks the records', async (t) => {
+  const { defineTable, Keyring, Schema, StaticKeyProvider, applySchema } = await import('../dist/index.js');
+  const { SifreDBPlugin } = await import('../dist/integrations/kysely/index.js');
+  const keyring = await Keyring.open(new StaticKeyProvider(crypto.getRandomValues(new Uint8Array(32))));
+  const users = defineTable({ table: 'verify_users', columns: { email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 18 }] } } });
+  const file = new Schema([users]);
+  await SifreDBPlugin.create(keyring, file);
+  await SifreDBPlugin.create(keyring, [file]);
+  await t.throwsAsync(SifreDBPlugin.create(keyring, [{ table: 'x' }]), { code: 'ERR_SIFREDB_INPUT', message: /schemas\[0\] is not a table schema/ });
+  await pgdb.query('CREATE TABLE verify_users (id int PRIMARY KEY)');
+  await applySchema(pgdb, users);
+  await (await SifreDBPlugin.create(keyring, [users])).verifySettings(pgdb);
+  const other = defineTable({ table: 'verify_users', columns: { email: { type: 'string', blindIndexes: [{ name: 'email', column: 'email_idx', bits: 16 }] } } });
+  await t.throwsAsync((await SifreDBPlugin.create(keyring, [other])).verifySettings(pgdb), { code: 'ERR_SIFREDB_SCHEMA', message: /bits 18 recorded, 16 configured/ });
+});

@@ -169,3 +169,29 @@ test('reencrypt --schema on a row-bound column needs no --bind-row (and --bind-r
   const rotated = await EncryptedTable.open(await FileKeyProvider.open(keys), schema);
   t.deepEqual(rotated.decryptRows(rows).map((r) => r.ssn), [].concat(Array.from({ length: 20 }, (_, i) => `ssn-${i + 1}`)));
 });
+
+test('schema files: unreadable exits 6, invalid JSON or an invalid schema exits 2 naming the field, on every command', async (t) => {
+  const bad = join(dir, 'bad-schema.json');
+  writeFileSync(bad, JSON.stringify({ version: 1, tables: [{ table: 'u', columns: { email: { type: 'string', blindIndexes: [{ name: 'e', column: 'e_idx', bits: 4 }] } } }] }));
+  const notJson = join(dir, 'not-json.json');
+  writeFileSync(notJson, '{ "version": 1, ');
+  const missing = join(dir, 'missing.json');
+  const commands = [
+    (f) => ['schema', 'sql', '--schema', f],
+    (f) => ['schema', 'check', '--schema', f, '--db', join(dir, 'unused-db')],
+    (f) => ['reencrypt', '--schema', f, '--db', join(dir, 'unused-db'), '--column', 'email'],
+    (f) => ['encrypt-column', '--schema', f, '--db', join(dir, 'unused-db'), '--column', 'email'],
+    (f) => ['constraints', '--schema', f],
+  ];
+  for (const command of commands) {
+    const gone = await run(command(missing));
+    t.is(gone.code, 6, `${command(missing).slice(0, 2).join(' ')}: ${gone.stderr}`);
+    t.regex(gone.stderr, /cannot read schema file .*missing\.json \(ENOENT\)/);
+    const invalid = await run(command(bad));
+    t.is(invalid.code, 2, invalid.stderr);
+    t.regex(invalid.stderr, /tables\[0\]\.columns\.email\.blindIndexes\[0\]\.bits must be an integer in 8\.\.256/);
+    const garbled = await run(command(notJson));
+    t.is(garbled.code, 2, garbled.stderr);
+    t.regex(garbled.stderr, /not valid JSON/);
+  }
+});

@@ -16,7 +16,10 @@ import {
   defineTable,
   loadSchema,
   parseSchema,
+  applySchema,
+  checkSchema,
   diffSettings,
+  Schema,
   schemaRecords,
   settingsFingerprint,
 } from '../dist/index.js';
@@ -227,4 +230,15 @@ test('compound blind indexes take their fields from the row and refuse partial u
   const bi = await BlindIndex.open(keyring, { name: 'ssn_year', bits: 20, fields: [{ name: 'ssn', transforms: ['digits', { lastN: 4 }] }, { name: 'birth_year' }] });
   t.is(row.ssn_year_idx, bi.compute({ ssn: '6789', birth_year: 1990 }, EncryptionContext.of('people', 'ssn')).int);
   t.throws(() => people.encryptRow({ id: 1, ssn: '123-45-6789' }), { code: 'ERR_SIFREDB_INPUT', message: /also needs birth_year/ });
+});
+
+test('SifreDB database functions refuse an ORM db object with a clear error, not a TypeError', async (t) => {
+  const table = defineTable({ table: 'users', columns: { email: { type: 'string' } } });
+  const ormLike = { query: {}, select() {} };
+  await t.throwsAsync(applySchema(ormLike, table), { code: 'ERR_SIFREDB_INPUT', message: /applySchema needs a SifreDB Database: fromPgPool/ });
+  await t.throwsAsync(checkSchema(ormLike, table), { code: 'ERR_SIFREDB_INPUT', message: /checkSchema needs a SifreDB Database/ });
+  const users = await EncryptedTable.open(new StaticKeyProvider(randomBytes(32)), table);
+  await t.throwsAsync(users.verifySettings(ormLike), { code: 'ERR_SIFREDB_INPUT', message: /verifySettings needs a SifreDB Database/ });
+  // A TypeScript schema writes the JSON file the CLI reads.
+  t.deepEqual(parseSchema(JSON.parse(JSON.stringify(new Schema([table])))).table('users').init, table.init);
 });

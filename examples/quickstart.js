@@ -21,9 +21,9 @@ const usersSchema = defineTable({
   },
 });
 
-// 3. Load the keys once. Everything after this is synchronous.
+// 3. Load the keys once. After this, rows are encrypted and decrypted synchronously.
 const keyring = await Keyring.open(provider);
-let users = await EncryptedTable.open(keyring, usersSchema);
+const users = await EncryptedTable.open(keyring, usersSchema);
 
 // 4. Rows go in plain and come out plain, in their types; lookup columns are computed for you.
 const table = []; // stands in for the database table
@@ -46,8 +46,7 @@ console.log('by email:', find('email', '  Alice@Example.com').map((u) => u.id));
 // 6. Rotate. New rows use version 2; old rows stay readable and findable (queries send one term
 // per active version) until they are re-encrypted (`sifredb reencrypt --schema …` on a database).
 await provider.rotate();
-await keyring.refresh();
-users = await EncryptedTable.open(keyring, usersSchema);
+await keyring.refresh(); // every vault, index and table on this keyring now writes under version 2
 insert({ id: 2, email: 'bob@example.com', ssn: '987-65-4321', born: new Date('1985-11-30') });
 console.log('versions:', keyring.versions, 'current:', keyring.currentVersion);
 console.log('after rotation, by ssn:', find('ssn', '123-45-6789').map((u) => u.id), find('ssn', '987-65-4321').map((u) => u.id));

@@ -12,7 +12,8 @@ import { applyColumnConstraints, columnConstraints, constraintFor } from '../db/
 import { type Database, openDatabase } from '../db/database.js';
 import { parseTableName, quoteIdent } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import { loadSchema, type ResolvedColumn, type TableSchema } from '../schema/definition.js';
+import type { ResolvedColumn, TableSchema } from '../schema/definition.js';
+import { readSchemaFile, schemaTable } from './schema.js';
 import { inspect } from '../format/inspect.js';
 import { Keyring } from '../keys/keyring.js';
 import type { BaseVault } from '../vault/base-vault.js';
@@ -82,7 +83,7 @@ const JOB_HELP = `Options:
   --blind-index <name:column[:bits[:transforms]]>
                                       refresh a blind-index column in the same UPDATE (repeatable);
                                       column INTEGER/BIGINT (term as integer), BYTEA or TEXT (hex);
-                                      bits default 16; transforms comma-separated (lowercase,trim,digits,nfc,last4)
+                                      bits default 16; transforms comma-separated (lowercase,uppercase,trim,digits,nfc,last4)
   --deterministic-column <column[:contextColumn]>
                                       refresh a deterministic lookup column (repeatable)
   --batch-size <n>                    rows per batch / transaction / UPDATE (default 2000)
@@ -154,13 +155,7 @@ async function columnIsDeterministic(db: Database, values: Values, table: string
  */
 async function schemaCiphertextColumns(values: Values): Promise<{ table: string; columns: { column: string; storage: 'text' | 'bytea' }[] } | undefined> {
   if (str(values, 'schema') === undefined) return undefined;
-  let schema: TableSchema;
-  try {
-    schema = (await loadSchema(str(values, 'schema')!)).table(str(values, 'table'));
-  } catch (error) {
-    if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(`--schema: ${error.message}`);
-    throw error;
-  }
+  const schema = schemaTable(await readSchemaFile(values), str(values, 'table'));
   const all = [...schema.columns.values()].flatMap((c) => [
     { column: c.name, storage: c.storage },
     ...c.deterministicLookups.map((d) => ({ column: d.column, storage: d.storage })),
@@ -190,14 +185,12 @@ const SCHEMA_FLAGS: readonly { flag: string; declared(schema: TableSchema, colum
  */
 async function jobSchema(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<{ schema: TableSchema; column: ResolvedColumn } | undefined> {
   if (str(values, 'schema') === undefined) return undefined;
-  let schema: TableSchema;
+  const schema = schemaTable(await readSchemaFile(values), str(values, 'table'));
   let column: ResolvedColumn;
   try {
-    const file = await loadSchema(str(values, 'schema')!);
-    schema = file.table(str(values, 'table'));
     column = schema.column((mode === 'encrypt' ? str(values, 'target-column') : undefined) ?? required(values, 'column'));
   } catch (error) {
-    if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(`--schema: ${error.message}`);
+    if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(`--column: ${error.message}`);
     throw error;
   }
   for (const name of ['blind-index', 'deterministic-column']) {
@@ -356,7 +349,7 @@ function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: Jo
 export const reencrypt: Command = {
   name: 'reencrypt',
   summary: 'move every value of a column to the current key version',
-  usage: `Usage: sifredb reencrypt --db <url|path> --table <t> --column <c> [options]
+  usage: `Usage: sifredb reencrypt --db <url|path> (--schema <file> | --table <t>) --column <c> [options]
 
 Re-encrypts every value of the column that is not under the current key version, and refreshes the
 row's blind-index and deterministic lookup columns in the same UPDATE. Run it after
@@ -370,8 +363,9 @@ ${JOB_HELP}
 
 ${GUARANTEES}
 
-Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely,
-5 database, 130 interrupted.`,
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely or the
+job's settings differ from the data's (nothing written), 5 database, 6 schema file unreadable,
+130 interrupted.`,
   options: { ...JOB_OPTIONS, 'from-unbound': { type: 'boolean' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'reencrypt'),
@@ -380,7 +374,7 @@ Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch faile
 export const encryptColumnCommand: Command = {
   name: 'encrypt-column',
   summary: 'encrypt an existing plaintext column (in place or into a new column)',
-  usage: `Usage: sifredb encrypt-column --db <url|path> --table <t> --column <c> [--target-column <c2>] [options]
+  usage: `Usage: sifredb encrypt-column --db <url|path> (--schema <file> | --table <t>) --column <c> [--target-column <c2>] [options]
 
 The first migration: encrypts the plaintext values of a column in place, or into --target-column
 (an existing, nullable TEXT or BYTEA column; rows whose target is set are skipped), filling its
@@ -393,8 +387,9 @@ ${JOB_HELP}
 
 ${GUARANTEES}
 
-Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely,
-5 database, 130 interrupted.`,
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely or the
+job's settings differ from the data's (nothing written), 5 database, 6 schema file unreadable,
+130 interrupted.`,
   options: { ...JOB_OPTIONS, 'target-column': { type: 'string' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'encrypt'),

@@ -2,15 +2,44 @@
 import { openDatabase } from '../db/database.js';
 import { Keyring } from '../keys/keyring.js';
 import { checkSchema } from '../schema/check.js';
-import { loadSchema, type Schema, type TableSchema } from '../schema/definition.js';
+import { readFile } from 'node:fs/promises';
+import { parseSchema, type Schema, type TableSchema } from '../schema/definition.js';
 import { applySchema, schemaSql } from '../schema/sql.js';
-import { closeProvider, type Command, EXIT, int, keysPath, list, openKeyProvider, Output, required, str, usageError, type Values } from './common.js';
+import { closeProvider, type Command, EXIT, int, ioError, keysPath, list, openKeyProvider, Output, required, str, usageError, type Values } from './common.js';
+
+/**
+ * The schema file of `--schema`: unreadable is an I/O error (exit 6), invalid JSON or an invalid
+ * schema a usage error (exit 2) naming the field, as every other bad command-line input.
+ */
+export async function readSchemaFile(values: Values): Promise<Schema> {
+  const path = required(values, 'schema');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw ioError('read schema file', path, error);
+  }
+  try {
+    return parseSchema(JSON.parse(text), path);
+  } catch (error) {
+    throw usageError(`--schema ${path}: ${error instanceof SyntaxError ? `not valid JSON (${error.message})` : (error as Error).message}`);
+  }
+}
+
+/** The table `name` of the schema (or its only one): an unknown name is a usage error. */
+export function schemaTable(schema: Schema, name: string | undefined): TableSchema {
+  try {
+    return schema.table(name);
+  } catch (error) {
+    throw usageError(`--table: ${(error as Error).message}`);
+  }
+}
 
 /** The tables of the schema file that the command is about: `--table` ones, or all. */
 export async function schemaTables(values: Values): Promise<{ schema: Schema; tables: TableSchema[] }> {
-  const schema = await loadSchema(required(values, 'schema'));
+  const schema = await readSchemaFile(values);
   const names = list(values, 'table');
-  return { schema, tables: names.length === 0 ? [...schema.tables] : names.map((n) => schema.table(n)) };
+  return { schema, tables: names.length === 0 ? [...schema.tables] : names.map((n) => schemaTable(schema, n)) };
 }
 
 function dbTarget(values: Values): string | undefined {

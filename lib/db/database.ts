@@ -54,6 +54,20 @@ export interface PGliteLike {
   close(): Promise<void>;
 }
 
+/**
+ * Throws `ERR_SIFREDB_INPUT` unless `db` can run SifreDB's statements: an ORM's own object (a Drizzle
+ * or Kysely `db`) is a common slip, and its failure would otherwise be a TypeError deep inside.
+ */
+export function assertDatabase(db: unknown, what: string, needsSessions = false): void {
+  const ok = typeof (db as DbSession | null)?.query === 'function' && (!needsSessions || typeof (db as Database).withSession === 'function');
+  if (!ok) {
+    throw new SifreDBError(
+      ERROR_CODES.input,
+      `${what} needs a SifreDB Database: fromPgPool(pool), fromPGlite(client) or await openDatabase(url) — not an ORM's db object`,
+    );
+  }
+}
+
 /** True for the URLs that select PostgreSQL; anything else is a PGlite data directory. */
 export function isPostgresUrl(target: string): boolean {
   return /^postgres(ql)?:\/\//i.test(target);

@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { BlindIndex, type BlindIndexValue } from '../blind-index/blind-index.js';
 import { EncryptionContext } from '../context.js';
 import { columnConstraints } from '../db/constraints.js';
-import { databaseError, type DbSession } from '../db/database.js';
+import { assertDatabase, databaseError, type DbSession } from '../db/database.js';
 import { type ColumnInfo, describeTable, parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
 import { asSifreDBError, SifreDBError } from '../errors.js';
 import { parseHeader } from '../format/envelope.js';
@@ -54,6 +54,7 @@ export interface CheckSchemaOptions {
  * @throws `ERR_SIFREDB_DATABASE` when the database cannot be read.
  */
 export async function checkSchema(db: DbSession, table: TableSchema, options: CheckSchemaOptions = {}): Promise<SchemaFinding[]> {
+  assertDatabase(db, 'checkSchema');
   const findings: SchemaFinding[] = [];
   const add = (kind: FindingKind, column: string | null, message: string) => findings.push({ kind, column, message });
   const t = parseTableName(table.table);

@@ -15,7 +15,7 @@ import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { Vault } from '../vault/vault.js';
-import type { DbSession } from '../db/database.js';
+import { assertDatabase, type DbSession } from '../db/database.js';
 import { describeTable, parseTableName, quoteIdent } from '../db/schema.js';
 import { decryptColumn, decryptColumnAsync } from './decrypt-column.js';
 import { schemaRecords } from './settings.js';
@@ -164,6 +164,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
    * @throws `ERR_SIFREDB_SCHEMA` listing every difference; `ERR_SIFREDB_DATABASE` when `db` cannot be read.
    */
   async verifySettings(db: DbSession): Promise<void> {
+    assertDatabase(db, 'verifySettings');
     const recorded = await readRecordedSettings(db, this.schema.table, await describeTable(db, parseTableName(this.schema.table)));
     if (recorded === undefined) return;
     const mismatches = compareSettings(recorded, schemaRecords(this.schema), [...this.schema.columns.keys()]);

@@ -3,7 +3,7 @@
  * settings table, `sifredb_schema`, that every writer compares its configuration with.
  */
 import { constraintFor } from '../db/constraints.js';
-import { databaseError, type DbSession } from '../db/database.js';
+import { assertDatabase, databaseError, type DbSession } from '../db/database.js';
 import { describeTable, objectName, parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { TableSchema } from './definition.js';
@@ -102,6 +102,7 @@ export async function readRecordedSettings(
   /** When given, records of columns the table no longer has (a dropped lookup column) are left out. */
   info?: TableInfo,
 ): Promise<Map<string, StoredColumnSettings> | undefined> {
+  assertDatabase(db, 'reading the recorded settings');
   const t = parseTableName(table);
   try {
     const { rows: exists } = await db.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [SETTINGS_TABLE]);
@@ -168,6 +169,7 @@ export async function applySchema(
   table: TableSchema,
   options: SchemaSqlOptions = {},
 ): Promise<string[]> {
+  assertDatabase(db, 'applySchema', true);
   return db.withSession(async (session) => {
     const statements = schemaSql(table, options);
     await session.query('BEGIN');

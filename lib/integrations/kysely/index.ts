@@ -44,7 +44,8 @@ import {
 } from 'kysely';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../../keys/keyring.js';
-import { Schema, type TableSchema, type TableSchemaInit } from '../../schema/definition.js';
+import { Schema, TableSchema, type TableSchemaInit } from '../../schema/definition.js';
+import type { DbSession } from '../../db/database.js';
 import { EncryptedTable, type EqualityQuery, type PlainRowInput } from '../../schema/encrypted-table.js';
 import type { BatchOptions } from '../../backend/types.js';
 
@@ -108,14 +109,27 @@ export class SifreDBPlugin implements KyselyPlugin {
   }
 
   /**
+   * Compares every table's schema with the settings recorded in `db` (see `EncryptedTable.verifySettings`):
+   * call it at start-up, with `fromPgPool(pool)`, `fromPGlite(client)` or `openDatabase(url)`.
+   * @throws `ERR_SIFREDB_SCHEMA` listing the differences.
+   */
+  async verifySettings(db: DbSession): Promise<void> {
+    for (const table of this.#tables) await table.verifySettings(db);
+  }
+
+  /**
    * Opens every table of `schemas` on `source` (a provider, router or shared `Keyring`; a shared
    * keyring's `refresh()` after a rotation is seen by the plugin).
    * @throws `ERR_SIFREDB_KEY` when the keys cannot be loaded; `ERR_SIFREDB_INPUT` when two schemas name the same table.
    */
   static async create(source: KeySource, schemas: readonly TableSchema[] | Schema, options: SifreDBPluginOptions = {}): Promise<SifreDBPlugin> {
     const { batch, ...keyringOptions } = options;
-    const list = schemas instanceof Schema ? schemas.tables : schemas;
+    // A loadSchema() result inside the array is a natural slip: its tables are what was meant.
+    const list = schemas instanceof Schema ? schemas.tables : Array.isArray(schemas) ? schemas.flatMap((s) => (s instanceof Schema ? s.tables : [s])) : schemas;
     if (!Array.isArray(list) || list.length === 0) refuse('SifreDBPlugin.create needs one or more table schemas');
+    for (const [i, schema] of list.entries()) {
+      if (!(schema instanceof TableSchema)) refuse(`SifreDBPlugin.create: schemas[${i}] is not a table schema (defineTable(), or loadSchema(file))`);
+    }
     const keyring = await Keyring.from(source, keyringOptions);
     const seen = new Set<string>();
     for (const schema of list) {
