@@ -159,7 +159,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const result = await runIntegrationScenario({ rows: Number(flags.rows ?? 10_000), runs: Number(flags.runs ?? 5), log: console.error });
   const section = renderIntegrations(result);
   console.log(section);
-  if (flags.write !== undefined) {
+  if ('write' in flags) {
     // Replaces this section of BENCHMARKS.md (written by `npm run bench`), keeping the rest.
     const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md');
     const text = fs.readFileSync(file, 'utf8');
