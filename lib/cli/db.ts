@@ -153,13 +153,10 @@ async function columnIsDeterministic(db: Database, values: Values, table: string
  * With --schema, the table and its ciphertext columns (encrypted and deterministic lookup columns,
  * or the --column ones among them) and their storage.
  */
-async function schemaCiphertextColumns(values: Values): Promise<{ table: string; columns: { column: string; storage: 'text' | 'bytea' }[] } | undefined> {
+async function schemaCiphertextColumns(values: Values): Promise<{ table: string; columns: readonly { column: string; storage: 'text' | 'bytea' }[] } | undefined> {
   if (str(values, 'schema') === undefined) return undefined;
   const schema = schemaTable(await readSchemaFile(values), str(values, 'table'));
-  const all = [...schema.columns.values()].flatMap((c) => [
-    { column: c.name, storage: c.storage },
-    ...c.deterministicLookups.map((d) => ({ column: d.column, storage: d.storage })),
-  ]);
+  const all = schema.ciphertextColumns;
   const wanted = list(values, 'column');
   for (const name of wanted) {
     if (!all.some((c) => c.column === name)) throw usageError(`--column ${name}: not a ciphertext column of ${schema.table} in the schema (${all.map((c) => c.column).join(', ')})`);

@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer';
 import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { inspect, isEncrypted } from '../format/inspect.js';
-import type { EncryptableValue } from '../format/value-codec.js';
+import { type EncryptableValue, sameValue } from '../format/value-codec.js';
 import { toText } from '../format/text.js';
 import type { BlindIndex, BlindIndexValue } from '../blind-index/blind-index.js';
 import { EncryptedTable } from '../schema/encrypted-table.js';
@@ -673,10 +673,10 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     .map((name) => requireColumn(info, name, 'blind-index field'));
   const schema = options.schema;
   const fieldTable = schema !== undefined && fieldColumns.some((c) => schema.columns.has(c.name)) ? await EncryptedTable.open(vault.keyring, schema) : undefined;
+  const fieldSlots = new Map(fieldColumns.map((c, k) => [c.name, `f${k}` as const]));
   const fieldValue = (name: string, plain: unknown, row: Row): unknown => {
     if (name === source.name || name === target.name) return plain;
-    const k = fieldColumns.findIndex((c) => c.name === name);
-    const raw = row[`f${k}`];
+    const raw = row[fieldSlots.get(name)!];
     if (raw === null || raw === undefined) return null;
     if (fieldTable !== undefined && schema!.columns.has(name)) {
       const encrypted = { [schema!.id]: row.id, [name]: raw, ...(schema!.tenant === undefined ? {} : { [schema!.tenant]: row.t ?? null }) };
@@ -983,13 +983,6 @@ function authDiagnosis(setup: JobSetup, values: number): SifreDBError {
     `all ${values} values of the first batch of ${setup.where} failed with ${ERROR_CODES.auth} (wrong key or context), ` +
       `so the job stopped and wrote nothing. Likely causes: ${causes.map((c, i) => `(${i + 1}) ${c}`).join('; ')}`,
   );
-}
-
-/** Equality of a decrypted value and a plaintext of the same row. */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(Buffer.from(b));
-  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
-  return a === b || (typeof a === 'object' && a !== null && JSON.stringify(a) === JSON.stringify(b));
 }
 
 function notAValue(value: unknown): SifreDBError {

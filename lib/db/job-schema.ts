@@ -3,7 +3,7 @@
  * context, tenant column, row binding and lookup columns come from it, and an explicit option that
  * says otherwise is refused instead of silently winning.
  */
-import { BlindIndex } from '../blind-index/blind-index.js';
+import { openBlindIndex } from '../schema/encrypted-table.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { parseTableName } from './schema.js';
 import type { ResolvedColumn, TableSchema } from '../schema/definition.js';
@@ -48,11 +48,7 @@ export async function optionsFromSchema<O extends ColumnJobOptions & { vault: Ba
   }
   const keyring = options.vault.keyring;
   const blindIndexes: BlindIndexColumn[] = [];
-  for (const b of column.blindIndexes) {
-    const fields = b.fields.map((f) => ({ name: f.column, transforms: f.transforms }));
-    const index = await BlindIndex.open(keyring, { name: b.name, bits: b.bits, ...(fields.length > 0 ? { fields } : { transforms: b.transforms }) });
-    blindIndexes.push({ column: b.column, index });
-  }
+  for (const b of column.blindIndexes) blindIndexes.push({ column: b.column, index: await openBlindIndex(keyring, b) });
   const deterministicColumns: DeterministicColumn[] = [];
   if (column.deterministicLookups.length > 0) {
     const vault = await DeterministicVault.open(keyring);

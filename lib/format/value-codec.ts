@@ -289,3 +289,16 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
       throw new SifreDBError(ERROR_CODES.format, `decrypted value has unknown type tag ${tag}`);
   }
 }
+
+/**
+ * Whether two values as {@link decodeValue} returns them are equal: bytes by content, Dates by time,
+ * JSON by its text, everything else by identity (a bigint is never equal to a string).
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  }
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) return JSON.stringify(a) === JSON.stringify(b);
+  return a === b;
+}

@@ -3,8 +3,7 @@
  * the recorded settings, and — with keys — a sample of rows: they decrypt to the declared types and
  * their stored lookup terms are what the schema computes.
  */
-import { Buffer } from 'node:buffer';
-import { BlindIndex, type BlindIndexValue } from '../blind-index/blind-index.js';
+import type { BlindIndexValue } from '../blind-index/blind-index.js';
 import { EncryptionContext } from '../context.js';
 import { columnConstraints } from '../db/constraints.js';
 import { assertDatabase, databaseError, type DbSession } from '../db/database.js';
@@ -12,9 +11,10 @@ import { type ColumnInfo, describeTable, parseTableName, quoteIdent, type TableI
 import { asSifreDBError, SifreDBError } from '../errors.js';
 import { parseHeader } from '../format/envelope.js';
 import { envelopeBytes } from '../format/inspect.js';
+import { sameValue } from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
 import { type ResolvedBlindIndex, type ResolvedColumn, TableSchema } from './definition.js';
-import { EncryptedTable } from './encrypted-table.js';
+import { EncryptedTable, openBlindIndex } from './encrypted-table.js';
 import { compareSettings, readRecordedSettings, SETTINGS_TABLE } from './sql.js';
 import { schemaRecords } from './settings.js';
 import { describeIndex, diagnoseTerms, sameTerm, type TermSample } from './term-check.js';
@@ -129,11 +129,7 @@ function expectedTermType(b: ResolvedBlindIndex): string {
 
 /** The CHECK constraint of every ciphertext column, present and validated. */
 async function checkConstraints(db: DbSession, table: TableSchema, info: TableInfo, present: Set<string>, add: Add): Promise<void> {
-  const columns: string[] = [];
-  for (const spec of table.columns.values()) {
-    if (!present.has(spec.name)) continue;
-    columns.push(spec.name, ...spec.deterministicLookups.map((d) => d.column));
-  }
+  const columns = table.ciphertextColumns.filter((c) => present.has(c.of)).map((c) => c.column);
   if (columns.length === 0) return;
   const expected = await columnConstraints(db, { table: table.table, columns });
   let rows: { name: string; validated: boolean; columns: string[] }[];
@@ -170,15 +166,8 @@ async function checkIndexes(db: DbSession, table: TableSchema, info: TableInfo, 
     throw databaseError(error, `cannot read the indexes of ${info.table.sql}`);
   }
   const indexed = new Set(rows.map((r) => r.column));
-  for (const column of table.columns.values()) {
-    const searched = [
-      ...(column.mode === 'deterministic' && !column.rowBinding ? [column.name] : []),
-      ...column.blindIndexes.map((b) => b.column),
-      ...column.deterministicLookups.map((d) => d.column),
-    ];
-    for (const name of searched) {
-      if (info.columns.has(name) && !indexed.has(name)) add('missing-index', name, `lookup column ${name} has no index: every lookup reads the whole table (see sifredb schema sql)`);
-    }
+  for (const name of table.searchedColumns) {
+    if (info.columns.has(name) && !indexed.has(name)) add('missing-index', name, `lookup column ${name} has no index: every lookup reads the whole table (see sifredb schema sql)`);
   }
 }
 
@@ -299,11 +288,6 @@ function lookupTable(table: TableSchema, column: ResolvedColumn, name: string, c
   return new TableSchema(init);
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(Buffer.from(b));
-  return JSON.stringify(a, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) === JSON.stringify(b, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
-}
 
 async function checkBlindIndex(
   keyring: Keyring,
@@ -315,11 +299,7 @@ async function checkBlindIndex(
   add: Add,
 ): Promise<void> {
   const compound = spec.fields.length > 0;
-  const index = await BlindIndex.open(keyring, {
-    name: spec.name,
-    bits: spec.bits,
-    ...(compound ? { fields: spec.fields.map((f) => ({ name: f.column, transforms: f.transforms })) } : { transforms: spec.transforms }),
-  });
+  const index = await openBlindIndex(keyring, spec);
   const base = new EncryptionContext(column.context);
   const mismatches: TermSample[] = [];
   let compared = 0;

@@ -136,6 +136,12 @@ export class TableSchema<T extends TableSchemaInit = TableSchemaInit> {
   readonly tenant: string | undefined;
   /** Encrypted columns, in declaration order. */
   readonly columns: ReadonlyMap<string, ResolvedColumn>;
+  /** Each lookup column (blind index or deterministic lookup) → the encrypted column it belongs to. */
+  readonly lookupOwners: ReadonlyMap<string, string>;
+  /** Every column holding ciphertexts — each encrypted column and its deterministic lookups — with its storage and owner. */
+  readonly ciphertextColumns: readonly { readonly column: string; readonly storage: CiphertextStorage; readonly of: string }[];
+  /** Every column searched by equality, hence indexed: unbound deterministic columns and all lookup columns. */
+  readonly searchedColumns: readonly string[];
 
   /** Use {@link defineTable} or {@link loadSchema}. */
   constructor(init: T, where = 'schema') {
@@ -145,6 +151,25 @@ export class TableSchema<T extends TableSchemaInit = TableSchemaInit> {
     this.id = resolved.id;
     this.tenant = resolved.tenant;
     this.columns = resolved.columns;
+    const owners = new Map<string, string>();
+    const ciphertexts: { column: string; storage: CiphertextStorage; of: string }[] = [];
+    const searched: string[] = [];
+    for (const c of resolved.columns.values()) {
+      ciphertexts.push({ column: c.name, storage: c.storage, of: c.name });
+      if (c.mode === 'deterministic' && !c.rowBinding) searched.push(c.name);
+      for (const b of c.blindIndexes) {
+        owners.set(b.column, c.name);
+        searched.push(b.column);
+      }
+      for (const d of c.deterministicLookups) {
+        owners.set(d.column, c.name);
+        ciphertexts.push({ column: d.column, storage: d.storage, of: c.name });
+        searched.push(d.column);
+      }
+    }
+    this.lookupOwners = owners;
+    this.ciphertextColumns = Object.freeze(ciphertexts.map((c) => Object.freeze(c)));
+    this.searchedColumns = Object.freeze(searched);
     Object.freeze(this);
   }
 

@@ -98,19 +98,11 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
   readonly schema: TableSchema<T>;
   readonly keyring: Keyring;
   readonly #columns: ReadonlyMap<string, ColumnRuntime>;
-  /** Lookup column → the encrypted column it belongs to. */
-  readonly #lookupOwners: ReadonlyMap<string, string>;
 
   private constructor(schema: TableSchema<T>, keyring: Keyring, columns: Map<string, ColumnRuntime>) {
     this.schema = schema;
     this.keyring = keyring;
     this.#columns = columns;
-    const owners = new Map<string, string>();
-    for (const c of columns.values()) {
-      for (const b of c.spec.blindIndexes) owners.set(b.column, c.spec.name);
-      for (const d of c.spec.deterministicLookups) owners.set(d.column, c.spec.name);
-    }
-    this.#lookupOwners = owners;
     Object.freeze(this);
   }
 
@@ -136,13 +128,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
       const blindIndexes = await Promise.all(
         spec.blindIndexes.map(async (b) => ({
           spec: b,
-          index: await BlindIndex.open(keyring, {
-            name: b.name,
-            bits: b.bits,
-            ...(b.fields.length > 0
-              ? { fields: b.fields.map((f) => ({ name: f.column, transforms: f.transforms })) }
-              : { transforms: b.transforms }),
-          }),
+          index: await openBlindIndex(keyring, b),
         })),
       );
       const deterministicLookups = spec.deterministicLookups.map((d) => ({
@@ -421,7 +407,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     return rows.map((row, i) => {
       if (typeof row !== 'object' || row === null) throw new SifreDBError(ERROR_CODES.input, `rows[${i}] must be an object`);
       for (const key of Object.keys(row)) {
-        const owner = this.#lookupOwners.get(key);
+        const owner = this.schema.lookupOwners.get(key);
         if (owner !== undefined) {
           throw new SifreDBError(ERROR_CODES.input, `rows[${i}].${key} is a lookup column of ${owner}; it is computed from ${owner}, do not set it`);
         }
@@ -440,7 +426,7 @@ export class EncryptedTable<T extends TableSchemaInit = TableSchemaInit> {
     return rows.map((row, i) => {
       if (typeof row !== 'object' || row === null) throw new SifreDBError(ERROR_CODES.input, `rows[${i}] must be an object`);
       const copy: Record<string, unknown> = { ...row };
-      for (const lookup of this.#lookupOwners.keys()) delete copy[lookup];
+      for (const lookup of this.schema.lookupOwners.keys()) delete copy[lookup];
       return copy;
     });
   }
@@ -582,6 +568,18 @@ function tenantContext(base: EncryptionContext, tenant: string): EncryptionConte
     byTenant.set(tenant, ctx);
   }
   return ctx;
+}
+
+/**
+ * The {@link BlindIndex} a schema's blind index stands for: a compound index's fields are named by
+ * their columns, so a job or a check can hand it the row's values by column.
+ */
+export function openBlindIndex(keyring: Keyring, spec: ResolvedBlindIndex): Promise<BlindIndex> {
+  return BlindIndex.open(keyring, {
+    name: spec.name,
+    bits: spec.bits,
+    ...(spec.fields.length > 0 ? { fields: spec.fields.map((f) => ({ name: f.column, transforms: f.transforms })) } : { transforms: spec.transforms }),
+  });
 }
 
 /** A ciphertext in its column's form. */

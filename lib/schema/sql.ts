@@ -54,28 +54,21 @@ function sqlType(storage: 'text' | 'bytea' | 'integer', bits = 0): string {
 export function schemaSql(table: TableSchema, options: SchemaSqlOptions = {}): string[] {
   const t = parseTableName(table.table);
   const statements = [SETTINGS_TABLE_DDL];
-  const indexed: string[] = [];
-  const ciphertextColumns: { column: string; storage: 'text' | 'bytea' }[] = [];
   for (const column of table.columns.values()) {
     statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${sqlType(column.storage)};`);
-    ciphertextColumns.push({ column: column.name, storage: column.storage });
-    if (column.mode === 'deterministic' && !column.rowBinding) indexed.push(column.name);
     for (const b of column.blindIndexes) {
       statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(b.column)} ${sqlType(b.storage, b.bits)};`);
-      indexed.push(b.column);
     }
     for (const d of column.deterministicLookups) {
       statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(d.column)} ${sqlType(d.storage)};`);
-      ciphertextColumns.push({ column: d.column, storage: d.storage });
-      indexed.push(d.column);
     }
   }
-  for (const column of indexed) {
+  for (const column of table.searchedColumns) {
     statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(objectName([t.name, column], 'sifredb_idx'))} ON ${t.sql} (${quoteIdent(column)});`);
   }
   // Added only when missing: an existing constraint is neither re-checked against the whole table
   // (under an exclusive lock) nor turned back into NOT VALID after a VALIDATE.
-  for (const { column, storage } of ciphertextColumns) {
+  for (const { column, storage } of table.ciphertextColumns) {
     const c = constraintFor(table.table, column, storage, options.notValid === true);
     statements.push(
       `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(${literal(t.sql)}) AND conname = ${literal(c.name)}) THEN ` +

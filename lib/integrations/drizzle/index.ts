@@ -157,13 +157,8 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     this.#dbName = dbName;
     this.#property = property;
     this.#column = byName;
-    const guarded = new Map<string, string>();
-    for (const c of schema.columns.values()) {
-      guarded.set(c.name, c.name);
-      for (const b of c.blindIndexes) guarded.set(b.column, c.name);
-      for (const d of c.deterministicLookups) guarded.set(d.column, c.name);
-    }
-    this.#guarded = guarded;
+    // Every encrypted column (its own owner) and every lookup column (owned by its encrypted column).
+    this.#guarded = new Map([...[...schema.columns.keys()].map((name) => [name, name] as const), ...schema.lookupOwners]);
     this.#checkColumns();
     Object.freeze(this);
   }

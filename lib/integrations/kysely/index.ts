@@ -196,7 +196,7 @@ export class SifreDBPlugin implements KyselyPlugin {
       const row: Record<string, unknown> = { ...result.rows[i] };
       for (const [column, outs] of outputs) for (const o of outs) row[o] = p[column];
       for (const h of plan.hidden) delete row[h];
-      if (plan.selectAll) for (const lookup of lookupOwners(table).keys()) delete row[lookup];
+      if (plan.selectAll) for (const lookup of table.schema.lookupOwners.keys()) delete row[lookup];
       rows.push(row);
     });
     return { ...result, rows };
@@ -243,7 +243,7 @@ export class SifreDBPlugin implements KyselyPlugin {
     const names = new Set<string>([item.table.identifier.name, table.schema.table, qualified(table.schema.table)]);
     if (alias !== undefined) names.add(alias);
     if (InsertQueryNode.is(node)) names.add('excluded');
-    return { node: item, scope: { table, names, lookups: lookupOwners(table) } };
+    return { node: item, scope: { table, names, lookups: table.schema.lookupOwners } };
   }
 
   #select(node: SelectQueryNode, scope: Scope, allowed: WeakSet<OperationNode>): [RootOperationNode, ResultPlan | undefined] {
@@ -493,15 +493,6 @@ function qualified(table: string): string {
 
 function describe(scope: Scope, column: string): string {
   return `${scope.table.schema.table}.${column}`;
-}
-
-function lookupOwners(table: EncryptedTable): Map<string, string> {
-  const owners = new Map<string, string>();
-  for (const c of table.schema.columns.values()) {
-    for (const b of c.blindIndexes) owners.set(b.column, c.name);
-    for (const d of c.deterministicLookups) owners.set(d.column, c.name);
-  }
-  return owners;
 }
 
 /** Depth-first over every operation node under `root`; `visit` returns false to skip a node's children. */
