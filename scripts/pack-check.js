@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Packs SifreDB as it would be published (the main package plus the linux-x64-gnu platform package
 // that napi-rs puts the binary in), installs both tarballs into an empty folder, and checks that
+//   0. every Linux platform package (npm/linux-*) packs with its binary and the right os/cpu/libc,
 //   1. the installed package loads the native backend,
 //   2. the pure-JS fallback takes over, without crashing the import, when the platform package is gone,
 //   3. the bundled CLI starts.
 // Prints "pack-check: N passed, N failed".
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -29,11 +30,40 @@ function check(name, fn) {
 
 try {
   const platformDir = join(root, 'npm', platform);
-  copyFileSync(join(root, binary), join(platformDir, binary));
-  const pack = (dir) => JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], dir))[0].filename;
+  // scripts/build-native.js leaves the binary in npm/linux-x64-gnu/ as well; an older build only at
+  // the root is copied in for packing and removed again.
+  const copied = !existsSync(join(platformDir, binary));
+  if (copied) copyFileSync(join(root, binary), join(platformDir, binary));
+  const packEntry = (dir) => JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], dir))[0];
+  const pack = (dir) => packEntry(dir).filename;
   const mainTgz = join(work, pack(root));
   const platformTgz = join(work, pack(platformDir));
-  rmSync(join(platformDir, binary));
+  if (copied) rmSync(join(platformDir, binary));
+
+  // Every Linux platform package: its tarball holds its binary, and its package.json lets npm
+  // install it exactly where that binary runs.
+  const mainPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const CPU = { x64: 'x64', arm64: 'arm64' };
+  const LIBC = { gnu: 'glibc', musl: 'musl' };
+  for (const name of readdirSync(join(root, 'npm')).filter((n) => n.startsWith('linux-')).sort()) {
+    check(`npm/${name} packs its binary with os/cpu/libc for ${name}`, () => {
+      const [, cpu, libc] = name.split('-');
+      const file = `sifredb.${name}.node`;
+      const pkg = JSON.parse(readFileSync(join(root, 'npm', name, 'package.json'), 'utf8'));
+      const want = { name: `sifredb-${name}`, version: mainPkg.version, main: file, os: ['linux'], cpu: [CPU[cpu]], libc: [LIBC[libc]] };
+      for (const [key, value] of Object.entries(want)) {
+        if (JSON.stringify(pkg[key]) !== JSON.stringify(value)) throw new Error(`package.json ${key} is ${JSON.stringify(pkg[key])}, want ${JSON.stringify(value)}`);
+      }
+      if (mainPkg.optionalDependencies?.[pkg.name] !== mainPkg.version) throw new Error(`${pkg.name} is not an optional dependency of sifredb ${mainPkg.version}`);
+      if (!existsSync(join(root, 'npm', name, file))) throw new Error(`npm/${name}/${file} is missing: run \`npm run build:targets\``);
+      const entry = packEntry(join(root, 'npm', name));
+      const packed = entry.files.find((f) => f.path === file);
+      if (!packed || packed.size < 100_000) throw new Error(`the tarball holds ${entry.files.map((f) => `${f.path} (${f.size} B)`).join(', ')}`);
+      const header = readFileSync(join(root, 'npm', name, file)).subarray(0, 20);
+      const machine = header.readUInt16LE(18);
+      if (header.readUInt32BE(0) !== 0x7f454c46 || machine !== (cpu === 'x64' ? 62 : 183)) throw new Error(`${file} is not an ELF file for ${cpu} (e_machine ${machine})`);
+    });
+  }
 
   const app = join(work, 'app');
   run('mkdir', ['-p', app], work);
