@@ -193,3 +193,39 @@ export async function gzipSize(bytes) {
   const { gzipSync } = await import('node:zlib');
   return { min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
 }
+
+/**
+ * Bundles `entry` (a file of the project) with esbuild as an application would: `sifredb` resolves
+ * through node_modules and package.json `exports` with the given conditions. Resolves
+ * { code: Uint8Array, inputs: [paths] } (inputs as esbuild's metafile lists them).
+ */
+export async function bundle(project, entry, { conditions = [], platform = 'browser', minify = false, esbuildOptions = {} } = {}) {
+  const result = await esbuild()
+    .build({
+    entryPoints: [join(project.dir, entry)],
+    absWorkingDir: project.dir,
+    bundle: true,
+    format: 'esm',
+    platform,
+    conditions,
+    target: 'es2022',
+    minify,
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    ...esbuildOptions,
+  })
+    .catch((error) => {
+      const where = (m) => (m.location ? `${m.location.file}:${m.location.line}: ` : '');
+      const messages = (error.errors ?? []).map((m) => `${where(m)}${m.text}`);
+      throw new Error(`esbuild could not bundle ${entry}${messages.length ? `:\n${messages.slice(0, 20).join('\n')}` : `: ${error.message}`}`);
+    });
+  return { code: result.outputFiles[0].contents, inputs: Object.keys(result.metafile.inputs) };
+}
+
+/** Asserts that a bundle took the library from its web entry (dist/web.js) and not the Node one. */
+export function assertWebEntry(t, inputs, label) {
+  const library = inputs.filter((p) => p.includes('/dist/') || p.startsWith('dist/'));
+  t.true(library.some((p) => p.endsWith('dist/web.js')), `${label}: the bundle does not include dist/web.js (package.json exports conditions)`);
+  t.false(library.some((p) => p.endsWith('dist/index.js')), `${label}: the bundle includes the Node entry dist/index.js`);
+}

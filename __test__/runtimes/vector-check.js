@@ -51,7 +51,7 @@ const u16be = (n) => Uint8Array.of(n >> 8, n & 0xff);
 const u32be = (n) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 const isBytes = (v) => v instanceof Uint8Array;
 const sameBytes = (a, b) => isBytes(a) && isBytes(b) && a.length === b.length && a.every((x, i) => x === b[i]);
-const describe = (v) => (isBytes(v) ? `bytes:${bytesToHex(v)}` : typeof v === 'bigint' ? `${v}n` : JSON.stringify(v));
+const describe = (v) => (isBytes(v) ? `bytes:${bytesToHex(v)}` : typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : JSON.stringify(v));
 const errorText = (e) => (e && typeof e === 'object' ? `${e.name ?? 'Error'}${e.code ? ` ${e.code}` : ''}: ${e.message}` : String(e));
 
 /** Canonical v1 context (docs/FORMAT.md), built independently of the library. */
