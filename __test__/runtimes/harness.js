@@ -197,7 +197,7 @@ export async function gzipSize(bytes) {
 /**
  * Bundles `entry` (a file of the project) with esbuild as an application would: `sifredb` resolves
  * through node_modules and package.json `exports` with the given conditions. Resolves
- * { code: Uint8Array, inputs: [paths] } (inputs as esbuild's metafile lists them).
+ * { code: Uint8Array, inputs: [paths] (as esbuild's metafile lists them), bytesByPackage: { name: bytes } }.
  */
 export async function bundle(project, entry, { conditions = [], platform = 'browser', minify = false, esbuildOptions = {} } = {}) {
   const result = await esbuild()
@@ -220,7 +220,13 @@ export async function bundle(project, entry, { conditions = [], platform = 'brow
       const messages = (error.errors ?? []).map((m) => `${where(m)}${m.text}`);
       throw new Error(`esbuild could not bundle ${entry}${messages.length ? `:\n${messages.slice(0, 20).join('\n')}` : `: ${error.message}`}`);
     });
-  return { code: result.outputFiles[0].contents, inputs: Object.keys(result.metafile.inputs) };
+  const output = Object.values(result.metafile.outputs)[0];
+  const bytesByPackage = {};
+  for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+    const name = path.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/)?.[1] ?? 'sifredb';
+    bytesByPackage[name] = (bytesByPackage[name] ?? 0) + bytesInOutput;
+  }
+  return { code: result.outputFiles[0].contents, inputs: Object.keys(result.metafile.inputs), bytesByPackage };
 }
 
 /** Asserts that a bundle took the library from its web entry (dist/web.js) and not the Node one. */
