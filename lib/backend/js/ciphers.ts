@@ -10,7 +10,8 @@ import {
   type RandomizedAlgorithmId,
   type TaggedValue,
 } from '../types.js';
-import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe, writeU32BE } from './bytes.js';
+import { assertBytes, assertBytesOfLength } from './bytes.js';
+import { allocOut, allocSecret, concatBytes, toBuffer, wipe, writeU32BE } from '../../format/bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
 import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';

@@ -1,7 +1,8 @@
 /** The raw RFC primitives of the pure-JS backend: argument checks around an {@link Engine}. */
 import { SifreDBError } from '../../errors.js';
 import type { Primitives } from '../types.js';
-import { allocOut, allocSecret, assertBytes, assertBytesOfLength, assertInteger, toBuffer } from './bytes.js';
+import { assertBytes, assertBytesOfLength, assertInteger } from './bytes.js';
+import { allocOut, allocSecret, toBuffer } from '../../format/bytes.js';
 import type { AeadKey, Engine } from './engine.js';
 
 const TAG = 16;
