@@ -53,6 +53,7 @@ export function runtimeBinary(name) {
     case 'bun':
       return executable(join(packageDir('bun'), 'bin', 'bun.exe'), 'bun');
     case 'workerd':
+      packageDir('workerd');
       return executable(require('workerd').default, 'workerd');
     case 'chromium': {
       const path = process.env.SIFREDB_CHROMIUM ?? '/usr/bin/chromium';
