@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 
 const stages = [
-  { name: 'test services (moto, PostgreSQL)', command: 'bash', args: ['scripts/setup-test-services.sh'], env: {} },
+  { name: 'test services (moto, PostgreSQL, Chromium)', command: 'bash', args: ['scripts/setup-test-services.sh'], env: {} },
   { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
   { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
   { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
