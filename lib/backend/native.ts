@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { availableParallelism } from 'node:os';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
+import { ownedBytes } from '../format/bytes.js';
 import { isWellFormed } from '../format/utf8.js';
 import { assertArray, errorIndex, indexedError, requestedThreads } from './batch.js';
 import { ALGORITHM } from './types.js';
@@ -34,44 +35,40 @@ function requireBytes(value: unknown, name: string): asserts value is Uint8Array
   }
 }
 
+/** {@link requireBytes}, then the bytes as {@link ownedBytes}: a shared or resizable view is copied once. */
+function owned(value: unknown, name: string): Uint8Array {
+  requireBytes(value, name);
+  return ownedBytes(value);
+}
+
 function nativePrimitives(addon: AddonModule): Primitives {
   const aead =
     (fn: (k: Uint8Array, n: Uint8Array, m: Uint8Array, a: Uint8Array) => Buffer, messageName: string) =>
     (key: Uint8Array, nonce: Uint8Array, message: Uint8Array, aad: Uint8Array): Buffer => {
-      requireBytes(key, 'key');
-      requireBytes(nonce, 'nonce');
-      requireBytes(message, messageName);
-      requireBytes(aad, 'aad');
-      return call(() => fn(key, nonce, message, aad));
+      const args = [owned(key, 'key'), owned(nonce, 'nonce'), owned(message, messageName), owned(aad, 'aad')] as const;
+      return call(() => fn(...args));
     };
   return {
     aesSivEncrypt(key, plaintext, ad) {
-      requireBytes(key, 'key');
-      requireBytes(plaintext, 'plaintext');
-      requireBytes(ad, 'ad');
-      return call(() => addon.aesSivEncrypt(key, plaintext, ad));
+      const args = [owned(key, 'key'), owned(plaintext, 'plaintext'), owned(ad, 'ad')] as const;
+      return call(() => addon.aesSivEncrypt(...args));
     },
     aesSivDecrypt(key, ciphertext, ad) {
-      requireBytes(key, 'key');
-      requireBytes(ciphertext, 'ciphertext');
-      requireBytes(ad, 'ad');
-      return call(() => addon.aesSivDecrypt(key, ciphertext, ad));
+      const args = [owned(key, 'key'), owned(ciphertext, 'ciphertext'), owned(ad, 'ad')] as const;
+      return call(() => addon.aesSivDecrypt(...args));
     },
     chacha20Poly1305Encrypt: aead(addon.chacha20Poly1305Encrypt, 'plaintext'),
     chacha20Poly1305Decrypt: aead(addon.chacha20Poly1305Decrypt, 'ciphertextAndTag'),
     xchacha20Poly1305Encrypt: aead(addon.xchacha20Poly1305Encrypt, 'plaintext'),
     xchacha20Poly1305Decrypt: aead(addon.xchacha20Poly1305Decrypt, 'ciphertextAndTag'),
     hkdfSha256(ikm, salt, info, length) {
-      requireBytes(ikm, 'ikm');
-      requireBytes(salt, 'salt');
-      requireBytes(info, 'info');
+      const args = [owned(ikm, 'ikm'), owned(salt, 'salt'), owned(info, 'info')] as const;
       if (!Number.isInteger(length)) throw new SifreDBError(ERROR_CODES.input, 'length must be an integer');
-      return call(() => addon.hkdfSha256(ikm, salt, info, length));
+      return call(() => addon.hkdfSha256(...args, length));
     },
     hmacSha256(key, message) {
-      requireBytes(key, 'key');
-      requireBytes(message, 'message');
-      return call(() => addon.hmacSha256(key, message));
+      const args = [owned(key, 'key'), owned(message, 'message')] as const;
+      return call(() => addon.hmacSha256(...args));
     },
     randomBytes(n) {
       if (!Number.isInteger(n)) throw new SifreDBError(ERROR_CODES.input, 'n must be an integer');
@@ -155,6 +152,11 @@ function batchFailure(error: unknown, name: string, base = 0): SifreDBError {
 
 function checkTypeTag(typeTag: number): void {
   if ((typeTag & 0xff) !== typeTag) throw inputError('typeTag must be an integer in 0..255');
+}
+
+/** A string, or bytes as {@link ownedBytes}. */
+function ownedValue(value: PlainInput): PlainInput {
+  return typeof value === 'string' ? value : ownedBytes(value);
 }
 
 /** Argument checks of the row-bound calls (napi-rs would replace a lone surrogate silently). */
@@ -385,8 +387,10 @@ class NativeCipherHandle implements CipherHandle {
     return out;
   }
 
-  decrypt(envelope: Uint8Array): Buffer {
-    if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+  decrypt(input: Uint8Array): Buffer {
+    if (!(input instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+    // A shared or resizable view is copied once, so its length and bytes cannot change under Rust.
+    const envelope = ownedBytes(input);
     const length = envelope.length - this.#overhead;
     if (length > 0 && length <= SMALL_OUTPUT) {
       // A fresh small Buffer lives on the V8 heap; handing it to Rust would first move it off the
@@ -414,8 +418,9 @@ class NativeCipherHandle implements CipherHandle {
     return out;
   }
 
-  decryptTagged(envelope: Uint8Array): TaggedValue {
-    if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+  decryptTagged(input: Uint8Array): TaggedValue {
+    if (!(input instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
+    const envelope = ownedBytes(input);
     const length = envelope.length - this.#overhead;
     if (length > 0 && length <= SMALL_OUTPUT + 1) {
       const scratch = SCRATCH[length]!;
@@ -446,14 +451,16 @@ class NativeCipherHandle implements CipherHandle {
   // Row binding: one napi-rs call per value on the NativeCipher object (not the fast path).
   encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
     checkBoundInput(value, typeTag, rowAd);
-    return call(() => this.#cipher.encryptBound(value, typeTag, rowAd));
+    const [bytes, ad] = [ownedValue(value), ownedBytes(rowAd)];
+    return call(() => this.#cipher.encryptBound(bytes, typeTag, ad));
   }
 
   decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
     if (!(envelope instanceof Uint8Array)) throw inputError('envelope must be a Uint8Array');
     if (!(rowAd instanceof Uint8Array)) throw inputError('rowAd must be a Uint8Array');
+    const [bytes, ad] = [ownedBytes(envelope), ownedBytes(rowAd)];
     // napi_create_buffer: an ArrayBuffer of its own, never Node's shared pool.
-    return call(() => this.#cipher.decryptBound(envelope, rowAd));
+    return call(() => this.#cipher.decryptBound(bytes, ad));
   }
 
   decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue {
@@ -463,7 +470,8 @@ class NativeCipherHandle implements CipherHandle {
 
   encryptBoundWithNonce(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer {
     checkBoundInput(value, typeTag, rowAd);
-    return call(() => this.#cipher.encryptBoundWithNonce(value, typeTag, rowAd, nonce));
+    const [bytes, ad] = [ownedValue(value), ownedBytes(rowAd)];
+    return call(() => this.#cipher.encryptBoundWithNonce(bytes, typeTag, ad, nonce));
   }
 
   encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {

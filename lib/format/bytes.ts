@@ -227,3 +227,16 @@ export function fillRandom(out: Uint8Array): Uint8Array {
   }
   return out;
 }
+
+/**
+ * `view` itself when the call can rely on its bytes (a plain, fixed-length `ArrayBuffer` of this
+ * realm, which only this thread can change), else a copy of it made once: a `SharedArrayBuffer`
+ * (growable or not) can be rewritten by another thread at any moment, and a resizable buffer can
+ * shrink. Parsing, authentication and decryption must read the same bytes, so every envelope and
+ * key-derived input from the caller passes through here first. O(1) for ordinary inputs.
+ */
+export function ownedBytes(view: Uint8Array): Uint8Array {
+  const buffer = view.buffer;
+  if (buffer instanceof ArrayBuffer && (buffer as { resizable?: boolean }).resizable !== true) return view;
+  return new Uint8Array(view);
+}
