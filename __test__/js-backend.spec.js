@@ -11,7 +11,7 @@ const ascii = (s) => Buffer.from(s, 'latin1');
 const range = (from, to) => Buffer.from(Array.from({ length: to - from + 1 }, (_, i) => from + i));
 const fill = (byte, n) => Buffer.alloc(n, byte);
 
-const IMPLS = nodeEngineAvailable ? ['node', 'noble'] : ['noble'];
+const IMPLS = nodeEngineAvailable() ? ['node', 'noble'] : ['noble'];
 const backends = Object.fromEntries(IMPLS.map((impl) => [impl, createJsBackend({ impl })]));
 
 /** Canonical v1 context (docs/FORMAT.md), built independently of the library. */
@@ -261,7 +261,7 @@ test('jsBackend implements the Backend contract', (t) => {
 });
 
 test('node:crypto is used under Node, and SIFREDB_JS_IMPL forces an engine', (t) => {
-  t.true(nodeEngineAvailable);
+  t.true(nodeEngineAvailable());
   t.is(createJsBackend().impl, process.env.SIFREDB_JS_IMPL === 'noble' ? 'noble' : 'node');
   const saved = process.env.SIFREDB_JS_IMPL;
   try {

@@ -1,47 +1,10 @@
 /**
- * The public API built on the backends: contexts, key providers and keyrings, the two vaults, blind
- * indexes, and the key-free format helpers. `lib/index.ts` re-exports everything here.
+ * The public API of the Node entry: everything in {@link ./portable-api.ts}, plus what needs Node
+ * (the key file, AWS KMS, table schemas and the database jobs). `lib/index.ts` re-exports it.
  */
-export { EncryptionContext, MAX_CONTEXT_FIELD_BYTES } from './context.js';
-export type { EncryptionContextInit } from './context.js';
-
-export { Vault } from './vault/vault.js';
-export type { RandomizedAlgorithm, VaultOptions } from './vault/vault.js';
-export { DeterministicVault } from './vault/deterministic-vault.js';
-export type { DeterministicVaultOptions } from './vault/deterministic-vault.js';
-export type { BaseVault, DecryptManyOptions, DecryptOptions, ReencryptOptions } from './vault/base-vault.js';
-
-export { BlindIndex, DEFAULT_BLIND_INDEX_BITS } from './blind-index/blind-index.js';
-export type {
-  BlindIndexField,
-  BlindIndexInput,
-  BlindIndexInt,
-  BlindIndexOptions,
-  BlindIndexTerm,
-  BlindIndexTransform,
-  BlindIndexValue,
-} from './blind-index/blind-index.js';
-export { planBlindIndex } from './blind-index/planner.js';
-export type { BlindIndexPlan, BlindIndexPlanInput } from './blind-index/planner.js';
-
-export { Keyring, DEFAULT_CACHE_SIZE } from './keys/keyring.js';
-export type { KeyringOptions, KeySource } from './keys/keyring.js';
-export { StaticKeyProvider } from './keys/static.js';
-export type { StaticKeyProviderOptions, StaticKeyVersion } from './keys/static.js';
+export * from './portable-api.js';
 export { FileKeyProvider, KEYSTORE_FORMAT, KEYSTORE_VERSION } from './keys/file.js';
 export type { FileKeyProviderCreateOptions, FileKeyProviderOpenOptions, KeystoreFile, KeystoreKeyEntry } from './keys/file.js';
-export { TenantKeyRouter } from './keys/tenant-router.js';
-export type { TenantKeyRouterOptions } from './keys/tenant-router.js';
-export type { KeyMaterial } from './keys/material.js';
-
-export { inspect, isEncrypted } from './format/inspect.js';
-export { encodeRowAd } from './format/row-ad.js';
-export type { BatchRowBindingOptions, RowAd, RowBindingOptions } from './format/row-ad.js';
-export type { CiphertextInfo } from './format/inspect.js';
-export type { AlgorithmName } from './format/envelope.js';
-export { TEXT_PREFIX } from './format/text.js';
-export { VALUE_TAG, valueTypeOf } from './format/value-codec.js';
-export type { DecryptedValue, EncryptableValue, JsonValue, ValueOf, ValueTag, ValueType, ValueTypeMap } from './format/value-codec.js';
 
 export { defineTable, loadSchema, parseSchema, Schema, TableSchema } from './schema/definition.js';
 export { diffSettings, schemaRecords, settingsFingerprint } from './schema/settings.js';

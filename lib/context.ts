@@ -3,7 +3,8 @@
  * separation of the whole system — every derived key and every envelope's AAD contains its canonical
  * encoding (docs/FORMAT.md, "Canonical context").
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { allocZeroed, copyBytes, toHex, utf8Bytes, viewOf } from './format/bytes.js';
 import { ERROR_CODES, SifreDBError } from './errors.js';
 import { assertWellFormed } from './format/utf8.js';
 
@@ -36,7 +37,7 @@ function contextField(value: unknown, field: string): Buffer {
     throw new SifreDBError(ERROR_CODES.input, `context ${field} must not be empty`);
   }
   assertWellFormed(value, `context ${field}`);
-  const bytes = Buffer.from(value, 'utf8');
+  const bytes = utf8Bytes(value);
   if (bytes.length > MAX_CONTEXT_FIELD_BYTES) {
     throw new SifreDBError(
       ERROR_CODES.input,
@@ -101,22 +102,24 @@ export class EncryptionContext {
     }
 
     const tenantLength = tenant?.length ?? 0;
-    const bytes = Buffer.alloc(1 + 2 + tenantLength + 2 + table.length + 2 + column.length + 4);
-    let offset = bytes.writeUInt8(CONTEXT_ENCODING_VERSION, 0);
-    offset = bytes.writeUInt16BE(tenantLength, offset);
-    if (tenant) offset += tenant.copy(bytes, offset);
-    offset = bytes.writeUInt16BE(table.length, offset);
-    offset += table.copy(bytes, offset);
-    offset = bytes.writeUInt16BE(column.length, offset);
-    offset += column.copy(bytes, offset);
-    bytes.writeUInt32BE(version, offset);
+    const bytes = allocZeroed(1 + 2 + tenantLength + 2 + table.length + 2 + column.length + 4);
+    const view = viewOf(bytes);
+    bytes[0] = CONTEXT_ENCODING_VERSION;
+    let offset = 1;
+    for (const field of [tenant, table, column]) {
+      const length = field?.length ?? 0;
+      view.setUint16(offset, length);
+      if (field) bytes.set(field, offset + 2);
+      offset += 2 + length;
+    }
+    view.setUint32(offset, version);
 
     this.table = init.table;
     this.column = init.column;
     this.tenant = tenant ? (init.tenant as string) : undefined;
     this.version = version;
     this.#bytes = bytes;
-    this.key = bytes.toString('hex');
+    this.key = toHex(bytes);
     Object.freeze(this);
   }
 
@@ -140,7 +143,7 @@ export class EncryptionContext {
    * the context): `0x01 ‖ u16be len ‖ tenant ‖ u16be len ‖ table ‖ u16be len ‖ column ‖ u32be version`.
    */
   get bytes(): Buffer {
-    return Buffer.from(this.#bytes);
+    return copyBytes(this.#bytes);
   }
 
   /** True when `other` is an equal context. */

@@ -3,26 +3,24 @@
  *
  * @packageDocumentation
  */
-import { getBackend } from './backend/index.js';
-import type { Primitives } from './backend/types.js';
+// First: registers how the default backend is chosen, before any module below can ask for it.
+import { defaultBackendChoice } from './backend/index.js';
+import type { BackendName, Primitives } from './backend/types.js';
 
-export { backend, backendError, getBackend } from './backend/index.js';
-export type {
-  Backend,
-  BackendName,
-  BatchOptions,
-  BlindIndexHandle,
-  CipherHandle,
-  DecryptedBatch,
-  Primitives,
-  RootKeyHandle,
-  TaggedValue,
-} from './backend/types.js';
-export { ERROR_CODES, SifreDBError } from './errors.js';
-export type { ErrorCode } from './errors.js';
-export type { KeyProvider, KeyVersionInfo, KeyStatus } from './keys/provider.js';
+export { getBackend } from './backend/index.js';
+
+const choice = defaultBackendChoice();
+
+/** `'native'` or `'js'`: the backend in use. */
+export const backend: BackendName = choice.backend.name;
+
+/**
+ * Why the native addon is not in use when the pure-JS backend was chosen automatically (an
+ * `ERR_SIFREDB_BACKEND` error in SifreDB's words, its `cause` the loader's); `undefined` otherwise.
+ */
+export const backendError: Error | undefined = choice.error;
 
 /** The raw RFC primitives of the backend in use (see {@link Primitives}); the same bytes on both backends. */
-export const primitives: Primitives = getBackend().primitives;
+export const primitives: Primitives = choice.backend.primitives;
 
 export * from './api.js';

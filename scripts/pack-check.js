@@ -54,7 +54,7 @@ try {
       for (const [key, value] of Object.entries(want)) {
         if (JSON.stringify(pkg[key]) !== JSON.stringify(value)) throw new Error(`package.json ${key} is ${JSON.stringify(pkg[key])}, want ${JSON.stringify(value)}`);
       }
-      if (mainPkg.optionalDependencies?.[pkg.name] !== mainPkg.version) throw new Error(`${pkg.name} is not an optional dependency of sifredb ${mainPkg.version}`);
+      if (!mainPkg.napi.targets.some((t) => t.includes(cpu === 'x64' ? 'x86_64' : 'aarch64') && t.endsWith(`linux-${libc}`))) throw new Error(`no napi.targets entry for ${name}`);
       if (!existsSync(join(root, 'npm', name, file))) throw new Error(`npm/${name}/${file} is missing: run \`npm run build:targets\``);
       const entry = packEntry(join(root, 'npm', name));
       const packed = entry.files.find((f) => f.path === file);

@@ -46,6 +46,23 @@ else
   echo "setup-test-services: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) installed"
 fi
 
+# --- Chromium (headless browser for __test__/runtime-chromium.spec.js) ---------------------------
+# Debian's `chromium` package (/usr/bin/chromium). __test__/runtimes/chromium.js runs it headless on
+# an esbuild bundle of the browser entry; the test fails (never skips) when it is missing.
+chromium_ready() {
+  command -v chromium >/dev/null 2>&1 && chromium --version >/dev/null 2>&1
+}
+if chromium_ready; then
+  echo "setup-test-services: $(chromium --version 2>/dev/null) already installed"
+else
+  echo "setup-test-services: installing Chromium (Debian package chromium)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium
+  chromium_ready || { echo "setup-test-services: chromium is still not runnable" >&2; exit 1; }
+  echo "setup-test-services: $(chromium --version 2>/dev/null) installed"
+fi
+
 # --- Foreign-architecture and musl loaders (for __test__/prebuilt-binaries.spec.js) -------------
 # Debian's qemu-user runs an aarch64 Node without binfmt (qemu-aarch64 -L /usr/aarch64-linux-gnu,
 # the sysroot of libc6-arm64-cross and libstdc++6-arm64-cross); Debian's musl gives the x86_64

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// `npm test`: installs what the suites need besides npm packages (idempotent), runs the Rust
-// workspace's tests, then the ava suite once per backend, then the compile-time checks of the
-// public types (__test__/types). Prints one summary line per stage and a final "N passed, N failed"
-// line.
+// `npm test`: checks that package-lock.json matches package.json, installs what the suites need
+// besides npm packages (idempotent), runs the Rust workspace's tests, then the ava suite once per
+// backend, then the compile-time checks of the public types (__test__/types), the packed tarball, and
+// part of the suite under each Node version the package claims (scripts/node-matrix.js). Prints one
+// summary line per stage and a final "N passed, N failed" line.
 import { spawnSync } from 'node:child_process';
 
 const stages = [
-  { name: 'test services (moto, PostgreSQL)', command: 'bash', args: ['scripts/setup-test-services.sh'], env: {} },
+  { name: 'lockfile', command: 'node', args: ['scripts/lockfile-check.js'], env: {} },
+  { name: 'test services (moto, PostgreSQL, Chromium)', command: 'bash', args: ['scripts/setup-test-services.sh'], env: {} },
   { name: 'cargo', command: 'cargo', args: ['test', '--workspace', '--release'], env: {} },
   // Every prebuilt Linux binary (x86_64/aarch64, glibc 2.17 floor and musl) for
-  // __test__/prebuilt-binaries.spec.js; the x86_64 glibc one is already there from `npm install`.
+  // __test__/prebuilt-binaries.spec.js; the x86_64 glibc one is already there from `npm ci` (prepare).
   { name: 'native binaries (every Linux target)', command: 'node', args: ['scripts/build-native.js'], env: {} },
   { name: 'ava (native backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'native' } },
   { name: 'ava (js backend)', command: 'npx', args: ['ava'], env: { SIFREDB_BACKEND: 'js' } },
@@ -17,6 +19,8 @@ const stages = [
   // drizzle-orm's own declarations need skipLibCheck, so its type tests are a project of their own.
   { name: 'public types (drizzle)', command: 'npx', args: ['tsc', '-p', '__test__/types/drizzle'], env: {} },
   { name: 'npm pack', command: 'node', args: ['scripts/pack-check.js'], env: {} },
+  // The oldest Node the package claims and the newest of each later even major (scripts/node-versions).
+  { name: 'node versions', command: 'node', args: ['scripts/node-matrix.js'], env: {} },
 ];
 
 let passed = 0;
@@ -61,7 +65,11 @@ function countTests(name, output) {
     return { passed: p, failed: f, skipped: s };
   }
   const num = (re) => Number(output.match(re)?.[1] ?? 0);
-  if (name === 'npm pack') return { passed: num(/pack-check: (\d+) passed/), failed: num(/pack-check: \d+ passed, (\d+) failed/), skipped: 0 };
+  const checkScripts = { 'npm pack': 'pack-check', lockfile: 'lockfile-check', 'node versions': 'node-matrix' };
+  if (checkScripts[name]) {
+    const tag = checkScripts[name];
+    return { passed: num(new RegExp(`${tag}: (\\d+) passed`)), failed: num(new RegExp(`${tag}: \\d+ passed, (\\d+) failed`)), skipped: 0 };
+  }
   // ava prints "N tests passed" only when nothing failed, so count its per-test marks as well.
   const marks = (re) => output.split('\n').filter((line) => re.test(line)).length;
   return {

@@ -10,11 +10,16 @@
 //! (see `sifredb_core::batch`), the core seals or opens them in place, and JavaScript cuts the
 //! buffer into `Buffer` views. The async forms run the same work on the libuv thread pool.
 //!
-//! These functions are internal: the package's `exports` map does not expose `index.js`, and
-//! `lib/backend/native.ts` is their only caller. Its contract, on which the soundness of the
-//! async forms rests: a buffer given to an `…Async` call was allocated by the adapter, is not
-//! reachable from user code, and is neither read nor written by JavaScript until the promise
-//! settles; buffers of concurrent calls do not overlap. A napi reference keeps each one alive.
+//! These functions are internal (`lib/backend/native.ts` is their only caller), but their
+//! soundness does not rest on the caller: any argument either works or throws.
+//! - A typed array on a `SharedArrayBuffer` (which another thread may rewrite) is copied once
+//!   before it is read, and refused where it would be written. Batch lengths are copied once.
+//! - The `…Async` forms own their memory: inputs are copied on the JS thread when called, the
+//!   thread pool works on those copies, and the result is copied into the caller's buffer on the
+//!   JS thread at completion, only if that buffer is still attached and as long (else the promise
+//!   rejects with `ERR_SIFREDB_INPUT`). Detaching or resizing a buffer meanwhile is harmless.
+//! - Every callback body runs under `catch_unwind`: a panic becomes `ERR_SIFREDB_BACKEND`, never
+//!   an abort.
 
 use std::ffi::{c_char, c_void, CString};
 use std::ptr::{self, NonNull};
@@ -24,6 +29,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{sys, Env, ValueType};
 use sifredb_core::{BatchError, BatchResult, BlindIndexKey, Cipher};
+
+use zeroize::Zeroizing;
 
 use crate::errors::{input_error, Code};
 
@@ -256,12 +263,15 @@ unsafe fn index_arg(
     unsafe { external::<Arc<BlindIndexKey>>(env, value, &INDEX_TAG) }
 }
 
-/// The bytes viewed by a typed array: its address and length in elements of `kind`.
+/// The bytes viewed by a typed array: its address and length in bytes.
 #[derive(Clone, Copy)]
 struct View {
     data: *mut u8,
     /// Length in bytes.
     len: usize,
+    /// Backed by something other than a plain `ArrayBuffer` (a `SharedArrayBuffer`): another
+    /// thread may write it at any time, so it is copied before it is read and never written.
+    shared: bool,
 }
 
 // SAFETY: a `View` is only an address; whoever dereferences it upholds the module's contract.
@@ -299,14 +309,73 @@ impl View {
         unsafe { slice::from_raw_parts(self.data, self.len) }
     }
 
+    /// A copy of the bytes, read once with a plain memory copy (no Rust reference to memory that
+    /// another thread may be writing).
+    ///
     /// # Safety
-    /// As for [`View::bytes`]; the view must come from a `Uint32Array` (aligned).
-    unsafe fn u32s<'a>(self) -> &'a [u32] {
-        if self.len == 0 {
-            return &[];
+    /// The memory must be alive for the duration of the call.
+    unsafe fn copy(self) -> Zeroizing<Vec<u8>> {
+        let mut copy = Zeroizing::new(vec![0u8; self.len]);
+        if self.len > 0 {
+            // SAFETY: `data` is valid for `len` bytes per the caller; `copy` is ours.
+            unsafe { ptr::copy_nonoverlapping(self.data, copy.as_mut_ptr(), self.len) };
         }
-        // SAFETY: per the caller; a Uint32Array's byte offset is a multiple of 4.
-        unsafe { slice::from_raw_parts(self.data.cast::<u32>(), self.len / 4) }
+        copy
+    }
+
+    /// The `u32`s of a `Uint32Array` view, copied once: batch lengths are read only from the copy
+    /// (a `SharedArrayBuffer` could change between a check and a use).
+    ///
+    /// # Safety
+    /// The memory must be alive for the duration of the call; the view must come from a
+    /// `Uint32Array` (aligned).
+    unsafe fn u32s_copy(self) -> Vec<u32> {
+        let n = self.len / 4;
+        let mut copy = vec![0u32; n];
+        if n > 0 {
+            // SAFETY: per the caller; a Uint32Array's byte offset is a multiple of 4.
+            unsafe { ptr::copy_nonoverlapping(self.data.cast::<u32>(), copy.as_mut_ptr(), n) };
+        }
+        copy
+    }
+
+    /// The view as a buffer this call may write: refused when shared.
+    fn writable(self, name: &str) -> Outcome<Self> {
+        if self.shared {
+            return Err(Failure::input(&format!(
+                "{name} must not be backed by a SharedArrayBuffer"
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// Bytes a call reads: the view itself, or a copy when the view is shared.
+enum Input {
+    View(View),
+    Copy(Zeroizing<Vec<u8>>),
+}
+
+impl Input {
+    /// # Safety
+    /// The view's memory must be alive for the duration of the call.
+    unsafe fn of(view: View) -> Self {
+        if view.shared {
+            // SAFETY: per the caller.
+            Self::Copy(unsafe { view.copy() })
+        } else {
+            Self::View(view)
+        }
+    }
+
+    /// # Safety
+    /// As for [`View::bytes`] when not copied.
+    unsafe fn bytes(&self) -> &[u8] {
+        match self {
+            // SAFETY: per the caller.
+            Self::View(view) => unsafe { view.bytes() },
+            Self::Copy(copy) => copy,
+        }
     }
 }
 
@@ -320,6 +389,7 @@ unsafe fn typed(
     let mut actual = -1;
     let mut length = 0usize;
     let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
     // SAFETY: fails with a status for anything that is not a typed array.
     let status = unsafe {
         sys::napi_get_typedarray_info(
@@ -328,7 +398,7 @@ unsafe fn typed(
             &mut actual,
             &mut length,
             &mut data,
-            ptr::null_mut(),
+            &mut buffer,
             ptr::null_mut(),
         )
     };
@@ -345,6 +415,11 @@ unsafe fn typed(
     } else {
         1
     };
+    // `napi_is_arraybuffer` is false for a SharedArrayBuffer.
+    let mut plain = false;
+    // SAFETY: a plain N-API query on the typed array's buffer.
+    let status = unsafe { sys::napi_is_arraybuffer(env, buffer, &mut plain) };
+    let shared = status != sys::Status::napi_ok || !plain;
     let data = if length == 0 {
         NonNull::<u32>::dangling().as_ptr().cast()
     } else {
@@ -353,6 +428,7 @@ unsafe fn typed(
     Ok(View {
         data,
         len: length * width,
+        shared,
     })
 }
 
@@ -385,15 +461,30 @@ unsafe fn finish(env: sys::napi_env, outcome: Outcome<()>) -> sys::napi_value {
     }
 }
 
+/// The failure standing for a panic, which must never cross an `extern "C"` boundary (it would
+/// abort the process). A last line of defence: no input is meant to reach one.
+fn panicked() -> Failure {
+    Failure {
+        code: "ERR_SIFREDB_BACKEND",
+        message: "internal error in the native addon (a panic was caught)".to_owned(),
+        index: None,
+    }
+}
+
+/// Runs `f`, turning a panic into [`panicked`].
+fn guarded<T>(f: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panicked()))
+}
+
 /// Runs a callback's body on its first `N` arguments (missing ones are `undefined`); a failure is
-/// thrown.
+/// thrown, and so is a panic (as `ERR_SIFREDB_BACKEND`).
 unsafe fn callback<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
     body: impl FnOnce([sys::napi_value; N]) -> Outcome<()>,
 ) -> sys::napi_value {
     // SAFETY: per the caller, `env` and `info` are those of the running callback.
-    unsafe { finish(env, body(args::<N>(env, info))) }
+    unsafe { finish(env, guarded(|| body(args::<N>(env, info)))) }
 }
 
 /// `seal(cipher, envelope)`: seals in place; `envelope` holds `type_tag ‖ value` at the plaintext
@@ -403,7 +494,7 @@ unsafe extern "C" fn seal(env: sys::napi_env, info: sys::napi_callback_info) -> 
     unsafe {
         callback(env, info, |[h, out]| {
             let cipher = cipher_arg(env, h)?;
-            let out = typed(env, out, U8, "envelope")?;
+            let out = typed(env, out, U8, "envelope")?.writable("envelope")?;
             cipher.seal_in_place(out.bytes_mut())?;
             Ok(())
         })
@@ -418,8 +509,11 @@ unsafe extern "C" fn open(env: sys::napi_env, info: sys::napi_callback_info) -> 
         callback(env, info, |[h, envelope, out]| {
             let cipher = cipher_arg(env, h)?;
             let envelope = typed(env, envelope, U8, "envelope")?;
-            let out = typed(env, out, U8, "out")?;
+            let out = typed(env, out, U8, "out")?.writable("out")?;
             disjoint(envelope, out)?;
+            // A shared envelope is copied first: the header check, authentication and decryption
+            // then read the same bytes.
+            let envelope = Input::of(envelope);
             // `decrypt_into` checks the header, then that `out` is exactly the plaintext length.
             cipher.decrypt_into(envelope.bytes(), out.bytes_mut())?;
             Ok(())
@@ -437,9 +531,10 @@ unsafe fn records(
     unsafe {
         callback(env, info, |[h, buf, lens]| {
             let cipher = cipher_arg(env, h)?;
-            let (buf, lens) = (typed(env, buf, U8, "buf")?, typed(env, lens, U32, "lens")?);
+            let buf = typed(env, buf, U8, "buf")?.writable("buf")?;
+            let lens = typed(env, lens, U32, "lens")?;
             disjoint(buf, lens)?;
-            op(cipher.as_ref(), buf.bytes_mut(), lens.u32s())?;
+            op(cipher.as_ref(), buf.bytes_mut(), &lens.u32s_copy())?;
             Ok(())
         })
     }
@@ -472,16 +567,16 @@ unsafe extern "C" fn seal_from(
     unsafe {
         callback(env, info, |[h, input, lens, output]| {
             let cipher = cipher_arg(env, h)?;
-            let input = typed(env, input, U8, "input")?;
+            let input = typed(env, input, U8, "input")?.writable("input")?;
             let lens = typed(env, lens, U32, "lens")?;
-            let output = typed(env, output, U8, "output")?;
+            let output = typed(env, output, U8, "output")?.writable("output")?;
             disjoint(input, lens)?;
             disjoint(input, output)?;
             disjoint(lens, output)?;
             sifredb_core::seal_records_from(
                 cipher.as_ref(),
                 input.bytes_mut(),
-                lens.u32s(),
+                &lens.u32s_copy(),
                 output.bytes_mut(),
             )?;
             Ok(())
@@ -500,10 +595,11 @@ unsafe extern "C" fn open_into(
             let cipher = cipher_arg(env, h)?;
             let input = typed(env, input, U8, "input")?;
             let lens = typed(env, lens, U32, "lens")?;
-            let output = typed(env, output, U8, "output")?;
+            let output = typed(env, output, U8, "output")?.writable("output")?;
             disjoint(input, output)?;
             disjoint(lens, output)?;
-            cipher.open_records_into(input.bytes(), lens.u32s(), output.bytes_mut())?;
+            let (input, lens) = (Input::of(input), lens.u32s_copy());
+            cipher.open_records_into(input.bytes(), &lens, output.bytes_mut())?;
             Ok(())
         })
     }
@@ -519,9 +615,9 @@ unsafe extern "C" fn reseal_many(
         callback(env, info, |[from, to, input, lens, output]| {
             let from = cipher_arg(env, from)?;
             let to = cipher_arg(env, to)?;
-            let input = typed(env, input, U8, "input")?;
+            let input = typed(env, input, U8, "input")?.writable("input")?;
             let lens = typed(env, lens, U32, "lens")?;
-            let output = typed(env, output, U8, "output")?;
+            let output = typed(env, output, U8, "output")?.writable("output")?;
             disjoint(input, lens)?;
             disjoint(input, output)?;
             disjoint(lens, output)?;
@@ -529,7 +625,7 @@ unsafe extern "C" fn reseal_many(
                 from.as_ref(),
                 to.as_ref(),
                 input.bytes_mut(),
-                lens.u32s(),
+                &lens.u32s_copy(),
                 output.bytes_mut(),
             )?;
             Ok(())
@@ -545,9 +641,9 @@ unsafe extern "C" fn mac(env: sys::napi_env, info: sys::napi_callback_info) -> s
             let key = index_arg(env, h)?;
             let message = typed(env, message, U8, "message")?;
             let bits = uint32(env, bits, "bits")?;
-            let out = typed(env, out, U8, "out")?;
+            let out = typed(env, out, U8, "out")?.writable("out")?;
             disjoint(message, out)?;
-            key.compute_into(message.bytes(), bits, out.bytes_mut())?;
+            key.compute_into(Input::of(message).bytes(), bits, out.bytes_mut())?;
             Ok(())
         })
     }
@@ -617,7 +713,7 @@ unsafe extern "C" fn mac_field(
         callback(env, info, |[h, field, bits, out]| {
             let key = index_arg(env, h)?;
             let bits = uint32(env, bits, "bits")?;
-            let out = typed(env, out, U8, "out")?;
+            let out = typed(env, out, U8, "out")?.writable("out")?;
             let mut kind = 0;
             sys::napi_typeof(env, field, &mut kind);
             if kind == sys::ValueType::napi_string {
@@ -628,7 +724,7 @@ unsafe extern "C" fn mac_field(
             } else {
                 let field = typed(env, field, U8, "field")?;
                 disjoint(field, out)?;
-                key.compute_field_into(field.bytes(), bits, out.bytes_mut())?;
+                key.compute_field_into(Input::of(field).bytes(), bits, out.bytes_mut())?;
                 Ok(())
             }
         })
@@ -647,122 +743,159 @@ unsafe extern "C" fn mac_many(
             let messages = typed(env, messages, U8, "messages")?;
             let lens = typed(env, lens, U32, "lens")?;
             let bits = uint32(env, bits, "bits")?;
-            let out = typed(env, out, U8, "out")?;
+            let out = typed(env, out, U8, "out")?.writable("out")?;
             disjoint(messages, out)?;
             disjoint(lens, out)?;
-            key.compute_records(messages.bytes(), lens.u32s(), bits, out.bytes_mut())?;
+            let (messages, lens) = (Input::of(messages), lens.u32s_copy());
+            key.compute_records(messages.bytes(), &lens, bits, out.bytes_mut())?;
             Ok(())
         })
     }
 }
 
-/// Work of one async call, run on a libuv pool thread.
+/// Work of one async call, run on a libuv pool thread. It owns all its memory: its inputs were
+/// copied on the JS thread when the call was made, and its result is copied into the caller's
+/// buffer on the JS thread when it completes (after checking that buffer is still attached and as
+/// long). JavaScript may detach, resize or free its buffers meanwhile; the thread pool never sees
+/// them.
 enum Work {
     Seal {
         cipher: SharedCipher,
-        buf: View,
+        buf: Zeroizing<Vec<u8>>,
         lens: Vec<u32>,
     },
     Open {
         cipher: SharedCipher,
-        buf: View,
+        buf: Zeroizing<Vec<u8>>,
         lens: Vec<u32>,
     },
     SealFrom {
         cipher: SharedCipher,
-        input: View,
+        input: Zeroizing<Vec<u8>>,
         lens: Vec<u32>,
-        output: View,
+        output: Vec<u8>,
     },
     OpenInto {
         cipher: SharedCipher,
-        input: View,
+        input: Vec<u8>,
         lens: Vec<u32>,
-        output: View,
+        output: Zeroizing<Vec<u8>>,
     },
     Reseal {
         from: SharedCipher,
         to: SharedCipher,
-        input: View,
+        input: Zeroizing<Vec<u8>>,
         lens: Vec<u32>,
-        output: View,
+        output: Vec<u8>,
     },
 }
 
 impl Work {
-    /// # Safety
-    /// The views must be alive and exclusively ours (the module's contract, plus the references
-    /// held by the [`Job`]).
-    unsafe fn run(&mut self) -> Result<(), BatchError> {
-        // SAFETY: per the caller.
-        unsafe {
-            match self {
-                Self::Seal { cipher, buf, lens } => cipher.seal_records(buf.bytes_mut(), lens),
-                Self::Open { cipher, buf, lens } => cipher.open_records(buf.bytes_mut(), lens),
-                Self::SealFrom {
-                    cipher,
-                    input,
-                    lens,
-                    output,
-                } => sifredb_core::seal_records_from(
-                    cipher.as_ref(),
-                    input.bytes_mut(),
-                    lens,
-                    output.bytes_mut(),
-                ),
-                Self::OpenInto {
-                    cipher,
-                    input,
-                    lens,
-                    output,
-                } => cipher.open_records_into(input.bytes(), lens, output.bytes_mut()),
-                Self::Reseal {
-                    from,
-                    to,
-                    input,
-                    lens,
-                    output,
-                } => sifredb_core::reseal_records(
-                    from.as_ref(),
-                    to.as_ref(),
-                    input.bytes_mut(),
-                    lens,
-                    output.bytes_mut(),
-                ),
+    /// Runs the batch on memory the work owns; the inputs are dropped (wiped) on this thread.
+    fn run(&mut self) -> Result<(), BatchError> {
+        match self {
+            Self::Seal { cipher, buf, lens } => cipher.seal_records(buf, lens),
+            Self::Open { cipher, buf, lens } => cipher.open_records(buf, lens),
+            Self::SealFrom {
+                cipher,
+                input,
+                lens,
+                output,
+            } => {
+                let result = sifredb_core::seal_records_from(cipher.as_ref(), input, lens, output);
+                drop(std::mem::take(input));
+                result
             }
+            Self::OpenInto {
+                cipher,
+                input,
+                lens,
+                output,
+            } => {
+                let result = cipher.open_records_into(input, lens, output);
+                drop(std::mem::take(input));
+                result
+            }
+            Self::Reseal {
+                from,
+                to,
+                input,
+                lens,
+                output,
+            } => {
+                let result =
+                    sifredb_core::reseal_records(from.as_ref(), to.as_ref(), input, lens, output);
+                drop(std::mem::take(input));
+                result
+            }
+        }
+    }
+
+    /// The bytes to hand back to the caller's buffer.
+    fn result(&self) -> &[u8] {
+        match self {
+            Self::Seal { buf, .. } | Self::Open { buf, .. } => buf,
+            Self::SealFrom { output, .. } | Self::Reseal { output, .. } => output,
+            Self::OpenInto { output, .. } => output,
         }
     }
 }
 
-/// One async call in flight: its work, the references keeping its buffers alive, its promise.
+/// One async call in flight: its work, a reference to the buffer receiving its result, its
+/// promise.
 struct Job {
     work: Work,
-    result: Result<(), BatchError>,
-    refs: Vec<sys::napi_ref>,
+    result: Outcome<()>,
+    target: sys::napi_ref,
     deferred: sys::napi_deferred,
     handle: sys::napi_async_work,
 }
 
 unsafe extern "C" fn execute(_env: sys::napi_env, data: *mut c_void) {
-    // SAFETY: `data` is the `Job` boxed by `queue`; only this thread touches it until `complete`,
-    // and its buffers are pinned by references and reserved to it by the module's contract.
+    // SAFETY: `data` is the `Job` boxed by `queue`; only this thread touches it until `complete`.
+    // The work owns all the memory it touches.
     let job = unsafe { &mut *data.cast::<Job>() };
-    job.result = unsafe { job.work.run() };
+    job.result = guarded(|| job.work.run().map_err(Failure::from));
+}
+
+/// Copies `bytes` into the typed array `target`, if it is still an attached, unshared `Uint8Array`
+/// of exactly that length (JavaScript may have detached or resized it meanwhile).
+unsafe fn deliver(env: sys::napi_env, target: sys::napi_ref, bytes: &[u8]) -> Outcome<()> {
+    let mut value = ptr::null_mut();
+    // SAFETY: N-API calls on the JS thread; `target` is a live reference.
+    let view = unsafe {
+        if sys::napi_get_reference_value(env, target, &mut value) != sys::Status::napi_ok
+            || value.is_null()
+        {
+            return Err(Failure::input("the batch's output buffer is gone"));
+        }
+        typed(env, value, U8, "output")?
+    };
+    if view.shared || view.len != bytes.len() {
+        return Err(Failure::input(
+            "the batch's output buffer was detached or resized while the batch ran",
+        ));
+    }
+    if !bytes.is_empty() {
+        // SAFETY: `view` was just read on the JS thread: attached, `len` bytes, not shared, and no
+        // JavaScript runs during this copy.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), view.data, bytes.len()) };
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn complete(env: sys::napi_env, status: sys::napi_status, data: *mut c_void) {
     // SAFETY: on the JS thread, after `execute` (or instead of it when cancelled); we own the box.
     unsafe {
-        let job = Box::from_raw(data.cast::<Job>());
-        for reference in &job.refs {
-            sys::napi_delete_reference(env, *reference);
-        }
-        sys::napi_delete_async_work(env, job.handle);
+        let mut job = Box::from_raw(data.cast::<Job>());
+        let result = std::mem::replace(&mut job.result, Ok(()));
         let outcome: Outcome<()> = if status == sys::Status::napi_cancelled {
             Err(Failure::input("the batch was cancelled"))
         } else {
-            job.result.map_err(Failure::from)
+            result.and_then(|()| guarded(|| deliver(env, job.target, job.work.result())))
         };
+        sys::napi_delete_reference(env, job.target);
+        sys::napi_delete_async_work(env, job.handle);
         match outcome {
             Ok(()) => {
                 let mut undefined = ptr::null_mut();
@@ -773,27 +906,22 @@ unsafe extern "C" fn complete(env: sys::napi_env, status: sys::napi_status, data
                 sys::napi_reject_deferred(env, job.deferred, error_value(env, &failure));
             }
         }
+        // The work's memory (plaintexts wiped) is freed here.
     }
 }
 
-/// Pins `values` with references, queues `work` on the thread pool and returns its promise.
+/// Queues `work` on the thread pool, its result to be copied into `target` (a checked, unshared
+/// `Uint8Array`); returns the promise.
 unsafe fn queue(
     env: sys::napi_env,
     work: Work,
-    pinned: &[sys::napi_value],
+    target: sys::napi_value,
 ) -> Outcome<sys::napi_value> {
     // SAFETY: N-API calls on the JS thread; every early return releases what was created.
     unsafe {
-        let mut refs = Vec::with_capacity(pinned.len());
-        for &value in pinned {
-            let mut reference = ptr::null_mut();
-            if sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok {
-                for r in refs {
-                    sys::napi_delete_reference(env, r);
-                }
-                return Err(Failure::input("cannot pin a batch buffer"));
-            }
-            refs.push(reference);
+        let mut reference = ptr::null_mut();
+        if sys::napi_create_reference(env, target, 1, &mut reference) != sys::Status::napi_ok {
+            return Err(Failure::input("cannot keep a batch buffer"));
         }
         let mut promise = ptr::null_mut();
         let mut deferred = ptr::null_mut();
@@ -801,7 +929,7 @@ unsafe fn queue(
         let job = Box::into_raw(Box::new(Job {
             work,
             result: Ok(()),
-            refs,
+            target: reference,
             deferred: ptr::null_mut(),
             handle: ptr::null_mut(),
         }));
@@ -819,18 +947,14 @@ unsafe fn queue(
             ) == sys::Status::napi_ok;
         if !created {
             let job = Box::from_raw(job);
-            for r in job.refs {
-                sys::napi_delete_reference(env, r);
-            }
+            sys::napi_delete_reference(env, job.target);
             return Err(Failure::input("cannot start a batch"));
         }
         (*job).deferred = deferred;
         (*job).handle = handle;
         if sys::napi_queue_async_work(env, handle) != sys::Status::napi_ok {
             let job = Box::from_raw(job);
-            for r in job.refs {
-                sys::napi_delete_reference(env, r);
-            }
+            sys::napi_delete_reference(env, job.target);
             sys::napi_delete_async_work(env, handle);
             return Err(Failure::input("cannot queue a batch"));
         }
@@ -854,91 +978,106 @@ unsafe fn callback_async<const N: usize>(
     body: impl FnOnce([sys::napi_value; N]) -> Outcome<sys::napi_value>,
 ) -> sys::napi_value {
     // SAFETY: as in `callback`.
-    unsafe { finish_async(env, body(args::<N>(env, info))) }
+    unsafe { finish_async(env, guarded(|| body(args::<N>(env, info)))) }
 }
 
-/// `sealManyAsync` and `openManyAsync`: the `work` made from the arguments, queued.
-unsafe fn records_async(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-    work: fn(SharedCipher, View, Vec<u32>) -> Work,
-) -> sys::napi_value {
-    // SAFETY: as in `open`; `buf` is pinned and reserved per the module's contract, `lens` copied.
+/// Copies `view` for the thread pool and wipes the caller's copy (it holds plaintexts).
+///
+/// # Safety
+/// On the JS thread, during the call that received `view`; `view` is not shared.
+unsafe fn take_plaintexts(view: View) -> Zeroizing<Vec<u8>> {
+    // SAFETY: per the caller.
     unsafe {
-        callback_async(env, info, |[h, buf_value, lens]| {
-            let cipher = cipher_arg(env, h)?.clone();
-            let buf = typed(env, buf_value, U8, "buf")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            queue(env, work(cipher, buf, lens), &[buf_value])
-        })
+        let copy = view.copy();
+        zeroize_bytes(view.bytes_mut());
+        copy
     }
 }
 
-/// `sealManyAsync(cipher, buf, plaintextLens)`: `sealMany` on the thread pool; a promise.
+/// `sealManyAsync(cipher, buf, plaintextLens)`: `sealMany` on the thread pool; a promise. `buf` is
+/// copied and wiped at once, and receives the envelopes when the promise resolves.
 unsafe extern "C" fn seal_many_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: called by N-API with this callback's env and arguments.
+    // SAFETY: N-API use on this callback's env and arguments; the work gets copies.
     unsafe {
-        records_async(env, info, |cipher, buf, lens| Work::Seal {
-            cipher,
-            buf,
-            lens,
+        callback_async(env, info, |[h, buf_value, lens]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let buf = typed(env, buf_value, U8, "buf")?.writable("buf")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s_copy();
+            let buf = take_plaintexts(buf);
+            queue(env, Work::Seal { cipher, buf, lens }, buf_value)
         })
     }
 }
 
-/// `openManyAsync(cipher, buf, envelopeLens)`: `openMany` on the thread pool; a promise.
+/// `openManyAsync(cipher, buf, envelopeLens)`: `openMany` on the thread pool; a promise. `buf`
+/// receives the plaintexts when the promise resolves.
 unsafe extern "C" fn open_many_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: as in `seal_many_async`.
     unsafe {
-        records_async(env, info, |cipher, buf, lens| Work::Open {
-            cipher,
-            buf,
-            lens,
+        callback_async(env, info, |[h, buf_value, lens]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let buf = typed(env, buf_value, U8, "buf")?.writable("buf")?;
+            let lens = typed(env, lens, U32, "lens")?.u32s_copy();
+            let buf = buf.copy();
+            queue(env, Work::Open { cipher, buf, lens }, buf_value)
         })
     }
 }
 
-/// `sealFromAsync` and `openIntoAsync`: the `work` made from the arguments, queued.
-unsafe fn staged_async(
+/// The arguments of a staged async call: the input copied, the lengths copied, and a zeroed
+/// output of the caller's output length (which receives it when the promise resolves).
+struct Staged {
+    input: View,
+    lens: Vec<u32>,
+    output_len: usize,
+}
+
+/// Reads `input, lens, output` of a staged async call (`output` must be writable and disjoint).
+unsafe fn staged(
     env: sys::napi_env,
-    info: sys::napi_callback_info,
-    work: fn(SharedCipher, View, Vec<u32>, View) -> Work,
-) -> sys::napi_value {
-    // SAFETY: as in `records_async`; `input` and `output` are checked to be disjoint.
+    input: sys::napi_value,
+    lens: sys::napi_value,
+    output: sys::napi_value,
+) -> Outcome<Staged> {
+    // SAFETY: N-API use on the JS thread with this callback's arguments.
     unsafe {
-        callback_async(env, info, |[h, input_value, lens, output_value]| {
-            let cipher = cipher_arg(env, h)?.clone();
-            let input = typed(env, input_value, U8, "input")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            let output = typed(env, output_value, U8, "output")?;
-            disjoint(input, output)?;
-            queue(
-                env,
-                work(cipher, input, lens, output),
-                &[input_value, output_value],
-            )
+        let input = typed(env, input, U8, "input")?;
+        let lens = typed(env, lens, U32, "lens")?.u32s_copy();
+        let output = typed(env, output, U8, "output")?.writable("output")?;
+        disjoint(input, output)?;
+        Ok(Staged {
+            input,
+            lens,
+            output_len: output.len,
         })
     }
 }
 
 /// `sealFromAsync(cipher, input, plaintextLens, output)`: `sealFrom` on the thread pool; a promise.
+/// `input` is copied and wiped at once.
 unsafe extern "C" fn seal_from_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: called by N-API with this callback's env and arguments.
+    // SAFETY: as in `seal_many_async`.
     unsafe {
-        staged_async(env, info, |cipher, input, lens, output| Work::SealFrom {
-            cipher,
-            input,
-            lens,
-            output,
+        callback_async(env, info, |[h, input, lens, output_value]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let args = staged(env, input, lens, output_value)?;
+            let input = take_plaintexts(args.input.writable("input")?);
+            let work = Work::SealFrom {
+                cipher,
+                input,
+                lens: args.lens,
+                output: vec![0u8; args.output_len],
+            };
+            queue(env, work, output_value)
         })
     }
 }
@@ -948,13 +1087,18 @@ unsafe extern "C" fn open_into_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `seal_from_async`.
+    // SAFETY: as in `seal_many_async`.
     unsafe {
-        staged_async(env, info, |cipher, input, lens, output| Work::OpenInto {
-            cipher,
-            input,
-            lens,
-            output,
+        callback_async(env, info, |[h, input, lens, output_value]| {
+            let cipher = cipher_arg(env, h)?.clone();
+            let args = staged(env, input, lens, output_value)?;
+            let work = Work::OpenInto {
+                cipher,
+                input: args.input.copy().to_vec(),
+                lens: args.lens,
+                output: Zeroizing::new(vec![0u8; args.output_len]),
+            };
+            queue(env, work, output_value)
         })
     }
 }
@@ -964,26 +1108,20 @@ unsafe extern "C" fn reseal_many_async(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    // SAFETY: as in `records_async`; `input` and `output` are checked to be disjoint.
+    // SAFETY: as in `seal_many_async`.
     unsafe {
-        callback_async(env, info, |[from, to, input_value, lens, output_value]| {
+        callback_async(env, info, |[from, to, input, lens, output_value]| {
             let from = cipher_arg(env, from)?.clone();
             let to = cipher_arg(env, to)?.clone();
-            let input = typed(env, input_value, U8, "input")?;
-            let lens = typed(env, lens, U32, "lens")?.u32s().to_vec();
-            let output = typed(env, output_value, U8, "output")?;
-            disjoint(input, output)?;
-            queue(
-                env,
-                Work::Reseal {
-                    from,
-                    to,
-                    input,
-                    lens,
-                    output,
-                },
-                &[input_value, output_value],
-            )
+            let args = staged(env, input, lens, output_value)?;
+            let work = Work::Reseal {
+                from,
+                to,
+                input: args.input.copy(),
+                lens: args.lens,
+                output: vec![0u8; args.output_len],
+            };
+            queue(env, work, output_value)
         })
     }
 }

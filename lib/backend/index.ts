@@ -1,16 +1,18 @@
+/**
+ * The default backend in Node, Bun and Deno: `SIFREDB_BACKEND=native|js` forces one; otherwise the
+ * native addon when it loads, else pure JS. A missing or incompatible binary (no prebuilt package for
+ * the platform, a glibc too old, a bundler that dropped the `.node` file, Deno without --allow-ffi)
+ * must never crash an import, so the automatic mode falls back and keeps the reason, in our own
+ * words, in {@link backendError}. Importing this module registers the choice; it is made on first use.
+ */
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { type BackendChoice, defaultBackendChoice, getBackend, registerBackendChooser } from './default.js';
+import { readEnv } from './env.js';
 import { jsBackend } from './js/index.js';
 import { loadNativeBackend } from './native.js';
-import type { Backend, BackendName } from './types.js';
 
-/**
- * Picks the backend once, at import: `SIFREDB_BACKEND=native|js` forces one; otherwise the native
- * addon when it loads, else pure JS. A missing or incompatible binary (no prebuilt package for the
- * platform, a glibc too old, a bundler that dropped the `.node` file) must never crash an import, so
- * the automatic mode falls back silently and keeps the reason in {@link backendError}.
- */
-async function selectBackend(): Promise<{ backend: Backend; error: Error | undefined }> {
-  const requested = (process.env.SIFREDB_BACKEND ?? '').trim().toLowerCase();
+function chooseBackend(): BackendChoice {
+  const requested = (readEnv('SIFREDB_BACKEND') ?? '').trim().toLowerCase();
   if (requested === 'js') return { backend: jsBackend, error: undefined };
   if (requested !== '' && requested !== 'native' && requested !== 'auto') {
     throw new SifreDBError(
@@ -18,7 +20,7 @@ async function selectBackend(): Promise<{ backend: Backend; error: Error | undef
       `SIFREDB_BACKEND must be "native", "js" or "auto", got ${JSON.stringify(requested)}`,
     );
   }
-  const native = await loadNativeBackend();
+  const native = loadNativeBackend();
   if (native.backend) return { backend: native.backend, error: undefined };
   if (requested === 'native') {
     throw new SifreDBError(
@@ -30,17 +32,7 @@ async function selectBackend(): Promise<{ backend: Backend; error: Error | undef
   return { backend: jsBackend, error: native.error };
 }
 
-const selected = await selectBackend();
+registerBackendChooser(chooseBackend);
 
-/** The backend every API object uses unless given another one. */
-export function getBackend(): Backend {
-  return selected.backend;
-}
-
-/** `'native'` or `'js'`: the backend in use. */
-export const backend: BackendName = selected.backend.name;
-
-/** Why the native addon did not load when the pure-JS backend was chosen automatically; `undefined` otherwise. */
-export const backendError: Error | undefined = selected.error;
-
+export { getBackend, defaultBackendChoice };
 export type { Backend, BackendName } from './types.js';

@@ -2,7 +2,8 @@
  * {@link BlindIndex}: equality search over randomized ciphertexts with truncated HMAC-SHA256 terms
  * (docs/FORMAT.md, "Blind index terms").
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { allocOut, utf8Bytes, utf8Length, writeU32BE, writeUtf8 } from '../format/bytes.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { assertWellFormed } from '../format/utf8.js';
@@ -222,7 +223,7 @@ export class BlindIndex<B extends number = number> {
       throw new SifreDBError(ERROR_CODES.input, 'blind index name must be a non-empty string');
     }
     assertWellFormed(name, 'blind index name');
-    if (Buffer.byteLength(name, 'utf8') > 255) {
+    if (utf8Length(name) > 255) {
       throw new SifreDBError(ERROR_CODES.input, 'blind index name must be at most 255 UTF-8 bytes');
     }
     if (!Number.isInteger(bits) || bits < 8 || bits > 256) {
@@ -388,10 +389,10 @@ export class BlindIndex<B extends number = number> {
     if (this.fields.length === 0) {
       // Single field (the usual index): written straight into the message, no intermediate Buffer.
       const text = this.#fieldText(value);
-      const length = Buffer.byteLength(text, 'utf8');
-      const message = Buffer.allocUnsafe(4 + length);
-      message.writeUInt32BE(length, 0);
-      message.write(text, 4, 'utf8');
+      const length = utf8Length(text);
+      const message = allocOut(4 + length);
+      writeU32BE(message, 0, length);
+      writeUtf8(message, text, 4);
       return message;
     }
     const values = this.#fieldValues(value);
@@ -400,13 +401,14 @@ export class BlindIndex<B extends number = number> {
       let text = fieldText(raw, where);
       for (const transform of this.#transforms[i]!) text = transform(text);
       assertWellFormed(text, where);
-      return Buffer.from(text, 'utf8');
+      return utf8Bytes(text);
     });
-    const message = Buffer.allocUnsafe(parts.reduce((n, part) => n + 4 + part.length, 0));
+    const message = allocOut(parts.reduce((n, part) => n + 4 + part.length, 0));
     let offset = 0;
     for (const part of parts) {
-      offset = message.writeUInt32BE(part.length, offset);
-      offset += part.copy(message, offset);
+      writeU32BE(message, offset, part.length);
+      message.set(part, offset + 4);
+      offset += 4 + part.length;
       part.fill(0);
     }
     return message;

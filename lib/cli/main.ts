@@ -3,6 +3,8 @@
  * The `sifredb` command line. Each command lives in its own module; this file dispatches, prints
  * help, and turns errors into one clear line and an exit code (docs/CLI.md).
  */
+// Registers how the default backend is chosen (native addon, else pure JS) for this entry point.
+import '../backend/index.js';
 import { readFileSync } from 'node:fs';
 import { bench } from './bench.js';
 import { type Command, EXIT, exitCodeFor, parse, usageError } from './common.js';

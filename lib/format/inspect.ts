@@ -1,6 +1,7 @@
 /** Key-free inspection of stored values: {@link inspect} and {@link isEncrypted}. */
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { type AlgorithmName, FORMAT_VERSION, parseHeader, TAG_LENGTH } from './envelope.js';
+import { ownedBytes } from './bytes.js';
 import { fromText } from './text.js';
 
 /** What {@link inspect} reports about a ciphertext. Nothing here needs (or reveals) a key. */
@@ -27,7 +28,9 @@ export interface CiphertextInfo {
  * text form, `ERR_SIFREDB_INPUT` for anything that is neither bytes nor a string.
  */
 export function envelopeBytes(ciphertext: unknown): Uint8Array {
-  if (ciphertext instanceof Uint8Array) return ciphertext;
+  // Bytes another thread can rewrite are copied once: the header, authentication and decryption
+  // then all read the same bytes.
+  if (ciphertext instanceof Uint8Array) return ownedBytes(ciphertext);
   if (typeof ciphertext === 'string') return fromText(ciphertext);
   throw new SifreDBError(ERROR_CODES.input, 'ciphertext must be a Uint8Array or an "sdb1:" string');
 }

@@ -12,7 +12,7 @@
  * So `42`, `42n` and `'42'` bind to the same bytes (`34 32`): the id as a database driver returns it
  * (number, bigint or text) always matches. Bytes `[0x34, 0x32]` do too.
  */
-import { Buffer } from 'node:buffer';
+import { utf8Bytes } from './bytes.js';
 import { indexedError } from '../backend/batch.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { isWellFormed } from './utf8.js';
@@ -41,15 +41,15 @@ export function encodeRowAd(aad: RowAd): Uint8Array {
   if (aad instanceof Uint8Array) return aad;
   if (typeof aad === 'string') {
     if (!isWellFormed(aad)) throw new SifreDBError(ERROR_CODES.input, 'aad contains a lone surrogate');
-    return Buffer.from(aad, 'utf8');
+    return utf8Bytes(aad);
   }
   if (typeof aad === 'number') {
     if (!Number.isSafeInteger(aad)) {
       throw new SifreDBError(ERROR_CODES.input, 'aad must be a safe integer when a number (use a bigint or a string)');
     }
-    return Buffer.from(String(aad === 0 ? 0 : aad), 'latin1');
+    return utf8Bytes(String(aad === 0 ? 0 : aad));
   }
-  if (typeof aad === 'bigint') return Buffer.from(aad.toString(10), 'latin1');
+  if (typeof aad === 'bigint') return utf8Bytes(aad.toString(10));
   throw new SifreDBError(ERROR_CODES.input, 'aad must be a string, a Uint8Array, a number or a bigint');
 }
 

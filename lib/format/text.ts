@@ -2,7 +2,8 @@
  * The text form for TEXT/VARCHAR columns: `sdb1:` ‖ unpadded base64url of the binary envelope
  * (docs/FORMAT.md, "Text form"). Recognisable at a glance and parseable without keys.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { fromBase64Url, toBase64Url } from './bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 
 /** Prefix of every text-form ciphertext; `1` is the text-form version. */
@@ -12,7 +13,7 @@ const TEXT_FORM = /^sdb1:[A-Za-z0-9_-]+$/;
 
 /** Encodes a binary envelope in the text form. */
 export function toText(envelope: Uint8Array): string {
-  return TEXT_PREFIX + Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('base64url');
+  return TEXT_PREFIX + toBase64Url(envelope);
 }
 
 /**
@@ -31,10 +32,8 @@ export function fromText(text: string): Buffer {
     );
   }
   const encoded = text.slice(TEXT_PREFIX.length);
-  const bytes = Buffer.from(encoded, 'base64url');
-  // Node's decoder is lenient (ignores a dangling character or non-zero spare bits); re-encoding
-  // catches both.
-  if (bytes.toString('base64url') !== encoded) {
+  const bytes = fromBase64Url(encoded);
+  if (bytes === undefined) {
     throw new SifreDBError(ERROR_CODES.format, 'malformed text-form ciphertext: non-canonical base64url');
   }
   return bytes;

@@ -2,7 +2,8 @@
  * Typed values inside the plaintext: `type tag (1 byte) ‖ value bytes` (docs/FORMAT.md, "Plaintext"),
  * so that a number comes back as a number, a Date as a Date, and so on.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { allocSecret, equalBytes, viewOf } from './bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { assertWellFormed, decodeUtf8 } from './utf8.js';
 
@@ -62,7 +63,7 @@ const BIGINT_TEXT = /^-?(0|[1-9][0-9]*)$/;
  * 8 KiB pool (readable through any other pooled Buffer's `.buffer`); the vault zeroes them after use.
  */
 function secretBytes(n: number): Buffer {
-  return Buffer.allocUnsafeSlow(n);
+  return allocSecret(n);
 }
 
 function float64(n: number): Buffer {
@@ -70,10 +71,10 @@ function float64(n: number): Buffer {
   // Every NaN is stored as the one canonical quiet NaN, so DeterministicVault gives one ciphertext
   // for NaN whatever payload the engine produced.
   if (Number.isNaN(n)) {
-    out.writeUInt32BE(0x7ff80000, 0);
-    out.writeUInt32BE(0, 4);
+    viewOf(out).setUint32(0, 0x7ff80000);
+    viewOf(out).setUint32(4, 0);
   } else {
-    out.writeDoubleBE(n, 0);
+    viewOf(out).setFloat64(0, n);
   }
   return out;
 }
@@ -159,7 +160,7 @@ export function encodeValue(value: EncryptableValue): EncodedValue {
     case 'bigint': {
       const text = value.toString(10);
       const data = secretBytes(text.length);
-      data.write(text, 'latin1');
+      for (let i = 0; i < text.length; i++) data[i] = text.charCodeAt(i);
       return { tag: VALUE_TAG.bigint, data };
     }
     case 'boolean': {
@@ -263,9 +264,10 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
       return decodeUtf8(body, 'decrypted string');
     case VALUE_TAG.number:
       if (body.length !== 8) throw malformed('number');
-      return body.readDoubleBE(0);
+      return viewOf(body).getFloat64(0);
     case VALUE_TAG.bigint: {
-      const text = body.toString('latin1');
+      let text = '';
+      for (let i = 0; i < body.length; i++) text += String.fromCharCode(body[i]!);
       if (!BIGINT_TEXT.test(text)) throw malformed('bigint');
       return BigInt(text);
     }
@@ -274,7 +276,7 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
       return body[0] === 1;
     case VALUE_TAG.date: {
       if (body.length !== 8) throw malformed('Date');
-      const date = new Date(body.readDoubleBE(0));
+      const date = new Date(viewOf(body).getFloat64(0));
       if (Number.isNaN(date.getTime())) throw malformed('Date');
       return date;
     }
@@ -296,7 +298,7 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
  */
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+    return a instanceof Uint8Array && b instanceof Uint8Array && equalBytes(a, b);
   }
   if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) return JSON.stringify(a) === JSON.stringify(b);

@@ -2,8 +2,8 @@
  * {@link Keyring}: the loaded root keys of a provider (or of every tenant of a router), imported into
  * the backend, and a bounded cache of the per-context handles derived from them.
  */
-import { Buffer } from 'node:buffer';
-import { getBackend } from '../backend/index.js';
+import { utf8Bytes } from '../format/bytes.js';
+import { getBackend } from '../backend/default.js';
 import type { Backend, BlindIndexHandle, CipherHandle, RandomizedAlgorithmId, RootKeyHandle } from '../backend/types.js';
 import { ALGORITHM } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
@@ -302,7 +302,7 @@ export class Keyring {
     const id = `${v}:${indexName}`;
     return (
       (this.#cache.get(ctx.key, id) as BlindIndexHandle | undefined) ??
-      this.#derive(id, ctx, v, (root) => root.blindIndex(ctx.bytes, Buffer.from(indexName, 'utf8')))
+      this.#derive(id, ctx, v, (root) => root.blindIndex(ctx.bytes, utf8Bytes(indexName)))
     );
   }
 

@@ -26,7 +26,9 @@ export interface FileLockOptions {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_STALE_MS = 30_000;
-const HOST = hostname();
+// Read when a lock is taken, not at import: Deno asks for --allow-sys to read it.
+let host: string | undefined;
+const HOST = (): string => (host ??= hostname());
 
 interface LockOwner {
   pid?: unknown;
@@ -62,7 +64,7 @@ function isAbandoned(text: string, ageMs: number, staleMs: number): boolean {
   if (typeof owner !== 'object' || owner === null || !Number.isSafeInteger(owner.pid) || (owner.pid as number) <= 0) {
     return ageMs > staleMs;
   }
-  if (owner.hostname !== HOST) return false;
+  if (owner.hostname !== HOST()) return false;
   return processIsGone(owner.pid as number);
 }
 
@@ -141,7 +143,7 @@ export async function withFileLock<T>(path: string, options: FileLockOptions, op
     }
     try {
       try {
-        await handle.writeFile(JSON.stringify({ pid: process.pid, hostname: HOST, createdAt: new Date().toISOString() }));
+        await handle.writeFile(JSON.stringify({ pid: process.pid, hostname: HOST(), createdAt: new Date().toISOString() }));
       } finally {
         await handle.close();
       }

@@ -1,5 +1,6 @@
 /** Validation of root-key material and versions, shared by the key providers and the keyring. Internal. */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { copyBytes, fromBase64Url } from '../format/bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { KeyStatus } from './provider.js';
 
@@ -32,18 +33,14 @@ export function isKeyStatus(status: unknown): status is KeyStatus {
 export function decodeKeyMaterial(material: unknown, what: string): Buffer {
   let bytes: Buffer;
   if (material instanceof Uint8Array) {
-    bytes = Buffer.allocUnsafeSlow(material.length);
-    bytes.set(material);
+    bytes = copyBytes(material);
   } else if (typeof material === 'string') {
     const text = material.trim();
     if (!BASE64.test(text)) {
       throw new SifreDBError(ERROR_CODES.key, `${what} is not valid base64`);
     }
-    const encoding = text.includes('-') || text.includes('_') ? 'base64url' : 'base64';
-    const room = Buffer.allocUnsafeSlow(Buffer.byteLength(text, encoding));
-    const written = room.write(text, encoding);
-    bytes = room.subarray(0, written);
-    room.fill(0, written);
+    // Standard base64 is base64url with two other letters; padding carries no bits.
+    bytes = fromBase64Url(text.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_'), false)!;
   } else {
     throw new SifreDBError(ERROR_CODES.key, `${what} must be a Uint8Array or a base64 string`);
   }

@@ -1,5 +1,5 @@
 /** {@link StaticKeyProvider}: root keys given in code or an environment variable. */
-import { randomBytes } from 'node:crypto';
+import { allocSecret, fillRandom } from '../format/bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { decodeKeyMaterial, isKeyStatus, isKeyVersion, type KeyMaterial } from './material.js';
 import type { KeyProvider, KeyStatus, KeyVersionInfo } from './provider.js';
@@ -87,7 +87,7 @@ export class StaticKeyProvider implements KeyProvider {
 
   /** A provider with one fresh random version 1 — handy for tests and examples; nothing is persisted. */
   static generate(): StaticKeyProvider {
-    const key = randomBytes(32);
+    const key = fillRandom(allocSecret(32));
     try {
       return new StaticKeyProvider(key);
     } finally {
@@ -118,7 +118,7 @@ export class StaticKeyProvider implements KeyProvider {
     if (!isKeyVersion(version)) throw new SifreDBError(ERROR_CODES.key, 'no key version left to rotate to');
     this.#entries.set(version, {
       info: Object.freeze({ version, createdAt: new Date(), status: 'active' as const }),
-      key: randomBytes(32),
+      key: fillRandom(allocSecret(32)),
     });
     this.#current = version;
     return version;

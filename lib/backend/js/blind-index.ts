@@ -1,7 +1,8 @@
 /** Blind-index handles: truncated HMAC-SHA256 under a per-(context, index) key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
 import type { BlindIndexHandle } from '../types.js';
-import { assertBytes, assertInteger, toBuffer, writeU32BE } from './bytes.js';
+import { assertBytes, assertInteger } from './bytes.js';
+import { toBuffer, writeU32BE } from '../../format/bytes.js';
 import { isWellFormed } from '../../format/well-formed.js';
 
 const utf8 = new TextEncoder();

@@ -10,7 +10,8 @@ import {
   type RandomizedAlgorithmId,
   type TaggedValue,
 } from '../types.js';
-import { allocOut, allocSecret, assertBytes, assertBytesOfLength, concatBytes, toBuffer, wipe, writeU32BE } from './bytes.js';
+import { assertBytes, assertBytesOfLength } from './bytes.js';
+import { allocOut, allocSecret, concatBytes, ownedBytes, toBuffer, wipe, writeU32BE } from '../../format/bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
 import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
@@ -202,7 +203,10 @@ export class RandomizedCipher extends BaseCipher {
     return this.#open(envelope, this.boundAad(rowAd));
   }
 
-  #open(envelope: Uint8Array, aad: Uint8Array): Buffer {
+  #open(input: Uint8Array, aad: Uint8Array): Buffer {
+    assertBytes(input, 'envelope');
+    // Checked, authenticated and decrypted from one snapshot when another thread can rewrite it.
+    const envelope = ownedBytes(input);
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     const bodyStart = HEADER_LENGTH + this.#nonceLength;
     // The plaintext: unpooled (ciphertext outputs above may stay pooled, they are not secret).
@@ -253,7 +257,9 @@ export class DeterministicCipher extends BaseCipher {
     return this.#open(this.#siv, envelope);
   }
 
-  #open(siv: SivWithAd, envelope: Uint8Array): Buffer {
+  #open(siv: SivWithAd, input: Uint8Array): Buffer {
+    assertBytes(input, 'envelope');
+    const envelope = ownedBytes(input);
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     const plaintext = siv.open(envelope.subarray(HEADER_LENGTH));
     if (plaintext === null) throw authError();

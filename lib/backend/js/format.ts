@@ -2,7 +2,8 @@
 import { SifreDBError } from '../../errors.js';
 import { isWellFormed } from '../../format/well-formed.js';
 import { ALGORITHM } from '../types.js';
-import { allocSecret, assertBytes, assertInteger, readU16BE, readU32BE, writeU16BE, writeU32BE } from './bytes.js';
+import { assertBytes, assertInteger } from './bytes.js';
+import { allocSecret, utf8Length, writeUtf8, readU16BE, readU32BE, writeU16BE, writeU32BE } from '../../format/bytes.js';
 
 /** Envelope magic byte, ASCII `S`. */
 export const MAGIC = 0x53;
@@ -106,9 +107,6 @@ export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint
   return info;
 }
 
-const NodeBuffer: typeof Buffer | undefined = (globalThis as { Buffer?: typeof Buffer }).Buffer;
-const utf8 = new TextEncoder();
-
 /**
  * `typeTag ‖ value` as one fresh array (the caller wipes it after use). Strings become UTF-8; a lone
  * surrogate is `ERR_SIFREDB_INPUT` because replacing it with U+FFFD would not round-trip.
@@ -117,17 +115,9 @@ export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
   assertInteger(typeTag, 'typeTag', 0, 255);
   if (typeof value === 'string') {
     if (!isWellFormed(value)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'value contains a lone surrogate');
-    if (NodeBuffer !== undefined) {
-      const out = allocSecret(1 + NodeBuffer.byteLength(value, 'utf8'));
-      out[0] = typeTag;
-      out.write(value, 1, 'utf8');
-      return out;
-    }
-    const bytes = utf8.encode(value);
-    const out = new Uint8Array(1 + bytes.length);
+    const out = allocSecret(1 + utf8Length(value));
     out[0] = typeTag;
-    out.set(bytes, 1);
-    bytes.fill(0);
+    writeUtf8(out, value, 1);
     return out;
   }
   if (!(value instanceof Uint8Array)) {

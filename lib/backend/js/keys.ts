@@ -1,7 +1,8 @@
 /** Root keys and the per-context HKDF derivation of docs/FORMAT.md. */
 import { SifreDBError } from '../../errors.js';
 import { ALGORITHM, type BlindIndexHandle, type CipherHandle, type RandomizedAlgorithmId, type RootKeyHandle } from '../types.js';
-import { assertBytesOfLength, wipe } from './bytes.js';
+import { assertBytesOfLength } from './bytes.js';
+import { wipe } from '../../format/bytes.js';
 import { BlindIndex } from './blind-index.js';
 import { DeterministicCipher, RandomizedCipher } from './ciphers.js';
 import type { Engine } from './engine.js';

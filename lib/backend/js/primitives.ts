@@ -1,7 +1,8 @@
 /** The raw RFC primitives of the pure-JS backend: argument checks around an {@link Engine}. */
 import { SifreDBError } from '../../errors.js';
 import type { Primitives } from '../types.js';
-import { allocOut, allocSecret, assertBytes, assertBytesOfLength, assertInteger, toBuffer } from './bytes.js';
+import { assertBytes, assertBytesOfLength, assertInteger } from './bytes.js';
+import { allocOut, allocSecret, ownedBytes, toBuffer } from '../../format/bytes.js';
 import type { AeadKey, Engine } from './engine.js';
 
 const TAG = 16;
@@ -17,7 +18,9 @@ function seal(aead: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint
   return out;
 }
 
-function open(aead: AeadKey, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer {
+function open(aead: AeadKey, nonce: Uint8Array, input: Uint8Array, aad: Uint8Array): Buffer {
+  // Authenticated and decrypted from one snapshot when another thread can rewrite it.
+  const ciphertextAndTag = ownedBytes(input);
   if (ciphertextAndTag.length < TAG) throw authError();
   const out = allocSecret(ciphertextAndTag.length - TAG);
   if (!aead.open(nonce, ciphertextAndTag, aad, out)) throw authError();
@@ -45,7 +48,7 @@ export function createPrimitives(engine: Engine): Primitives {
       assertBytes(ciphertext, 'ciphertext');
       assertBytes(ad, 'ad');
       if (ciphertext.length < TAG) throw authError();
-      const plaintext = engine.aesSiv(key).withAd(ad).open(ciphertext);
+      const plaintext = engine.aesSiv(key).withAd(ad).open(ownedBytes(ciphertext));
       if (plaintext === null) throw authError();
       return toBuffer(plaintext);
     },

@@ -1,28 +1,41 @@
-/** Picks the engine once per process: node:crypto when the runtime has everything it needs, else @noble. */
+/**
+ * Picks the engine: node:crypto when the runtime has everything it needs, else @noble. node:crypto is
+ * looked up with `process.getBuiltinModule` on first use rather than imported, so this module loads
+ * in browsers and edge runtimes (no `node:` import, nothing read at load) and stays synchronous
+ * everywhere (no top-level await, so `require()` works).
+ */
 import { SifreDBError } from '../../errors.js';
 import type { Engine, EngineName } from './engine.js';
 import { nobleEngine } from './noble-engine.js';
 import { createNodeEngine } from './node-engine.js';
+import { readEnv } from '../env.js';
 
 type NodeCrypto = typeof import('node:crypto');
 
 const REQUIRED_CIPHERS = ['chacha20-poly1305', 'aes-256-cbc', 'aes-256-ecb', 'aes-256-ctr'];
 
-async function loadNodeCrypto(): Promise<NodeCrypto | undefined> {
+function loadNodeCrypto(): NodeCrypto | undefined {
   try {
-    const crypto: NodeCrypto = await import('node:crypto');
+    const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const crypto = process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+    if (crypto === undefined) return undefined;
     // Bun, Deno and OpenSSL builds without ChaCha20 may expose node:crypto with pieces missing.
     const ciphers = new Set(crypto.getCiphers());
     if (typeof crypto.hkdfSync !== 'function' || !REQUIRED_CIPHERS.every((c) => ciphers.has(c))) return undefined;
     return crypto;
   } catch {
-    // Browsers and other runtimes without node:crypto.
     return undefined;
   }
 }
 
-// Top-level await keeps every backend call synchronous while the module graph stays runtime-neutral.
-const nodeEngine: Engine | undefined = await loadNodeCrypto().then((c) => (c ? createNodeEngine(c) : undefined));
+let nodeEngine: Engine | null | undefined;
+function getNodeEngine(): Engine | undefined {
+  if (nodeEngine === undefined) {
+    const crypto = loadNodeCrypto();
+    nodeEngine = crypto === undefined ? null : createNodeEngine(crypto);
+  }
+  return nodeEngine ?? undefined;
+}
 
 /** Engine choice: `auto` prefers node:crypto; env `SIFREDB_JS_IMPL=noble|node` overrides `auto`. */
 export type EngineChoice = EngineName | 'auto';
@@ -31,18 +44,20 @@ export type EngineChoice = EngineName | 'auto';
 export function selectEngine(choice: EngineChoice = 'auto'): Engine {
   let wanted = choice;
   if (wanted === 'auto') {
-    const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-      ?.SIFREDB_JS_IMPL;
+    const fromEnv = readEnv('SIFREDB_JS_IMPL');
     if (fromEnv === 'noble' || fromEnv === 'node') wanted = fromEnv;
     else if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== 'auto') {
       throw new SifreDBError('ERR_SIFREDB_BACKEND', 'SIFREDB_JS_IMPL must be one of node, noble, auto');
     }
   }
   if (wanted === 'noble') return nobleEngine;
-  if (nodeEngine !== undefined) return nodeEngine;
+  const node = getNodeEngine();
+  if (node !== undefined) return node;
   if (wanted === 'node') throw new SifreDBError('ERR_SIFREDB_BACKEND', 'node:crypto is not available in this runtime');
   return nobleEngine;
 }
 
 /** Whether the node:crypto engine can be used in this runtime. */
-export const nodeEngineAvailable: boolean = nodeEngine !== undefined;
+export function nodeEngineAvailable(): boolean {
+  return getNodeEngine() !== undefined;
+}

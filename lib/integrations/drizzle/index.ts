@@ -11,6 +11,8 @@
  * The SifreDB schema stays the single source of truth (the CLI jobs and `sifredb schema sql/check`
  * read it too); the Drizzle table only has to hold its columns, which {@link encryptedTable} checks.
  */
+// Registers how the default backend is chosen (native addon, else pure JS) for this entry point.
+import '../../backend/index.js';
 import {
   Column,
   Param,

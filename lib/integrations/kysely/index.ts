@@ -6,6 +6,8 @@
  * blind index's false positives dropped from the result. Every other use of an encrypted column is
  * refused with `ERR_SIFREDB_INPUT`, so that no query stores plaintext or silently finds nothing.
  */
+// Registers how the default backend is chosen (native addon, else pure JS) for this entry point.
+import '../../backend/index.js';
 import {
   AliasNode,
   AndNode,
