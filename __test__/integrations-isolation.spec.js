@@ -32,8 +32,8 @@ test('the main entry reaches no ORM', (t) => {
 test('each integration is a subpath export with types, and its ORM an optional peer', (t) => {
   for (const [subpath, orm] of [['./drizzle', 'drizzle-orm'], ['./kysely', 'kysely']]) {
     const entry = pkg.exports[subpath];
-    t.truthy(entry?.import && entry?.types, subpath);
-    t.true(graph(join(dist, '..', entry.import)).size > 0);
+    t.truthy(entry?.default && entry?.types, subpath);
+    t.true(graph(join(dist, '..', entry.default)).size > 0);
     t.truthy(pkg.peerDependencies[orm]);
     t.true(pkg.peerDependenciesMeta[orm]?.optional === true);
     t.false(orm in (pkg.dependencies ?? {}));

@@ -28,7 +28,7 @@ const ZIGLANG_VERSION = '0.15.2';
 const CARGO_ZIGBUILD_VERSION = '0.24.1';
 
 const TARGETS = [
-  // The first one is the host's: it also writes index.js / index.d.ts and the root copy.
+  // The first one is the host's: it also writes index.d.ts and the root copy.
   { triple: 'x86_64-unknown-linux-gnu.2.17', platform: 'linux-x64-gnu', host: true },
   { triple: 'aarch64-unknown-linux-gnu.2.17', platform: 'linux-arm64-gnu' },
   { triple: 'x86_64-unknown-linux-musl', platform: 'linux-x64-musl' },
@@ -98,7 +98,8 @@ function toolEnv() {
 }
 
 function buildOne(target, env) {
-  const args = ['napi', 'build', '--platform', '--release', '--esm', '--cross-compile', '--target', target.triple];
+  // --no-js: lib/backend/addon-loader.ts loads the binary itself; napi's generated loader is not used.
+  const args = ['napi', 'build', '--platform', '--release', '--no-js', '--cross-compile', '--target', target.triple];
   const buildEnv = { ...env };
   if (target.triple.includes('musl')) {
     // Environment RUSTFLAGS replace .cargo/config.toml's [build] rustflags, and napi sets RUSTFLAGS
@@ -109,10 +110,9 @@ function buildOne(target, env) {
   }
   const outDir = join(root, 'npm', target.platform);
   if (!target.host) {
-    // Only the host build regenerates the loader (index.js) and the types (index.d.ts): the others
-    // write their binary straight into their npm package folder, and the type file napi writes
-    // beside it (without the loader's declarations under --no-js) is thrown away.
-    args.push('--no-js', '--output-dir', outDir, '--dts', SCRATCH_DTS);
+    // Only the host build regenerates the addon's types (index.d.ts): the others write their binary
+    // straight into their npm package folder, and the type file napi writes beside it is thrown away.
+    args.push('--output-dir', outDir, '--dts', SCRATCH_DTS);
   }
   const started = Date.now();
   log(`napi ${args.slice(1).join(' ')}`);
