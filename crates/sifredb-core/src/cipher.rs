@@ -14,7 +14,9 @@ use std::sync::Mutex;
 use aes_siv::aead::array::Array;
 use aes_siv::aead::inout::InOutBuf;
 use aes_siv::siv::Aes256Siv;
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
+use chacha20poly1305::{KeyInit, Tag};
+
+use crate::chacha_poly::{ChaChaPoly, Variant};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::batch::{self, BatchResult};
@@ -199,17 +201,11 @@ fn in_place_plaintext(
     envelope.get_mut(offset..end).ok_or(OUT_TOO_SHORT)
 }
 
-#[derive(Clone)]
-enum Aead {
-    ChaCha(ChaCha20Poly1305),
-    XChaCha(XChaCha20Poly1305),
-}
-
 /// ChaCha20-Poly1305 or XChaCha20-Poly1305 under one derived key, with a fresh random nonce per
 /// value.
 #[derive(Clone)]
 pub struct RandomizedCipher {
-    aead: Aead,
+    aead: ChaChaPoly,
     header: Header,
     /// `header ‖ canonical context`.
     aad: Box<[u8]>,
@@ -222,10 +218,9 @@ impl RandomizedCipher {
         key: &[u8; 32],
         context: &[u8],
     ) -> Result<Self> {
-        let key = Array::cast_from_core(key);
         let aead = match algorithm {
-            Algorithm::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new(key)),
-            Algorithm::XChaCha20Poly1305 => Aead::XChaCha(XChaCha20Poly1305::new(key)),
+            Algorithm::ChaCha20Poly1305 => ChaChaPoly::new(Variant::ChaCha20, key),
+            Algorithm::XChaCha20Poly1305 => ChaChaPoly::new(Variant::XChaCha20, key),
             Algorithm::Aes256Siv => {
                 return Err(Error::Invalid {
                     arg: "algorithm",
@@ -353,15 +348,13 @@ impl RandomizedCipher {
         tag_out: &mut [u8; TAG_LEN],
         aad: &[u8],
     ) -> Result<()> {
-        let tag = match &self.aead {
-            Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
-            Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
-        }
-        .map_err(|_| Error::Invalid {
-            arg: "value",
-            reason: "is too long",
-        })?;
-        *tag_out = tag.into();
+        *tag_out = self
+            .aead
+            .encrypt_inout_detached(nonce, aad, body.into())
+            .map_err(|_| Error::Invalid {
+                arg: "value",
+                reason: "is too long",
+            })?;
         Ok(())
     }
 }
@@ -380,12 +373,8 @@ impl RandomizedCipher {
         let (ciphertext, tag) = body
             .split_last_chunk::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let tag: &Tag = Array::cast_from_core(tag);
         let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
-        let verified = match &self.aead {
-            Aead::ChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
-            Aead::XChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
-        };
+        let verified = self.aead.decrypt_inout_detached(nonce, aad, buf, tag);
         wipe_unless_ok(verified.is_ok(), out)
     }
 }
@@ -437,20 +426,15 @@ impl Cipher for RandomizedCipher {
         let (rest, tag) = rest
             .split_last_chunk_mut::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let tag = Tag::from(*tag);
+        let tag = *tag;
         let (nonce, body) = rest
             .split_at_mut_checked(self.header.algorithm.nonce_len())
             .ok_or(Error::Format("truncated"))?;
         let nonce: &[u8] = nonce;
         // The tag is checked before anything is decrypted; the body is wiped on failure anyway.
-        let verified = match &self.aead {
-            Aead::ChaCha(a) => {
-                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
-            }
-            Aead::XChaCha(a) => {
-                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
-            }
-        };
+        let verified = self
+            .aead
+            .decrypt_inout_detached(nonce, &self.aad, body.into(), &tag);
         wipe_unless_ok(verified.is_ok(), body)
     }
 }
@@ -733,13 +717,6 @@ fn copy_exact(dst: &mut [u8], src: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn nonce_ref<'a, N>(nonce: &'a [u8]) -> Result<&'a N>
-where
-    &'a N: TryFrom<&'a [u8]>,
-{
-    nonce.try_into().map_err(|_| Error::Format("truncated"))
-}
-
 fn wipe_unless_ok(ok: bool, out: &mut [u8]) -> Result<()> {
     if ok {
         Ok(())
@@ -752,6 +729,7 @@ fn wipe_unless_ok(ok: bool, out: &mut [u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
     use zeroize::ZeroizeOnDrop;
 
     fn assert_shareable<T: Send + Sync + Clone>() {}
@@ -764,6 +742,7 @@ mod tests {
         assert_shareable::<crate::BlindIndexKey>();
         assert_shareable::<crate::RootKey>();
         assert_wiped_on_drop::<ChaCha20Poly1305>();
+        assert_wiped_on_drop::<crate::chacha_poly::ChaChaPoly>();
         assert_wiped_on_drop::<XChaCha20Poly1305>();
         assert_wiped_on_drop::<Aes256Siv>();
         assert_wiped_on_drop::<aes::Aes256>();

@@ -26,6 +26,7 @@
 
 pub mod batch;
 pub mod blind_index;
+pub mod chacha_poly;
 pub mod cipher;
 pub mod context;
 pub mod error;

@@ -3,12 +3,14 @@
 
 use aes_siv::aead::array::Array;
 use aes_siv::siv::Aes256Siv;
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
+use chacha20poly1305::{KeyInit, Tag};
+use inout::InOutBuf;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::chacha_poly::{ChaChaPoly, Variant};
 use crate::error::{Error, Result};
 use crate::format::TAG_LEN;
 use crate::random;
@@ -54,12 +56,7 @@ pub fn chacha20_poly1305_encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_encrypt(
-        &ChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "12 bytes")?,
-        plaintext,
-        aad,
-    )
+    aead_encrypt(Variant::ChaCha20, key, nonce, plaintext, aad)
 }
 
 /// Inverse of [`chacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
@@ -69,12 +66,7 @@ pub fn chacha20_poly1305_decrypt(
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_decrypt(
-        &ChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "12 bytes")?,
-        ciphertext,
-        aad,
-    )
+    aead_decrypt(Variant::ChaCha20, key, nonce, ciphertext, aad)
 }
 
 /// XChaCha20-Poly1305: returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 24 bytes.
@@ -84,12 +76,7 @@ pub fn xchacha20_poly1305_encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_encrypt(
-        &XChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "24 bytes")?,
-        plaintext,
-        aad,
-    )
+    aead_encrypt(Variant::XChaCha20, key, nonce, plaintext, aad)
 }
 
 /// Inverse of [`xchacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
@@ -99,12 +86,7 @@ pub fn xchacha20_poly1305_decrypt(
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_decrypt(
-        &XChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "24 bytes")?,
-        ciphertext,
-        aad,
-    )
+    aead_decrypt(Variant::XChaCha20, key, nonce, ciphertext, aad)
 }
 
 /// HKDF-SHA256 (RFC 5869) extract-then-expand to `len` bytes, `1..=8160`.
@@ -148,49 +130,63 @@ fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
     Ok(Aes256Siv::new(Array::cast_from_core(key)))
 }
 
-fn key32(key: &[u8]) -> Result<&chacha20poly1305::Key> {
-    key.try_into()
-        .map_err(|_| Error::len("key", "32 bytes", key.len()))
-}
-
-fn nonce_ref<'a, N>(nonce: &'a [u8], expected: &'static str) -> Result<&'a N>
-where
-    &'a N: TryFrom<&'a [u8]>,
-{
-    nonce
+fn chacha_key(variant: Variant, key: &[u8], nonce: &[u8]) -> Result<ChaChaPoly> {
+    let key: &[u8; 32] = key
         .try_into()
-        .map_err(|_| Error::len("nonce", expected, nonce.len()))
+        .map_err(|_| Error::len("key", "32 bytes", key.len()))?;
+    if nonce.len() != variant.nonce_len() {
+        let expected = match variant {
+            Variant::ChaCha20 => "12 bytes",
+            Variant::XChaCha20 => "24 bytes",
+        };
+        return Err(Error::len("nonce", expected, nonce.len()));
+    }
+    Ok(ChaChaPoly::new(variant, key))
 }
 
-fn aead_encrypt<A: AeadInOut>(
-    aead: &A,
-    nonce: &aes_siv::aead::Nonce<A>,
+fn aead_encrypt(
+    variant: Variant,
+    key: &[u8],
+    nonce: &[u8],
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
+    let aead = chacha_key(variant, key, nonce)?;
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
     let (body, tag_out) = out.split_at_mut(plaintext.len());
-    body.copy_from_slice(plaintext);
     let tag = aead
-        .encrypt_inout_detached(nonce, aad, body.into())
-        .map_err(|_| Error::Invalid {
-            arg: "plaintext",
-            reason: "is too long",
-        })?;
+        .encrypt_inout_detached(nonce, aad, InOutBuf::new(plaintext, body).map_err(|_| TOO_LONG)?)
+        .map_err(|_| TOO_LONG)?;
     tag_out.copy_from_slice(&tag);
     Ok(out)
 }
 
-fn aead_decrypt<A: AeadInOut<TagSize = chacha20poly1305::consts::U16>>(
-    aead: &A,
-    nonce: &aes_siv::aead::Nonce<A>,
+const TOO_LONG: Error = Error::Invalid {
+    arg: "plaintext",
+    reason: "is too long",
+};
+
+fn aead_decrypt(
+    variant: Variant,
+    key: &[u8],
+    nonce: &[u8],
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    let (body, tag) = split_tag_last(ciphertext)?;
-    let mut out = body.to_vec();
-    aead.decrypt_inout_detached(nonce, aad, out.as_mut_slice().into(), tag)
-        .map_err(|_| Error::Auth)?;
+    let aead = chacha_key(variant, key, nonce)?;
+    let (body, tag) = ciphertext.split_last_chunk::<TAG_LEN>().ok_or(Error::len(
+        "ciphertext",
+        "at least 16 bytes",
+        ciphertext.len(),
+    ))?;
+    let mut out = vec![0u8; body.len()];
+    aead.decrypt_inout_detached(
+        nonce,
+        aad,
+        InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?,
+        tag,
+    )
+    .map_err(|_| Error::Auth)?;
     Ok(out)
 }
 
@@ -201,13 +197,4 @@ fn split_tag_first(ciphertext: &[u8]) -> Result<(&Tag, &[u8])> {
         ciphertext.len(),
     ))?;
     Ok((Array::cast_from_core(tag), body))
-}
-
-fn split_tag_last(ciphertext: &[u8]) -> Result<(&[u8], &Tag)> {
-    let (body, tag) = ciphertext.split_last_chunk::<TAG_LEN>().ok_or(Error::len(
-        "ciphertext",
-        "at least 16 bytes",
-        ciphertext.len(),
-    ))?;
-    Ok((body, Array::cast_from_core(tag)))
 }
