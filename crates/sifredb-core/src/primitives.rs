@@ -1,19 +1,17 @@
 //! The raw RFC algorithms over byte slices, without the SifreDB format. These back the
 //! `primitives` object of the JavaScript API and the Wycheproof tests.
 
-use aes_siv::aead::array::Array;
-use aes_siv::siv::Aes256Siv;
-use chacha20poly1305::{KeyInit, Tag};
 use inout::InOutBuf;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use hmac::KeyInit;
 
 use crate::chacha_poly::{ChaChaPoly, Variant};
 use crate::error::{Error, Result};
 use crate::format::TAG_LEN;
 use crate::random;
+use crate::siv::Aes256Siv;
 
 /// Largest HKDF-SHA256 output (255 blocks of 32 bytes, RFC 5869).
 pub const HKDF_SHA256_MAX_LEN: usize = 255 * 32;
@@ -24,29 +22,28 @@ pub const MAX_RANDOM_BYTES: usize = 65536;
 /// AES-256-SIV (RFC 5297) with `ad` as the single associated-data header: returns `SIV ‖ ciphertext`.
 /// `key` is 64 bytes (MAC key ‖ CTR key).
 pub fn aes_siv_encrypt(key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let mut siv = siv_from_slice(key)?;
+    let siv = siv_from_slice(key)?;
     let mut out = vec![0u8; TAG_LEN + plaintext.len()];
     let (iv, body) = out.split_at_mut(TAG_LEN);
     body.copy_from_slice(plaintext);
-    let tag = siv
-        .encrypt_inout_detached([ad], body.into())
-        .map_err(|_| Error::Invalid {
-            arg: "plaintext",
-            reason: "is too long",
-        })?;
-    iv.copy_from_slice(&tag);
+    iv.copy_from_slice(&siv.seal_in_place(&siv.ad_state(ad), body));
     Ok(out)
 }
 
 /// Inverse of [`aes_siv_encrypt`]; [`Error::Auth`] when the SIV does not verify.
 pub fn aes_siv_decrypt(key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let mut siv = siv_from_slice(key)?;
-    let (iv, body) = split_tag_first(ciphertext)?;
+    let siv = siv_from_slice(key)?;
+    let (iv, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
+        "ciphertext",
+        "at least 16 bytes",
+        ciphertext.len(),
+    ))?;
     // SIV decrypts before it verifies: a forgery's unauthenticated plaintext is wiped on the way out.
-    let mut out = Zeroizing::new(body.to_vec());
-    siv.decrypt_inout_detached([ad], out.as_mut_slice().into(), iv)
+    let mut out = vec![0u8; body.len()];
+    let buf = InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?;
+    siv.open_inout(&siv.ad_state(ad), iv, buf)
         .map_err(|_| Error::Auth)?;
-    Ok(core::mem::take(&mut *out))
+    Ok(out)
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 12 bytes.
@@ -127,7 +124,7 @@ fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
     let key: &[u8; 64] = key
         .try_into()
         .map_err(|_| Error::len("key", "64 bytes", key.len()))?;
-    Ok(Aes256Siv::new(Array::cast_from_core(key)))
+    Ok(Aes256Siv::new(key))
 }
 
 fn chacha_key(variant: Variant, key: &[u8], nonce: &[u8]) -> Result<ChaChaPoly> {
@@ -188,13 +185,4 @@ fn aead_decrypt(
     )
     .map_err(|_| Error::Auth)?;
     Ok(out)
-}
-
-fn split_tag_first(ciphertext: &[u8]) -> Result<(&Tag, &[u8])> {
-    let (tag, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
-        "ciphertext",
-        "at least 16 bytes",
-        ciphertext.len(),
-    ))?;
-    Ok((Array::cast_from_core(tag), body))
 }
