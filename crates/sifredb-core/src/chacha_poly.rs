@@ -107,20 +107,12 @@ impl ChaChaPoly {
         &self,
         nonce: &[u8],
         aad: &[u8],
-        mut buffer: InOutBuf<'_, '_, u8>,
+        buffer: InOutBuf<'_, '_, u8>,
     ) -> Result<[u8; TAG_LEN], AeadError> {
         check_len(buffer.len())?;
         match self.variant {
-            Variant::ChaCha20 => {
-                let (mut cipher, poly_key) = keyed::<ChaCha20>(&self.key, nonce)?;
-                cipher.apply_keystream_inout(buffer.reborrow());
-                Ok(poly1305_tag(&poly_key, aad, buffer.get_out()))
-            }
-            Variant::XChaCha20 => {
-                let (mut cipher, poly_key) = keyed::<XChaCha20>(&self.key, nonce)?;
-                cipher.apply_keystream_inout(buffer.reborrow());
-                Ok(poly1305_tag(&poly_key, aad, buffer.get_out()))
-            }
+            Variant::ChaCha20 => seal_with::<ChaCha20>(&self.key, nonce, aad, buffer),
+            Variant::XChaCha20 => seal_with::<XChaCha20>(&self.key, nonce, aad, buffer),
         }
     }
 
@@ -149,6 +141,22 @@ fn check_len(len: usize) -> Result<(), AeadError> {
     }
 }
 
+fn seal_with<C: KeyIvInit + StreamCipher>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    mut buffer: InOutBuf<'_, '_, u8>,
+) -> Result<[u8; TAG_LEN], AeadError> {
+    let (mut cipher, poly_key) = keyed::<C>(key, nonce)?;
+    let len = buffer.len();
+    let mut mac = Poly::new(&poly_key, aad, len);
+    // Two passes (encrypt, then MAC): measured faster here than interleaving 2–16 KiB chunks,
+    // whose per-call set-up in both crates outweighs the cache locality.
+    cipher.apply_keystream_inout(buffer.reborrow());
+    mac.update(buffer.get_out());
+    Ok(mac.finalize(aad.len(), len))
+}
+
 fn open_with<C: KeyIvInit + StreamCipher>(
     key: &[u8; 32],
     nonce: &[u8],
@@ -157,12 +165,81 @@ fn open_with<C: KeyIvInit + StreamCipher>(
     tag: &[u8; TAG_LEN],
 ) -> Result<(), AeadError> {
     let (mut cipher, poly_key) = keyed::<C>(key, nonce)?;
-    let expected = Zeroizing::new(poly1305_tag(&poly_key, aad, buffer.get_in()));
+    let len = buffer.len();
+    let mut mac = Poly::new(&poly_key, aad, len);
+    mac.update(buffer.get_in());
+    let expected = Zeroizing::new(mac.finalize(aad.len(), len));
     if !ct_eq(&expected, tag) {
         return Err(AeadError::Auth);
     }
     cipher.apply_keystream_inout(buffer);
     Ok(())
+}
+
+/// Poly1305 over `pad16(aad) ‖ pad16(ciphertext) ‖ le64(|aad|) ‖ le64(|ciphertext|)`, fed the
+/// ciphertext in pieces whose lengths are multiples of 16 (any length for the last).
+enum Poly {
+    Soft(poly1305::Poly1305),
+    /// `skew`: ciphertext bytes still to feed one block at a time (see [`Poly::new`]).
+    Simd {
+        mac: poly1305_simd::Poly1305,
+        skew: usize,
+    },
+}
+
+impl Poly {
+    fn new(poly_key: &[u8; 32], aad: &[u8], ciphertext_len: usize) -> Self {
+        if aad.len().saturating_add(ciphertext_len) >= SIMD_POLY1305_FROM {
+            use poly1305_simd::universal_hash::{KeyInit, UniversalHash};
+            let mut mac = poly1305_simd::Poly1305::new(poly1305_simd::Key::from_slice(poly_key));
+            mac.update_padded(aad);
+            // The AVX2 state takes four blocks at a time only while it holds no cached blocks; an
+            // AAD of, say, two blocks would push every ciphertext block through its one-block path
+            // (universal-hash 0.5 does not realign). The blocks that complete the AAD's group of
+            // four are fed on their own, the rest aligned.
+            let skew = 16 * ((4 - aad.len().div_ceil(16) % 4) % 4);
+            Poly::Simd { mac, skew }
+        } else {
+            use poly1305::universal_hash::{KeyInit, UniversalHash};
+            let mut mac = poly1305::Poly1305::new(&(*poly_key).into());
+            mac.update_padded(aad);
+            Poly::Soft(mac)
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Poly::Soft(mac) => {
+                use poly1305::universal_hash::UniversalHash;
+                mac.update_padded(data);
+            }
+            Poly::Simd { mac, skew } => {
+                use poly1305_simd::universal_hash::UniversalHash;
+                let (first, rest) = data.split_at((*skew).min(data.len()));
+                *skew -= first.len();
+                mac.update_padded(first);
+                mac.update_padded(rest);
+            }
+        }
+    }
+
+    fn finalize(self, aad_len: usize, ciphertext_len: usize) -> [u8; TAG_LEN] {
+        let mut lengths = [0u8; 16];
+        lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
+        lengths[8..].copy_from_slice(&(ciphertext_len as u64).to_le_bytes());
+        match self {
+            Poly::Soft(mut mac) => {
+                use poly1305::universal_hash::UniversalHash;
+                mac.update_padded(&lengths);
+                mac.finalize().into()
+            }
+            Poly::Simd { mut mac, .. } => {
+                use poly1305_simd::universal_hash::UniversalHash;
+                mac.update_padded(&lengths);
+                mac.finalize().into()
+            }
+        }
+    }
 }
 
 /// The stream cipher positioned at block 1, and the one-time Poly1305 key (block 0's first half).
@@ -178,28 +255,6 @@ fn keyed<C: KeyIvInit + StreamCipher>(
     let mut poly_key = Zeroizing::new([0u8; 32]);
     poly_key.copy_from_slice(&block0[..32]);
     Ok((cipher, poly_key))
-}
-
-/// Poly1305 over `pad16(aad) ‖ pad16(ciphertext) ‖ le64(|aad|) ‖ le64(|ciphertext|)`.
-fn poly1305_tag(poly_key: &[u8; 32], aad: &[u8], ciphertext: &[u8]) -> [u8; TAG_LEN] {
-    let mut lengths = [0u8; 16];
-    lengths[..8].copy_from_slice(&(aad.len() as u64).to_le_bytes());
-    lengths[8..].copy_from_slice(&(ciphertext.len() as u64).to_le_bytes());
-    if aad.len().saturating_add(ciphertext.len()) >= SIMD_POLY1305_FROM {
-        use poly1305_simd::universal_hash::{KeyInit, UniversalHash};
-        let mut mac = poly1305_simd::Poly1305::new(poly1305_simd::Key::from_slice(poly_key));
-        mac.update_padded(aad);
-        mac.update_padded(ciphertext);
-        mac.update_padded(&lengths);
-        mac.finalize().into()
-    } else {
-        use poly1305::universal_hash::{KeyInit, UniversalHash};
-        let mut mac = poly1305::Poly1305::new(&(*poly_key).into());
-        mac.update_padded(aad);
-        mac.update_padded(ciphertext);
-        mac.update_padded(&lengths);
-        mac.finalize().into()
-    }
 }
 
 /// Constant-time equality of two tags.
