@@ -13,7 +13,7 @@
 //! Bytes are those of the `chacha20poly1305` crate: checked by Wycheproof, the RFC 8439 vectors
 //! and a differential test against that crate (tests/chacha_poly_differential.rs).
 
-use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use chacha20::{ChaCha20, XChaCha20};
 use inout::InOutBuf;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -141,23 +141,132 @@ fn check_len(len: usize) -> Result<(), AeadError> {
     }
 }
 
-fn seal_with<C: KeyIvInit + StreamCipher>(
+fn seal_with<C: KeyIvInit + StreamCipher + StreamCipherSeek>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    buffer: InOutBuf<'_, '_, u8>,
+) -> Result<[u8; TAG_LEN], AeadError> {
+    if buffer.len() <= SHORT {
+        seal_short::<C>(key, nonce, aad, buffer)
+    } else if uses_simd(aad, buffer.len()) {
+        seal_mac::<C, SimdPoly>(key, nonce, aad, buffer)
+    } else {
+        seal_mac::<C, SoftPoly>(key, nonce, aad, buffer)
+    }
+}
+
+fn open_with<C: KeyIvInit + StreamCipher + StreamCipherSeek>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    buffer: InOutBuf<'_, '_, u8>,
+    tag: &[u8; TAG_LEN],
+) -> Result<(), AeadError> {
+    if buffer.len() <= SHORT {
+        open_short::<C>(key, nonce, aad, buffer, tag)
+    } else if uses_simd(aad, buffer.len()) {
+        open_mac::<C, SimdPoly>(key, nonce, aad, buffer, tag)
+    } else {
+        open_mac::<C, SoftPoly>(key, nonce, aad, buffer, tag)
+    }
+}
+
+/// Messages up to this many bytes take their Poly1305 key and keystream from one keystream call
+/// of whole groups of four blocks: the AVX2 ChaCha20 backend computes four blocks per call even
+/// when asked for one, so the usual order (the Poly1305 key block, then the body and its partial
+/// last block) would pay for up to twice the blocks it uses.
+const SHORT: usize = SHORT_KEYSTREAM - 64;
+const SHORT_KEYSTREAM: usize = 512;
+
+fn seal_short<C: KeyIvInit + StreamCipher>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    mut buffer: InOutBuf<'_, '_, u8>,
+) -> Result<[u8; TAG_LEN], AeadError> {
+    let keystream = short_keystream::<C>(key, nonce, buffer.len())?;
+    let (poly_key, body) = split_keystream(&keystream.0, buffer.len())?;
+    buffer.xor_in2out(body);
+    Ok(SoftPoly::tag(poly_key, aad, buffer.get_out()))
+}
+
+fn open_short<C: KeyIvInit + StreamCipher>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    mut buffer: InOutBuf<'_, '_, u8>,
+    tag: &[u8; TAG_LEN],
+) -> Result<(), AeadError> {
+    let keystream = short_keystream::<C>(key, nonce, buffer.len())?;
+    let (poly_key, body) = split_keystream(&keystream.0, buffer.len())?;
+    let expected = Zeroizing::new(SoftPoly::tag(poly_key, aad, buffer.get_in()));
+    if !ct_eq(&expected, tag) {
+        return Err(AeadError::Auth);
+    }
+    buffer.xor_in2out(body);
+    Ok(())
+}
+
+/// A short keystream on the stack, wiped on drop. `Zeroizing` writes it byte by byte (volatile),
+/// which costs as much as computing it; a `memset` that the optimiser must assume is observed
+/// (`black_box`) does the same job at memory speed.
+struct Keystream([u8; SHORT_KEYSTREAM]);
+
+impl Drop for Keystream {
+    fn drop(&mut self) {
+        self.0.fill(0);
+        core::hint::black_box(&mut self.0);
+    }
+}
+
+/// The keystream from block 0, enough for a `len`-byte body, in whole groups of four blocks.
+fn short_keystream<C: KeyIvInit + StreamCipher>(
+    key: &[u8; 32],
+    nonce: &[u8],
+    len: usize,
+) -> Result<Keystream, AeadError> {
+    let mut keystream = Keystream([0u8; SHORT_KEYSTREAM]);
+    let blocks = (64 + len).div_ceil(256) * 256;
+    let used = keystream.0.get_mut(..blocks).ok_or(AeadError::TooLong)?;
+    new_cipher::<C>(key, nonce)?.apply_keystream(used);
+    Ok(keystream)
+}
+
+/// The Poly1305 key (block 0's first half) and the `len` keystream bytes from block 1 on.
+fn split_keystream(
+    keystream: &[u8; SHORT_KEYSTREAM],
+    len: usize,
+) -> Result<(&[u8; 32], &[u8]), AeadError> {
+    let (block0, rest) = keystream.split_at(64);
+    let poly_key = block0.first_chunk::<32>().ok_or(AeadError::TooLong)?;
+    Ok((poly_key, rest.get(..len).ok_or(AeadError::TooLong)?))
+}
+
+fn new_cipher<C: KeyIvInit>(key: &[u8; 32], nonce: &[u8]) -> Result<C, AeadError> {
+    let iv = chacha20::cipher::Iv::<C>::try_from(nonce).map_err(|_| AeadError::NonceLength)?;
+    let key = chacha20::cipher::Key::<C>::try_from(&key[..]).map_err(|_| AeadError::NonceLength)?;
+    Ok(C::new(&key, &iv))
+}
+
+fn uses_simd(aad: &[u8], ciphertext_len: usize) -> bool {
+    aad.len().saturating_add(ciphertext_len) >= SIMD_POLY1305_FROM
+}
+
+fn seal_mac<C: KeyIvInit + StreamCipher + StreamCipherSeek, M: Poly>(
     key: &[u8; 32],
     nonce: &[u8],
     aad: &[u8],
     mut buffer: InOutBuf<'_, '_, u8>,
 ) -> Result<[u8; TAG_LEN], AeadError> {
     let (mut cipher, poly_key) = keyed::<C>(key, nonce)?;
-    let len = buffer.len();
-    let mut mac = Poly::new(&poly_key, aad, len);
     // Two passes (encrypt, then MAC): measured faster here than interleaving 2–16 KiB chunks,
     // whose per-call set-up in both crates outweighs the cache locality.
     cipher.apply_keystream_inout(buffer.reborrow());
-    mac.update(buffer.get_out());
-    Ok(mac.finalize(aad.len(), len))
+    Ok(M::tag(&poly_key, aad, buffer.get_out()))
 }
 
-fn open_with<C: KeyIvInit + StreamCipher>(
+fn open_mac<C: KeyIvInit + StreamCipher + StreamCipherSeek, M: Poly>(
     key: &[u8; 32],
     nonce: &[u8],
     aad: &[u8],
@@ -165,10 +274,7 @@ fn open_with<C: KeyIvInit + StreamCipher>(
     tag: &[u8; TAG_LEN],
 ) -> Result<(), AeadError> {
     let (mut cipher, poly_key) = keyed::<C>(key, nonce)?;
-    let len = buffer.len();
-    let mut mac = Poly::new(&poly_key, aad, len);
-    mac.update(buffer.get_in());
-    let expected = Zeroizing::new(mac.finalize(aad.len(), len));
+    let expected = Zeroizing::new(M::tag(&poly_key, aad, buffer.get_in()));
     if !ct_eq(&expected, tag) {
         return Err(AeadError::Auth);
     }
@@ -176,84 +282,63 @@ fn open_with<C: KeyIvInit + StreamCipher>(
     Ok(())
 }
 
-/// Poly1305 over `pad16(aad) ‖ pad16(ciphertext) ‖ le64(|aad|) ‖ le64(|ciphertext|)`, fed the
-/// ciphertext in pieces whose lengths are multiples of 16 (any length for the last).
-enum Poly {
-    Soft(poly1305::Poly1305),
-    /// `skew`: ciphertext bytes still to feed one block at a time (see [`Poly::new`]).
-    Simd {
-        mac: poly1305_simd::Poly1305,
-        skew: usize,
-    },
+/// Poly1305 over `pad16(aad) ‖ pad16(ciphertext) ‖ le64(|aad|) ‖ le64(|ciphertext|)`.
+trait Poly {
+    fn tag(poly_key: &[u8; 32], aad: &[u8], ciphertext: &[u8]) -> [u8; TAG_LEN];
 }
 
-impl Poly {
-    fn new(poly_key: &[u8; 32], aad: &[u8], ciphertext_len: usize) -> Self {
-        if aad.len().saturating_add(ciphertext_len) >= SIMD_POLY1305_FROM {
-            use poly1305_simd::universal_hash::{KeyInit, UniversalHash};
-            let mut mac = poly1305_simd::Poly1305::new(poly1305_simd::Key::from_slice(poly_key));
-            mac.update_padded(aad);
-            // The AVX2 state takes four blocks at a time only while it holds no cached blocks; an
-            // AAD of, say, two blocks would push every ciphertext block through its one-block path
-            // (universal-hash 0.5 does not realign). The blocks that complete the AAD's group of
-            // four are fed on their own, the rest aligned.
-            let skew = 16 * ((4 - aad.len().div_ceil(16) % 4) % 4);
-            Poly::Simd { mac, skew }
-        } else {
-            use poly1305::universal_hash::{KeyInit, UniversalHash};
-            let mut mac = poly1305::Poly1305::new(&(*poly_key).into());
-            mac.update_padded(aad);
-            Poly::Soft(mac)
-        }
-    }
+fn lengths(aad: &[u8], ciphertext: &[u8]) -> [u8; 16] {
+    let mut lengths = [0u8; 16];
+    lengths[..8].copy_from_slice(&(aad.len() as u64).to_le_bytes());
+    lengths[8..].copy_from_slice(&(ciphertext.len() as u64).to_le_bytes());
+    lengths
+}
 
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            Poly::Soft(mac) => {
-                use poly1305::universal_hash::UniversalHash;
-                mac.update_padded(data);
-            }
-            Poly::Simd { mac, skew } => {
-                use poly1305_simd::universal_hash::UniversalHash;
-                let (first, rest) = data.split_at((*skew).min(data.len()));
-                *skew -= first.len();
-                mac.update_padded(first);
-                mac.update_padded(rest);
-            }
-        }
-    }
+/// poly1305 0.9, portable backend (the workspace's `poly1305_backend="soft"`).
+enum SoftPoly {}
 
-    fn finalize(self, aad_len: usize, ciphertext_len: usize) -> [u8; TAG_LEN] {
-        let mut lengths = [0u8; 16];
-        lengths[..8].copy_from_slice(&(aad_len as u64).to_le_bytes());
-        lengths[8..].copy_from_slice(&(ciphertext_len as u64).to_le_bytes());
-        match self {
-            Poly::Soft(mut mac) => {
-                use poly1305::universal_hash::UniversalHash;
-                mac.update_padded(&lengths);
-                mac.finalize().into()
-            }
-            Poly::Simd { mut mac, .. } => {
-                use poly1305_simd::universal_hash::UniversalHash;
-                mac.update_padded(&lengths);
-                mac.finalize().into()
-            }
-        }
+impl Poly for SoftPoly {
+    #[inline]
+    fn tag(poly_key: &[u8; 32], aad: &[u8], ciphertext: &[u8]) -> [u8; TAG_LEN] {
+        use poly1305::universal_hash::{KeyInit, UniversalHash};
+        let mut mac = poly1305::Poly1305::new(&(*poly_key).into());
+        mac.update_padded(aad);
+        mac.update_padded(ciphertext);
+        mac.update_padded(&lengths(aad, ciphertext));
+        mac.finalize().into()
+    }
+}
+
+/// poly1305 0.8, AVX2 backend where the CPU has it.
+enum SimdPoly {}
+
+impl Poly for SimdPoly {
+    fn tag(poly_key: &[u8; 32], aad: &[u8], ciphertext: &[u8]) -> [u8; TAG_LEN] {
+        use poly1305_simd::universal_hash::{KeyInit, UniversalHash};
+        let mut mac = poly1305_simd::Poly1305::new(poly1305_simd::Key::from_slice(poly_key));
+        mac.update_padded(aad);
+        // The AVX2 state takes four blocks at a time only while it holds no cached blocks; an
+        // AAD of, say, two blocks would push every ciphertext block through its one-block path
+        // (universal-hash 0.5 does not realign). The blocks that complete the AAD's group of four
+        // are fed on their own, the rest aligned.
+        let skew = 16 * ((4 - aad.len().div_ceil(16) % 4) % 4);
+        let (first, rest) = ciphertext.split_at(skew.min(ciphertext.len()));
+        mac.update_padded(first);
+        mac.update_padded(rest);
+        mac.update_padded(&lengths(aad, ciphertext));
+        mac.finalize().into()
     }
 }
 
 /// The stream cipher positioned at block 1, and the one-time Poly1305 key (block 0's first half).
-fn keyed<C: KeyIvInit + StreamCipher>(
+fn keyed<C: KeyIvInit + StreamCipher + StreamCipherSeek>(
     key: &[u8; 32],
     nonce: &[u8],
 ) -> Result<(C, Zeroizing<[u8; 32]>), AeadError> {
-    let iv = chacha20::cipher::Iv::<C>::try_from(nonce).map_err(|_| AeadError::NonceLength)?;
-    let key = chacha20::cipher::Key::<C>::try_from(&key[..]).map_err(|_| AeadError::NonceLength)?;
-    let mut cipher = C::new(&key, &iv);
-    let mut block0 = Zeroizing::new([0u8; 64]);
-    cipher.apply_keystream(&mut block0[..]);
+    let mut cipher = new_cipher::<C>(key, nonce)?;
     let mut poly_key = Zeroizing::new([0u8; 32]);
-    poly_key.copy_from_slice(&block0[..32]);
+    cipher.apply_keystream(&mut poly_key[..]);
+    cipher.seek(64u64);
     Ok((cipher, poly_key))
 }
 

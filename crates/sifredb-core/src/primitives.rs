@@ -1,11 +1,11 @@
 //! The raw RFC algorithms over byte slices, without the SifreDB format. These back the
 //! `primitives` object of the JavaScript API and the Wycheproof tests.
 
-use inout::InOutBuf;
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use hmac::KeyInit;
+use hmac::{Hmac, Mac};
+use inout::InOutBuf;
+use sha2::Sha256;
 
 use crate::chacha_poly::{ChaChaPoly, Variant};
 use crate::error::{Error, Result};
@@ -152,7 +152,11 @@ fn aead_encrypt(
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
     let (body, tag_out) = out.split_at_mut(plaintext.len());
     let tag = aead
-        .encrypt_inout_detached(nonce, aad, InOutBuf::new(plaintext, body).map_err(|_| TOO_LONG)?)
+        .encrypt_inout_detached(
+            nonce,
+            aad,
+            InOutBuf::new(plaintext, body).map_err(|_| TOO_LONG)?,
+        )
         .map_err(|_| TOO_LONG)?;
     tag_out.copy_from_slice(&tag);
     Ok(out)

@@ -167,7 +167,7 @@ impl Aes256Siv {
             block[last.len()] = 0x80;
             xor_into(&mut block[..], &self.subkeys.k2);
         }
-        xor_into(&mut state, &*block);
+        xor_into(&mut state, &block);
         encrypt_block(&self.mac, &mut state);
         state
     }
@@ -179,7 +179,7 @@ impl Aes256Siv {
         q[12] &= 0x7f;
         let core = ctr::CtrCore::<&Aes256Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
             &self.ctr,
-            Array::cast_from_core(&*q),
+            Array::cast_from_core(&q),
         );
         StreamCipherCoreWrapper::from_core(core).apply_keystream_inout(buffer);
     }

@@ -26,7 +26,10 @@ impl Rng {
 fn sizes(rng: &mut Rng) -> Vec<usize> {
     let t = SIMD_POLY1305_FROM;
     let mut v: Vec<usize> = (0..=130).collect();
-    v.extend([255, 256, 257, 1023, 1024, 4095, 4096, 4097, 65535, 65536, 65537, 200_000]);
+    v.extend([
+        191, 192, 193, 255, 256, 257, 447, 448, 449, 511, 512, 1023, 1024, 4095, 4096, 4097, 65535,
+        65536, 65537, 200_000,
+    ]);
     v.extend((t - 80..t + 80).step_by(1));
     v.extend((0..60).map(|_| rng.below(70_000)));
     v
@@ -71,7 +74,11 @@ fn check(variant: Variant, rng: &mut Rng) {
             .encrypt_inout_detached(&nonce, &aad, (&mut sealed[..]).into())
             .unwrap();
         assert_eq!(sealed, expected, "{variant:?} ciphertext, size {size}");
-        assert_eq!(&tag[..], &expected_tag[..], "{variant:?} tag, size {size}, aad {aad_len}");
+        assert_eq!(
+            &tag[..],
+            &expected_tag[..],
+            "{variant:?} tag, size {size}, aad {aad_len}"
+        );
 
         let mut opened = sealed.clone();
         ours.decrypt_inout_detached(&nonce, &aad, (&mut opened[..]).into(), &tag)
@@ -83,7 +90,12 @@ fn check(variant: Variant, rng: &mut Rng) {
         bad_tag[rng.below(16)] ^= 1 << rng.below(8);
         let mut out = vec![0xa5u8; size];
         assert!(ours
-            .decrypt_inout_detached(&nonce, &aad, chacha20poly1305::aead::inout::InOutBuf::new(&sealed[..], &mut out[..]).unwrap(), &bad_tag)
+            .decrypt_inout_detached(
+                &nonce,
+                &aad,
+                chacha20poly1305::aead::inout::InOutBuf::new(&sealed[..], &mut out[..]).unwrap(),
+                &bad_tag
+            )
             .is_err());
         assert!(out.iter().all(|b| *b == 0xa5));
         if size > 0 {

@@ -28,7 +28,9 @@ impl Rng {
 fn aes256_siv_matches_the_crate() {
     let mut rng = Rng(0x51f0_0000_1234_5678);
     let mut sizes: Vec<usize> = (0..=100).collect();
-    sizes.extend([127, 128, 129, 255, 256, 257, 4095, 4096, 4097, 65535, 65536, 65537]);
+    sizes.extend([
+        127, 128, 129, 255, 256, 257, 4095, 4096, 4097, 65535, 65536, 65537,
+    ]);
     sizes.extend((0..60).map(|_| rng.below(70_000)));
     for size in sizes {
         let key: [u8; 64] = rng.bytes(64).try_into().unwrap();
@@ -54,7 +56,8 @@ fn aes256_siv_matches_the_crate() {
         assert_eq!(sealed, expected, "ciphertext, size {size}");
 
         let mut opened = sealed.clone();
-        ours.open_inout(&state, &iv, (&mut opened[..]).into()).unwrap();
+        ours.open_inout(&state, &iv, (&mut opened[..]).into())
+            .unwrap();
         assert_eq!(opened, plaintext);
 
         // Tampering anywhere fails and leaves nothing behind.
@@ -91,7 +94,9 @@ fn one_ad_state_many_messages() {
         let mut a = plaintext.clone();
         let iv = ours.seal_in_place(&state, &mut a);
         let mut b = plaintext.clone();
-        let tag = oracle.encrypt_inout_detached([&ad], (&mut b[..]).into()).unwrap();
+        let tag = oracle
+            .encrypt_inout_detached([&ad], (&mut b[..]).into())
+            .unwrap();
         assert_eq!((&iv[..], a), (&tag[..], b));
     }
 }
