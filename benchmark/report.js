@@ -281,8 +281,9 @@ criterion benches; \`node --cpu-prof\` for the JavaScript side):
   MAC input); poly1305 0.8, whose switch has another name, keeps its runtime AVX2 detection and takes
   longer messages (fed so that its four-block path stays aligned after the 28-byte header ‖
   context). At 64 KiB the core then spends about 30 µs in ChaCha20 (the crate's four-block AVX2
-  backend) and 18 µs in Poly1305, about what node:crypto's OpenSSL needs; what is left between the
-  two backends at 64 KiB is allocation and garbage collection on both sides.
+  backend) and 18 µs in Poly1305, close to what node:crypto's OpenSSL needs, so the native lead at
+  64 KiB is thin (about 1.1× on this machine); both backends also pay for a fresh 64 KiB output
+  buffer and the garbage collection it causes.
 - **AES-SIV** is composed from the \`aes\` (AES-NI) and \`ctr\` crates
   (\`crates/sifredb-core/src/siv.rs\`, checked against the \`aes-siv\` crate): the S2V of the
   associated data (header ‖ context) is computed once per handle, the CMAC subkeys and both key
