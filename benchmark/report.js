@@ -268,28 +268,28 @@ criterion benches; \`node --cpu-prof\` for the JavaScript side):
 
 - **Short values are bound by the cipher crates, not by N-API.** A 32 B \`vault.encrypt\` keeps
   about 80 % of the Rust core's own time (see the ceiling table); the fast path is one plain N-API
-  call with the output allocated from Node's Buffer pool and sealed in place. Inside the core, about
-  half of a 32 B ChaCha20-Poly1305 seal is the \`chacha20\` crate's AVX2 backend, which computes four
-  64-byte blocks per call even when one is needed, twice per value (the Poly1305 key block, then the
-  data); Poly1305 is about a sixth. Fusing the two keystream calls would need composing the RFC 8439
-  AEAD by hand, which SifreDB leaves to the audited crate. Nonces come from a per-thread 4 KiB
+  call with the output allocated from Node's Buffer pool and sealed in place. Inside the core,
+  ChaCha20-Poly1305 is composed from the \`chacha20\` and \`poly1305\` crates
+  (\`crates/sifredb-core/src/chacha_poly.rs\`): the \`chacha20\` AVX2 backend computes four 64-byte
+  blocks per call even when one is needed, so values up to 447 B take the Poly1305 key block and
+  their body from one keystream call. Nonces come from a per-thread 4 KiB
   CSPRNG pool; the addon reports forks through \`pthread_atfork\`, which removed a \`getpid()\` system
   call (~0.1 µs, a quarter of a 32 B seal) from every nonce.
-- **Backend choice is a trade-off between short and long values.** \`.cargo/config.toml\` builds
-  Poly1305 with its portable backend: the crates' wide-vector backends pay a large fixed cost per
-  message (a plain AVX2/AVX-512 instruction does not: measured separately), which would make short
-  values several times slower. Measured with the criterion bench (32 B / 256 B / 4 KiB / 64 KiB
-  seal): ChaCha20 AVX2 + Poly1305 portable (shipped) 0.40 µs / 0.62 µs / 4.8 µs / 68 µs; ChaCha20
-  and Poly1305 AVX2 (crate defaults) 1.5 µs / 1.7 µs / 4.6 µs / 53 µs; ChaCha20 AVX-512 + Poly1305
-  AVX2 2.0 µs / 2.1 µs / 4.0 µs / 35 µs; ChaCha20 AVX-512 + Poly1305 portable 0.90 µs / 1.0 µs /
-  3.8 µs / 50 µs; both portable 0.35 µs / 0.85 µs / 8.6 µs / 133 µs. No RustCrypto build reaches
-  OpenSSL's hand-written ChaCha20-Poly1305 at 64 KiB here (about 2 GB/s), and one build cannot pick
-  its backend per message size.
-- **AES-SIV** spends most of a 32 B value in AES block calls for S2V (CMAC) and CTR, plus a CTR key
-  expansion per value (~6 %): the \`aes-siv\` crate recomputes the S2V of the associated data
-  (header ‖ context, constant per handle) and re-expands the CTR key for every value, and has no
-  API to cache either. SifreDB does not reimplement S2V. The per-handle \`Mutex\` costs one
-  uncontended lock per value; batches hold it once per run.
+- **Poly1305 is chosen by message size.** poly1305's AVX2 backend is about 2.5× its portable one on
+  long input but costs about 1 µs of set-up and finalisation per message; its backend is a
+  compile-time \`cfg\`. \`.cargo/config.toml\` builds poly1305 0.9 portable (used below 3 KiB of
+  MAC input); poly1305 0.8, whose switch has another name, keeps its runtime AVX2 detection and takes
+  longer messages (fed so that its four-block path stays aligned after the 28-byte header ‖
+  context). At 64 KiB the core then spends about 30 µs in ChaCha20 (the crate's four-block AVX2
+  backend) and 18 µs in Poly1305, close to what node:crypto's OpenSSL needs, so the native lead at
+  64 KiB is thin (about 1.1× on this machine); both backends also pay for a fresh 64 KiB output
+  buffer and the garbage collection it causes.
+- **AES-SIV** is composed from the \`aes\` (AES-NI) and \`ctr\` crates
+  (\`crates/sifredb-core/src/siv.rs\`, checked against the \`aes-siv\` crate): the S2V of the
+  associated data (header ‖ context) is computed once per handle, the CMAC subkeys and both key
+  schedules once per key, and no lock is needed. At 64 KiB it is bound by CMAC, one serial chain of
+  AES-256 calls (~17 ns per block here); the chain keeps its state in a register, which doubled
+  its speed over the \`cmac\` crate's block-buffered loop.
 - **Blind index**: HMAC-SHA256 (SHA-NI) is ~0.13 µs in the core; the rest of \`blindIndex.compute\`
   is the term object it returns (bytes, hex, integer), the transforms and the key lookup.
 - **Decrypted plaintexts** never come from Node's shared pool (a policy of this library). Up to 64 B

@@ -693,12 +693,12 @@ unsafe fn with_utf8<R>(
     result
 }
 
-/// Wipes a plaintext copy (volatile writes, not optimised away).
+/// Wipes a plaintext copy: a `memset` the optimiser must keep, since `black_box` (an empty asm
+/// block given the pointer) may read the bytes. Volatile byte stores did the same at one byte per
+/// cycle: ~20 µs for a 64 KiB string, a quarter of its blind index.
 fn zeroize_bytes(bytes: &mut [u8]) {
-    for b in bytes.iter_mut() {
-        // SAFETY: `b` is a valid, aligned, exclusive reference.
-        unsafe { ptr::write_volatile(b, 0) };
-    }
+    bytes.fill(0);
+    std::hint::black_box(&mut *bytes);
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 

@@ -9,18 +9,17 @@
 //! unbound one with any `row_ad`) fails with [`Error::Auth`].
 
 use core::fmt;
-use std::sync::Mutex;
 
-use aes_siv::aead::array::Array;
-use aes_siv::aead::inout::InOutBuf;
-use aes_siv::siv::Aes256Siv;
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
+use inout::InOutBuf;
+
+use crate::chacha_poly::{ChaChaPoly, Variant};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::batch::{self, BatchResult};
 use crate::error::{Error, Result};
 use crate::format::{self, Algorithm, Header, HEADER_LEN, TAG_LEN, TYPE_TAG_LEN};
 use crate::random;
+use crate::siv::{AdState, Aes256Siv};
 
 /// Operations shared by [`RandomizedCipher`] and [`DeterministicCipher`]. Object safe, so a
 /// binding can hold either as `Arc<dyn Cipher>`.
@@ -199,17 +198,11 @@ fn in_place_plaintext(
     envelope.get_mut(offset..end).ok_or(OUT_TOO_SHORT)
 }
 
-#[derive(Clone)]
-enum Aead {
-    ChaCha(ChaCha20Poly1305),
-    XChaCha(XChaCha20Poly1305),
-}
-
 /// ChaCha20-Poly1305 or XChaCha20-Poly1305 under one derived key, with a fresh random nonce per
 /// value.
 #[derive(Clone)]
 pub struct RandomizedCipher {
-    aead: Aead,
+    aead: ChaChaPoly,
     header: Header,
     /// `header ‖ canonical context`.
     aad: Box<[u8]>,
@@ -222,10 +215,9 @@ impl RandomizedCipher {
         key: &[u8; 32],
         context: &[u8],
     ) -> Result<Self> {
-        let key = Array::cast_from_core(key);
         let aead = match algorithm {
-            Algorithm::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new(key)),
-            Algorithm::XChaCha20Poly1305 => Aead::XChaCha(XChaCha20Poly1305::new(key)),
+            Algorithm::ChaCha20Poly1305 => ChaChaPoly::new(Variant::ChaCha20, key),
+            Algorithm::XChaCha20Poly1305 => ChaChaPoly::new(Variant::XChaCha20, key),
             Algorithm::Aes256Siv => {
                 return Err(Error::Invalid {
                     arg: "algorithm",
@@ -353,15 +345,13 @@ impl RandomizedCipher {
         tag_out: &mut [u8; TAG_LEN],
         aad: &[u8],
     ) -> Result<()> {
-        let tag = match &self.aead {
-            Aead::ChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
-            Aead::XChaCha(a) => a.encrypt_inout_detached(nonce_ref(nonce)?, aad, body.into()),
-        }
-        .map_err(|_| Error::Invalid {
-            arg: "value",
-            reason: "is too long",
-        })?;
-        *tag_out = tag.into();
+        *tag_out = self
+            .aead
+            .encrypt_inout_detached(nonce, aad, body.into())
+            .map_err(|_| Error::Invalid {
+                arg: "value",
+                reason: "is too long",
+            })?;
         Ok(())
     }
 }
@@ -380,12 +370,8 @@ impl RandomizedCipher {
         let (ciphertext, tag) = body
             .split_last_chunk::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let tag: &Tag = Array::cast_from_core(tag);
         let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
-        let verified = match &self.aead {
-            Aead::ChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
-            Aead::XChaCha(a) => a.decrypt_inout_detached(nonce_ref(nonce)?, aad, buf, tag),
-        };
+        let verified = self.aead.decrypt_inout_detached(nonce, aad, buf, tag);
         wipe_unless_ok(verified.is_ok(), out)
     }
 }
@@ -437,20 +423,15 @@ impl Cipher for RandomizedCipher {
         let (rest, tag) = rest
             .split_last_chunk_mut::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let tag = Tag::from(*tag);
+        let tag = *tag;
         let (nonce, body) = rest
             .split_at_mut_checked(self.header.algorithm.nonce_len())
             .ok_or(Error::Format("truncated"))?;
         let nonce: &[u8] = nonce;
         // The tag is checked before anything is decrypted; the body is wiped on failure anyway.
-        let verified = match &self.aead {
-            Aead::ChaCha(a) => {
-                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
-            }
-            Aead::XChaCha(a) => {
-                a.decrypt_inout_detached(nonce_ref(nonce)?, &self.aad, body.into(), &tag)
-            }
-        };
+        let verified = self
+            .aead
+            .decrypt_inout_detached(nonce, &self.aad, body.into(), &tag);
         wipe_unless_ok(verified.is_ok(), body)
     }
 }
@@ -464,14 +445,14 @@ impl fmt::Debug for RandomizedCipher {
 }
 
 /// AES-256-SIV under one derived key: equal plaintexts give equal envelopes (for equality lookups).
+#[derive(Clone)]
 pub struct DeterministicCipher {
-    /// Kept to build a private instance when `siv` is busy (see [`DeterministicCipher::with_siv`]).
-    key: Zeroizing<[u8; 64]>,
-    /// `Aes256Siv` needs `&mut self` (its CMAC state), hence the lock.
-    siv: Mutex<Aes256Siv>,
+    siv: Aes256Siv,
     header: Header,
     /// `header ‖ canonical context`, the single S2V associated-data string.
     aad: Box<[u8]>,
+    /// S2V's state after `aad`: computed once here, not per value.
+    ad_state: AdState,
 }
 
 impl DeterministicCipher {
@@ -480,53 +461,46 @@ impl DeterministicCipher {
             algorithm: Algorithm::Aes256Siv,
             key_version,
         };
+        let siv = Aes256Siv::new(key);
+        let aad = aad(&header, context);
+        let ad_state = siv.ad_state(&aad);
         Self {
-            key: Zeroizing::new(*key),
-            siv: Mutex::new(Aes256Siv::new(Array::cast_from_core(key))),
+            siv,
             header,
-            aad: aad(&header, context),
+            aad,
+            ad_state,
         }
     }
 
-    /// Runs `f` on the shared instance, or on a fresh one when another thread holds it: batches on
-    /// worker threads then pay one CMAC key setup instead of waiting. A poisoned lock (impossible
-    /// short of a panic inside aes-siv) takes the same path.
-    fn with_siv<R>(&self, f: impl FnOnce(&mut Aes256Siv) -> R) -> R {
-        match self.siv.try_lock() {
-            Ok(mut siv) => f(&mut siv),
-            Err(_) => f(&mut Aes256Siv::new(Array::cast_from_core(&self.key))),
-        }
+    /// The S2V state of a row-bound associated data (computed per call: it depends on `row_ad`).
+    fn bound_state(&self, row_ad: &[u8]) -> Result<AdState> {
+        Ok(self.siv.ad_state(&bound_aad(&self.aad, row_ad)?))
     }
 
-    /// [`Cipher::seal_in_place`] on a given instance.
-    fn seal_with(&self, siv: &mut Aes256Siv, envelope: &mut [u8]) -> Result<()> {
-        in_place_plaintext(Algorithm::Aes256Siv, envelope, HEADER_LEN + TAG_LEN)?;
-        let (iv, body) = put_header(envelope, &self.header)?
+    /// [`Cipher::encrypt_into`] under a given S2V state.
+    fn seal_into(&self, out: &mut [u8], type_tag: u8, value: &[u8], ad: &AdState) -> Result<()> {
+        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
+        let (iv, body) = rest
             .split_first_chunk_mut::<TAG_LEN>()
             .ok_or(OUT_TOO_SHORT)?;
-        let tag = siv
-            .encrypt_inout_detached([&*self.aad], body.into())
-            .map_err(|_| Error::Invalid {
-                arg: "value",
-                reason: "is too long",
-            })?;
-        *iv = tag.into();
+        write_plaintext(body, type_tag, value)?;
+        *iv = self.siv.seal_in_place(ad, body);
         Ok(())
     }
 
-    /// [`Cipher::open_in_place`] on a given instance.
-    fn open_with(&self, siv: &mut Aes256Siv, envelope: &mut [u8]) -> Result<()> {
-        self.plaintext_len(envelope)?;
-        let (_, rest) = envelope
-            .split_first_chunk_mut::<HEADER_LEN>()
+    /// [`Cipher::decrypt_into`] under a given S2V state.
+    fn open_into(&self, envelope: &[u8], out: &mut [u8], ad: &AdState) -> Result<()> {
+        check_out_len(out, self.plaintext_len(envelope)?)?;
+        let body = envelope
+            .get(HEADER_LEN..)
             .ok_or(Error::Format("truncated"))?;
-        let (iv, body) = rest
-            .split_first_chunk_mut::<TAG_LEN>()
+        let (iv, ciphertext) = body
+            .split_first_chunk::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let iv = Tag::from(*iv);
-        // In place, a failed check leaves unauthenticated plaintext in `body`: wiped below.
-        let verified = siv.decrypt_inout_detached([&*self.aad], body.into(), &iv);
-        wipe_unless_ok(verified.is_ok(), body)
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
+        // On failure the unauthenticated plaintext in `out` is wiped by `open_inout`.
+        let verified = self.siv.open_inout(ad, iv, buf);
+        wipe_unless_ok(verified.is_ok(), out)
     }
 }
 
@@ -540,11 +514,11 @@ impl Cipher for DeterministicCipher {
     }
 
     fn encrypt_into(&self, out: &mut [u8], type_tag: u8, value: &[u8]) -> Result<()> {
-        self.seal_into(out, type_tag, value, &self.aad)
+        self.seal_into(out, type_tag, value, &self.ad_state)
     }
 
     fn decrypt_into(&self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
-        self.open_into(envelope, out, &self.aad)
+        self.open_into(envelope, out, &self.ad_state)
     }
 
     fn encrypt_into_bound(
@@ -554,108 +528,35 @@ impl Cipher for DeterministicCipher {
         value: &[u8],
         row_ad: &[u8],
     ) -> Result<()> {
-        self.seal_into(out, type_tag, value, &bound_aad(&self.aad, row_ad)?)
+        self.seal_into(out, type_tag, value, &self.bound_state(row_ad)?)
     }
 
     fn decrypt_into_bound(&self, envelope: &[u8], out: &mut [u8], row_ad: &[u8]) -> Result<()> {
-        self.open_into(envelope, out, &bound_aad(&self.aad, row_ad)?)
+        self.open_into(envelope, out, &self.bound_state(row_ad)?)
     }
 
     fn seal_in_place(&self, envelope: &mut [u8]) -> Result<()> {
-        self.with_siv(|siv| self.seal_with(siv, envelope))
-    }
-
-    fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
-        self.with_siv(|siv| self.open_with(siv, envelope))
-    }
-    /// One instance (one lock) for the whole run, not one per value: two worker threads on one
-    /// cipher then cost one extra key setup per run instead of one per value.
-    fn seal_records(&self, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
-        self.with_siv(|siv| {
-            batch::seal_each(self.header.algorithm, buf, plaintext_lens, |record| {
-                self.seal_with(siv, record)
-            })
-        })
-    }
-
-    fn open_records(&self, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
-        self.with_siv(|siv| {
-            batch::open_each(buf, envelope_lens, |record| self.open_with(siv, record))
-        })
-    }
-
-    fn open_records_into(
-        &self,
-        input: &[u8],
-        envelope_lens: &[u32],
-        output: &mut [u8],
-    ) -> BatchResult {
-        self.with_siv(|siv| {
-            batch::open_each_into(
-                self.header.algorithm,
-                input,
-                envelope_lens,
-                output,
-                |envelope, out| self.open_into_with(siv, envelope, out, &self.aad),
-            )
-        })
-    }
-}
-
-impl DeterministicCipher {
-    /// [`Cipher::encrypt_into`] under a given associated data.
-    fn seal_into(&self, out: &mut [u8], type_tag: u8, value: &[u8], aad: &[u8]) -> Result<()> {
-        let rest = write_header(out, self.sealed_len(value.len())?, &self.header)?;
-        let (iv, body) = rest
+        in_place_plaintext(Algorithm::Aes256Siv, envelope, HEADER_LEN + TAG_LEN)?;
+        let (iv, body) = put_header(envelope, &self.header)?
             .split_first_chunk_mut::<TAG_LEN>()
             .ok_or(OUT_TOO_SHORT)?;
-        write_plaintext(body, type_tag, value)?;
-        let tag = self
-            .with_siv(|siv| siv.encrypt_inout_detached([aad], body.into()))
-            .map_err(|_| Error::Invalid {
-                arg: "value",
-                reason: "is too long",
-            })?;
-        *iv = tag.into();
+        *iv = self.siv.seal_in_place(&self.ad_state, body);
         Ok(())
     }
 
-    /// [`Cipher::decrypt_into`] under a given associated data.
-    fn open_into(&self, envelope: &[u8], out: &mut [u8], aad: &[u8]) -> Result<()> {
-        self.with_siv(|siv| self.open_into_with(siv, envelope, out, aad))
-    }
-
-    /// [`DeterministicCipher::open_into`] on a given instance.
-    fn open_into_with(
-        &self,
-        siv: &mut Aes256Siv,
-        envelope: &[u8],
-        out: &mut [u8],
-        aad: &[u8],
-    ) -> Result<()> {
-        check_out_len(out, self.plaintext_len(envelope)?)?;
-        let body = envelope
-            .get(HEADER_LEN..)
+    fn open_in_place(&self, envelope: &mut [u8]) -> Result<()> {
+        self.plaintext_len(envelope)?;
+        let (_, rest) = envelope
+            .split_first_chunk_mut::<HEADER_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let (iv, ciphertext) = body
-            .split_first_chunk::<TAG_LEN>()
+        let (iv, body) = rest
+            .split_first_chunk_mut::<TAG_LEN>()
             .ok_or(Error::Format("truncated"))?;
-        let iv: &Tag = Array::cast_from_core(iv);
-        let buf = InOutBuf::new(ciphertext, out).map_err(|_| OUT_TOO_SHORT)?;
-        // On failure aes-siv leaves the unauthenticated plaintext in a separate output buffer.
-        let verified = siv.decrypt_inout_detached([aad], buf, iv);
-        wipe_unless_ok(verified.is_ok(), out)
-    }
-}
-
-impl Clone for DeterministicCipher {
-    fn clone(&self) -> Self {
-        Self {
-            key: self.key.clone(),
-            siv: Mutex::new(Aes256Siv::new(Array::cast_from_core(&self.key))),
-            header: self.header,
-            aad: self.aad.clone(),
-        }
+        let iv = *iv;
+        // In place, a failed check leaves unauthenticated plaintext in `body`: wiped by
+        // `open_inout` and again below.
+        let verified = self.siv.open_inout(&self.ad_state, &iv, body.into());
+        wipe_unless_ok(verified.is_ok(), body)
     }
 }
 
@@ -733,13 +634,6 @@ fn copy_exact(dst: &mut [u8], src: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn nonce_ref<'a, N>(nonce: &'a [u8]) -> Result<&'a N>
-where
-    &'a N: TryFrom<&'a [u8]>,
-{
-    nonce.try_into().map_err(|_| Error::Format("truncated"))
-}
-
 fn wipe_unless_ok(ok: bool, out: &mut [u8]) -> Result<()> {
     if ok {
         Ok(())
@@ -752,6 +646,7 @@ fn wipe_unless_ok(ok: bool, out: &mut [u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
     use zeroize::ZeroizeOnDrop;
 
     fn assert_shareable<T: Send + Sync + Clone>() {}
@@ -764,8 +659,12 @@ mod tests {
         assert_shareable::<crate::BlindIndexKey>();
         assert_shareable::<crate::RootKey>();
         assert_wiped_on_drop::<ChaCha20Poly1305>();
+        assert_wiped_on_drop::<crate::chacha_poly::ChaChaPoly>();
         assert_wiped_on_drop::<XChaCha20Poly1305>();
+        assert_wiped_on_drop::<aes_siv::siv::Aes256Siv>();
         assert_wiped_on_drop::<Aes256Siv>();
+        assert_wiped_on_drop::<AdState>();
+        assert_wiped_on_drop::<aes::Aes256Enc>();
         assert_wiped_on_drop::<aes::Aes256>();
         // `Hmac` has no marker, but its state is two SHA-256 cores, which wipe themselves.
         assert_wiped_on_drop::<sha2::Sha256>();

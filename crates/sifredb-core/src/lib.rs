@@ -26,6 +26,7 @@
 
 pub mod batch;
 pub mod blind_index;
+pub mod chacha_poly;
 pub mod cipher;
 pub mod context;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod format;
 pub mod keys;
 pub mod primitives;
 pub mod random;
+pub mod siv;
 
 pub use batch::{reseal_records, seal_records_from, sealed_records_len, BatchError, BatchResult};
 pub use blind_index::{blind_index_message, term_len, BlindIndexKey};

@@ -1,17 +1,17 @@
 //! The raw RFC algorithms over byte slices, without the SifreDB format. These back the
 //! `primitives` object of the JavaScript API and the Wycheproof tests.
 
-use aes_siv::aead::array::Array;
-use aes_siv::siv::Aes256Siv;
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
 use hkdf::Hkdf;
+use hmac::KeyInit;
 use hmac::{Hmac, Mac};
+use inout::InOutBuf;
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
+use crate::chacha_poly::{ChaChaPoly, Variant};
 use crate::error::{Error, Result};
 use crate::format::TAG_LEN;
 use crate::random;
+use crate::siv::Aes256Siv;
 
 /// Largest HKDF-SHA256 output (255 blocks of 32 bytes, RFC 5869).
 pub const HKDF_SHA256_MAX_LEN: usize = 255 * 32;
@@ -22,29 +22,28 @@ pub const MAX_RANDOM_BYTES: usize = 65536;
 /// AES-256-SIV (RFC 5297) with `ad` as the single associated-data header: returns `SIV ‖ ciphertext`.
 /// `key` is 64 bytes (MAC key ‖ CTR key).
 pub fn aes_siv_encrypt(key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let mut siv = siv_from_slice(key)?;
+    let siv = siv_from_slice(key)?;
     let mut out = vec![0u8; TAG_LEN + plaintext.len()];
     let (iv, body) = out.split_at_mut(TAG_LEN);
     body.copy_from_slice(plaintext);
-    let tag = siv
-        .encrypt_inout_detached([ad], body.into())
-        .map_err(|_| Error::Invalid {
-            arg: "plaintext",
-            reason: "is too long",
-        })?;
-    iv.copy_from_slice(&tag);
+    iv.copy_from_slice(&siv.seal_in_place(&siv.ad_state(ad), body));
     Ok(out)
 }
 
 /// Inverse of [`aes_siv_encrypt`]; [`Error::Auth`] when the SIV does not verify.
 pub fn aes_siv_decrypt(key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let mut siv = siv_from_slice(key)?;
-    let (iv, body) = split_tag_first(ciphertext)?;
+    let siv = siv_from_slice(key)?;
+    let (iv, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
+        "ciphertext",
+        "at least 16 bytes",
+        ciphertext.len(),
+    ))?;
     // SIV decrypts before it verifies: a forgery's unauthenticated plaintext is wiped on the way out.
-    let mut out = Zeroizing::new(body.to_vec());
-    siv.decrypt_inout_detached([ad], out.as_mut_slice().into(), iv)
+    let mut out = vec![0u8; body.len()];
+    let buf = InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?;
+    siv.open_inout(&siv.ad_state(ad), iv, buf)
         .map_err(|_| Error::Auth)?;
-    Ok(core::mem::take(&mut *out))
+    Ok(out)
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 12 bytes.
@@ -54,12 +53,7 @@ pub fn chacha20_poly1305_encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_encrypt(
-        &ChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "12 bytes")?,
-        plaintext,
-        aad,
-    )
+    aead_encrypt(Variant::ChaCha20, key, nonce, plaintext, aad)
 }
 
 /// Inverse of [`chacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
@@ -69,12 +63,7 @@ pub fn chacha20_poly1305_decrypt(
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_decrypt(
-        &ChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "12 bytes")?,
-        ciphertext,
-        aad,
-    )
+    aead_decrypt(Variant::ChaCha20, key, nonce, ciphertext, aad)
 }
 
 /// XChaCha20-Poly1305: returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 24 bytes.
@@ -84,12 +73,7 @@ pub fn xchacha20_poly1305_encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_encrypt(
-        &XChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "24 bytes")?,
-        plaintext,
-        aad,
-    )
+    aead_encrypt(Variant::XChaCha20, key, nonce, plaintext, aad)
 }
 
 /// Inverse of [`xchacha20_poly1305_encrypt`]; [`Error::Auth`] when the tag does not verify.
@@ -99,12 +83,7 @@ pub fn xchacha20_poly1305_decrypt(
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    aead_decrypt(
-        &XChaCha20Poly1305::new(key32(key)?),
-        nonce_ref(nonce, "24 bytes")?,
-        ciphertext,
-        aad,
-    )
+    aead_decrypt(Variant::XChaCha20, key, nonce, ciphertext, aad)
 }
 
 /// HKDF-SHA256 (RFC 5869) extract-then-expand to `len` bytes, `1..=8160`.
@@ -145,69 +124,69 @@ fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
     let key: &[u8; 64] = key
         .try_into()
         .map_err(|_| Error::len("key", "64 bytes", key.len()))?;
-    Ok(Aes256Siv::new(Array::cast_from_core(key)))
+    Ok(Aes256Siv::new(key))
 }
 
-fn key32(key: &[u8]) -> Result<&chacha20poly1305::Key> {
-    key.try_into()
-        .map_err(|_| Error::len("key", "32 bytes", key.len()))
-}
-
-fn nonce_ref<'a, N>(nonce: &'a [u8], expected: &'static str) -> Result<&'a N>
-where
-    &'a N: TryFrom<&'a [u8]>,
-{
-    nonce
+fn chacha_key(variant: Variant, key: &[u8], nonce: &[u8]) -> Result<ChaChaPoly> {
+    let key: &[u8; 32] = key
         .try_into()
-        .map_err(|_| Error::len("nonce", expected, nonce.len()))
+        .map_err(|_| Error::len("key", "32 bytes", key.len()))?;
+    if nonce.len() != variant.nonce_len() {
+        let expected = match variant {
+            Variant::ChaCha20 => "12 bytes",
+            Variant::XChaCha20 => "24 bytes",
+        };
+        return Err(Error::len("nonce", expected, nonce.len()));
+    }
+    Ok(ChaChaPoly::new(variant, key))
 }
 
-fn aead_encrypt<A: AeadInOut>(
-    aead: &A,
-    nonce: &aes_siv::aead::Nonce<A>,
+fn aead_encrypt(
+    variant: Variant,
+    key: &[u8],
+    nonce: &[u8],
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
+    let aead = chacha_key(variant, key, nonce)?;
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
     let (body, tag_out) = out.split_at_mut(plaintext.len());
-    body.copy_from_slice(plaintext);
     let tag = aead
-        .encrypt_inout_detached(nonce, aad, body.into())
-        .map_err(|_| Error::Invalid {
-            arg: "plaintext",
-            reason: "is too long",
-        })?;
+        .encrypt_inout_detached(
+            nonce,
+            aad,
+            InOutBuf::new(plaintext, body).map_err(|_| TOO_LONG)?,
+        )
+        .map_err(|_| TOO_LONG)?;
     tag_out.copy_from_slice(&tag);
     Ok(out)
 }
 
-fn aead_decrypt<A: AeadInOut<TagSize = chacha20poly1305::consts::U16>>(
-    aead: &A,
-    nonce: &aes_siv::aead::Nonce<A>,
+const TOO_LONG: Error = Error::Invalid {
+    arg: "plaintext",
+    reason: "is too long",
+};
+
+fn aead_decrypt(
+    variant: Variant,
+    key: &[u8],
+    nonce: &[u8],
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    let (body, tag) = split_tag_last(ciphertext)?;
-    let mut out = body.to_vec();
-    aead.decrypt_inout_detached(nonce, aad, out.as_mut_slice().into(), tag)
-        .map_err(|_| Error::Auth)?;
-    Ok(out)
-}
-
-fn split_tag_first(ciphertext: &[u8]) -> Result<(&Tag, &[u8])> {
-    let (tag, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
-        "ciphertext",
-        "at least 16 bytes",
-        ciphertext.len(),
-    ))?;
-    Ok((Array::cast_from_core(tag), body))
-}
-
-fn split_tag_last(ciphertext: &[u8]) -> Result<(&[u8], &Tag)> {
+    let aead = chacha_key(variant, key, nonce)?;
     let (body, tag) = ciphertext.split_last_chunk::<TAG_LEN>().ok_or(Error::len(
         "ciphertext",
         "at least 16 bytes",
         ciphertext.len(),
     ))?;
-    Ok((body, Array::cast_from_core(tag)))
+    let mut out = vec![0u8; body.len()];
+    aead.decrypt_inout_detached(
+        nonce,
+        aad,
+        InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?,
+        tag,
+    )
+    .map_err(|_| Error::Auth)?;
+    Ok(out)
 }
