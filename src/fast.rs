@@ -546,7 +546,7 @@ unsafe extern "C" fn seal_many(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: called by N-API with this callback's env and arguments.
-    unsafe { records(env, info, <dyn Cipher>::seal_records) }
+    unsafe { records(env, info, sifredb_core::seal_records) }
 }
 
 /// `openMany(cipher, buf, envelopeLens)`: `Cipher::open_records`.
@@ -555,7 +555,7 @@ unsafe extern "C" fn open_many(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: as in `seal_many`.
-    unsafe { records(env, info, <dyn Cipher>::open_records) }
+    unsafe { records(env, info, sifredb_core::open_records) }
 }
 
 /// `sealFrom(cipher, input, plaintextLens, output)`: `sifredb_core::seal_records_from`.
@@ -599,7 +599,7 @@ unsafe extern "C" fn open_into(
             disjoint(input, output)?;
             disjoint(lens, output)?;
             let (input, lens) = (Input::of(input), lens.u32s_copy());
-            cipher.open_records_into(input.bytes(), &lens, output.bytes_mut())?;
+            sifredb_core::open_records_into(cipher.as_ref(), input.bytes(), &lens, output.bytes_mut())?;
             Ok(())
         })
     }
@@ -794,8 +794,8 @@ impl Work {
     /// Runs the batch on memory the work owns; the inputs are dropped (wiped) on this thread.
     fn run(&mut self) -> Result<(), BatchError> {
         match self {
-            Self::Seal { cipher, buf, lens } => cipher.seal_records(buf, lens),
-            Self::Open { cipher, buf, lens } => cipher.open_records(buf, lens),
+            Self::Seal { cipher, buf, lens } => sifredb_core::seal_records(cipher.as_ref(), buf, lens),
+            Self::Open { cipher, buf, lens } => sifredb_core::open_records(cipher.as_ref(), buf, lens),
             Self::SealFrom {
                 cipher,
                 input,
@@ -812,7 +812,7 @@ impl Work {
                 lens,
                 output,
             } => {
-                let result = cipher.open_records_into(input, lens, output);
+                let result = sifredb_core::open_records_into(cipher.as_ref(), input, lens, output);
                 drop(std::mem::take(input));
                 result
             }
