@@ -77,7 +77,7 @@ function nativePrimitives(addon: AddonModule): Primitives {
   };
 }
 
-/** The fast-path functions of the addon (`fastPath()` in `src/lib.rs`, documented in `src/fast.rs`). */
+/** The fast-path functions of the addon (`fastPath()` in `src/lib.rs`, documented in `src/fast/calls.rs`). */
 type FastPath = ReturnType<AddonModule['fastPath']>;
 
 /** A constructor of `Buffer` views on an ArrayBuffer. */
