@@ -2,22 +2,13 @@
  * Batch plumbing shared by the backends and the API layer: indexed errors, option checks, and
  * splitting a batch into parts for the thread pool. Internal.
  */
-import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
+import { ERROR_CODES, SifreDBError, asSifreDBError, indexedError } from '../errors.js';
 import type { BatchOptions } from './types.js';
+
+export { indexedError };
 
 /** Most parts one async batch is split into. */
 export const MAX_BATCH_THREADS = 256;
-
-/**
- * A failure of item `index` of a batch argument `name`: message `name[index]: reason`, the same
- * `code` as `reason`, `cause` the un-prefixed reason, and an `index` property.
- */
-export function indexedError(reason: unknown, name: string, index: number): SifreDBError {
-  const cause = asSifreDBError(reason);
-  const error = new SifreDBError(cause.code, `${name}[${index}]: ${cause.message}`, { cause });
-  Object.defineProperty(error, 'index', { value: index, enumerable: true });
-  return error;
-}
 
 /** The `index` of an {@link indexedError} (or of a native batch error), else `undefined`. */
 export function errorIndex(error: unknown): number | undefined {

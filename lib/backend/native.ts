@@ -4,7 +4,7 @@ import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
 import { ownedBytes } from '../format/bytes.js';
 import { isWellFormed } from '../format/utf8.js';
 import { assertArray, errorIndex, indexedError, requestedThreads } from './batch.js';
-import { ALGORITHM } from './types.js';
+import { ALGORITHM, envelopeLayout } from '../format/envelope.js';
 import type {
   Backend,
   BatchOptions,
@@ -107,13 +107,6 @@ function viewMaker(): ViewMaker {
 }
 
 const view = viewMaker();
-
-/** Where the plaintext starts in an envelope, and the bytes an envelope adds to its plaintext. */
-const LAYOUT: Readonly<Record<number, { offset: number; overhead: number }>> = {
-  1: { offset: 7 + 12, overhead: 7 + 12 + 16 },
-  2: { offset: 7 + 24, overhead: 7 + 24 + 16 },
-  3: { offset: 7 + 16, overhead: 7 + 16 },
-};
 
 /**
  * Outputs up to this size are decrypted into {@link SCRATCH} and copied out: V8 keeps typed arrays
@@ -357,9 +350,9 @@ class NativeCipherHandle implements CipherHandle {
     this.#cipher = cipher;
     this.#fast = fast;
     this.#handle = cipher.handle();
-    const layout = LAYOUT[this.algorithm];
+    const layout = envelopeLayout(this.algorithm);
     if (layout === undefined) throw new SifreDBError(ERROR_CODES.backend, `unknown algorithm id ${this.algorithm}`);
-    this.#offset = layout.offset;
+    this.#offset = layout.plaintextOffset;
     this.#overhead = layout.overhead;
   }
 

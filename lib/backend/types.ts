@@ -6,15 +6,9 @@
 /** Name of a backend: the napi-rs addon or the pure-JS fallback. */
 export type BackendName = 'native' | 'js';
 
-/** Algorithm ids as written in byte 2 of the envelope header. */
-export const ALGORITHM = {
-  chacha20Poly1305: 1,
-  xchacha20Poly1305: 2,
-  aesSiv: 3,
-} as const;
+import type { RandomizedAlgorithmId } from '../format/envelope.js';
 
-/** Algorithm id of a randomized (nonce-based) cipher. */
-export type RandomizedAlgorithmId = typeof ALGORITHM.chacha20Poly1305 | typeof ALGORITHM.xchacha20Poly1305;
+export { ALGORITHM, type RandomizedAlgorithmId } from '../format/envelope.js';
 
 /** A value the hot path accepts: raw bytes, or a JS string encoded as UTF-8 by the backend. */
 export type PlainInput = Uint8Array | string;

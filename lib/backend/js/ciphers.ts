@@ -13,7 +13,8 @@ import {
 import { assertBytes, assertBytesOfLength } from './bytes.js';
 import { allocOut, allocSecret, concatBytes, ownedBytes, toBuffer, wipe, writeU32BE } from '../../format/bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
-import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
+import { checkEnvelope, encodeHeader, envelopeLayout, HEADER_LENGTH, TAG_LENGTH } from '../../format/envelope.js';
+import { encodePlaintext } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
 import { authError } from './primitives.js';
 
@@ -159,7 +160,7 @@ export class RandomizedCipher extends BaseCipher {
     super(algorithm, keyVersion, context);
     this.#aead = aead;
     this.#nonces = nonces;
-    this.#nonceLength = NONCE_LENGTH[algorithm]!;
+    this.#nonceLength = envelopeLayout(algorithm)!.nonceLength;
   }
 
   encrypt(value: PlainInput, typeTag: number): Buffer {
@@ -199,6 +200,7 @@ export class RandomizedCipher extends BaseCipher {
   }
 
   decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+    assertBytes(envelope, 'envelope');
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     return this.#open(envelope, this.boundAad(rowAd));
   }
@@ -239,6 +241,7 @@ export class DeterministicCipher extends BaseCipher {
   }
 
   decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+    assertBytes(envelope, 'envelope');
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
     return this.#open(this.#bindAd(this.boundAad(rowAd)), envelope);
   }

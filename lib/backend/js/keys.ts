@@ -1,6 +1,7 @@
 /** Root keys and the per-context HKDF derivation of docs/FORMAT.md. */
 import { SifreDBError } from '../../errors.js';
-import { ALGORITHM, type BlindIndexHandle, type CipherHandle, type RandomizedAlgorithmId, type RootKeyHandle } from '../types.js';
+import { ALGORITHM, type RandomizedAlgorithmId } from '../../format/envelope.js';
+import type { BlindIndexHandle, CipherHandle, RootKeyHandle } from '../types.js';
 import { assertBytesOfLength } from './bytes.js';
 import { wipe } from '../../format/bytes.js';
 import { BlindIndex } from './blind-index.js';
