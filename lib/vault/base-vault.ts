@@ -222,8 +222,7 @@ export abstract class BaseVault {
     const rowAd = rowAdOf(options);
     const { tag, data } = encodeValue(value);
     try {
-      const cipher = this.encryptionCipher(ctx);
-      return rowAd === undefined ? cipher.encrypt(data, tag) : cipher.encryptBound(data, tag, rowAd);
+      return this.encryptionCipher(ctx).encrypt(data, tag, rowAd);
     } finally {
       // A number's, bigint's, boolean's or Date's encoding is our scratch copy; bytes are the caller's.
       if (tag !== VALUE_TAG.bytes && typeof data !== 'string') data.fill(0);
@@ -320,8 +319,7 @@ export abstract class BaseVault {
     // Tag and value apart: a `subarray(1)` of a small decrypted Buffer would move it off V8's heap.
     const { typeTag, value } = this.#openTagged(ciphertext, ctx, readAd);
     try {
-      const cipher = this.encryptionCipher(ctx);
-      const envelope = rowAd === undefined ? cipher.encrypt(value, typeTag) : cipher.encryptBound(value, typeTag, rowAd);
+      const envelope = this.encryptionCipher(ctx).encrypt(value, typeTag, rowAd);
       return typeof ciphertext === 'string' ? toText(envelope) : envelope;
     } finally {
       value.fill(0);
@@ -537,7 +535,7 @@ export abstract class BaseVault {
     const header = parseHeader(envelope);
     this.checkAlgorithm(header);
     const cipher = this.decryptionCipher(header, ctx);
-    return rowAd === undefined ? cipher.decryptTagged(envelope) : cipher.decryptTaggedBound(envelope, rowAd);
+    return cipher.decryptTagged(envelope, rowAd);
   }
 
   /** {@link encryptMany} with row binding: one bound call per value. */

@@ -3,7 +3,6 @@
  * plaintext encoding. The envelope layout itself lives in lib/format/envelope.ts.
  */
 import { SifreDBError } from '../../errors.js';
-import { isWellFormed } from '../../format/well-formed.js';
 import { ALGORITHM } from '../../format/envelope.js';
 import { assertBytes, assertInteger } from './bytes.js';
 import { allocSecret, utf8Length, writeUtf8, readU16BE, readU32BE, writeU16BE } from '../../format/bytes.js';
@@ -84,24 +83,12 @@ export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint
   return info;
 }
 
-/**
- * `typeTag ‖ value` as one fresh array (the caller wipes it after use). Strings become UTF-8; a lone
- * surrogate is `ERR_SIFREDB_INPUT` because replacing it with U+FFFD would not round-trip.
- */
-export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
-  assertInteger(typeTag, 'typeTag', 0, 255);
-  if (typeof value === 'string') {
-    if (!isWellFormed(value)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'value contains a lone surrogate');
-    const out = allocSecret(1 + utf8Length(value));
-    out[0] = typeTag;
-    writeUtf8(out, value, 1);
-    return out;
-  }
-  if (!(value instanceof Uint8Array)) {
-    throw new SifreDBError('ERR_SIFREDB_INPUT', 'value must be a Uint8Array or a string');
-  }
-  const out = allocSecret(1 + value.length);
+/** `typeTag ‖ value` (checked by the handle) as one fresh array; the caller wipes it after use. */
+export function encodePlaintext(value: string | Uint8Array, typeTag: number): Uint8Array {
+  const length = typeof value === 'string' ? utf8Length(value) : value.length;
+  const out = allocSecret(1 + length);
   out[0] = typeTag;
-  out.set(value, 1);
+  if (typeof value === 'string') writeUtf8(out, value, 1);
+  else out.set(value, 1);
   return out;
 }

@@ -3,7 +3,6 @@
  * buffers for batch inputs, and batches packed as records.
  */
 import { Buffer } from 'node:buffer';
-import { isWellFormed } from '../../format/utf8.js';
 import type { PlainInput } from '../types.js';
 import { indexedError } from '../batch.js';
 import { inputError } from './addon.js';
@@ -26,18 +25,8 @@ export const { SCRATCH, SCRATCH_VALUE } = (() => {
   return { SCRATCH: views(0), SCRATCH_VALUE: views(1) };
 })();
 
-/** The byte length of batch value `i`: a Uint8Array, or a well-formed string as UTF-8. */
-export function valueLength(value: PlainInput | undefined, i: number): number {
-  if (typeof value === 'string') {
-    if (!isWellFormed(value)) throw indexedError(inputError('value contains a lone surrogate'), 'values', i);
-    return Buffer.byteLength(value, 'utf8');
-  }
-  if (value instanceof Uint8Array) return value.length;
-  throw indexedError(inputError('value must be a Uint8Array or a string'), 'values', i);
-}
-
-/** Writes `typeTag ‖ value` at `at` (the value checked by {@link valueLength}). */
-export function writeTagged(buf: Buffer, at: number, typeTag: number, value: PlainInput): void {
+/** Writes `typeTag ‖ value` at `at` (the value checked by `plaintextLengths`). */
+function writeTagged(buf: Buffer, at: number, typeTag: number, value: PlainInput): void {
   buf[at] = typeTag;
   if (typeof value === 'string') buf.write(value, at + 1);
   else buf.set(value, at + 1);
@@ -121,3 +110,76 @@ export function stageBytes(items: readonly Uint8Array[], name: string, what: str
   return { full, stage: full.subarray(0, total), lens };
 }
 
+
+/**
+ * Lays `typeTags[i] ‖ values[i]` (checked; `lens[i]` bytes with the tag) at `offset` of record `i`
+ * of one new buffer, records of `lens[i] + overhead` bytes: ready to be sealed in place.
+ */
+export function packPlaintexts(values: PlainInput[], typeTags: Uint8Array, lens: Uint32Array, offset: number, overhead: number): Buffer {
+  const n = values.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += lens[i]! + overhead;
+  const buf = Buffer.allocUnsafe(total);
+  let at = offset;
+  for (let i = 0; i < n; i++) {
+    writeTagged(buf, at, typeTags[i]!, values[i]!);
+    at += lens[i]! + overhead;
+  }
+  return buf;
+}
+
+/**
+ * Lays `typeTags[i] ‖ values[i]` back to back in a staging buffer (for
+ * `sifredb_core::seal_records_from`, which wipes it).
+ */
+export function stagePlaintexts(values: PlainInput[], typeTags: Uint8Array, lens: Uint32Array): Staged {
+  const n = values.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += lens[i]!;
+  const full = takeStaging(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    writeTagged(full, at, typeTags[i]!, values[i]!);
+    at += lens[i]!;
+  }
+  return { full, stage: full.subarray(0, total), lens };
+}
+
+/**
+ * The output of a batch decryption: the plaintexts back to back (never in Node's shared pool),
+ * sized from the envelopes (a too-short one takes no room; Rust reports it in order).
+ */
+export function openOutput(lens: Uint32Array, overhead: number): { output: Buffer; plaintextLens: Uint32Array } {
+  const n = lens.length;
+  const plaintextLens = new Uint32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const length = lens[i]! - overhead;
+    if (length > 0) {
+      plaintextLens[i] = length;
+      total += length;
+    }
+  }
+  return { output: Buffer.allocUnsafeSlow(total), plaintextLens };
+}
+
+/**
+ * The output of a re-encryption: each plaintext keeps its length (too-short envelopes count as
+ * one byte; Rust rejects them before anything is sealed).
+ */
+export function resealOutput(
+  lens: Uint32Array,
+  fromOverhead: number,
+  toOverhead: number,
+  own: boolean,
+): { output: Buffer; plaintextLens: Uint32Array } {
+  const n = lens.length;
+  const plaintextLens = new Uint32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const length = lens[i]! - fromOverhead;
+    plaintextLens[i] = length > 0 ? length : 1;
+    total += plaintextLens[i]! + toOverhead;
+  }
+  return { output: own ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total), plaintextLens };
+}

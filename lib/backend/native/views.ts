@@ -55,3 +55,17 @@ export function typeTagsOf(buf: Buffer, plaintextLens: Uint32Array): Uint8Array 
   return tags;
 }
 
+
+/** Views of sealed records laid back to back (`plaintextLens[i] + overhead` bytes each). */
+export function envelopeViews(buf: Buffer, plaintextLens: Uint32Array, overhead: number): Buffer[] {
+  const n = plaintextLens.length;
+  const out = new Array<Buffer>(n);
+  const ab = buf.buffer;
+  let at = buf.byteOffset;
+  for (let i = 0; i < n; i++) {
+    const size = plaintextLens[i]! + overhead;
+    out[i] = view(ab, at, size);
+    at += size;
+  }
+  return out;
+}
