@@ -48,6 +48,11 @@ export function assertArray(value: unknown, name: string): asserts value is read
   if (!Array.isArray(value)) throw new SifreDBError(ERROR_CODES.input, `${name} must be an array`);
 }
 
+/** Zeroes each buffer (plaintexts of a batch that failed). */
+export function wipeAll(buffers: readonly Uint8Array[]): void {
+  for (const buffer of buffers) buffer.fill(0);
+}
+
 /**
  * The per-item loop of a batch: `out[i] = each(i)` in order. A failure of item `i` throws as
  * `name[i]: …` (with `index`), after `undo` has run on the outputs already made (e.g. to wipe them).

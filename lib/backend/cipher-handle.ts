@@ -9,7 +9,7 @@ import type { Buffer } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { ownedBytes } from '../format/bytes.js';
 import { type EnvelopeLayout, envelopeLayout } from '../format/envelope.js';
-import { assertArray, checkPlaintext, eachItem, plaintextLengths, requestedThreads, settleLater } from './batch.js';
+import { assertArray, checkPlaintext, eachItem, plaintextLengths, requestedThreads, settleLater, wipeAll } from './batch.js';
 import type { BackendName, BatchOptions, CipherHandle, DecryptedBatch, PlainInput, TaggedValue } from './types.js';
 
 function inputError(message: string): SifreDBError {
@@ -27,11 +27,6 @@ export function rowAdArg(rowAd: unknown): Uint8Array | undefined {
   if (rowAd === undefined) return undefined;
   if (!(rowAd instanceof Uint8Array)) throw inputError('rowAd must be a Uint8Array');
   return ownedBytes(rowAd);
-}
-
-/** Zeroes each buffer (plaintexts of a batch that failed). */
-export function wipeAll(buffers: readonly Uint8Array[]): void {
-  for (const buffer of buffers) buffer.fill(0);
 }
 
 export abstract class BaseCipherHandle implements CipherHandle {

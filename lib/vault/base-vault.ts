@@ -5,12 +5,14 @@
 import type { Buffer } from 'node:buffer';
 import {
   assertArray,
+  eachItem,
   type HandleRun,
   indexedError,
   runByHandle,
   runByHandleAsync,
   settleLater,
   splitByHandle,
+  wipeAll,
 } from '../backend/batch.js';
 import type { BatchOptions, CipherHandle, DecryptedBatch, TaggedValue } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
@@ -27,7 +29,7 @@ import {
   type RowBindingOptions,
 } from '../format/row-ad.js';
 import { toText } from '../format/text.js';
-import { assertWellFormed, decodeUtf8 } from '../format/utf8.js';
+import { decodeUtf8 } from '../format/utf8.js';
 import {
   checkType,
   type DecryptedValue,
@@ -51,9 +53,9 @@ function encodeValues(values: readonly EncryptableValue[]): { data: (Uint8Array 
   for (let i = 0; i < n; i++) {
     const value = values[i];
     try {
-      // Strings and bytes (the usual batch) inline; everything else through encodeValue.
+      // Strings and bytes (the usual batch) inline; everything else through encodeValue. The cipher
+      // handle checks each string once.
       if (typeof value === 'string') {
-        assertWellFormed(value, 'value');
         data[i] = value;
         tags[i] = VALUE_TAG.string;
       } else if (value instanceof Uint8Array) {
@@ -124,7 +126,7 @@ function decodeMany({ values, typeTags }: DecryptedBatch, expected: ValueType | 
       out[i] = decodeValue(typeTags[i]!, values[i]!);
     }
   } catch (error) {
-    for (const value of values) value.fill(0);
+    wipeAll(values);
     throw indexedError(error, 'ciphertexts', i);
   }
   for (let j = 0; j < values.length; j++) if (typeTags[j] !== VALUE_TAG.bytes) values[j]!.fill(0);
@@ -543,15 +545,7 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(values, 'values');
     const rowAds = rowAdsOf(options, values.length)!;
-    const out = new Array<Buffer>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      try {
-        out[i] = this.encrypt(values[i]!, ctx, { aad: rowAds[i]! });
-      } catch (error) {
-        throw indexedError(error, 'values', i);
-      }
-    }
-    return out;
+    return eachItem(values.length, 'values', (i) => this.encrypt(values[i]!, ctx, { aad: rowAds[i]! }));
   }
 
   /** {@link decryptManyBytes} with row binding, tags kept: one bound call per ciphertext; wipes on failure. */
@@ -563,18 +557,17 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(ciphertexts, 'ciphertexts');
     const rowAds = rowAdsOf(options, ciphertexts.length)!;
-    const values = new Array<Buffer>(ciphertexts.length);
     const typeTags = new Uint8Array(ciphertexts.length);
-    for (let i = 0; i < ciphertexts.length; i++) {
-      try {
+    const values = eachItem(
+      ciphertexts.length,
+      'ciphertexts',
+      (i) => {
         const opened = this.#openTagged(ciphertexts[i]!, ctx, rowAds[i]!);
-        values[i] = opened.value;
         typeTags[i] = opened.typeTag;
-      } catch (error) {
-        for (let j = 0; j < i; j++) values[j]!.fill(0);
-        throw indexedError(error, 'ciphertexts', i);
-      }
-    }
+        return opened.value;
+      },
+      wipeAll,
+    );
     return { values, typeTags };
   }
 
@@ -587,14 +580,6 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(ciphertexts, 'ciphertexts');
     const rowAds = rowAdsOf(options, ciphertexts.length)!;
-    const out = new Array<Buffer | string>(ciphertexts.length);
-    for (let i = 0; i < ciphertexts.length; i++) {
-      try {
-        out[i] = this.reencrypt(ciphertexts[i]!, ctx, { aad: rowAds[i]! });
-      } catch (error) {
-        throw indexedError(error, 'ciphertexts', i);
-      }
-    }
-    return out;
+    return eachItem(ciphertexts.length, 'ciphertexts', (i) => this.reencrypt(ciphertexts[i]!, ctx, { aad: rowAds[i]! }));
   }
 }
