@@ -164,4 +164,3 @@ pub(super) unsafe fn callback_async<const N: usize>(
     // SAFETY: as in `callback`.
     unsafe { finish_async(env, guarded(|| body(args::<N>(env, info)))) }
 }
-

@@ -122,7 +122,10 @@ unsafe fn external<T>(
 }
 
 /// The cipher of a handle made by [`cipher_external`].
-pub(super) unsafe fn cipher_arg(env: sys::napi_env, value: sys::napi_value) -> Outcome<&'static SharedCipher> {
+pub(super) unsafe fn cipher_arg(
+    env: sys::napi_env,
+    value: sys::napi_value,
+) -> Outcome<&'static SharedCipher> {
     // SAFETY: `CIPHER_TAG` marks externals holding a `SharedCipher`.
     unsafe { external::<SharedCipher>(env, value, &CIPHER_TAG) }
 }
@@ -135,4 +138,3 @@ pub(super) unsafe fn index_arg(
     // SAFETY: `INDEX_TAG` marks externals holding an `Arc<BlindIndexKey>`.
     unsafe { external::<Arc<BlindIndexKey>>(env, value, &INDEX_TAG) }
 }
-

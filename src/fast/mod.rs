@@ -48,7 +48,8 @@ pub fn fast_path_object(env: &Env) -> napi::Result<Raw, Code> {
             return Err(handles::status_error("create the fast-path object"));
         }
         for &(name, callback) in calls::FUNCTIONS {
-            let c_name = CString::new(name).map_err(|_| handles::status_error("name a function"))?;
+            let c_name =
+                CString::new(name).map_err(|_| handles::status_error("name a function"))?;
             let mut function = ptr::null_mut();
             let status = sys::napi_create_function(
                 env,

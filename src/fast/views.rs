@@ -177,7 +177,11 @@ pub(super) unsafe fn typed(
     })
 }
 
-pub(super) unsafe fn uint32(env: sys::napi_env, value: sys::napi_value, name: &str) -> Outcome<u32> {
+pub(super) unsafe fn uint32(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    name: &str,
+) -> Outcome<u32> {
     let mut n = 0u32;
     // SAFETY: a plain N-API query; it fails with `napi_number_expected` for anything else.
     if unsafe { sys::napi_get_value_uint32(env, value, &mut n) } != sys::Status::napi_ok {
@@ -262,4 +266,3 @@ pub(super) unsafe fn take_plaintexts(view: View) -> Zeroizing<Vec<u8>> {
         copy
     }
 }
-

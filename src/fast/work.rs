@@ -42,40 +42,35 @@ pub(super) enum Work {
 impl Work {
     /// Runs the batch on memory the work owns; the inputs are dropped (wiped) on this thread.
     fn run(&mut self) -> Result<(), BatchError> {
-        match self {
+        use sifredb_core::{open_records_into, reseal_records, seal_records_from};
+        let result = match self {
             Self::SealFrom {
                 cipher,
                 input,
                 lens,
                 output,
-            } => {
-                let result = sifredb_core::seal_records_from(cipher.as_ref(), input, lens, output);
-                drop(std::mem::take(input));
-                result
-            }
+            } => seal_records_from(cipher.as_ref(), input, lens, output),
             Self::OpenInto {
                 cipher,
                 input,
                 lens,
                 output,
-            } => {
-                let result = sifredb_core::open_records_into(cipher.as_ref(), input, lens, output);
-                drop(std::mem::take(input));
-                result
-            }
+            } => open_records_into(cipher.as_ref(), input, lens, output),
             Self::Reseal {
                 from,
                 to,
                 input,
                 lens,
                 output,
-            } => {
-                let result =
-                    sifredb_core::reseal_records(from.as_ref(), to.as_ref(), input, lens, output);
-                drop(std::mem::take(input));
-                result
+            } => reseal_records(from.as_ref(), to.as_ref(), input, lens, output),
+        };
+        match self {
+            Self::SealFrom { input, .. } | Self::Reseal { input, .. } => {
+                drop(std::mem::take(input))
             }
+            Self::OpenInto { input, .. } => drop(std::mem::take(input)),
         }
+        result
     }
 
     /// The bytes to hand back to the caller's buffer.
@@ -236,4 +231,3 @@ pub(super) unsafe fn staged(
         })
     }
 }
-

@@ -97,8 +97,7 @@ fn batches(c: &mut Criterion) {
     group.bench_function(BenchmarkId::from_parameter(SIZE), |b| {
         b.iter(|| {
             buf.copy_from_slice(&sealed);
-            sifredb_core::batch::open_records(&chacha, black_box(&mut buf), &envelope_lens)
-                .unwrap()
+            sifredb_core::batch::open_records(&chacha, black_box(&mut buf), &envelope_lens).unwrap()
         })
     });
     group.finish();

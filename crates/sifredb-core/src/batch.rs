@@ -121,7 +121,9 @@ fn run(cipher: &dyn Cipher, mut each: impl FnMut(&mut dyn Records) -> BatchResul
 pub fn seal_records(cipher: &dyn Cipher, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
     let algorithm = cipher.algorithm();
     run(cipher, |records| {
-        seal_each(algorithm, buf, plaintext_lens, |record| records.seal_in_place(record))
+        seal_each(algorithm, buf, plaintext_lens, |record| {
+            records.seal_in_place(record)
+        })
     })
 }
 
@@ -130,7 +132,9 @@ pub fn seal_records(cipher: &dyn Cipher, buf: &mut [u8], plaintext_lens: &[u32])
 /// `buf` is wiped, so no plaintext of the run is left behind, and the error names the first record
 /// that failed.
 pub fn open_records(cipher: &dyn Cipher, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
-    run(cipher, |records| open_each(buf, envelope_lens, |record| records.open_in_place(record)))
+    run(cipher, |records| {
+        open_each(buf, envelope_lens, |record| records.open_in_place(record))
+    })
 }
 
 /// Verifies and decrypts a run of consecutive envelopes (`envelope_lens[i]` bytes each) of `input`
@@ -491,8 +495,7 @@ mod tests {
             }
             let env_lens: Vec<u32> = sizes.iter().map(|&s| s as u32).collect();
             let mut plain = vec![0u8; lens.iter().sum::<u32>() as usize];
-            open_records_into(cipher, &output, &env_lens, &mut plain)
-                .unwrap();
+            open_records_into(cipher, &output, &env_lens, &mut plain).unwrap();
             let expected: Vec<u8> = values
                 .iter()
                 .flat_map(|v| [&[1u8][..], v].concat())
@@ -501,8 +504,7 @@ mod tests {
 
             let mut broken = output.clone();
             broken[sizes[0] + sizes[1] + sizes[2] + 9] ^= 4;
-            let err = open_records_into(cipher, &broken, &env_lens, &mut plain)
-                .unwrap_err();
+            let err = open_records_into(cipher, &broken, &env_lens, &mut plain).unwrap_err();
             assert_eq!(
                 err,
                 BatchError {
@@ -511,8 +513,7 @@ mod tests {
                 }
             );
             assert!(plain.iter().all(|&b| b == 0), "output wiped");
-            assert!(open_records_into(cipher, &output, &env_lens, &mut plain[1..])
-                .is_err());
+            assert!(open_records_into(cipher, &output, &env_lens, &mut plain[1..]).is_err());
             let mut short = vec![1u8; 3];
             assert_eq!(
                 seal_records_from(cipher, &mut short, &[3], &mut [0u8; 10])

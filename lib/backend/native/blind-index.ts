@@ -24,14 +24,7 @@ export class NativeBlindIndexHandle implements BlindIndexHandle {
 
   compute(message: Uint8Array, bits: number): Buffer {
     if (!(message instanceof Uint8Array)) throw inputError('message must be a Uint8Array');
-    checkBits(bits);
-    const out = Buffer.allocUnsafe((bits + 7) >>> 3);
-    try {
-      this.#fast.mac(this.#handle, message, bits, out);
-    } catch (error) {
-      throw asSifreDBError(error);
-    }
-    return out;
+    return this.#term(bits, (out) => this.#fast.mac(this.#handle, message, bits, out));
   }
 
   computeField(field: string | Uint8Array, bits: number): Buffer {
@@ -40,10 +33,15 @@ export class NativeBlindIndexHandle implements BlindIndexHandle {
     } else if (!(field instanceof Uint8Array)) {
       throw inputError('field must be a string or a Uint8Array');
     }
+    return this.#term(bits, (out) => this.#fast.macField(this.#handle, field, bits, out));
+  }
+
+  /** A term of `bits` written by `mac` into a new buffer. */
+  #term(bits: number, mac: (out: Buffer) => void): Buffer {
     checkBits(bits);
     const out = Buffer.allocUnsafe((bits + 7) >>> 3);
     try {
-      this.#fast.macField(this.#handle, field, bits, out);
+      mac(out);
     } catch (error) {
       throw asSifreDBError(error);
     }
