@@ -1,15 +1,24 @@
 /** Cipher handles: a v1 envelope around one derived key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
-import { allocOut, allocSecret, concatBytes, toBuffer, wipe, writeU32BE } from '../../format/bytes.js';
+import { allocOut, allocSecret, concatBytes, toBuffer, utf8Length, wipe, writeU32BE, writeUtf8 } from '../../format/bytes.js';
 import { ALGORITHM, checkEnvelope, encodeHeader, HEADER_LENGTH, type RandomizedAlgorithmId, TAG_LENGTH } from '../../format/envelope.js';
 import { checkPlaintext } from '../batch.js';
 import { BaseCipherHandle, rowAdArg } from '../cipher-handle.js';
 import type { PlainInput } from '../types.js';
 import { assertBytesOfLength } from './bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
-import { encodePlaintext } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
 import { authError } from './primitives.js';
+
+/** `typeTag ‖ value` (checked by the handle) as one fresh array; the caller wipes it after use. */
+export function encodePlaintext(value: string | Uint8Array, typeTag: number): Uint8Array {
+  const length = typeof value === 'string' ? utf8Length(value) : value.length;
+  const out = allocSecret(1 + length);
+  out[0] = typeTag;
+  if (typeof value === 'string') writeUtf8(out, value, 1);
+  else out.set(value, 1);
+  return out;
+}
 
 /** What both JS handle kinds add to the shared handle: `header ‖ context` and row binding. */
 abstract class JsCipher extends BaseCipherHandle {

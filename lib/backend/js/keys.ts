@@ -7,7 +7,7 @@ import { wipe } from '../../format/bytes.js';
 import { BlindIndex } from './blind-index.js';
 import { DeterministicCipher, RandomizedCipher } from './ciphers.js';
 import type { Engine } from './engine.js';
-import { assertCanonicalContext, assertIndexName, assertKeyVersion, HKDF_SALT, hkdfInfo, PURPOSE, type Purpose } from './format.js';
+import { assertCanonicalContext, assertIndexName, assertKeyVersion, HKDF_SALT, hkdfInfo, PURPOSE, type Purpose } from './derivation.js';
 import type { NoncePool } from './nonce-pool.js';
 
 /** One imported root key version. Its bytes live in a private field and never leave it. */

@@ -1,11 +1,12 @@
 /**
- * Key derivation of docs/FORMAT.md (HKDF salt, info, purposes), the canonical-context check and the
- * plaintext encoding. The envelope layout itself lives in lib/format/envelope.ts.
+ * Key derivation of docs/FORMAT.md: HKDF salt, info and purposes, and the checks of what keys a
+ * derivation (key version, canonical context, index name). The envelope layout lives in
+ * lib/format/envelope.ts.
  */
 import { SifreDBError } from '../../errors.js';
 import { ALGORITHM } from '../../format/envelope.js';
 import { assertBytes, assertInteger } from './bytes.js';
-import { allocSecret, utf8Length, writeUtf8, readU16BE, readU32BE, writeU16BE } from '../../format/bytes.js';
+import { readU16BE, readU32BE, writeU16BE } from '../../format/bytes.js';
 
 /** HKDF purpose label per algorithm id, and the blind-index label. */
 export const PURPOSE = {
@@ -81,14 +82,4 @@ export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint
     info.set(indexName, offset + 2);
   }
   return info;
-}
-
-/** `typeTag ‖ value` (checked by the handle) as one fresh array; the caller wipes it after use. */
-export function encodePlaintext(value: string | Uint8Array, typeTag: number): Uint8Array {
-  const length = typeof value === 'string' ? utf8Length(value) : value.length;
-  const out = allocSecret(1 + length);
-  out[0] = typeTag;
-  if (typeof value === 'string') writeUtf8(out, value, 1);
-  else out.set(value, 1);
-  return out;
 }
