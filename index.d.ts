@@ -4,8 +4,6 @@
 /** HMAC-SHA256 keyed for one blind index. */
 export declare class NativeBlindIndex {
   get keyVersion(): number
-  /** Truncated HMAC of `message`, `bits` in 8..256. */
-  compute(message: Uint8Array, bits: number): Buffer
   /** An opaque handle on this key for the fast path (`fastPath()`). */
   handle(): object
 }
@@ -14,10 +12,6 @@ export declare class NativeBlindIndex {
 export declare class NativeCipher {
   get keyVersion(): number
   get algorithm(): number
-  /** Encrypts `typeTag ‖ value` into a v1 envelope. */
-  encrypt(value: Uint8Array | string, typeTag: number): Buffer
-  /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
-  decrypt(envelope: Uint8Array): Buffer
   /**
    * Row binding (docs/FORMAT.md): encrypts `typeTag ‖ value` bound to `rowAd`, the per-value
    * associated data (e.g. a primary key). Not on the fast path: one napi-rs call per value.
@@ -70,9 +64,9 @@ export declare function chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Arr
 
 /**
  * The fast-path functions (internal: `lib/backend/native.ts` is their only caller; see
- * `src/fast.rs`). Also installs the `fork()` hook of the nonce pool, once per process.
+ * `src/fast/calls.rs`). Also installs the `fork()` hook of the nonce pool, once per process.
  */
-export declare function fastPath(): { seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; openMany(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macField(index: object, field: string | Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; sealManyAsync(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): Promise<void>; openManyAsync(cipher: object, buf: Uint8Array, envelopeLens: Uint32Array): Promise<void>; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void>; sealFrom(cipher: object, input: Uint8Array, plaintextLens: Uint32Array, output: Uint8Array): void; openInto(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; sealFromAsync(cipher: object, input: Uint8Array, plaintextLens: Uint32Array, output: Uint8Array): Promise<void>; openIntoAsync(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void> }
+export declare function fastPath(): { seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macField(index: object, field: string | Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void>; openInto(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; sealFromAsync(cipher: object, input: Uint8Array, plaintextLens: Uint32Array, output: Uint8Array): Promise<void>; openIntoAsync(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void> }
 
 /** HKDF-SHA256 (RFC 5869); `length` is 1..8160. */
 export declare function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer

@@ -34,6 +34,17 @@ export class SifreDBError extends Error {
   }
 }
 
+/**
+ * A failure of item `index` of a batch argument `name`: message `name[index]: reason`, the same
+ * `code` as `reason`, `cause` the un-prefixed reason, and an `index` property.
+ */
+export function indexedError(reason: unknown, name: string, index: number): SifreDBError {
+  const cause = asSifreDBError(reason);
+  const error = new SifreDBError(cause.code, `${name}[${index}]: ${cause.message}`, { cause });
+  Object.defineProperty(error, 'index', { value: index, enumerable: true });
+  return error;
+}
+
 /** Re-throws a backend error as a {@link SifreDBError} with the same code; anything unexpected becomes `ERR_SIFREDB_INPUT`. */
 export function asSifreDBError(error: unknown): SifreDBError {
   if (error instanceof SifreDBError) return error;

@@ -7,7 +7,7 @@ use sifredb_core::{
     Algorithm, BlindIndexKey, Cipher, DeterministicCipher, RandomizedCipher, RootKey,
 };
 
-use crate::buffers::{copy_to_buffer, new_buffer};
+use crate::buffers::new_buffer;
 use crate::fast::{cipher_external, index_external, Raw, SharedCipher};
 use napi::Result;
 
@@ -141,36 +141,6 @@ impl NativeCipher {
         u32::from(self.inner.cipher().algorithm().id())
     }
 
-    /// Encrypts `typeTag ‖ value` into a v1 envelope.
-    #[napi(
-        ts_args_type = "value: Uint8Array | string, typeTag: number",
-        ts_return_type = "Buffer"
-    )]
-    pub fn encrypt<'env>(
-        &self,
-        env: &'env Env,
-        value: PlainInput,
-        type_tag_value: u32,
-    ) -> Result<BufferSlice<'env>, Code> {
-        let tag = type_tag(type_tag_value)?;
-        let value = plain_bytes(&value);
-        filled(env, self.inner.cipher().sealed_len(value.len()), |out| {
-            self.inner.cipher().encrypt_into(out, tag, value)
-        })
-    }
-
-    /// Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`.
-    #[napi(ts_return_type = "Buffer")]
-    pub fn decrypt<'env>(
-        &self,
-        env: &'env Env,
-        envelope: &[u8],
-    ) -> Result<BufferSlice<'env>, Code> {
-        filled(env, self.inner.cipher().plaintext_len(envelope), |out| {
-            self.inner.cipher().decrypt_into(envelope, out)
-        })
-    }
-
     /// Row binding (docs/FORMAT.md): encrypts `typeTag ‖ value` bound to `rowAd`, the per-value
     /// associated data (e.g. a primary key). Not on the fast path: one napi-rs call per value.
     #[napi(
@@ -278,17 +248,6 @@ impl NativeBlindIndex {
     #[napi(getter)]
     pub fn key_version(&self) -> u32 {
         self.key.key_version()
-    }
-
-    /// Truncated HMAC of `message`, `bits` in 8..256.
-    #[napi(ts_return_type = "Buffer")]
-    pub fn compute<'env>(
-        &self,
-        env: &'env Env,
-        message: &[u8],
-        bits: u32,
-    ) -> Result<BufferSlice<'env>, Code> {
-        copy_to_buffer(env, &self.key.compute(message, bits).map_err(to_js)?)
     }
 
     /// An opaque handle on this key for the fast path (`fastPath()`).

@@ -2,22 +2,15 @@
  * Batch plumbing shared by the backends and the API layer: indexed errors, option checks, and
  * splitting a batch into parts for the thread pool. Internal.
  */
-import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
-import type { BatchOptions } from './types.js';
+import { ERROR_CODES, SifreDBError, asSifreDBError, indexedError } from '../errors.js';
+import { utf8Length } from '../format/bytes.js';
+import { isWellFormed, loneSurrogateError } from '../format/utf8.js';
+import type { BatchOptions, PlainInput } from './types.js';
+
+export { indexedError };
 
 /** Most parts one async batch is split into. */
 export const MAX_BATCH_THREADS = 256;
-
-/**
- * A failure of item `index` of a batch argument `name`: message `name[index]: reason`, the same
- * `code` as `reason`, `cause` the un-prefixed reason, and an `index` property.
- */
-export function indexedError(reason: unknown, name: string, index: number): SifreDBError {
-  const cause = asSifreDBError(reason);
-  const error = new SifreDBError(cause.code, `${name}[${index}]: ${cause.message}`, { cause });
-  Object.defineProperty(error, 'index', { value: index, enumerable: true });
-  return error;
-}
 
 /** The `index` of an {@link indexedError} (or of a native batch error), else `undefined`. */
 export function errorIndex(error: unknown): number | undefined {
@@ -53,6 +46,70 @@ export function requestedThreads(options: BatchOptions | undefined): number | un
 /** Throws `ERR_SIFREDB_INPUT` unless `value` is an array (batch inputs). */
 export function assertArray(value: unknown, name: string): asserts value is readonly unknown[] {
   if (!Array.isArray(value)) throw new SifreDBError(ERROR_CODES.input, `${name} must be an array`);
+}
+
+/** Zeroes each buffer (plaintexts of a batch that failed). */
+export function wipeAll(buffers: readonly Uint8Array[]): void {
+  for (const buffer of buffers) buffer.fill(0);
+}
+
+/**
+ * The per-item loop of a batch: `out[i] = each(i)` in order. A failure of item `i` throws as
+ * `name[i]: …` (with `index`), after `undo` has run on the outputs already made (e.g. to wipe them).
+ */
+export function eachItem<T>(count: number, name: string, each: (index: number) => T, undo?: (done: T[]) => void): T[] {
+  const out = new Array<T>(count);
+  for (let i = 0; i < count; i++) {
+    try {
+      out[i] = each(i);
+    } catch (error) {
+      undo?.(out.slice(0, i));
+      throw indexedError(error, name, i);
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks a batch of plaintexts once: `values` an array of bytes or well-formed strings, `typeTags`
+ * as long. Returns each plaintext's length, type tag included (a string counts as its UTF-8).
+ */
+export function plaintextLengths(values: readonly unknown[], typeTags: unknown): Uint32Array {
+  assertArray(values, 'values');
+  if (!(typeTags instanceof Uint8Array)) throw new SifreDBError(ERROR_CODES.input, 'typeTags must be a Uint8Array');
+  if (typeTags.length !== values.length) {
+    throw new SifreDBError(ERROR_CODES.input, `typeTags has ${typeTags.length} entries for ${values.length} values`);
+  }
+  const n = values.length;
+  const lens = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const value = values[i];
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) throw indexedError(plaintextError(value), 'values', i);
+      lens[i] = 1 + utf8Length(value);
+    } else if (value instanceof Uint8Array) {
+      lens[i] = 1 + value.length;
+    } else {
+      throw indexedError(plaintextError(value), 'values', i);
+    }
+  }
+  return lens;
+}
+
+/**
+ * Throws `ERR_SIFREDB_INPUT` unless `typeTag` is a byte and `value` bytes or a well-formed string
+ * (a lone surrogate would not round-trip through UTF-8).
+ */
+export function checkPlaintext(value: unknown, typeTag: unknown): asserts value is PlainInput {
+  if (typeof typeTag !== 'number' || (typeTag & 0xff) !== typeTag) {
+    throw new SifreDBError(ERROR_CODES.input, 'typeTag must be an integer in 0..255');
+  }
+  if (!(value instanceof Uint8Array) && (typeof value !== 'string' || !isWellFormed(value))) throw plaintextError(value);
+}
+
+function plaintextError(value: unknown): SifreDBError {
+  if (typeof value === 'string') return loneSurrogateError('value');
+  return new SifreDBError(ERROR_CODES.input, 'value must be a Uint8Array or a string');
 }
 
 const schedule: (callback: () => void) => void =

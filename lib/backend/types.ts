@@ -6,15 +6,9 @@
 /** Name of a backend: the napi-rs addon or the pure-JS fallback. */
 export type BackendName = 'native' | 'js';
 
-/** Algorithm ids as written in byte 2 of the envelope header. */
-export const ALGORITHM = {
-  chacha20Poly1305: 1,
-  xchacha20Poly1305: 2,
-  aesSiv: 3,
-} as const;
+import type { RandomizedAlgorithmId } from '../format/envelope.js';
 
-/** Algorithm id of a randomized (nonce-based) cipher. */
-export type RandomizedAlgorithmId = typeof ALGORITHM.chacha20Poly1305 | typeof ALGORITHM.xchacha20Poly1305;
+export { ALGORITHM, type RandomizedAlgorithmId } from '../format/envelope.js';
 
 /** A value the hot path accepts: raw bytes, or a JS string encoded as UTF-8 by the backend. */
 export type PlainInput = Uint8Array | string;
@@ -72,23 +66,31 @@ export interface Primitives {
  * A cipher bound to one derived key: one (algorithm, canonical context, key version).
  * `encrypt` returns a whole v1 envelope (header ‖ nonce ‖ body); `decrypt` returns the plaintext
  * including its leading type-tag byte. Key bytes never leave the handle.
+ *
+ * Row binding (docs/FORMAT.md, "Row binding"): the single-value calls take an optional `rowAd`,
+ * per-value associated data (e.g. the row's primary key) authenticated as well:
+ * `AAD = header ‖ context ‖ u32be(rowAd.length) ‖ rowAd`. The envelope does not record it; only a
+ * call with the same `rowAd` opens it (another one, or none, throws `ERR_SIFREDB_AUTH`). A bound
+ * value is one backend call (no batch fast path).
+ *
+ * Both backends implement it on {@link ./cipher-handle.ts}, which checks every argument once.
  */
 export interface CipherHandle {
   /** Key version written into (and required in) envelope headers. */
   readonly keyVersion: number;
   /** Algorithm id written into (and required in) envelope headers. */
   readonly algorithm: number;
-  /** Encrypts `typeTag ‖ value` into a v1 envelope. */
-  encrypt(value: PlainInput, typeTag: number): Buffer;
-  /** Verifies and decrypts a v1 envelope; returns `typeTag ‖ value`. */
-  decrypt(envelope: Uint8Array): Buffer;
+  /** Encrypts `typeTag ‖ value` into a v1 envelope, bound to `rowAd` when given. */
+  encrypt(value: PlainInput, typeTag: number, rowAd?: Uint8Array): Buffer;
+  /** Verifies and decrypts a v1 envelope (sealed with the same `rowAd`, if any); returns `typeTag ‖ value`. */
+  decrypt(envelope: Uint8Array, rowAd?: Uint8Array): Buffer;
   /**
    * Like {@link CipherHandle.decrypt}, with the type tag apart: `value` is a Buffer of its own, so
    * the caller needs no `subarray(1)` (which, on a small Buffer, makes V8 move it off its heap).
    */
-  decryptTagged(envelope: Uint8Array): TaggedValue;
+  decryptTagged(envelope: Uint8Array, rowAd?: Uint8Array): TaggedValue;
   /**
-   * Batch form of {@link CipherHandle.encrypt}; `typeTags[i]` goes with `values[i]`.
+   * Batch form of {@link CipherHandle.encrypt} (unbound); `typeTags[i]` goes with `values[i]`.
    *
    * Every batch method (here and below) follows the same rules. A failing item `i` throws — or, for
    * the async forms, rejects with — a `SifreDBError` whose message starts with `values[i]: ` or
@@ -116,27 +118,11 @@ export interface CipherHandle {
   /** Async form of {@link CipherHandle.reencryptMany}. */
   reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]>;
   /**
-   * Row binding (docs/FORMAT.md, "Row binding"): like {@link CipherHandle.encrypt}, with `rowAd`
-   * (per-value associated data, e.g. the row's primary key) authenticated as well:
-   * `AAD = header ‖ context ‖ u32be(rowAd.length) ‖ rowAd`. The envelope does not record it; only
-   * {@link CipherHandle.decryptBound} with the same `rowAd` opens it. One backend call per value
-   * (no batch fast path).
+   * Test-vector hook: encrypt with a caller-chosen nonce (randomized ciphers only), bound to `rowAd`
+   * when given. Never used by the library itself; reusing a nonce under one key breaks
+   * ChaCha20-Poly1305.
    */
-  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer;
-  /**
-   * Verifies and decrypts an envelope sealed by {@link CipherHandle.encryptBound} with `rowAd`;
-   * returns `typeTag ‖ value`. Another `rowAd`, or an unbound envelope, throws `ERR_SIFREDB_AUTH`.
-   */
-  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer;
-  /** Like {@link CipherHandle.decryptBound}, with the type tag apart from the value bytes. */
-  decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue;
-  /**
-   * Test-vector hook: encrypt with a caller-chosen nonce (randomized ciphers only). Never used by the
-   * library itself; reusing a nonce under one key breaks ChaCha20-Poly1305.
-   */
-  encryptWithNonce?(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer;
-  /** Test-vector hook: {@link CipherHandle.encryptBound} with a caller-chosen nonce; as dangerous. */
-  encryptBoundWithNonce?(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer;
+  encryptWithNonce?(value: PlainInput, typeTag: number, nonce: Uint8Array, rowAd?: Uint8Array): Buffer;
 }
 
 /** HMAC-SHA256 keyed for one blind index (context, index name, key version). */

@@ -13,8 +13,7 @@
  * (number, bigint or text) always matches. Bytes `[0x34, 0x32]` do too.
  */
 import { utf8Bytes } from './bytes.js';
-import { indexedError } from '../backend/batch.js';
-import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { ERROR_CODES, SifreDBError, indexedError } from '../errors.js';
 import { isWellFormed } from './utf8.js';
 
 /** Per-value associated data for row binding, e.g. the row's primary key. */

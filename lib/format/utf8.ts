@@ -10,9 +10,12 @@ export { isWellFormed };
  * (what `TextEncoder` does) would silently change the value, so it is refused instead.
  */
 export function assertWellFormed(s: string, field: string): void {
-  if (!isWellFormed(s)) {
-    throw new SifreDBError(ERROR_CODES.input, `${field} contains a lone surrogate (not valid UTF-16), which UTF-8 cannot represent`);
-  }
+  if (!isWellFormed(s)) throw loneSurrogateError(field);
+}
+
+/** The error of {@link assertWellFormed}. */
+export function loneSurrogateError(field: string): SifreDBError {
+  return new SifreDBError(ERROR_CODES.input, `${field} contains a lone surrogate (not valid UTF-16), which UTF-8 cannot represent`);
 }
 
 /** Decodes UTF-8, throwing `ERR_SIFREDB_FORMAT` on invalid bytes rather than inserting U+FFFD. */

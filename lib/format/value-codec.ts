@@ -5,7 +5,7 @@
 import type { Buffer } from 'node:buffer';
 import { allocSecret, equalBytes, viewOf } from './bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import { assertWellFormed, decodeUtf8 } from './utf8.js';
+import { decodeUtf8 } from './utf8.js';
 
 /** Type tags, byte 0 of every plaintext. Frozen by format v1. */
 export const VALUE_TAG = {
@@ -145,15 +145,15 @@ function assertJsonValue(value: unknown, path: string, seen: Set<object>): void 
 
 /**
  * Maps a JS value to its type tag and bytes. Throws `ERR_SIFREDB_INPUT` for `undefined`, functions,
- * symbols, invalid Dates, strings with lone surrogates and objects JSON cannot represent faithfully
+ * symbols, invalid Dates and objects JSON cannot represent faithfully
  * (class instances other than Date/Uint8Array, e.g. Map or ArrayBuffer); inside an array or plain
  * object, anything but plain objects, arrays, finite numbers, strings, booleans and null is refused
- * with its path (`value.m is a Map`), never silently dropped or converted.
+ * with its path (`value.m is a Map`), never silently dropped or converted. A string is passed on as
+ * is: the cipher handle that encodes it checks it once (a lone surrogate is `ERR_SIFREDB_INPUT`).
  */
 export function encodeValue(value: EncryptableValue): EncodedValue {
   switch (typeof value) {
     case 'string':
-      assertWellFormed(value, 'value');
       return { tag: VALUE_TAG.string, data: value };
     case 'number':
       return { tag: VALUE_TAG.number, data: float64(value) };

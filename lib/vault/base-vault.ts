@@ -5,12 +5,14 @@
 import type { Buffer } from 'node:buffer';
 import {
   assertArray,
+  eachItem,
   type HandleRun,
   indexedError,
   runByHandle,
   runByHandleAsync,
   settleLater,
   splitByHandle,
+  wipeAll,
 } from '../backend/batch.js';
 import type { BatchOptions, CipherHandle, DecryptedBatch, TaggedValue } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
@@ -27,11 +29,9 @@ import {
   type RowBindingOptions,
 } from '../format/row-ad.js';
 import { toText } from '../format/text.js';
-import { assertWellFormed, decodeUtf8 } from '../format/utf8.js';
+import { decodeUtf8 } from '../format/utf8.js';
 import {
-  checkType,
   type DecryptedValue,
-  decodeValue,
   describeType,
   type EncryptableValue,
   encodeValue,
@@ -41,44 +41,7 @@ import {
   type ValueType,
 } from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
-
-/** Encodes a batch of values (see `encodeValue`); a bad one is named `values[i]`. */
-function encodeValues(values: readonly EncryptableValue[]): { data: (Uint8Array | string)[]; tags: Uint8Array } {
-  assertArray(values, 'values');
-  const n = values.length;
-  const data = new Array<Uint8Array | string>(n);
-  const tags = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const value = values[i];
-    try {
-      // Strings and bytes (the usual batch) inline; everything else through encodeValue.
-      if (typeof value === 'string') {
-        assertWellFormed(value, 'value');
-        data[i] = value;
-        tags[i] = VALUE_TAG.string;
-      } else if (value instanceof Uint8Array) {
-        data[i] = value;
-        tags[i] = VALUE_TAG.bytes;
-      } else {
-        const encoded = encodeValue(value!);
-        data[i] = encoded.data;
-        tags[i] = encoded.tag;
-      }
-    } catch (error) {
-      wipeEncodings(data.slice(0, i), tags);
-      throw indexedError(error, 'values', i);
-    }
-  }
-  return { data, tags };
-}
-
-/** Zeroes the encodings that are our scratch copies (numbers, bigints, booleans, Dates, not bytes). */
-function wipeEncodings(data: readonly (Uint8Array | string)[], tags: Uint8Array): void {
-  for (let i = 0; i < data.length; i++) {
-    const item = data[i];
-    if (tags[i] !== VALUE_TAG.bytes && item instanceof Uint8Array) item.fill(0);
-  }
-}
+import { decodeChecked, decodeMany, encodeValues, sameForm, sameHeader, tagsInOrder, wipeEncodings } from './batch-values.js';
 
 /** Options of {@link BaseVault.decrypt}. */
 export interface DecryptOptions<T extends ValueType = ValueType> extends RowBindingOptions {
@@ -95,57 +58,6 @@ export interface DecryptManyOptions<T extends ValueType = ValueType> extends Bat
   expect?: T;
 }
 
-/**
- * Decodes one decrypted value after checking its type against `expected`. The value's bytes are
- * wiped, unless they are handed out as bytes.
- */
-function decodeChecked({ typeTag, value }: TaggedValue, expected: ValueType | undefined): DecryptedValue {
-  let handedOut = false;
-  try {
-    checkType(typeTag, expected);
-    const decoded = decodeValue(typeTag, value);
-    handedOut = typeTag === VALUE_TAG.bytes;
-    return decoded;
-  } finally {
-    if (!handedOut) value.fill(0);
-  }
-}
-
-/**
- * Decodes a decrypted batch, checking each type against `expected`. On failure every value is wiped
- * and the error names `ciphertexts[i]`; on success only the bytes handed out as bytes are kept.
- */
-function decodeMany({ values, typeTags }: DecryptedBatch, expected: ValueType | undefined): DecryptedValue[] {
-  const out = new Array<DecryptedValue>(values.length);
-  let i = 0;
-  try {
-    for (; i < values.length; i++) {
-      checkType(typeTags[i]!, expected);
-      out[i] = decodeValue(typeTags[i]!, values[i]!);
-    }
-  } catch (error) {
-    for (const value of values) value.fill(0);
-    throw indexedError(error, 'ciphertexts', i);
-  }
-  for (let j = 0; j < values.length; j++) if (typeTags[j] !== VALUE_TAG.bytes) values[j]!.fill(0);
-  return out;
-}
-
-/**
- * The type tags of a batch in batch order, from the tags of each handle run (in run order, as
- * `runByHandle` calls them).
- */
-function tagsInOrder(runs: readonly HandleRun<CipherHandle>[], runTags: readonly Uint8Array[], n: number): Uint8Array {
-  if (runs.length === 1 && runs[0]!.indices === undefined) return runTags[0]!;
-  const out = new Uint8Array(n);
-  for (let r = 0; r < runs.length; r++) {
-    const indices = runs[r]!.indices!;
-    const tags = runTags[r]!;
-    for (let j = 0; j < indices.length; j++) out[indices[j]!] = tags[j]!;
-  }
-  return out;
-}
-
 /** Options of {@link BaseVault.reencrypt}. */
 export interface ReencryptOptions extends RowBindingOptions {
   /**
@@ -154,20 +66,6 @@ export interface ReencryptOptions extends RowBindingOptions {
    * when `aad` is not given).
    */
   previousAad?: RowAd | null;
-}
-
-/** True when the first 7 bytes (the header) of two envelopes are equal. */
-function sameHeader(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length < 7) return false;
-  for (let i = 0; i < 7; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Each output in the form its input had: `sdb1:` text for text. */
-function sameForm(inputs: readonly (Uint8Array | string)[], outputs: Buffer[]): (Buffer | string)[] {
-  const out = new Array<Buffer | string>(outputs.length);
-  for (let i = 0; i < outputs.length; i++) out[i] = typeof inputs[i] === 'string' ? toText(outputs[i]!) : outputs[i]!;
-  return out;
 }
 
 /**
@@ -222,8 +120,7 @@ export abstract class BaseVault {
     const rowAd = rowAdOf(options);
     const { tag, data } = encodeValue(value);
     try {
-      const cipher = this.encryptionCipher(ctx);
-      return rowAd === undefined ? cipher.encrypt(data, tag) : cipher.encryptBound(data, tag, rowAd);
+      return this.encryptionCipher(ctx).encrypt(data, tag, rowAd);
     } finally {
       // A number's, bigint's, boolean's or Date's encoding is our scratch copy; bytes are the caller's.
       if (tag !== VALUE_TAG.bytes && typeof data !== 'string') data.fill(0);
@@ -320,8 +217,7 @@ export abstract class BaseVault {
     // Tag and value apart: a `subarray(1)` of a small decrypted Buffer would move it off V8's heap.
     const { typeTag, value } = this.#openTagged(ciphertext, ctx, readAd);
     try {
-      const cipher = this.encryptionCipher(ctx);
-      const envelope = rowAd === undefined ? cipher.encrypt(value, typeTag) : cipher.encryptBound(value, typeTag, rowAd);
+      const envelope = this.encryptionCipher(ctx).encrypt(value, typeTag, rowAd);
       return typeof ciphertext === 'string' ? toText(envelope) : envelope;
     } finally {
       value.fill(0);
@@ -537,7 +433,7 @@ export abstract class BaseVault {
     const header = parseHeader(envelope);
     this.checkAlgorithm(header);
     const cipher = this.decryptionCipher(header, ctx);
-    return rowAd === undefined ? cipher.decryptTagged(envelope) : cipher.decryptTaggedBound(envelope, rowAd);
+    return cipher.decryptTagged(envelope, rowAd);
   }
 
   /** {@link encryptMany} with row binding: one bound call per value. */
@@ -545,15 +441,7 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(values, 'values');
     const rowAds = rowAdsOf(options, values.length)!;
-    const out = new Array<Buffer>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      try {
-        out[i] = this.encrypt(values[i]!, ctx, { aad: rowAds[i]! });
-      } catch (error) {
-        throw indexedError(error, 'values', i);
-      }
-    }
-    return out;
+    return eachItem(values.length, 'values', (i) => this.encrypt(values[i]!, ctx, { aad: rowAds[i]! }));
   }
 
   /** {@link decryptManyBytes} with row binding, tags kept: one bound call per ciphertext; wipes on failure. */
@@ -565,18 +453,17 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(ciphertexts, 'ciphertexts');
     const rowAds = rowAdsOf(options, ciphertexts.length)!;
-    const values = new Array<Buffer>(ciphertexts.length);
     const typeTags = new Uint8Array(ciphertexts.length);
-    for (let i = 0; i < ciphertexts.length; i++) {
-      try {
+    const values = eachItem(
+      ciphertexts.length,
+      'ciphertexts',
+      (i) => {
         const opened = this.#openTagged(ciphertexts[i]!, ctx, rowAds[i]!);
-        values[i] = opened.value;
         typeTags[i] = opened.typeTag;
-      } catch (error) {
-        for (let j = 0; j < i; j++) values[j]!.fill(0);
-        throw indexedError(error, 'ciphertexts', i);
-      }
-    }
+        return opened.value;
+      },
+      wipeAll,
+    );
     return { values, typeTags };
   }
 
@@ -589,14 +476,6 @@ export abstract class BaseVault {
     assertContext(ctx);
     assertArray(ciphertexts, 'ciphertexts');
     const rowAds = rowAdsOf(options, ciphertexts.length)!;
-    const out = new Array<Buffer | string>(ciphertexts.length);
-    for (let i = 0; i < ciphertexts.length; i++) {
-      try {
-        out[i] = this.reencrypt(ciphertexts[i]!, ctx, { aad: rowAds[i]! });
-      } catch (error) {
-        throw indexedError(error, 'ciphertexts', i);
-      }
-    }
-    return out;
+    return eachItem(ciphertexts.length, 'ciphertexts', (i) => this.reencrypt(ciphertexts[i]!, ctx, { aad: rowAds[i]! }));
   }
 }

@@ -66,7 +66,7 @@ export class DeterministicVault extends BaseVault {
     const encoded = encodeValue(value);
     return this.keyring.queryVersionsFor(ctx).map((version) => {
       const cipher = this.keyring.deterministicCipher(ctx, version);
-      return rowAd === undefined ? cipher.encrypt(encoded.data, encoded.tag) : cipher.encryptBound(encoded.data, encoded.tag, rowAd);
+      return cipher.encrypt(encoded.data, encoded.tag, rowAd);
     });
   }
 

@@ -85,11 +85,11 @@ fn batches(c: &mut Criterion) {
     let mut group = c.benchmark_group("randomized_seal_records");
     group.throughput(Throughput::Elements(COUNT as u64));
     group.bench_function(BenchmarkId::from_parameter(SIZE), |b| {
-        b.iter(|| chacha.seal_records(black_box(&mut buf), &lens).unwrap())
+        b.iter(|| sifredb_core::batch::seal_records(&chacha, black_box(&mut buf), &lens).unwrap())
     });
     group.finish();
 
-    chacha.seal_records(&mut buf, &lens).unwrap();
+    sifredb_core::batch::seal_records(&chacha, &mut buf, &lens).unwrap();
     let sealed = buf.clone();
     let envelope_lens = vec![record as u32; COUNT];
     let mut group = c.benchmark_group("randomized_open_records");
@@ -97,9 +97,7 @@ fn batches(c: &mut Criterion) {
     group.bench_function(BenchmarkId::from_parameter(SIZE), |b| {
         b.iter(|| {
             buf.copy_from_slice(&sealed);
-            chacha
-                .open_records(black_box(&mut buf), &envelope_lens)
-                .unwrap()
+            sifredb_core::batch::open_records(&chacha, black_box(&mut buf), &envelope_lens).unwrap()
         })
     });
     group.finish();

@@ -2,9 +2,9 @@
 //!
 //! A binding allocates one buffer per batch, writes each value's plaintext (`type_tag ‖ value`)
 //! at [`Cipher::plaintext_offset`] of its record, and seals the whole run with one call
-//! ([`Cipher::seal_records`]); record `i` is `plaintext_lens[i] + algorithm.overhead()` bytes. To
+//! ([`seal_records`]); record `i` is `plaintext_lens[i] + algorithm.overhead()` bytes. To
 //! decrypt, it copies the envelopes back to back and opens them in place
-//! ([`Cipher::open_records`]). Every value of the batch then lives in a single allocation, and a
+//! ([`open_records`]). Every value of the batch then lives in a single allocation, and a
 //! failure anywhere leaves nothing half done: the error names the record, and an opened run is
 //! wiped whole.
 
@@ -12,7 +12,7 @@ use core::fmt;
 
 use zeroize::Zeroize;
 
-use crate::cipher::Cipher;
+use crate::cipher::{Cipher, Records};
 use crate::error::Error;
 use crate::format::Algorithm;
 
@@ -107,9 +107,57 @@ fn each_record(
     Ok(())
 }
 
-/// The loop behind [`Cipher::seal_records`]: checks the layout, then seals each record with
+/// Runs `each` on the [`Records`] of `cipher` (one cipher state for the whole run).
+fn run(cipher: &dyn Cipher, mut each: impl FnMut(&mut dyn Records) -> BatchResult) -> BatchResult {
+    let mut result = None;
+    cipher.with_records(&mut |records| result = Some(each(records)));
+    result.unwrap_or(Err(layout_error(0, 0)))
+}
+
+/// Seals a run of consecutive envelopes laid out in `buf`: record `i` is the sealed length of a
+/// `plaintext_lens[i]`-byte plaintext (type tag included) holding that plaintext at
+/// [`Cipher::plaintext_offset`]. The layout is checked before anything is written. On failure
+/// the error names the record and `buf` is wiped.
+pub fn seal_records(cipher: &dyn Cipher, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
+    let algorithm = cipher.algorithm();
+    run(cipher, |records| {
+        seal_each(algorithm, buf, plaintext_lens, |record| {
+            records.seal_in_place(record)
+        })
+    })
+}
+
+/// Verifies and decrypts a run of consecutive envelopes in place (`envelope_lens[i]` bytes each);
+/// plaintext `i` ends up at [`Cipher::plaintext_offset`] of its record. On failure the whole of
+/// `buf` is wiped, so no plaintext of the run is left behind, and the error names the first record
+/// that failed.
+pub fn open_records(cipher: &dyn Cipher, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
+    run(cipher, |records| {
+        open_each(buf, envelope_lens, |record| records.open_in_place(record))
+    })
+}
+
+/// Verifies and decrypts a run of consecutive envelopes (`envelope_lens[i]` bytes each) of `input`
+/// into `output`, which receives their plaintexts back to back (`type_tag ‖ value`, each
+/// `envelope_lens[i]` minus the algorithm's overhead). The layout is checked first; on failure
+/// `output` is wiped and the error names the first record that failed.
+pub fn open_records_into(
+    cipher: &dyn Cipher,
+    input: &[u8],
+    envelope_lens: &[u32],
+    output: &mut [u8],
+) -> BatchResult {
+    let algorithm = cipher.algorithm();
+    run(cipher, |records| {
+        open_each_into(algorithm, input, envelope_lens, output, |envelope, out| {
+            records.decrypt_into(envelope, out)
+        })
+    })
+}
+
+/// The loop behind [`seal_records`]: checks the layout, then seals each record with
 /// `seal`. On failure `buf` is wiped (it still holds the plaintexts of the records not sealed).
-pub(crate) fn seal_each(
+fn seal_each(
     algorithm: Algorithm,
     buf: &mut [u8],
     plaintext_lens: &[u32],
@@ -136,9 +184,9 @@ pub(crate) fn seal_each(
     result
 }
 
-/// The loop behind [`Cipher::open_records`]: checks the layout, then opens each record with
+/// The loop behind [`open_records`]: checks the layout, then opens each record with
 /// `open`. On failure the whole of `buf` is wiped.
-pub(crate) fn open_each(
+fn open_each(
     buf: &mut [u8],
     envelope_lens: &[u32],
     mut open: impl FnMut(&mut [u8]) -> crate::Result<()>,
@@ -151,10 +199,10 @@ pub(crate) fn open_each(
     result
 }
 
-/// The loop behind [`Cipher::open_records_into`]: checks that `input` is exactly the envelopes and
+/// The loop behind [`open_records_into`]: checks that `input` is exactly the envelopes and
 /// `output` exactly their plaintexts, then opens each with `open(envelope, plaintext_slot)`. On
 /// failure `output` is wiped.
-pub(crate) fn open_each_into(
+fn open_each_into(
     algorithm: Algorithm,
     input: &[u8],
     envelope_lens: &[u32],
@@ -196,7 +244,7 @@ pub(crate) fn open_each_into(
 }
 
 /// Seals plaintexts given back to back in `input` (`plaintext_lens[i]` bytes each, type tag
-/// included) into the records of `output`, laid out as for [`Cipher::seal_records`]. The caller
+/// included) into the records of `output`, laid out as for [`seal_records`]. The caller
 /// can then write values into a small reused buffer and leave the output's first touch to the
 /// thread that seals. `input` is wiped, success or not; on failure `output` is wiped too.
 pub fn seal_records_from(
@@ -232,7 +280,7 @@ fn seal_from(
         src += len;
         dst += len + overhead;
     }
-    cipher.seal_records(output, plaintext_lens)
+    seal_records(cipher, output, plaintext_lens)
 }
 
 /// Re-encrypts a run: opens the envelopes of `input` (laid out back to back, `envelope_lens[i]`
@@ -263,7 +311,7 @@ fn reseal(
     envelope_lens: &[u32],
     output: &mut [u8],
 ) -> BatchResult {
-    from.open_records(input, envelope_lens)?;
+    open_records(from, input, envelope_lens)?;
     let from_overhead = from.algorithm().overhead();
     // Each length passed `plaintext_len` inside `open_records`, so it exceeds the overhead.
     let plaintext_lens: Vec<u32> = envelope_lens
@@ -288,7 +336,7 @@ fn reseal(
         src += envelope_len as usize;
         dst += len + to_overhead;
     }
-    to.seal_records(output, &plaintext_lens)
+    seal_records(to, output, &plaintext_lens)
 }
 
 #[cfg(test)]
@@ -345,7 +393,7 @@ mod tests {
         for cipher in ciphers() {
             let cipher = cipher.as_ref();
             let (mut buf, lens) = layout(cipher, &values);
-            cipher.seal_records(&mut buf, &lens).unwrap();
+            seal_records(cipher, &mut buf, &lens).unwrap();
             let sizes: Vec<usize> = values
                 .iter()
                 .map(|v| cipher.sealed_len(v.len()).unwrap())
@@ -359,7 +407,7 @@ mod tests {
                 }
             }
             let env_lens: Vec<u32> = sizes.iter().map(|&s| s as u32).collect();
-            cipher.open_records(&mut buf, &env_lens).unwrap();
+            open_records(cipher, &mut buf, &env_lens).unwrap();
             let mut at = 0;
             for (value, size) in values.iter().zip(&sizes) {
                 let off = at + cipher.plaintext_offset();
@@ -376,11 +424,11 @@ mod tests {
             let cipher = cipher.as_ref();
             let values = vec![vec![1u8; 40]; 5];
             let (mut buf, lens) = layout(cipher, &values);
-            cipher.seal_records(&mut buf, &lens).unwrap();
+            seal_records(cipher, &mut buf, &lens).unwrap();
             let size = cipher.sealed_len(40).unwrap();
             buf[3 * size + 30] ^= 1;
             let env_lens = vec![size as u32; 5];
-            let err = cipher.open_records(&mut buf, &env_lens).unwrap_err();
+            let err = open_records(cipher, &mut buf, &env_lens).unwrap_err();
             assert_eq!(
                 err,
                 BatchError {
@@ -400,21 +448,20 @@ mod tests {
             let mut longer = buf.clone();
             longer.push(0);
             assert_eq!(
-                cipher.seal_records(&mut longer, &lens).unwrap_err().index,
+                seal_records(cipher, &mut longer, &lens).unwrap_err().index,
                 2
             );
             assert_eq!(
-                cipher
-                    .seal_records(&mut buf[..20], &lens)
+                seal_records(cipher, &mut buf[..20], &lens)
                     .unwrap_err()
                     .index,
                 0
             );
             assert_eq!(
-                cipher.seal_records(&mut buf, &[11, 0]).unwrap_err().index,
+                seal_records(cipher, &mut buf, &[11, 0]).unwrap_err().index,
                 1
             );
-            let err = cipher.open_records(&mut buf, &[3, 3]).unwrap_err();
+            let err = open_records(cipher, &mut buf, &[3, 3]).unwrap_err();
             assert!(matches!(err.error, Error::Input { .. }), "{err}");
         }
     }
@@ -448,9 +495,7 @@ mod tests {
             }
             let env_lens: Vec<u32> = sizes.iter().map(|&s| s as u32).collect();
             let mut plain = vec![0u8; lens.iter().sum::<u32>() as usize];
-            cipher
-                .open_records_into(&output, &env_lens, &mut plain)
-                .unwrap();
+            open_records_into(cipher, &output, &env_lens, &mut plain).unwrap();
             let expected: Vec<u8> = values
                 .iter()
                 .flat_map(|v| [&[1u8][..], v].concat())
@@ -459,9 +504,7 @@ mod tests {
 
             let mut broken = output.clone();
             broken[sizes[0] + sizes[1] + sizes[2] + 9] ^= 4;
-            let err = cipher
-                .open_records_into(&broken, &env_lens, &mut plain)
-                .unwrap_err();
+            let err = open_records_into(cipher, &broken, &env_lens, &mut plain).unwrap_err();
             assert_eq!(
                 err,
                 BatchError {
@@ -470,9 +513,7 @@ mod tests {
                 }
             );
             assert!(plain.iter().all(|&b| b == 0), "output wiped");
-            assert!(cipher
-                .open_records_into(&output, &env_lens, &mut plain[1..])
-                .is_err());
+            assert!(open_records_into(cipher, &output, &env_lens, &mut plain[1..]).is_err());
             let mut short = vec![1u8; 3];
             assert_eq!(
                 seal_records_from(cipher, &mut short, &[3], &mut [0u8; 10])
@@ -492,7 +533,7 @@ mod tests {
             for to in &all {
                 let (from, to) = (from.as_ref(), to.as_ref());
                 let (mut input, lens) = layout(from, &values);
-                from.seal_records(&mut input, &lens).unwrap();
+                seal_records(from, &mut input, &lens).unwrap();
                 let env_lens: Vec<u32> = lens
                     .iter()
                     .map(|l| l + from.algorithm().overhead() as u32)

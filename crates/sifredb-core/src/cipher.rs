@@ -15,7 +15,6 @@ use inout::InOutBuf;
 use crate::chacha_poly::{ChaChaPoly, Variant};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::batch::{self, BatchResult};
 use crate::error::{Error, Result};
 use crate::format::{self, Algorithm, Header, HEADER_LEN, TAG_LEN, TYPE_TAG_LEN};
 use crate::random;
@@ -142,42 +141,33 @@ pub trait Cipher: Send + Sync {
         }
     }
 
-    /// Seals a run of consecutive envelopes laid out in `buf` (see [`crate::batch`]): record `i`
-    /// is the sealed length of a `plaintext_lens[i]`-byte plaintext (type tag included) holding
-    /// that plaintext at [`Cipher::plaintext_offset`]. The layout is checked before anything is
-    /// written. On failure the error names the record and the caller must discard `buf`.
-    fn seal_records(&self, buf: &mut [u8], plaintext_lens: &[u32]) -> BatchResult {
-        batch::seal_each(self.algorithm(), buf, plaintext_lens, |record| {
-            self.seal_in_place(record)
-        })
-    }
+    /// Runs `run` once with the per-record operations of this cipher, The batch
+    /// loops of [`crate::batch`] go through it.
+    fn with_records(&self, run: &mut dyn FnMut(&mut dyn Records));
+}
 
-    /// Verifies and decrypts a run of consecutive envelopes in place (`envelope_lens[i]` bytes
-    /// each); plaintext `i` ends up at [`Cipher::plaintext_offset`] of its record. On failure the
-    /// whole of `buf` is wiped, so no plaintext of the run is left behind, and the error names the
-    /// first record that failed.
-    fn open_records(&self, buf: &mut [u8], envelope_lens: &[u32]) -> BatchResult {
-        batch::open_each(buf, envelope_lens, |record| self.open_in_place(record))
-    }
+/// The per-record operations of one batch run (see [`Cipher::with_records`]).
+pub trait Records {
+    /// [`Cipher::seal_in_place`].
+    fn seal_in_place(&mut self, envelope: &mut [u8]) -> Result<()>;
+    /// [`Cipher::open_in_place`].
+    fn open_in_place(&mut self, envelope: &mut [u8]) -> Result<()>;
+    /// [`Cipher::decrypt_into`].
+    fn decrypt_into(&mut self, envelope: &[u8], out: &mut [u8]) -> Result<()>;
+}
 
-    /// Verifies and decrypts a run of consecutive envelopes (`envelope_lens[i]` bytes each) of
-    /// `input` into `output`, which receives their plaintexts back to back (`type_tag ‖ value`,
-    /// each `envelope_lens[i]` minus the algorithm's overhead). Only the plaintexts take memory in
-    /// `output`. The layout is checked first; on failure `output` is wiped and the error names the
-    /// first record that failed.
-    fn open_records_into(
-        &self,
-        input: &[u8],
-        envelope_lens: &[u32],
-        output: &mut [u8],
-    ) -> BatchResult {
-        batch::open_each_into(
-            self.algorithm(),
-            input,
-            envelope_lens,
-            output,
-            |envelope, out| self.decrypt_into(envelope, out),
-        )
+/// [`Records`] of a cipher without per-run state: each record is one call of the cipher.
+struct PerValue<'a, C: Cipher>(&'a C);
+
+impl<C: Cipher> Records for PerValue<'_, C> {
+    fn seal_in_place(&mut self, envelope: &mut [u8]) -> Result<()> {
+        self.0.seal_in_place(envelope)
+    }
+    fn open_in_place(&mut self, envelope: &mut [u8]) -> Result<()> {
+        self.0.open_in_place(envelope)
+    }
+    fn decrypt_into(&mut self, envelope: &[u8], out: &mut [u8]) -> Result<()> {
+        self.0.decrypt_into(envelope, out)
     }
 }
 
@@ -434,6 +424,10 @@ impl Cipher for RandomizedCipher {
             .decrypt_inout_detached(nonce, &self.aad, body.into(), &tag);
         wipe_unless_ok(verified.is_ok(), body)
     }
+
+    fn with_records(&self, run: &mut dyn FnMut(&mut dyn Records)) {
+        run(&mut PerValue(self))
+    }
 }
 
 impl fmt::Debug for RandomizedCipher {
@@ -557,6 +551,10 @@ impl Cipher for DeterministicCipher {
         // `open_inout` and again below.
         let verified = self.siv.open_inout(&self.ad_state, &iv, body.into());
         wipe_unless_ok(verified.is_ok(), body)
+    }
+
+    fn with_records(&self, run: &mut dyn FnMut(&mut dyn Records)) {
+        run(&mut PerValue(self))
     }
 }
 

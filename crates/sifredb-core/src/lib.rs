@@ -14,7 +14,7 @@
 //! - Every failure is an [`Error`]; [`Error::code`] is the JS `error.code` and `Display` the message.
 //!   Messages never contain key or plaintext bytes.
 //! - Batches: [`batch`] lays many envelopes back to back in one buffer and seals or opens them in
-//!   place with one call ([`Cipher::seal_records`], [`Cipher::open_records`],
+//!   place with one call ([`batch::seal_records`], [`batch::open_records`],
 //!   [`batch::reseal_records`]); errors name the failing record ([`BatchError`]).
 //! - A binding that can hook `fork()` (e.g. `pthread_atfork`) should call
 //!   [`random::use_fork_hook`] once and [`random::note_fork`] in the child: the nonce pool then
@@ -36,9 +36,12 @@ pub mod primitives;
 pub mod random;
 pub mod siv;
 
-pub use batch::{reseal_records, seal_records_from, sealed_records_len, BatchError, BatchResult};
+pub use batch::{
+    open_records, open_records_into, reseal_records, seal_records, seal_records_from,
+    sealed_records_len, BatchError, BatchResult,
+};
 pub use blind_index::{blind_index_message, term_len, BlindIndexKey};
-pub use cipher::{Cipher, DeterministicCipher, RandomizedCipher};
+pub use cipher::{Cipher, DeterministicCipher, RandomizedCipher, Records};
 pub use context::encode_context;
 pub use error::{Error, Result};
 pub use format::{Algorithm, Header};

@@ -1,49 +1,39 @@
 /** Cipher handles: a v1 envelope around one derived key (docs/FORMAT.md). */
 import { SifreDBError } from '../../errors.js';
-import { assertArray, indexedError, requestedThreads, settleLater } from '../batch.js';
-import {
-  ALGORITHM,
-  type BatchOptions,
-  type CipherHandle,
-  type DecryptedBatch,
-  type PlainInput,
-  type RandomizedAlgorithmId,
-  type TaggedValue,
-} from '../types.js';
-import { assertBytes, assertBytesOfLength } from './bytes.js';
-import { allocOut, allocSecret, concatBytes, ownedBytes, toBuffer, wipe, writeU32BE } from '../../format/bytes.js';
+import { allocOut, allocSecret, concatBytes, toBuffer, utf8Length, wipe, writeU32BE, writeUtf8 } from '../../format/bytes.js';
+import { ALGORITHM, checkEnvelope, encodeHeader, HEADER_LENGTH, type RandomizedAlgorithmId, TAG_LENGTH } from '../../format/envelope.js';
+import { checkPlaintext } from '../batch.js';
+import { BaseCipherHandle, rowAdArg } from '../cipher-handle.js';
+import type { PlainInput } from '../types.js';
+import { assertBytesOfLength } from './bytes.js';
 import type { AeadKey, SivWithAd } from './engine.js';
-import { checkEnvelope, encodeHeader, encodePlaintext, HEADER_LENGTH, NONCE_LENGTH, TAG_LENGTH } from './format.js';
 import type { NoncePool } from './nonce-pool.js';
 import { authError } from './primitives.js';
 
-/** Re-throws a per-item error with the item's position (and an `index` property), keeping its code. */
-function atIndex(error: unknown, name: string, index: number): unknown {
-  if (!(error instanceof SifreDBError)) return error;
-  return indexedError(error, name, index);
+/** `typeTag ‖ value` (checked by the handle) as one fresh array; the caller wipes it after use. */
+export function encodePlaintext(value: string | Uint8Array, typeTag: number): Uint8Array {
+  const length = typeof value === 'string' ? utf8Length(value) : value.length;
+  const out = allocSecret(1 + length);
+  out[0] = typeTag;
+  if (typeof value === 'string') writeUtf8(out, value, 1);
+  else out.set(value, 1);
+  return out;
 }
 
-/** The loops shared by both handle kinds; the encoding and AEAD live in the subclasses. */
-abstract class BaseCipher implements CipherHandle {
-  readonly keyVersion: number;
-  readonly algorithm: number;
+/** What both JS handle kinds add to the shared handle: `header ‖ context` and row binding. */
+abstract class JsCipher extends BaseCipherHandle {
+  protected readonly backend = 'js';
   /** `header ‖ context`: the AEAD associated data, identical for every value under this handle. */
   protected readonly aad: Uint8Array;
 
   constructor(algorithm: number, keyVersion: number, context: Uint8Array) {
-    this.algorithm = algorithm;
-    this.keyVersion = keyVersion;
+    super(algorithm, keyVersion);
     this.aad = concatBytes(encodeHeader(algorithm, keyVersion), context);
   }
 
-  abstract encrypt(value: PlainInput, typeTag: number): Buffer;
-  abstract decrypt(envelope: Uint8Array): Buffer;
-  abstract encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer;
-  abstract decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer;
-
-  /** Row binding (docs/FORMAT.md): `header ‖ context ‖ u32be(rowAd.length) ‖ rowAd`. */
-  protected boundAad(rowAd: Uint8Array): Uint8Array {
-    assertBytes(rowAd, 'rowAd');
+  /** The associated data of a value: `header ‖ context [‖ u32be(rowAd.length) ‖ rowAd]` (docs/FORMAT.md). */
+  protected aadOf(rowAd: Uint8Array | undefined): Uint8Array {
+    if (rowAd === undefined) return this.aad;
     if (rowAd.length > 0xffffffff) throw new SifreDBError('ERR_SIFREDB_INPUT', 'rowAd must be at most 4294967295 bytes');
     const base = this.aad.length;
     const out = new Uint8Array(base + 4 + rowAd.length);
@@ -52,166 +42,49 @@ abstract class BaseCipher implements CipherHandle {
     out.set(rowAd, base + 4);
     return out;
   }
-
-  decryptTaggedBound(envelope: Uint8Array, rowAd: Uint8Array): TaggedValue {
-    const plaintext = this.decryptBound(envelope, rowAd);
-    return { typeTag: plaintext[0]!, value: plaintext.subarray(1) };
-  }
-
-  encryptMany(values: PlainInput[], typeTags: Uint8Array): Buffer[] {
-    if (!Array.isArray(values)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'values must be an array');
-    assertBytes(typeTags, 'typeTags');
-    if (typeTags.length !== values.length) {
-      throw new SifreDBError('ERR_SIFREDB_INPUT', `typeTags has ${typeTags.length} entries for ${values.length} values`);
-    }
-    const out = new Array<Buffer>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      try {
-        out[i] = this.encrypt(values[i]!, typeTags[i]!);
-      } catch (error) {
-        throw atIndex(error, 'values', i);
-      }
-    }
-    return out;
-  }
-
-  decryptMany(envelopes: Uint8Array[]): Buffer[] {
-    if (!Array.isArray(envelopes)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'envelopes must be an array');
-    const out = new Array<Buffer>(envelopes.length);
-    for (let i = 0; i < envelopes.length; i++) {
-      try {
-        out[i] = this.decrypt(envelopes[i]!);
-      } catch (error) {
-        // Plaintexts already decrypted are in the caller's hands only on success.
-        for (let j = 0; j < i; j++) wipe(out[j]!);
-        throw atIndex(error, 'envelopes', i);
-      }
-    }
-    return out;
-  }
-
-  decryptTagged(envelope: Uint8Array): TaggedValue {
-    const plaintext = this.decrypt(envelope);
-    return { typeTag: plaintext[0]!, value: plaintext.subarray(1) };
-  }
-
-  decryptManyValues(envelopes: Uint8Array[]): DecryptedBatch {
-    const plaintexts = this.decryptMany(envelopes);
-    const typeTags = new Uint8Array(plaintexts.length);
-    const values = plaintexts.map((plaintext, i) => {
-      typeTags[i] = plaintext[0]!;
-      return plaintext.subarray(1);
-    });
-    return { values, typeTags };
-  }
-
-  reencryptMany(envelopes: Uint8Array[], target: CipherHandle): Buffer[] {
-    if (!(target instanceof BaseCipher)) {
-      throw new SifreDBError('ERR_SIFREDB_INPUT', 'target must be a cipher handle of the same (js) backend');
-    }
-    assertArray(envelopes, 'envelopes');
-    const plaintexts = this.decryptMany(envelopes);
-    try {
-      const out = new Array<Buffer>(plaintexts.length);
-      for (let i = 0; i < plaintexts.length; i++) {
-        const plaintext = plaintexts[i]!;
-        try {
-          out[i] = target.encrypt(plaintext.subarray(1), plaintext[0]!);
-        } catch (error) {
-          throw atIndex(error, 'envelopes', i);
-        }
-      }
-      return out;
-    } finally {
-      for (const plaintext of plaintexts) wipe(plaintext);
-    }
-  }
-
-  encryptManyAsync(values: PlainInput[], typeTags: Uint8Array, options?: BatchOptions): Promise<Buffer[]> {
-    return settleLater(() => {
-      requestedThreads(options);
-      return this.encryptMany(values, typeTags);
-    });
-  }
-
-  decryptManyValuesAsync(envelopes: Uint8Array[], options?: BatchOptions): Promise<DecryptedBatch> {
-    return settleLater(() => {
-      requestedThreads(options);
-      return this.decryptManyValues(envelopes);
-    });
-  }
-
-  reencryptManyAsync(envelopes: Uint8Array[], target: CipherHandle, options?: BatchOptions): Promise<Buffer[]> {
-    return settleLater(() => {
-      requestedThreads(options);
-      return this.reencryptMany(envelopes, target);
-    });
-  }
 }
 
 /** ChaCha20-Poly1305 / XChaCha20-Poly1305 with a random nonce per value. */
-export class RandomizedCipher extends BaseCipher {
+export class RandomizedCipher extends JsCipher {
   readonly #aead: AeadKey;
   readonly #nonces: NoncePool;
-  readonly #nonceLength: number;
 
   constructor(algorithm: RandomizedAlgorithmId, keyVersion: number, context: Uint8Array, aead: AeadKey, nonces: NoncePool) {
     super(algorithm, keyVersion, context);
     this.#aead = aead;
     this.#nonces = nonces;
-    this.#nonceLength = NONCE_LENGTH[algorithm]!;
-  }
-
-  encrypt(value: PlainInput, typeTag: number): Buffer {
-    return this.#seal(value, typeTag, undefined, this.aad);
   }
 
   /** Test-vector hook: a caller-chosen nonce. Reusing a nonce under one key breaks the AEAD. */
-  encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array): Buffer {
-    assertBytesOfLength(nonce, 'nonce', this.#nonceLength);
-    return this.#seal(value, typeTag, nonce, this.aad);
+  encryptWithNonce(value: PlainInput, typeTag: number, nonce: Uint8Array, rowAd?: Uint8Array): Buffer {
+    assertBytesOfLength(nonce, 'nonce', this.layout.nonceLength);
+    checkPlaintext(value, typeTag);
+    return this.#seal(value, typeTag, nonce, this.aadOf(rowAdArg(rowAd)));
   }
 
-  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
-    return this.#seal(value, typeTag, undefined, this.boundAad(rowAd));
-  }
-
-  /** Test-vector hook: {@link encryptBound} with a caller-chosen nonce; as dangerous as {@link encryptWithNonce}. */
-  encryptBoundWithNonce(value: PlainInput, typeTag: number, rowAd: Uint8Array, nonce: Uint8Array): Buffer {
-    assertBytesOfLength(nonce, 'nonce', this.#nonceLength);
-    return this.#seal(value, typeTag, nonce, this.boundAad(rowAd));
+  protected seal(value: PlainInput, typeTag: number, rowAd: Uint8Array | undefined): Buffer {
+    return this.#seal(value, typeTag, undefined, this.aadOf(rowAd));
   }
 
   #seal(value: PlainInput, typeTag: number, nonce: Uint8Array | undefined, aad: Uint8Array): Buffer {
     const plaintext = encodePlaintext(value, typeTag);
-    const bodyStart = HEADER_LENGTH + this.#nonceLength;
+    const { nonceLength, plaintextOffset: bodyStart } = this.layout;
     const out = allocOut(bodyStart + plaintext.length + TAG_LENGTH);
     out.set(this.aad.subarray(0, HEADER_LENGTH));
-    if (nonce === undefined) this.#nonces.fill(out, HEADER_LENGTH, this.#nonceLength);
+    if (nonce === undefined) this.#nonces.fill(out, HEADER_LENGTH, nonceLength);
     else out.set(nonce, HEADER_LENGTH);
     this.#aead.seal(out.subarray(HEADER_LENGTH, bodyStart), plaintext, aad, out.subarray(bodyStart));
     wipe(plaintext);
     return out;
   }
 
-  decrypt(envelope: Uint8Array): Buffer {
-    return this.#open(envelope, this.aad);
-  }
-
-  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
+  /** Checked, authenticated and decrypted from one snapshot (the envelope is owned). */
+  protected open(envelope: Uint8Array, rowAd: Uint8Array | undefined): Buffer {
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
-    return this.#open(envelope, this.boundAad(rowAd));
-  }
-
-  #open(input: Uint8Array, aad: Uint8Array): Buffer {
-    assertBytes(input, 'envelope');
-    // Checked, authenticated and decrypted from one snapshot when another thread can rewrite it.
-    const envelope = ownedBytes(input);
-    checkEnvelope(envelope, this.algorithm, this.keyVersion);
-    const bodyStart = HEADER_LENGTH + this.#nonceLength;
+    const bodyStart = this.layout.plaintextOffset;
     // The plaintext: unpooled (ciphertext outputs above may stay pooled, they are not secret).
     const out = allocSecret(envelope.length - bodyStart - TAG_LENGTH);
-    if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), aad, out)) {
+    if (!this.#aead.open(envelope.subarray(HEADER_LENGTH, bodyStart), envelope.subarray(bodyStart), this.aadOf(rowAd), out)) {
       throw authError();
     }
     return out;
@@ -219,7 +92,7 @@ export class RandomizedCipher extends BaseCipher {
 }
 
 /** AES-256-SIV: equal plaintexts under one handle give equal envelopes. */
-export class DeterministicCipher extends BaseCipher {
+export class DeterministicCipher extends JsCipher {
   readonly #siv: SivWithAd;
   readonly #bindAd: (ad: Uint8Array) => SivWithAd;
 
@@ -229,23 +102,14 @@ export class DeterministicCipher extends BaseCipher {
     this.#bindAd = bindAd;
   }
 
-  encrypt(value: PlainInput, typeTag: number): Buffer {
-    return this.#seal(this.#siv, value, typeTag);
+  /** The S2V of `header ‖ context` is bound once per handle; a row AD is bound per call. */
+  #sivOf(rowAd: Uint8Array | undefined): SivWithAd {
+    return rowAd === undefined ? this.#siv : this.#bindAd(this.aadOf(rowAd));
   }
 
-  /** Row binding: the S2V associated data is per value, so it is bound per call. */
-  encryptBound(value: PlainInput, typeTag: number, rowAd: Uint8Array): Buffer {
-    return this.#seal(this.#bindAd(this.boundAad(rowAd)), value, typeTag);
-  }
-
-  decryptBound(envelope: Uint8Array, rowAd: Uint8Array): Buffer {
-    checkEnvelope(envelope, this.algorithm, this.keyVersion);
-    return this.#open(this.#bindAd(this.boundAad(rowAd)), envelope);
-  }
-
-  #seal(siv: SivWithAd, value: PlainInput, typeTag: number): Buffer {
+  protected seal(value: PlainInput, typeTag: number, rowAd: Uint8Array | undefined): Buffer {
     const plaintext = encodePlaintext(value, typeTag);
-    const body = siv.seal(plaintext);
+    const body = this.#sivOf(rowAd).seal(plaintext);
     wipe(plaintext);
     const out = allocOut(HEADER_LENGTH + body.length);
     out.set(this.aad.subarray(0, HEADER_LENGTH));
@@ -253,15 +117,9 @@ export class DeterministicCipher extends BaseCipher {
     return out;
   }
 
-  decrypt(envelope: Uint8Array): Buffer {
-    return this.#open(this.#siv, envelope);
-  }
-
-  #open(siv: SivWithAd, input: Uint8Array): Buffer {
-    assertBytes(input, 'envelope');
-    const envelope = ownedBytes(input);
+  protected open(envelope: Uint8Array, rowAd: Uint8Array | undefined): Buffer {
     checkEnvelope(envelope, this.algorithm, this.keyVersion);
-    const plaintext = siv.open(envelope.subarray(HEADER_LENGTH));
+    const plaintext = this.#sivOf(rowAd).open(envelope.subarray(HEADER_LENGTH));
     if (plaintext === null) throw authError();
     return toBuffer(plaintext);
   }

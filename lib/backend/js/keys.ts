@@ -1,12 +1,13 @@
 /** Root keys and the per-context HKDF derivation of docs/FORMAT.md. */
 import { SifreDBError } from '../../errors.js';
-import { ALGORITHM, type BlindIndexHandle, type CipherHandle, type RandomizedAlgorithmId, type RootKeyHandle } from '../types.js';
+import { ALGORITHM, type RandomizedAlgorithmId } from '../../format/envelope.js';
+import type { BlindIndexHandle, CipherHandle, RootKeyHandle } from '../types.js';
 import { assertBytesOfLength } from './bytes.js';
 import { wipe } from '../../format/bytes.js';
 import { BlindIndex } from './blind-index.js';
 import { DeterministicCipher, RandomizedCipher } from './ciphers.js';
 import type { Engine } from './engine.js';
-import { assertCanonicalContext, assertIndexName, assertKeyVersion, HKDF_SALT, hkdfInfo, PURPOSE, type Purpose } from './format.js';
+import { assertCanonicalContext, assertIndexName, assertKeyVersion, HKDF_SALT, hkdfInfo, PURPOSE, type Purpose } from './derivation.js';
 import type { NoncePool } from './nonce-pool.js';
 
 /** One imported root key version. Its bytes live in a private field and never leave it. */

@@ -1,25 +1,12 @@
-/** The v1 byte format (docs/FORMAT.md): header, canonical-context check, HKDF info, plaintext encoding. */
+/**
+ * Key derivation of docs/FORMAT.md: HKDF salt, info and purposes, and the checks of what keys a
+ * derivation (key version, canonical context, index name). The envelope layout lives in
+ * lib/format/envelope.ts.
+ */
 import { SifreDBError } from '../../errors.js';
-import { isWellFormed } from '../../format/well-formed.js';
-import { ALGORITHM } from '../types.js';
+import { ALGORITHM } from '../../format/envelope.js';
 import { assertBytes, assertInteger } from './bytes.js';
-import { allocSecret, utf8Length, writeUtf8, readU16BE, readU32BE, writeU16BE, writeU32BE } from '../../format/bytes.js';
-
-/** Envelope magic byte, ASCII `S`. */
-export const MAGIC = 0x53;
-/** Binary format version. */
-export const FORMAT_VERSION = 0x01;
-/** Header length: magic, format version, algorithm id, u32be key version. */
-export const HEADER_LENGTH = 7;
-/** Poly1305 tag and SIV length. */
-export const TAG_LENGTH = 16;
-
-/** Nonce length per algorithm id (AES-SIV has none). */
-export const NONCE_LENGTH: Readonly<Record<number, number>> = {
-  [ALGORITHM.chacha20Poly1305]: 12,
-  [ALGORITHM.xchacha20Poly1305]: 24,
-  [ALGORITHM.aesSiv]: 0,
-};
+import { readU16BE, readU32BE, writeU16BE } from '../../format/bytes.js';
 
 /** HKDF purpose label per algorithm id, and the blind-index label. */
 export const PURPOSE = {
@@ -41,16 +28,6 @@ const INFO_PREFIX = ascii('SifreDB/v1/');
 /** Throws `ERR_SIFREDB_INPUT` unless `version` is a valid key version (1..2^32-1). */
 export function assertKeyVersion(version: unknown, name = 'version'): asserts version is number {
   assertInteger(version, name, 1, 0xffffffff);
-}
-
-/** Builds the 7-byte header. */
-export function encodeHeader(algorithm: number, keyVersion: number): Uint8Array {
-  const header = new Uint8Array(HEADER_LENGTH);
-  header[0] = MAGIC;
-  header[1] = FORMAT_VERSION;
-  header[2] = algorithm;
-  writeU32BE(header, 3, keyVersion);
-  return header;
 }
 
 /**
@@ -105,48 +82,4 @@ export function hkdfInfo(purpose: Purpose, context: Uint8Array, indexName?: Uint
     info.set(indexName, offset + 2);
   }
   return info;
-}
-
-/**
- * `typeTag ‖ value` as one fresh array (the caller wipes it after use). Strings become UTF-8; a lone
- * surrogate is `ERR_SIFREDB_INPUT` because replacing it with U+FFFD would not round-trip.
- */
-export function encodePlaintext(value: unknown, typeTag: unknown): Uint8Array {
-  assertInteger(typeTag, 'typeTag', 0, 255);
-  if (typeof value === 'string') {
-    if (!isWellFormed(value)) throw new SifreDBError('ERR_SIFREDB_INPUT', 'value contains a lone surrogate');
-    const out = allocSecret(1 + utf8Length(value));
-    out[0] = typeTag;
-    writeUtf8(out, value, 1);
-    return out;
-  }
-  if (!(value instanceof Uint8Array)) {
-    throw new SifreDBError('ERR_SIFREDB_INPUT', 'value must be a Uint8Array or a string');
-  }
-  const out = allocSecret(1 + value.length);
-  out[0] = typeTag;
-  out.set(value, 1);
-  return out;
-}
-
-/**
- * Checks an envelope's header against a handle and its minimum length; returns nothing but throws
- * `ERR_SIFREDB_FORMAT` (not SifreDB, wrong format or algorithm, key version 0, truncated) or `ERR_SIFREDB_KEY`
- * (another key version), in that order, so callers learn the most useful fault first.
- */
-export function checkEnvelope(envelope: unknown, algorithm: number, keyVersion: number): asserts envelope is Uint8Array {
-  assertBytes(envelope, 'envelope');
-  const format = (why: string) => new SifreDBError('ERR_SIFREDB_FORMAT', `envelope ${why}`);
-  if (envelope.length < HEADER_LENGTH) throw format('is truncated');
-  if (envelope[0] !== MAGIC) throw format('is not a SifreDB ciphertext');
-  if (envelope[1] !== FORMAT_VERSION) throw format(`has unsupported format version ${envelope[1]}`);
-  const actual = envelope[2]!;
-  if (NONCE_LENGTH[actual] === undefined) throw format(`has unsupported algorithm ${actual}`);
-  if (actual !== algorithm) throw format(`algorithm ${actual} does not match this cipher (${algorithm})`);
-  const version = readU32BE(envelope, 3);
-  if (version === 0) throw format('has key version 0, which is invalid');
-  if (version !== keyVersion) {
-    throw new SifreDBError('ERR_SIFREDB_KEY', `envelope key version ${version} does not match this cipher (${keyVersion})`);
-  }
-  if (envelope.length < HEADER_LENGTH + NONCE_LENGTH[algorithm]! + TAG_LENGTH + 1) throw format('is truncated');
 }
