@@ -2,7 +2,7 @@
 // Packs SifreDB as it would be published (the main package plus the linux-x64-gnu platform package
 // that napi-rs puts the binary in), installs both tarballs into an empty folder, and checks that
 //   0. every Linux platform package (npm/linux-*) packs with its binary and the right os/cpu/libc,
-//   1. the installed package loads the native backend,
+//   1. the installed package loads the native backend, through `import` and through `require`,
 //   2. the pure-JS fallback takes over, without crashing the import, when the platform package is gone,
 //   3. the bundled CLI starts.
 // Prints "pack-check: N passed, N failed".
@@ -77,6 +77,16 @@ try {
     const out = JSON.parse(run('node', ['--input-type=module', '-e', probe], app));
     if (out.backend !== 'native') throw new Error(`backend is ${out.backend}: ${out.error}`);
     if (out.hmac !== expectedHmac) throw new Error('wrong HMAC from the installed package');
+  });
+
+  check('require("sifredb") from a CommonJS file of the installed package', () => {
+    writeFileSync(
+      join(app, 'probe.cjs'),
+      "const s = require('sifredb'); console.log(JSON.stringify({ backend: s.backend, error: s.backendError?.message ?? null, hmac: s.primitives.hmacSha256(Buffer.from('k'), Buffer.from('m')).toString('hex') }));",
+    );
+    const out = JSON.parse(run('node', ['probe.cjs'], app));
+    if (out.backend !== 'native') throw new Error(`backend is ${out.backend}: ${out.error}`);
+    if (out.hmac !== expectedHmac) throw new Error('wrong HMAC through require');
   });
 
   check('without the platform package the import falls back to pure JS', () => {
