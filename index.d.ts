@@ -50,35 +50,11 @@ export declare class NativeRootKey {
   blindIndex(context: Uint8Array, indexName: Uint8Array): NativeBlindIndex
 }
 
-/** Verifies and decrypts AES-256-SIV output; throws `ERR_SIFREDB_AUTH` on any mismatch. */
-export declare function aesSivDecrypt(key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Buffer
-
-/** AES-256-SIV (RFC 5297) with one associated-data string; returns SIV tag ‖ ciphertext. */
-export declare function aesSivEncrypt(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer
-
-/** Verifies and decrypts ChaCha20-Poly1305 ciphertext ‖ tag. */
-export declare function chacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer
-
-/** ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ tag. */
-export declare function chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer
-
 /**
  * The fast-path functions (internal: `lib/backend/native.ts` is their only caller; see
  * `src/fast/calls.rs`). Also installs the `fork()` hook of the nonce pool, once per process.
  */
-export declare function fastPath(): { seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macField(index: object, field: string | Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void>; openInto(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; sealFromAsync(cipher: object, input: Uint8Array, plaintextLens: Uint32Array, output: Uint8Array): Promise<void>; openIntoAsync(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void> }
-
-/** HKDF-SHA256 (RFC 5869); `length` is 1..8160. */
-export declare function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer
-
-/** HMAC-SHA256; returns 32 bytes. */
-export declare function hmacSha256(key: Uint8Array, message: Uint8Array): Buffer
+export declare function fastPath(): { seal(cipher: object, envelope: Uint8Array): void; open(cipher: object, envelope: Uint8Array, out: Uint8Array): void; sealMany(cipher: object, buf: Uint8Array, plaintextLens: Uint32Array): void; resealMany(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; mac(index: object, message: Uint8Array, bits: number, out: Uint8Array): void; macField(index: object, field: string | Uint8Array, bits: number, out: Uint8Array): void; macMany(index: object, messages: Uint8Array, messageLens: Uint32Array, bits: number, out: Uint8Array): void; resealManyAsync(from: object, to: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void>; openInto(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): void; sealFromAsync(cipher: object, input: Uint8Array, plaintextLens: Uint32Array, output: Uint8Array): Promise<void>; openIntoAsync(cipher: object, input: Uint8Array, envelopeLens: Uint32Array, output: Uint8Array): Promise<void>; chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void; chacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array, out: Uint8Array): void; xchacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void; xchacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array, out: Uint8Array): void; aesSivEncrypt(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array): void; aesSivDecrypt(key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, out: Uint8Array): void; hmacSha256(key: Uint8Array, message: Uint8Array, out: Uint8Array): void; hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number, out: Uint8Array): void }
 
 /** `n` bytes from the operating system's CSPRNG (0..65536). */
 export declare function randomBytes(n: number): Buffer
-
-/** Verifies and decrypts XChaCha20-Poly1305 ciphertext ‖ tag. */
-export declare function xchacha20Poly1305Decrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Buffer
-
-/** XChaCha20-Poly1305 (24-byte nonce); returns ciphertext ‖ tag. */
-export declare function xchacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer

@@ -4,6 +4,7 @@ import { ROWS } from './subjects.js';
 const OPS = {
   encrypt: 'Randomized encrypt (ChaCha20-Poly1305, fresh nonce)',
   decrypt: 'Randomized decrypt',
+  primitive: 'Raw primitive: primitives.chacha20Poly1305Encrypt (fixed key and nonce, no format)',
   'siv-encrypt': 'Deterministic encrypt (AES-256-SIV)',
   'blind-index': 'Blind index (HMAC-SHA256 term of a text value)',
   field: 'Field encryption of a text value',
@@ -41,6 +42,7 @@ export function evaluateTargets(results) {
   const e32 = ns('encrypt', 32, ROWS.native);
   target('32 B vault.encrypt (single call) vs node:crypto', ratio('encrypt', 32, ROWS.node), 10, `${formatNs(e32)} vs ${formatNs(ns('encrypt', 32, ROWS.node))}`);
   target('32 B vault.encrypt (single call) vs @noble/ciphers', ratio('encrypt', 32, ROWS.noble), 10, `${formatNs(e32)} vs ${formatNs(ns('encrypt', 32, ROWS.noble))}`);
+  target('32 B primitives.chacha20Poly1305Encrypt vs node:crypto', ratio('primitive', 32, ROWS.node), 8, `${formatNs(ns('primitive', 32, ROWS.native))} vs ${formatNs(ns('primitive', 32, ROWS.node))}`);
   const nb = batch['SifreDB native batch'];
   const nodeLoop = batch['node:crypto loop'];
   target('32 B encrypt, batch: values/s on one core', nb?.encrypt, 3e6, `${formatRate(nb?.encrypt)} (encryptMany of ${nb?.count?.toLocaleString('en')}, one thread)`, 'values/s');

@@ -8,6 +8,9 @@
 // 10,000,000), --batch the values of the batch scenario (default 100,000), --no-cargo skips the Rust
 // ceiling. Writes benchmark/results/latest.json, latest.svg and BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +82,7 @@ const batchCount = (size) => (size <= 256 ? 1000 : size <= 4096 ? 100 : 10);
 async function singleValueTable(s) {
   const { ctx, sifredb, node, noble, cloak } = s;
   const results = [];
+  const [rawKey, rawNonce, aad] = [bytesOf(32), bytesOf(12), Buffer.alloc(0)];
   const add = async (op, size, row, fn, options) => {
     const ns = await measure(`${op} ${row} ${size}`, fn, options);
     results.push({ op, size, row, ns });
@@ -97,6 +101,18 @@ async function singleValueTable(s) {
     await add('encrypt', size, ROWS.js, () => j.vault.encrypt(value, ctx));
     await add('encrypt', size, ROWS.node, () => node.encrypt(value));
     await add('encrypt', size, ROWS.noble, () => noble.encrypt(value));
+
+    // The raw primitive (`primitives.chacha20Poly1305Encrypt`): one fixed key and nonce, no format.
+    await add('primitive', size, ROWS.native, () => n.backend.primitives.chacha20Poly1305Encrypt(rawKey, rawNonce, value, aad));
+    await add('primitive', size, ROWS.js, () => j.backend.primitives.chacha20Poly1305Encrypt(rawKey, rawNonce, value, aad));
+    await add('primitive', size, ROWS.node, () => {
+      const cipher = createCipheriv('chacha20-poly1305', rawKey, rawNonce, { authTagLength: 16 });
+      cipher.setAAD(aad);
+      const body = cipher.update(value);
+      cipher.final();
+      return [body, cipher.getAuthTag()];
+    });
+    await add('primitive', size, ROWS.noble, () => chacha20poly1305(rawKey, rawNonce, aad).encrypt(value));
 
     const sealed = n.vault.encrypt(value, ctx);
     const sealedMany = n.vault.encryptMany(many, ctx);

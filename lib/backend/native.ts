@@ -38,7 +38,7 @@ export function loadNativeBackend(): { backend: Backend; error?: undefined } | {
   }
   const backend: Backend = {
     name: 'native',
-    primitives: nativePrimitives(addon),
+    primitives: nativePrimitives(addon, fast),
     importRootKey(version, material) {
       requireBytes(material, 'material');
       return wrapRootKey(call(() => new addon.NativeRootKey(version, material)), fast);

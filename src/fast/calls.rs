@@ -3,11 +3,13 @@
 //! body under `catch_unwind` and throws (sync) or returns a promise (async); and lists them all in
 //! [`FUNCTIONS`]. `lib/backend/native/fast.ts` types the same table for TypeScript.
 
+use sifredb_core::primitives as core;
 use sifredb_core::{open_records_into, reseal_records, seal_records};
 use zeroize::Zeroizing;
 
 use super::failure::{callback, callback_async};
 use super::handles::{cipher_arg, index_arg};
+use super::primitives::{aead, aead_seal, hkdf, hmac, siv};
 use super::views::{disjoint, take_plaintexts, typed, uint32, with_utf8, Input, U32, U8};
 use super::work::{queue, staged, Work};
 use super::Callback;
@@ -181,5 +183,39 @@ fast_path! {
             output: vec![0u8; args.output_len],
         };
         queue(env, work, output)
+    }
+
+    // The raw primitives (`primitives` of the native backend): the result into `out`, which
+    // JavaScript allocated exactly as long (see `src/fast/primitives.rs`).
+    sync "chacha20Poly1305Encrypt" fn chacha_encrypt(env, [key, nonce, plaintext, aad, out]) {
+        aead_seal(env, [key, nonce, plaintext, aad, out], core::chacha20_poly1305_encrypt_into)
+    }
+
+    sync "chacha20Poly1305Decrypt" fn chacha_decrypt(env, [key, nonce, sealed, aad, out]) {
+        aead(env, [key, nonce, sealed, aad, out], "ciphertextAndTag", core::chacha20_poly1305_decrypt)
+    }
+
+    sync "xchacha20Poly1305Encrypt" fn xchacha_encrypt(env, [key, nonce, plaintext, aad, out]) {
+        aead_seal(env, [key, nonce, plaintext, aad, out], core::xchacha20_poly1305_encrypt_into)
+    }
+
+    sync "xchacha20Poly1305Decrypt" fn xchacha_decrypt(env, [key, nonce, sealed, aad, out]) {
+        aead(env, [key, nonce, sealed, aad, out], "ciphertextAndTag", core::xchacha20_poly1305_decrypt)
+    }
+
+    sync "aesSivEncrypt" fn siv_encrypt(env, [key, plaintext, ad, out]) {
+        siv(env, [key, plaintext, ad, out], "plaintext", core::aes_siv_encrypt)
+    }
+
+    sync "aesSivDecrypt" fn siv_decrypt(env, [key, ciphertext, ad, out]) {
+        siv(env, [key, ciphertext, ad, out], "ciphertext", core::aes_siv_decrypt)
+    }
+
+    sync "hmacSha256" fn hmac_sha256(env, [key, message, out]) {
+        hmac(env, [key, message, out])
+    }
+
+    sync "hkdfSha256" fn hkdf_sha256(env, [ikm, salt, info, length, out]) {
+        hkdf(env, [ikm, salt, info, length, out])
     }
 }

@@ -24,6 +24,7 @@
 mod calls;
 mod failure;
 mod handles;
+mod primitives;
 mod views;
 mod work;
 

@@ -150,6 +150,46 @@ fn aead_encrypt(
 ) -> Result<Vec<u8>> {
     let aead = chacha_key(variant, key, nonce)?;
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
+    aead_seal_into(&aead, nonce, plaintext, aad, &mut out)?;
+    Ok(out)
+}
+
+/// [`chacha20_poly1305_encrypt`] into `out`, which must be `plaintext.len() + 16` bytes: no
+/// allocation (the fast path of the Node binding writes straight into a JS buffer).
+pub fn chacha20_poly1305_encrypt_into(
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let aead = chacha_key(Variant::ChaCha20, key, nonce)?;
+    aead_seal_into(&aead, nonce, plaintext, aad, out)
+}
+
+/// [`xchacha20_poly1305_encrypt`] into `out` (`plaintext.len() + 16` bytes).
+pub fn xchacha20_poly1305_encrypt_into(
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let aead = chacha_key(Variant::XChaCha20, key, nonce)?;
+    aead_seal_into(&aead, nonce, plaintext, aad, out)
+}
+
+fn aead_seal_into(
+    aead: &ChaChaPoly,
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let expected = plaintext.len().checked_add(TAG_LEN).ok_or(TOO_LONG)?;
+    if out.len() != expected {
+        return Err(Error::len("out", "plaintext length + 16 bytes", out.len()));
+    }
     let (body, tag_out) = out.split_at_mut(plaintext.len());
     let tag = aead
         .encrypt_inout_detached(
@@ -159,7 +199,7 @@ fn aead_encrypt(
         )
         .map_err(|_| TOO_LONG)?;
     tag_out.copy_from_slice(&tag);
-    Ok(out)
+    Ok(())
 }
 
 const TOO_LONG: Error = Error::Invalid {

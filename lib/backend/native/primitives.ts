@@ -1,38 +1,68 @@
-/** The raw primitives of the addon, with arguments checked and shared memory copied first. */
-import type { Buffer } from 'node:buffer';
+/**
+ * The raw primitives of the addon, on the fast path (`src/fast/primitives.rs`): one call each,
+ * with the output allocated here and filled by Rust. The callbacks check every argument (a
+ * non-`Uint8Array` throws `ERR_SIFREDB_INPUT` naming it) and copy shared memory before reading it.
+ * Ciphertext comes from Buffer's shared pool; plaintexts, MACs and derived keys never do.
+ */
+import { Buffer } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
 import type { AddonModule } from '../addon-loader.js';
 import type { Primitives } from '../types.js';
-import { call, owned } from './addon.js';
+import { call, type FastPath } from './addon.js';
 
-export function nativePrimitives(addon: AddonModule): Primitives {
-  const aead =
-    (fn: (k: Uint8Array, n: Uint8Array, m: Uint8Array, a: Uint8Array) => Buffer, messageName: string) =>
-    (key: Uint8Array, nonce: Uint8Array, message: Uint8Array, aad: Uint8Array): Buffer => {
-      const args = [owned(key, 'key'), owned(nonce, 'nonce'), owned(message, messageName), owned(aad, 'aad')] as const;
-      return call(() => fn(...args));
+const TAG = 16;
+const HKDF_MAX = 255 * 32;
+
+/** `value.length` when it is a Uint8Array, else 0 (the callback then names the bad argument). */
+const lengthOf = (value: unknown): number => (value instanceof Uint8Array ? value.length : 0);
+
+/** Output for a ciphertext (not secret): pooled. */
+const sealedOut = (n: number): Buffer => Buffer.allocUnsafe(n);
+/** Output for a plaintext, MAC or key: its own memory, never Buffer's pool. */
+const secretOut = (n: number): Buffer => Buffer.allocUnsafeSlow(n);
+
+export function nativePrimitives(addon: AddonModule, fast: FastPath = addon.fastPath()): Primitives {
+  type Aead = (k: Uint8Array, n: Uint8Array, m: Uint8Array, a: Uint8Array, out: Uint8Array) => void;
+  const seal =
+    (fn: Aead) =>
+    (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer => {
+      const out = sealedOut(lengthOf(plaintext) + TAG);
+      call(() => fn(key, nonce, plaintext, aad, out));
+      return out;
+    };
+  const open =
+    (fn: Aead) =>
+    (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer => {
+      const out = secretOut(Math.max(0, lengthOf(sealed) - TAG));
+      call(() => fn(key, nonce, sealed, aad, out));
+      return out;
     };
   return {
     aesSivEncrypt(key, plaintext, ad) {
-      const args = [owned(key, 'key'), owned(plaintext, 'plaintext'), owned(ad, 'ad')] as const;
-      return call(() => addon.aesSivEncrypt(...args));
+      const out = sealedOut(lengthOf(plaintext) + TAG);
+      call(() => fast.aesSivEncrypt(key, plaintext, ad, out));
+      return out;
     },
     aesSivDecrypt(key, ciphertext, ad) {
-      const args = [owned(key, 'key'), owned(ciphertext, 'ciphertext'), owned(ad, 'ad')] as const;
-      return call(() => addon.aesSivDecrypt(...args));
+      const out = secretOut(Math.max(0, lengthOf(ciphertext) - TAG));
+      call(() => fast.aesSivDecrypt(key, ciphertext, ad, out));
+      return out;
     },
-    chacha20Poly1305Encrypt: aead(addon.chacha20Poly1305Encrypt, 'plaintext'),
-    chacha20Poly1305Decrypt: aead(addon.chacha20Poly1305Decrypt, 'ciphertextAndTag'),
-    xchacha20Poly1305Encrypt: aead(addon.xchacha20Poly1305Encrypt, 'plaintext'),
-    xchacha20Poly1305Decrypt: aead(addon.xchacha20Poly1305Decrypt, 'ciphertextAndTag'),
+    chacha20Poly1305Encrypt: seal(fast.chacha20Poly1305Encrypt),
+    chacha20Poly1305Decrypt: open(fast.chacha20Poly1305Decrypt),
+    xchacha20Poly1305Encrypt: seal(fast.xchacha20Poly1305Encrypt),
+    xchacha20Poly1305Decrypt: open(fast.xchacha20Poly1305Decrypt),
     hkdfSha256(ikm, salt, info, length) {
-      const args = [owned(ikm, 'ikm'), owned(salt, 'salt'), owned(info, 'info')] as const;
       if (!Number.isInteger(length)) throw new SifreDBError(ERROR_CODES.input, 'length must be an integer');
-      return call(() => addon.hkdfSha256(...args, length));
+      // Out of range: an empty output, and the core's error names the length.
+      const out = secretOut(length >= 1 && length <= HKDF_MAX ? length : 0);
+      call(() => fast.hkdfSha256(ikm, salt, info, length, out));
+      return out;
     },
     hmacSha256(key, message) {
-      const args = [owned(key, 'key'), owned(message, 'message')] as const;
-      return call(() => addon.hmacSha256(...args));
+      const out = secretOut(32);
+      call(() => fast.hmacSha256(key, message, out));
+      return out;
     },
     randomBytes(n) {
       if (!Number.isInteger(n)) throw new SifreDBError(ERROR_CODES.input, 'n must be an integer');
@@ -40,4 +70,3 @@ export function nativePrimitives(addon: AddonModule): Primitives {
     },
   };
 }
-
