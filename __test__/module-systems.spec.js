@@ -156,6 +156,11 @@ for (const format of ['cjs', 'esm']) {
         t.not(refused.status, 0);
         t.regex(refused.stderr, /SIFREDB_BACKEND=native but the native addon could not be loaded: no native addon/);
       }
+      // A file that is there but is no addon: the fallback says it did not load, and why.
+      writeFileSync(join(dir, addonFile), 'not an ELF file');
+      const broken = run(out, { SIFREDB_BACKEND: '' });
+      assertWorked(t, broken, 'js');
+      t.regex(broken.backendError.message, new RegExp(`the native addon .*${addonFile.replaceAll('.', '\\.')} did not load: .*(invalid ELF header|file too short)`));
       // The documented fix: copy the platform's .node file next to the bundle.
       copyFileSync(join(root, addonFile), join(dir, addonFile));
       assertWorked(t, run(out));
