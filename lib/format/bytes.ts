@@ -128,22 +128,34 @@ export function toBase64Url(bytes: Uint8Array): string {
   return out;
 }
 
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+
 /**
- * Decodes unpadded base64url. `canonical` (the default) refuses a dangling character and stray bits
- * in the last one, so each byte string has exactly one text; otherwise both are ignored, as Node's
- * decoder does. `undefined` for any character outside the alphabet.
+ * Decodes unpadded base64url; `undefined` for any character outside the alphabet. `canonical` (the
+ * default, for ciphertexts) also refuses a dangling character and stray bits in the last one, so each
+ * byte string has exactly one text. Lenient decoding (`canonical: false`) ignores both, as Node's
+ * decoder does; it is what key material is read with, so its result gets an allocation of its own,
+ * never a slice of Buffer's shared pool.
  */
 export function fromBase64Url(text: string, canonical = true): Buffer | undefined {
-  if (canonical && text.length % 4 === 1) return undefined;
-  const out = allocSecret(Math.floor((text.length * 3) / 4));
+  if (!BASE64URL_TEXT.test(text) || (canonical && text.length % 4 === 1)) return undefined;
+  if (NodeBuffer !== undefined) {
+    if (canonical) {
+      const bytes = NodeBuffer.from(text, 'base64url');
+      // Node's decoder ignores stray bits in the last character; re-encoding catches them.
+      return bytes.toString('base64url') === text ? bytes : undefined;
+    }
+    const room = allocSecret(NodeBuffer.byteLength(text, 'base64url'));
+    const written = room.write(text, 'base64url');
+    room.fill(0, written);
+    return room.subarray(0, written);
+  }
+  const out = (canonical ? allocOut : allocSecret)(Math.floor((text.length * 3) / 4));
   let bits = 0;
   let acc = 0;
   let o = 0;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? BASE64URL_VALUES[c]! : -1;
-    if (v < 0) return undefined;
-    acc = (acc << 6) | v;
+    acc = (acc << 6) | BASE64URL_VALUES[text.charCodeAt(i)]!;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
@@ -154,13 +166,14 @@ export function fromBase64Url(text: string, canonical = true): Buffer | undefine
   return !canonical || acc === 0 ? out : undefined;
 }
 
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+/** Two lowercase hex digits per byte value: a lookup beats `toString('hex')` on a few bytes. */
+export const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /** Lowercase hex. */
 export function toHex(bytes: Uint8Array): string {
   if (NodeBuffer !== undefined) return toBuffer(bytes).toString('hex');
   let out = '';
-  for (const b of bytes) out += HEX[b]!;
+  for (const b of bytes) out += HEX_BYTE[b]!;
   return out;
 }
 
