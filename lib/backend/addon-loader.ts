@@ -61,7 +61,8 @@ export function loadAddon(): AddonModule {
   const packageRoot = join(here, '..', '..');
   const tried: string[] = [];
   let failure: SifreDBError | undefined;
-  for (const name of platformNames()) {
+  const names = platformNames();
+  for (const name of names) {
     const binary = `sifredb.${name}.node`;
     for (const candidate of [join(packageRoot, binary), `sifredb-${name}`, join(here, binary)]) {
       try {
@@ -79,7 +80,7 @@ export function loadAddon(): AddonModule {
   if (failure !== undefined) throw failure;
   throw new SifreDBError(
     ERROR_CODES.backend,
-    `no native addon for ${platformNames().join(' or ')} was found (looked for ${tried.join(', ')}). ` +
+    `no native addon for ${names.join(' or ')} was found (looked for ${tried.join(', ')}). ` +
       'If SifreDB is bundled, mark "sifredb" as external, or copy the platform\'s sifredb.<platform>.node next to the bundle.',
   );
 }

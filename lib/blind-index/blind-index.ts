@@ -3,7 +3,7 @@
  * (docs/FORMAT.md, "Blind index terms").
  */
 import type { Buffer } from 'node:buffer';
-import { allocOut, utf8Bytes, utf8Length, writeU32BE, writeUtf8 } from '../format/bytes.js';
+import { HEX_BYTE, allocOut, utf8Bytes, utf8Length, writeU32BE, writeUtf8 } from '../format/bytes.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { assertWellFormed } from '../format/utf8.js';
@@ -109,9 +109,6 @@ export interface BlindIndexTerm<I extends number | bigint = number | bigint> {
 export const DEFAULT_BLIND_INDEX_BITS = 16;
 
 type Transform = (s: string) => string;
-
-/** Lowercase hex of each byte value. */
-const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function compileTransform(spec: BlindIndexTransform, where: string): Transform {
   switch (spec) {

@@ -58,21 +58,16 @@ export interface EncodedValue {
 
 const BIGINT_TEXT = /^-?(0|[1-9][0-9]*)$/;
 
-/**
- * Encodings of values are plaintext: they get their own allocation, never a slice of Buffer's shared
- * 8 KiB pool (readable through any other pooled Buffer's `.buffer`); the vault zeroes them after use.
- */
-function secretBytes(n: number): Buffer {
-  return allocSecret(n);
-}
+// Encodings of values are plaintext: `allocSecret` gives them their own allocation, never a slice
+// of Buffer's shared 8 KiB pool (readable through any other pooled Buffer's `.buffer`); the vault
+// zeroes them after use.
 
 function float64(n: number): Buffer {
-  const out = secretBytes(8);
+  const out = allocSecret(8);
   // Every NaN is stored as the one canonical quiet NaN, so DeterministicVault gives one ciphertext
   // for NaN whatever payload the engine produced.
   if (Number.isNaN(n)) {
-    viewOf(out).setUint32(0, 0x7ff80000);
-    viewOf(out).setUint32(4, 0);
+    viewOf(out).setBigUint64(0, 0x7ff8000000000000n);
   } else {
     viewOf(out).setFloat64(0, n);
   }
@@ -159,12 +154,12 @@ export function encodeValue(value: EncryptableValue): EncodedValue {
       return { tag: VALUE_TAG.number, data: float64(value) };
     case 'bigint': {
       const text = value.toString(10);
-      const data = secretBytes(text.length);
+      const data = allocSecret(text.length);
       for (let i = 0; i < text.length; i++) data[i] = text.charCodeAt(i);
       return { tag: VALUE_TAG.bigint, data };
     }
     case 'boolean': {
-      const data = secretBytes(1);
+      const data = allocSecret(1);
       data[0] = value ? 1 : 0;
       return { tag: VALUE_TAG.boolean, data };
     }

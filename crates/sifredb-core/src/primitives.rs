@@ -148,9 +148,8 @@ fn aead_encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>> {
-    let aead = chacha_key(variant, key, nonce)?;
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];
-    aead_seal_into(&aead, nonce, plaintext, aad, &mut out)?;
+    aead_seal_into(variant, key, nonce, plaintext, aad, &mut out)?;
     Ok(out)
 }
 
@@ -163,8 +162,7 @@ pub fn chacha20_poly1305_encrypt_into(
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    let aead = chacha_key(Variant::ChaCha20, key, nonce)?;
-    aead_seal_into(&aead, nonce, plaintext, aad, out)
+    aead_seal_into(Variant::ChaCha20, key, nonce, plaintext, aad, out)
 }
 
 /// [`xchacha20_poly1305_encrypt`] into `out` (`plaintext.len() + 16` bytes).
@@ -175,17 +173,18 @@ pub fn xchacha20_poly1305_encrypt_into(
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    let aead = chacha_key(Variant::XChaCha20, key, nonce)?;
-    aead_seal_into(&aead, nonce, plaintext, aad, out)
+    aead_seal_into(Variant::XChaCha20, key, nonce, plaintext, aad, out)
 }
 
 fn aead_seal_into(
-    aead: &ChaChaPoly,
+    variant: Variant,
+    key: &[u8],
     nonce: &[u8],
     plaintext: &[u8],
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
+    let aead = chacha_key(variant, key, nonce)?;
     let expected = plaintext.len().checked_add(TAG_LEN).ok_or(TOO_LONG)?;
     if out.len() != expected {
         return Err(Error::len("out", "plaintext length + 16 bytes", out.len()));
