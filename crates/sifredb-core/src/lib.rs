@@ -29,6 +29,7 @@ pub mod blind_index;
 pub mod chacha_poly;
 pub mod cipher;
 pub mod context;
+pub mod ed25519;
 pub mod error;
 pub mod format;
 pub mod keys;
