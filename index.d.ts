@@ -50,6 +50,9 @@ export declare class NativeRootKey {
   blindIndex(context: Uint8Array, indexName: Uint8Array): NativeBlindIndex
 }
 
+/** The Ed25519 functions (internal: `lib/backend/native/ed25519.ts` is their only caller). */
+export declare function ed25519Path(): { ed25519PublicKey(secretKey: Uint8Array, out: Uint8Array): void; ed25519Sign(secretKey: Uint8Array, message: Uint8Array, out: Uint8Array): void; ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, out: Uint8Array): void; ed25519VerifyBatch(publicKeys: Uint8Array, messages: Uint8Array, messageLens: Uint32Array, signatures: Uint8Array, out: Uint8Array): void }
+
 /**
  * The fast-path functions (internal: `lib/backend/native.ts` is their only caller; see
  * `src/fast/calls.rs`). Also installs the `fork()` hook of the nonce pool, once per process.

@@ -5,7 +5,7 @@
  */
 // First: registers how the default backend is chosen, before any module below can ask for it.
 import { defaultBackendChoice } from './backend/index.js';
-import type { BackendName, Primitives } from './backend/types.js';
+import type { BackendName, Ed25519, Primitives } from './backend/types.js';
 
 export { getBackend } from './backend/index.js';
 
@@ -22,5 +22,8 @@ export const backendError: Error | undefined = choice.error;
 
 /** The raw RFC primitives of the backend in use (see {@link Primitives}); the same bytes on both backends. */
 export const primitives: Primitives = choice.backend.primitives;
+
+/** Ed25519 of the backend in use (audit signatures; see {@link Ed25519}); the same bytes and verdicts on both backends. */
+export const ed25519: Ed25519 = choice.backend.ed25519;
 
 export * from './api.js';

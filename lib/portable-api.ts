@@ -11,6 +11,8 @@ export type {
   BlindIndexHandle,
   CipherHandle,
   DecryptedBatch,
+  Ed25519,
+  Ed25519BatchItem,
   Primitives,
   RootKeyHandle,
   TaggedValue,

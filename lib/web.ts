@@ -9,7 +9,7 @@
  */
 // First: registers the default backend before any module below can ask for it.
 import { defaultBackendChoice } from './backend/web.js';
-import type { BackendName, Primitives } from './backend/types.js';
+import type { BackendName, Ed25519, Primitives } from './backend/types.js';
 
 export { getBackend } from './backend/web.js';
 
@@ -23,5 +23,8 @@ export const backendError: Error | undefined = choice.error;
 
 /** The raw RFC primitives (see {@link Primitives}); the same bytes as in Node. */
 export const primitives: Primitives = choice.backend.primitives;
+
+/** Ed25519 of the backend in use (audit signatures; see {@link Ed25519}); the same bytes and verdicts on both backends. */
+export const ed25519: Ed25519 = choice.backend.ed25519;
 
 export * from './portable-api.js';

@@ -8,9 +8,11 @@ mod errors;
 mod fast;
 mod fork;
 mod primitives;
+mod signatures;
 
 pub use ciphers::{NativeBlindIndex, NativeCipher, NativeRootKey};
 pub use primitives::*;
+pub use signatures::*;
 
 use napi::Env;
 use napi_derive::napi;

@@ -6,6 +6,7 @@ import type * as Addon from '../../index.js';
 import { call, type FastPath, requireBytes } from './native/addon.js';
 import { NativeBlindIndexHandle } from './native/blind-index.js';
 import { NativeCipherHandle } from './native/cipher.js';
+import { nativeEd25519 } from './native/ed25519.js';
 import { nativePrimitives } from './native/primitives.js';
 
 function wrapRootKey(root: Addon.NativeRootKey, fast: FastPath): RootKeyHandle {
@@ -31,14 +32,17 @@ export function loadNativeBackend(): { backend: Backend; error?: undefined } | {
     return { error: error instanceof Error ? error : new Error(String(error)) };
   }
   let fast: FastPath;
+  let ed25519;
   try {
     fast = addon.fastPath();
+    ed25519 = nativeEd25519(addon.ed25519Path());
   } catch (error) {
     return { error: error instanceof Error ? error : new Error(String(error)) };
   }
   const backend: Backend = {
     name: 'native',
     primitives: nativePrimitives(addon, fast),
+    ed25519,
     importRootKey(version, material) {
       requireBytes(material, 'material');
       return wrapRootKey(call(() => new addon.NativeRootKey(version, material)), fast);

@@ -147,10 +147,43 @@ export interface RootKeyHandle {
   blindIndex(context: Uint8Array, indexName: Uint8Array): BlindIndexHandle;
 }
 
+/** One signature of an {@link Ed25519.verifyBatch} call. */
+export interface Ed25519BatchItem {
+  readonly publicKey: Uint8Array;
+  readonly message: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Ed25519 (RFC 8032) for audit signatures. Signatures are deterministic and byte-identical on both
+ * backends; verification is strict and gives the same verdict on both: 64-byte signature, `S < L`,
+ * canonical encodings of the public key and of `R`, neither of small order, and the cofactorless
+ * equation (docs/AUDIT.md, "Signatures").
+ */
+export interface Ed25519 {
+  /** The 32-byte public key of a 32-byte secret key (the RFC 8032 seed). */
+  publicKey(secretKey: Uint8Array): Buffer;
+  /** The 64-byte signature of `message`. */
+  sign(secretKey: Uint8Array, message: Uint8Array): Buffer;
+  /**
+   * `true` when `signature` is a valid strict signature of `message` under `publicKey`; `false` for
+   * any invalid signature (wrong length included). Throws `ERR_SIFREDB_INPUT` only for arguments of
+   * the wrong type or a public key that is not 32 bytes.
+   */
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * One verdict per item, each that of {@link Ed25519.verify}. The native backend checks the batch
+   * with one randomized equation (about twice as fast) and verifies item by item only when it fails.
+   */
+  verifyBatch(items: readonly Ed25519BatchItem[]): boolean[];
+}
+
 /** A loaded backend. */
 export interface Backend {
   readonly name: BackendName;
   readonly primitives: Primitives;
+  /** Ed25519 signatures (audit records). */
+  readonly ed25519: Ed25519;
   /**
    * Imports a 32-byte root key. The backend keeps its own copy; the caller should zero its buffer.
    */

@@ -36,6 +36,7 @@ macro_rules! fast_path {
     (@frame sync, $env:ident, $info:ident, $body:expr) => { callback($env, $info, $body) };
     (@frame async, $env:ident, $info:ident, $body:expr) => { callback_async($env, $info, $body) };
 }
+pub(super) use fast_path;
 
 fast_path! {
     // Seals in place: `envelope` holds `type_tag ‖ value` at the plaintext offset.

@@ -22,6 +22,7 @@
 //!   an abort.
 
 mod calls;
+mod ed25519;
 mod failure;
 mod handles;
 mod primitives;
@@ -41,6 +42,15 @@ type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> 
 
 /// The object of fast-path functions (see the module documentation).
 pub fn fast_path_object(env: &Env) -> napi::Result<Raw, Code> {
+    functions_object(env, calls::FUNCTIONS)
+}
+
+/// The object of Ed25519 functions (`src/fast/ed25519.rs`), on the same frame as the fast path.
+pub fn ed25519_object(env: &Env) -> napi::Result<Raw, Code> {
+    functions_object(env, ed25519::FUNCTIONS)
+}
+
+fn functions_object(env: &Env, functions: &[(&str, Callback)]) -> napi::Result<Raw, Code> {
     let env = env.raw();
     // SAFETY: N-API calls on the JS thread creating plain functions.
     unsafe {
@@ -48,7 +58,7 @@ pub fn fast_path_object(env: &Env) -> napi::Result<Raw, Code> {
         if sys::napi_create_object(env, &mut object) != sys::Status::napi_ok {
             return Err(handles::status_error("create the fast-path object"));
         }
-        for &(name, callback) in calls::FUNCTIONS {
+        for &(name, callback) in functions {
             let c_name =
                 CString::new(name).map_err(|_| handles::status_error("name a function"))?;
             let mut function = ptr::null_mut();

@@ -7,6 +7,7 @@ import type { Backend } from '../types.js';
 import type { EngineName } from './engine.js';
 import { RootKey } from './keys.js';
 import { NoncePool } from './nonce-pool.js';
+import { jsEd25519 } from './ed25519.js';
 import { createPrimitives } from './primitives.js';
 import { type EngineChoice, selectEngine } from './runtime.js';
 
@@ -41,6 +42,7 @@ export function createJsBackend(options: JsBackendOptions = {}): JsBackend {
     name: 'js' as const,
     impl: engine.name,
     primitives: Object.freeze(createPrimitives(engine)),
+    ed25519: jsEd25519,
     importRootKey: (version: number, material: Uint8Array) => new RootKey(engine, nonces, version, material),
   });
 }
@@ -60,5 +62,6 @@ export const jsBackend: JsBackend = Object.freeze({
   get primitives() {
     return getDefault().primitives;
   },
+  ed25519: jsEd25519,
   importRootKey: (version: number, material: Uint8Array) => getDefault().importRootKey(version, material),
 });
