@@ -122,7 +122,7 @@ async function syncDirectory(dir: string): Promise<void> {
  * false, a hard link that fails if the path exists), then fsync of the directory. The temp file is
  * removed when any step fails.
  */
-async function writeAtomically(path: string, text: string, overwrite: boolean): Promise<void> {
+export async function writeAtomically(path: string, text: string, overwrite: boolean): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const data = Buffer.from(text, 'utf8');
