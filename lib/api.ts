@@ -32,3 +32,19 @@ export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/ch
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
 export * from './db/index.js';
+
+// Audit signatures (docs/AUDIT.md).
+export * from './audit/index.js';
+export { AuditKeyFile, AuditSigner, AUDIT_KEYS_FORMAT, AUDIT_PUBLIC_KEYS_FORMAT, formatPublicKeys, parsePublicKeys } from './keys/audit-keys.js';
+export type { AuditKeyFileOpenOptions, AuditPublicKey } from './keys/audit-keys.js';
+export {
+  AUDIT_FORMAT_VERSION,
+  auditHash,
+  auditKeyId,
+  decodeAuditCheckpoint,
+  decodeAuditRecord,
+  encodeAuditCheckpoint,
+  encodeAuditRecord,
+  storedValueHash,
+} from './format/audit-record.js';
+export type { AuditCheckpoint, AuditColumn, AuditOperation, AuditRecord } from './format/audit-record.js';

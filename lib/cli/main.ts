@@ -6,6 +6,7 @@
 // Registers how the default backend is chosen (native addon, else pure JS) for this entry point.
 import '../backend/index.js';
 import { readFileSync } from 'node:fs';
+import { auditCommand } from './audit.js';
 import { bench } from './bench.js';
 import { type Command, EXIT, exitCodeFor, parse, usageError } from './common.js';
 import { constraints, encryptColumnCommand, reencrypt } from './db.js';
@@ -14,7 +15,7 @@ import { schemaCommand } from './schema.js';
 import { keygen, keys } from './keys.js';
 import { decrypt, encrypt, index, inspectCommand } from './values.js';
 
-const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, constraints, schemaCommand, demo, bench];
+const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, constraints, schemaCommand, auditCommand, demo, bench];
 
 function version(): string {
   try {

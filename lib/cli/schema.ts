@@ -60,7 +60,7 @@ export const schemaCommand: Command = {
   name: 'schema',
   summary: 'check a database against a schema file, or print the DDL it needs',
   usage: `Usage: sifredb schema check --schema <file> --db <url|path> [--keys <path>] [--table <t>…] [--sample <n>]
-       sifredb schema sql   --schema <file> [--table <t>…] [--not-valid] [--db <url|path> --apply]
+       sifredb schema sql   --schema <file> [--table <t>…] [--not-valid] [--audit] [--db <url|path> --apply]
 
   check   compares the database with the schema: every encrypted and lookup column exists with the
           right type, the CHECK constraints are present and validated, the settings recorded in
@@ -80,6 +80,7 @@ Options:
   --sample <n>        rows sampled per table by check (default 200)
   --not-valid         sql: add the constraints NOT VALID (existing plaintext rows are not checked yet)
   --apply             sql: run the statements
+  --audit             sql: also the audit tables (sifredb_audit and its chain heads; docs/AUDIT.md)
   --json              check: {"findings":[{"table","kind","column","message"}]}; sql: {"statements":[…]}`,
   options: {
     schema: { type: 'string' },
@@ -88,6 +89,7 @@ Options:
     sample: { type: 'string' },
     'not-valid': { type: 'boolean' },
     apply: { type: 'boolean' },
+    audit: { type: 'boolean' },
     'kms-key': { type: 'string' },
     region: { type: 'string' },
   },
@@ -101,13 +103,14 @@ Options:
     const { tables } = await schemaTables(values);
     if (action === 'sql') {
       const notValid = values['not-valid'] === true;
+      const audit = values.audit === true;
       const target = dbTarget(values);
       if (values.apply === true) {
         if (target === undefined) throw usageError('--apply needs --db');
         const db = await openDatabase(target);
         try {
           const statements: string[] = [];
-          for (const table of tables) statements.push(...(await applySchema(db, table, { notValid })));
+          for (const table of tables) statements.push(...(await applySchema(db, table, { notValid, audit })));
           out.result({ statements });
           out.note(`applied the schema of ${tables.map((t) => t.table).join(', ')} (${statements.length} statements)`);
         } finally {
@@ -115,7 +118,7 @@ Options:
         }
         return EXIT.ok;
       }
-      const statements = tables.flatMap((table) => schemaSql(table, { notValid }));
+      const statements = tables.flatMap((table, i) => schemaSql(table, { notValid, audit: audit && i === 0 }));
       out.result({ statements });
       for (const statement of statements) out.line(statement);
       return EXIT.ok;

@@ -2,6 +2,7 @@
  * The schema in the database: the DDL a migration needs (`sifredb schema sql`) and the recorded
  * settings table, `sifredb_schema`, that every writer compares its configuration with.
  */
+import { AUDIT_DDL } from '../audit/sql.js';
 import { constraintFor } from '../db/constraints.js';
 import { assertDatabase, databaseError, type DbSession } from '../db/database.js';
 import { describeTable, objectName, parseTableName, quoteIdent, type TableInfo } from '../db/schema.js';
@@ -32,6 +33,8 @@ const RESOLVE_TABLE = `SELECT n.nspname AS schema_name, c.relname AS table_name 
 export interface SchemaSqlOptions {
   /** Add the CHECK constraints `NOT VALID` (while plaintext is still in the columns; `VALIDATE` later). */
   notValid?: boolean;
+  /** Add the audit tables (`sifredb_audit`, its chain heads and public keys; docs/AUDIT.md). */
+  audit?: boolean;
 }
 
 /** SQL string literal. */
@@ -54,6 +57,7 @@ function sqlType(storage: 'text' | 'bytea' | 'integer', bits = 0): string {
 export function schemaSql(table: TableSchema, options: SchemaSqlOptions = {}): string[] {
   const t = parseTableName(table.table);
   const statements = [SETTINGS_TABLE_DDL];
+  if (options.audit === true) statements.push(...AUDIT_DDL);
   for (const column of table.columns.values()) {
     statements.push(`ALTER TABLE ${t.sql} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${sqlType(column.storage)};`);
     for (const b of column.blindIndexes) {

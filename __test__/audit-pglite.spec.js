@@ -1,0 +1,57 @@
+// Audit signatures on the embedded PGlite database (the shared cases of helpers/audit-cases.js),
+// and the `sifredb audit` commands on a PGlite directory.
+import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { backend, openDatabase } from '../dist/index.js';
+import { auditKeys, auditedTable, registerAuditCases } from './helpers/audit-cases.js';
+import { runCli } from './helpers/cli.js';
+import { tempPGlite } from './helpers/pglite.js';
+
+const setup = tempPGlite(test);
+
+registerAuditCases(test, `pglite [${backend}]`, setup);
+
+test(`pglite [${backend}]: sifredb audit public-key, checkpoint and verify (exit 0 clean, 1 with one line per finding, --json)`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sifredb-audit-cli-'));
+  const path = join(dir, 'db');
+  const keys = await auditKeys();
+  let db = await openDatabase(path);
+  const { name } = await auditedTable(db, 'audit_cli', 4, keys);
+  await db.close();
+  const env = { SIFREDB_BACKEND: backend };
+  const publicKey = join(dir, 'audit.pub.json');
+  let run = await runCli(['audit', 'public-key', '--audit-keys', keys.file.path, '--out', publicKey], { env });
+  t.is(run.code, 0, run.stderr);
+  t.false(readFileSync(publicKey, 'utf8').includes('secretKey'));
+  const checkpoint = join(dir, 'checkpoint.json');
+  run = await runCli(['audit', 'checkpoint', '--db', path, '--table', name, '--audit-keys', keys.file.path, '--out', checkpoint], { env });
+  t.is(run.code, 0, run.stderr);
+  t.is(JSON.parse(readFileSync(checkpoint, 'utf8')).count, '4');
+  const verify = (...extra) => runCli(['audit', 'verify', '--db', path, '--table', name, '--public-key', publicKey, '--checkpoint', checkpoint, ...extra], { env });
+  run = await verify();
+  t.is(run.code, 0, run.stderr);
+  t.is(run.stdout, '');
+  db = await openDatabase(path);
+  await db.query(`UPDATE ${name} SET ssn = (SELECT ssn FROM ${name} WHERE id = 1) WHERE id = 2`);
+  await db.query(`DELETE FROM ${name} WHERE id = 3`);
+  await db.close();
+  run = await verify();
+  t.is(run.code, 1);
+  t.deepEqual(run.stdout.trim().split('\n').map((l) => l.replace(/: .*$/, '')).sort(), ['row 2', 'row 3']);
+  t.regex(run.stdout, /^row 2: copied: ssn holds the value of row 1/m);
+  t.regex(run.stdout, /^row 3: deleted: /m);
+  run = await verify('--json');
+  t.is(run.code, 1);
+  const report = JSON.parse(run.stdout);
+  t.deepEqual(report.findings.map((f) => f.kind).sort(), ['copied', 'deleted']);
+  // A tampered checkpoint file is refused (its signature), not trusted.
+  const file = JSON.parse(readFileSync(checkpoint, 'utf8'));
+  const bytes = Buffer.from(file.checkpoint, 'base64');
+  bytes[30] ^= 1;
+  file.checkpoint = bytes.toString('base64');
+  writeFileSync(checkpoint, JSON.stringify(file));
+  run = await verify('--json');
+  t.true(JSON.parse(run.stdout).findings.some((f) => f.kind === 'bad signature' && /checkpoint/.test(f.message)));
+});
