@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { renderAudit, runAuditScenario } from './audit.js';
 import { runCeiling } from './ceiling.js';
 import { renderIntegrations, runIntegrationScenario } from './integrations.js';
 import { ROWS, bytesOf, makeSubjects, textOf } from './subjects.js';
@@ -356,36 +357,40 @@ async function main() {
 
   let ceiling = { skipped: 'not run' };
   if (!flags['no-cargo']) {
-    log('\n[1/5] Rust core ceiling: cargo bench -p sifredb-core --bench primitives');
+    log('\n[1/6] Rust core ceiling: cargo bench -p sifredb-core --bench primitives');
     ceiling = runCeiling(root, log);
   }
 
-  log('\n[2/5] single values (time per value)');
+  log('\n[2/6] single values (time per value)');
   const subjects = await makeSubjects();
   const single = await singleValueTable(subjects);
 
-  log(`\n[3/5] batch scenario: ${BATCH_VALUES.toLocaleString('en')} values of 32 B`);
+  log(`\n[3/6] batch scenario: ${BATCH_VALUES.toLocaleString('en')} values of 32 B`);
   const batch = await batchScenario(subjects);
 
-  log(`\n[4/5] memory: encrypt+decrypt ${MEMORY_VALUES.toLocaleString('en')} values`);
+  log(`\n[4/6] memory: encrypt+decrypt ${MEMORY_VALUES.toLocaleString('en')} values`);
   const memory = memoryLoop();
   log(`  RSS ${memory.rssBeforeMiB} MiB before, ${memory.rssAfterMiB} MiB after (peak ${memory.rssPeakMiB} MiB)`);
 
-  log(`\n[5/5] ORM integrations on PGlite: insert and select ${quick ? '2,000' : '10,000'} rows, encrypted vs plaintext`);
+  log(`\n[5/6] ORM integrations on PGlite: insert and select ${quick ? '2,000' : '10,000'} rows, encrypted vs plaintext`);
   const integrations = await runIntegrationScenario({ rows: quick ? 2_000 : 10_000, runs: quick ? 1 : 5, log });
+
+  log('\n[6/6] audit signatures: Ed25519, signed writes against unsigned ones, the verify rate (both backends)');
+  const audit = await runAuditScenario({ quick });
 
   env.loadAfter = os.loadavg()[0].toFixed(2);
   if (Number(env.loadBefore) > 1.5) log(`note: load average ${env.loadBefore} at the start: other work is competing for the CPUs`);
-  const results = { environment: env, single, batch, ceiling, memory, integrations, seconds: Math.round((Date.now() - started) / 1000) };
+  const results = { environment: env, single, batch, ceiling, memory, integrations, audit, seconds: Math.round((Date.now() - started) / 1000) };
   results.targets = evaluateTargets(results);
   console.log(renderText(results));
   console.log(renderIntegrations(integrations));
+  console.log(renderAudit(audit));
   if (!flags['no-write']) {
     const dir = path.join(here, 'results');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
     fs.writeFileSync(path.join(dir, 'latest.svg'), renderSvg(results));
-    fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), `${renderMarkdown(results).trimEnd()}\n\n${renderIntegrations(integrations)}`);
+    fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), `${renderMarkdown(results).trimEnd()}\n\n${renderIntegrations(integrations).trimEnd()}\n\n${renderAudit(audit)}`);
     log(`\nwrote benchmark/results/latest.json, benchmark/results/latest.svg, BENCHMARKS.md (${results.seconds} s)`);
   }
 }

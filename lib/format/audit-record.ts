@@ -156,11 +156,13 @@ class Reader {
   }
   u32(): number {
     const b = this.take(4);
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
+    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
   }
   u64(): bigint {
     const b = this.take(8);
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+    const high = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    const low = ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0;
+    return (BigInt(high) << 32n) | BigInt(low);
   }
   sized(): Uint8Array {
     return this.take(this.u32());

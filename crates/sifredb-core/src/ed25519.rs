@@ -12,6 +12,8 @@
 //! A failed verification is `Ok(false)`, whatever made it fail; only a public key of the wrong
 //! length is an error (the caller passed the wrong thing, not a bad signature).
 
+use std::collections::HashMap;
+
 use curve25519_dalek::Scalar;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
@@ -44,12 +46,25 @@ pub fn sign(secret: &[u8], message: &[u8]) -> Result<[u8; SIGNATURE_LEN]> {
     Ok(signing_key(secret)?.sign(message).to_bytes())
 }
 
+/// `y < p` for the encoding of a point (its sign bit aside): `ed25519-dalek` reduces `y` mod p
+/// when it decompresses, so a non-canonical encoding would otherwise pass for the canonical one.
+/// The other non-canonical form, `x = 0` with the sign bit set, only exists for `y = ±1`, points of
+/// small order that the strict checks refuse anyway.
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    // p = 2^255 - 19, little-endian: ed ff … ff 7f.
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // y ≥ p only when bytes 1..=30 are all ff, byte 31 is 7f and byte 0 is ≥ ed.
+    !(y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed)
+}
+
 /// A public key that passes the strict checks, or `None` (non-canonical or of small order).
 fn strict_public_key(public: &[u8; PUBLIC_KEY_LEN]) -> Option<VerifyingKey> {
+    if !canonical_y(public) {
+        return None;
+    }
     let key = VerifyingKey::from_bytes(public).ok()?;
-    // `from_bytes` decompresses leniently (it reduces `y` mod p and ignores the sign of `x = 0`):
-    // a canonical encoding is the one that re-encodes to itself.
-    (key.to_bytes() == *public && !key.is_weak()).then_some(key)
+    (!key.is_weak()).then_some(key)
 }
 
 fn public_array(public: &[u8]) -> Result<&[u8; PUBLIC_KEY_LEN]> {
@@ -99,12 +114,17 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<Vec<bool>> {
     let mut signatures = Vec::with_capacity(items.len());
     let mut messages: Vec<&[u8]> = Vec::with_capacity(items.len());
     let mut positions = Vec::with_capacity(items.len());
+    // Records of one table are signed by a handful of keys: each is decompressed and checked once.
+    let mut checked: HashMap<[u8; PUBLIC_KEY_LEN], Option<VerifyingKey>> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let public = public_array(item.public_key)?;
         let Ok(signature) = Signature::from_slice(item.signature) else {
             continue;
         };
-        let Some(key) = strict_public_key(public) else {
+        let Some(key) = *checked
+            .entry(*public)
+            .or_insert_with(|| strict_public_key(public))
+        else {
             continue;
         };
         if !strict_signature_shape(&signature) {
