@@ -8,10 +8,11 @@
  * Concurrent writers share one chain per table: each transaction first locks the table's row of
  * `sifredb_audit_head` (`SELECT … FOR UPDATE`), so audited writes of one table commit one after
  * another in chain order. The cost is that serialization: an audited write holds the head lock from
- * its first statement to COMMIT (one round trip per statement plus a signature, ~0.1-1 ms on a local
- * server), so audited writes of one table do not run in parallel; other tables, reads and unaudited
- * writes are not blocked. Taking the head lock first, before any data row, keeps the lock order the
- * same for every audited writer, so they cannot deadlock on each other.
+ * its first statement to COMMIT (its data statements, one signature per row, and one statement
+ * writing the records and the new head), so audited writes of one table do not run in parallel;
+ * other tables, reads and unaudited writes are not blocked. Taking the head lock first, before any
+ * data row, keeps the lock order the same for every audited writer, so they cannot deadlock on each
+ * other. BENCHMARKS.md ("Audit signatures") gives the cost per row.
  */
 import { EncryptionContext } from '../context.js';
 import { assertDatabase, databaseError, type Database, type DbSession } from '../db/database.js';
@@ -64,6 +65,10 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   readonly #signer: AuditSigner;
   readonly #now: () => number;
   readonly #sqlName: string;
+  /** Each encrypted column's context, built once. */
+  readonly #contexts: ReadonlyMap<string, EncryptionContext>;
+  /** The canonical context bytes of each (tenant, column), built once per tenant seen (bounded). */
+  readonly #tenantContexts = new Map<string, Map<string, Uint8Array>>();
 
   private constructor(table: EncryptedTable<T>, db: Database, signer: AuditSigner, now: () => number) {
     this.table = table;
@@ -71,7 +76,26 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
     this.#signer = signer;
     this.#now = now;
     this.#sqlName = parseTableName(table.schema.table).sql;
+    this.#contexts = new Map([...table.schema.columns.values()].map((spec) => [spec.name, new EncryptionContext(spec.context)]));
     Object.freeze(this);
+  }
+
+  #contextBytes(column: string, tenant: unknown): Uint8Array {
+    const base = this.#contexts.get(column)!;
+    if (tenant === null || tenant === undefined) return base.bytes;
+    const key = String(tenant);
+    let byColumn = this.#tenantContexts.get(key);
+    if (byColumn === undefined) {
+      if (this.#tenantContexts.size >= MAX_CACHED_TENANTS) this.#tenantContexts.clear();
+      byColumn = new Map();
+      this.#tenantContexts.set(key, byColumn);
+    }
+    let bytes = byColumn.get(column);
+    if (bytes === undefined) {
+      bytes = base.withTenant(key).bytes;
+      byColumn.set(column, bytes);
+    }
+    return bytes;
   }
 
   /**
@@ -150,11 +174,9 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
       if (!(value instanceof Uint8Array) && typeof value !== 'string') {
         throw new SifreDBError(ERROR_CODES.database, `${schema.table}.${spec.name} came back as neither bytes nor text`);
       }
-      let context = new EncryptionContext(spec.context);
-      if (tenant !== null && tenant !== undefined) context = context.withTenant(String(tenant));
       return {
         name: spec.name,
-        value: { keyVersion: parseHeader(envelopeBytes(value)).keyVersion, context: context.bytes, hash: storedValueHash(value) },
+        value: { keyVersion: parseHeader(envelopeBytes(value)).keyVersion, context: this.#contextBytes(spec.name, tenant), hash: storedValueHash(value) },
       };
     });
   }
@@ -224,6 +246,9 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
     });
   }
 }
+
+/** Tenants whose context bytes are kept; the cache starts over beyond this. */
+const MAX_CACHED_TENANTS = 1024;
 
 /** Audit rows per INSERT: 7 parameters each, well under PostgreSQL's 65,535. */
 const AUDIT_ROWS_PER_STATEMENT = 1000;

@@ -157,3 +157,41 @@ fn strict_signature_shape(signature: &Signature) -> bool {
     // `R` is checked as a public key is: a canonical encoding of a point not of small order.
     s_canonical && strict_public_key(signature.r_bytes()).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
+    /// `canonical_y` agrees with a decompress/compress round trip on every encoding near p and on
+    /// points with the sign bit set, the encodings where the two could differ.
+    #[test]
+    fn canonical_y_is_the_round_trip() {
+        let mut encodings = Vec::new();
+        for low in 0xe0..=0xffu8 {
+            for high in [0x7fu8, 0xff] {
+                let mut y = [0xffu8; 32];
+                y[0] = low;
+                y[31] = high;
+                encodings.push(y);
+            }
+        }
+        for small in 0..40u8 {
+            for sign in [0u8, 0x80] {
+                let mut y = [0u8; 32];
+                y[0] = small;
+                y[31] = sign;
+                encodings.push(y);
+            }
+        }
+        for y in encodings {
+            if let Some(point) = CompressedEdwardsY(y).decompress() {
+                let round_trip = point.compress().to_bytes() == y;
+                // x = 0 with the sign bit only differs for y = ±1, which are of small order.
+                if round_trip != canonical_y(&y) {
+                    assert!(point.is_small_order(), "{y:02x?}");
+                }
+            }
+        }
+    }
+}
