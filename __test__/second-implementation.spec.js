@@ -572,6 +572,105 @@ test.serial(`every entry of format-v1-reject.json: Python refuses the rejects wi
   again.forEach((a, i) => same(t, a.hex, reencode[i].want, reencode[i].name));
 });
 
+// Authentic plaintexts that a correct writer may or may not produce: only step 12 of "Decryption"
+// decides (and step 11 first, when a type is expected). Python seals the raw bytes.
+const UTF8_NASTIES = ['eda080', 'edbfbf', 'c0af', 'c1bf', 'e08080', 'f0808080', 'f4908080', 'f8888080', '80', 'bf', 'fe', 'ff', 'c3', 'e282', 'f09f98', 'efbbbf', 'c3a9', 'f09f9880', '00', '7f'];
+
+function mutateJsonText(rng, text) {
+  const at = rng.int(text.length + 1);
+  const insert = (s) => text.slice(0, at) + s + text.slice(at);
+  switch (rng.int(14)) {
+    case 0: return insert(rng.pick([' ', '\n', '\t', '\r']));
+    case 1: return text + rng.pick(['\n', ' ', ',', 'x']);
+    case 2: return rng.pick(['\ufeff', ' ', '']) + text;
+    case 3: return text.replace(/"([^"\\]*)":/, '"$1":1,"$1":');
+    case 4: return text.replace(/(\d)(?=[,\]}])/, '$1.0');
+    case 5: return text.replace(/(-?\d+(\.\d+)?)(?=[,\]}])/, rng.pick(['-0', '1E5', '1e400', '01', '+1', '.5', '1e+2', '0.0', 'NaN', 'Infinity', '-1e-400']));
+    case 6: return text.replace(/\\u00([0-9a-f]{2})/, (_, h) => `\\u00${h.toUpperCase()}`);
+    case 7: return text.replace(/\//, '\\/').replace(/"a/, '"\\u0061');
+    case 8: return text.replace(/\\ud([89ab][0-9a-f]{2})/, '\\uD$1');
+    case 9: return rng.pick(['"s"', '5', 'true', 'false', '', '-0', '[]', '{}', 'null', 'NULL', '[1,]', '{"a":1,}', '[01]', '["\\u00e9"]', '["é"]', '{"b":1,"1":2}', '{"1":2,"b":1}', '{"10":1,"9":2}', '{"9":1,"10":2}', '{"4294967295":1,"0":2}', '{"0":2,"4294967295":1}', '{"01":1,"1":2}', '{"1":2,"01":1}', '["\\ud83d\\ude00"]', '["😀"]', '[1e21]', '[1e+21]', '[100000000000000000000]', '[1e20]', '[0.000001]', '[1e-6]', '[1e-7]', '[0.0000001]', '[5e-324]', '[2e-324]', '[1.7976931348623157e+308]', '[1.7976931348623158e+308]', '[123456789012345680000]', '[123456789012345678901]', '["\\u007f"]', '["\x7f"]', '["\\u2028"]', '["\u2028"]']);
+    case 10: return text.slice(0, at);
+    case 11: return text.replace(/null|true|false/, (w) => w.toUpperCase());
+    case 12: return text.replace(/"/, "'");
+    default: return text;
+  }
+}
+
+function malformedPlaintext(rng) {
+  const tag = rng.chance(0.05) ? 7 + rng.int(249) : rng.int(7);
+  let body = '';
+  switch (tag) {
+    case 0: body = rng.bytes(rng.int(10)).toString('hex'); break;
+    case 1: body = Array.from({ length: rng.int(5) }, () => (rng.chance(0.5) ? rng.pick(UTF8_NASTIES) : Buffer.from(randomString(rng, 3)).toString('hex'))).join(''); break;
+    case 2: body = rng.chance(0.5)
+      ? rng.pick(['7ff8000000000000', '7ff8000000000001', 'fff8000000000000', '7ff0000000000001', '7fffffffffffffff', 'ffffffffffffffff', '7ff0000000000000', 'fff0000000000000', '8000000000000000', '0000000000000001', '3ff0', '3ff000000000000000'])
+      : rng.bytes(rng.pick([8, 8, 8, 0, 7, 9])).toString('hex'); break;
+    case 3: body = Buffer.from(Array.from({ length: rng.int(6) }, () => rng.pick([...'-+0123456789 a', '\u0000', '٣'])).join('')).toString('hex'); break;
+    case 4: body = rng.bytes(rng.pick([1, 1, 1, 0, 2])).toString('hex'); break;
+    case 5: {
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(rng.pick([0, -0, 1.5, -1.5, 8.64e15, -8.64e15, 8.64e15 + 2, -8.64e15 - 2, NaN, Infinity, -Infinity, 5e-324, 1736499600000, 1736499600000.5, 2 ** 53]));
+      body = rng.chance(0.8) ? b.toString('hex') : rng.bytes(rng.pick([7, 9, 8])).toString('hex');
+      break;
+    }
+    case 6: body = Buffer.from(mutateJsonText(rng, JSON.stringify(randomTopJson(rng)))).toString('hex'); break;
+    default: body = rng.bytes(rng.int(4)).toString('hex');
+  }
+  return tag.toString(16).padStart(2, '0') + body;
+}
+
+test.serial(`authentic but malformed plaintexts: Python and SifreDB accept and refuse the same ones (${backend})`, async (t) => {
+  const rng = makeRng(SEED + 5);
+  const ring = rings[1];
+  const cases = [];
+  for (let i = 0; i < 4000; i++) {
+    const alg = ALGORITHMS[i % 3];
+    const c = rng.pick(CONTEXTS);
+    const plaintext = malformedPlaintext(rng);
+    const expect = rng.chance(0.15) ? rng.pick(['string', 'number', 'bigint', 'boolean', 'date', 'json', 'bytes']) : undefined;
+    cases.push({ alg, c, plaintext, expect });
+  }
+  const sealed = await py.batch(cases.map((x) => ({ op: 'seal', plaintext: x.plaintext, ctx: x.c.wire, root: KEYS_HEX[7], keyVersion: 7, algorithm: x.alg.id })));
+  const opened = await py.batch(cases.map((x, i) => ({ op: 'open', text: sealed[i].text, ctx: x.c.wire, keys: KEYS_HEX, reader: x.alg.reader, expect: x.expect })));
+  const outcomes = {};
+  cases.forEach((x, i) => {
+    const reader = ring[x.alg.vault];
+    const js = outcome(() => reader.decrypt(sealed[i].text, x.c.ctx, x.expect ? { expect: x.expect } : {}));
+    const python = pyOutcome(opened[i]);
+    const tag = parseInt(x.plaintext.slice(0, 2), 16) < 7 ? x.plaintext.slice(0, 2) : "unknown";
+    const key = `${tag}:${python.ok ? "accepted" : python.code}`;
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+    same(t, python, js, `plaintext ${x.plaintext} (expect ${x.expect}), algorithm ${x.alg.id}: ${sealed[i].text}`);
+  });
+  t.log(`malformed plaintexts by tag and outcome: ${JSON.stringify(outcomes)}`);
+  for (const tag of ['01', '02', '03', '04', '05', '06']) {
+    t.true(outcomes[`${tag}:accepted`] > 0 && outcomes[`${tag}:ERR_SIFREDB_FORMAT`] > 0, tag);
+  }
+});
+
+test.serial(`transforms one by one, on white space, case and composition edges (${backend})`, async (t) => {
+  const rng = makeRng(SEED + 6);
+  const ring = rings[0];
+  const c = CONTEXTS[1];
+  const edges = [' ', '\t', '\n', '\r', '\u000b', '\u000c', '\u00a0', '\u1680', '\u2000', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000'];
+  const singles = [...SAFE_TRANSFORMS, { lastN: 2 }, { lastN: 1000 }, ['uppercase', 'lowercase'], ['lowercase', 'uppercase'], ['nfc', 'uppercase'], ['trim', 'digits', { lastN: 4 }]];
+  const cases = [];
+  for (const [k, tr] of singles.entries()) {
+    const transforms = Array.isArray(tr) ? tr : [tr];
+    const index = await BlindIndex.open(ring.keyring, { name: `t${k}`, bits: 256, transforms });
+    for (let i = 0; i < 60; i++) {
+      let s = transformInput(rng, transforms);
+      if (rng.chance(0.6)) s = rng.pick(edges) + rng.pick(edges) + s + rng.pick(edges);
+      if (rng.chance(0.2)) s = rng.pick(['ΟΔΟΣ', 'ΌΣΟΣ Σ', 'straße', 'İstanbul', 'ǅ', 'ﬃ', 'ŉ', 'Å', 'e\u0301\u0323', '\u1e9e']) + s;
+      const js = outcome(() => index.compute(s, c.ctx).hex);
+      cases.push({ js, label: `${JSON.stringify(transforms)} on ${JSON.stringify(s)}`, request: { op: 'term', root: KEYS_HEX[ring.current], ctx: c.wire, name: `t${k}`, bits: 256, fields: [{ value: toWire(s), transforms }] } });
+    }
+  }
+  const answers = await py.batch(cases.map((x) => x.request));
+  cases.forEach((x, i) => same(t, answers[i].ok ? { ok: true, value: toWire(answers[i].hex) } : { ok: false, code: answers[i].code }, x.js, x.label));
+});
+
 // ---------------------------------------------------------------------------------------------
 // Tampered and malformed ciphertexts
 
@@ -752,6 +851,14 @@ test.serial(`a keystore written by FileKeyProvider is read by Python, and one wr
   });
   t.true(rendered.ok);
   same(t, readFileSync(path.join(dir, 'copy.json'), 'utf8'), readFileSync(jsPath, 'utf8'), 'Python writes the same file');
+
+  // `sifredb keygen` writes one too.
+  const cliPath = path.join(dir, 'cli-keys.json');
+  execFileSync(process.execPath, [new URL('../dist/cli/main.js', import.meta.url).pathname, 'keygen', '--keys', cliPath], { stdio: 'pipe' });
+  const cliRead = await py.one({ op: 'readKeystore', path: cliPath });
+  t.true(cliRead.ok, cliRead.message);
+  same(t, [cliRead.current, cliRead.keys.map((k) => [k.version, k.status])], [1, [[1, 'active']]]);
+  same(t, cliRead.keys[0].key, Buffer.from(await (await FileKeyProvider.open(cliPath)).loadKey(1)).toString('hex'), 'keygen key');
 
   // Python writes from KEYS.md: versions 3 (retired) and 9 (current).
   const pyPath = path.join(dir, 'py-keys.json');
