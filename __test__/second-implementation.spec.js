@@ -26,16 +26,20 @@ import {
 } from '../dist/index.js';
 
 const DRIVER = new URL('./interop/sifredb_v1.py', import.meta.url).pathname;
-const PYTHON = process.env.SIFREDB_PYTHON ?? 'python3';
+const PYTHON = process.env.SIFREDB_PYTHON || 'python3'; // as __test__/helpers/moto.js
 const SEED = Number(process.env.SIFREDB_INTEROP_SEED ?? 0x5eed13);
 
 function requirePythonCryptography() {
   try {
-    return execFileSync(PYTHON, ['-c', 'import cryptography; print(cryptography.__version__)'], { encoding: 'utf8' }).trim();
+    return execFileSync(
+      PYTHON,
+      ['-c', 'import cryptography; from cryptography.hazmat.primitives.ciphers.aead import AESSIV, ChaCha20Poly1305; print(cryptography.__version__)'],
+      { encoding: 'utf8' },
+    ).trim();
   } catch (error) {
     throw new Error(
       `second-implementation.spec.js needs ${PYTHON} with the \`cryptography\` package ` +
-        `(pip install cryptography; CI gets it with moto[server]): ${error.message}`,
+        `(with AESSIV and ChaCha20Poly1305: pip install 'cryptography>=38'; CI gets it with moto[server]): ${error.message}`,
     );
   }
 }
