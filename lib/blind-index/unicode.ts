@@ -22,6 +22,12 @@ interface Tables {
   combiningClass: Map<number, number>;
   /** Primary composites, keyed by `first * 0x110000 + second`. */
   composition: Map<number, number>;
+  /**
+   * The code points NFC text cannot be split before: non-starters, code points that compose with
+   * the one before them, and those that NFC changes or whose decomposition starts with such a one.
+   * Text before any other code point normalises independently of the text from it on.
+   */
+  unstable: Set<number>;
 }
 
 const base36 = (text: string): number[] => text.split(',').map((n) => parseInt(n, 36));
@@ -62,6 +68,10 @@ function decodeClasses(text: string): Map<number, number> {
 
 const asText = (map: Map<number, number[]>) => new Map([...map].map(([cp, value]) => [cp, String.fromCodePoint(...value)]));
 
+// Hangul syllables decompose and compose algorithmically (Unicode 3.12).
+const S_BASE = 0xac00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11a7;
+const L_COUNT = 19, V_COUNT = 21, T_COUNT = 28, N_COUNT = V_COUNT * T_COUNT, S_COUNT = L_COUNT * N_COUNT;
+
 let tables: Tables | undefined;
 
 /** Decodes the tables on first use of a non-ASCII string (a few milliseconds, once). */
@@ -69,9 +79,20 @@ function load(): Tables {
   if (tables !== undefined) return tables;
   const decomposition = decodeMapping(DECOMPOSITION);
   const exclusions = decodeSet(COMPOSITION_EXCLUSIONS);
+  const combiningClass = decodeClasses(COMBINING_CLASSES);
   const composition = new Map<number, number>();
+  const unstable = new Set<number>(combiningClass.keys());
+  for (let cp = V_BASE; cp < V_BASE + V_COUNT; cp++) unstable.add(cp);
+  for (let cp = T_BASE + 1; cp < T_BASE + T_COUNT; cp++) unstable.add(cp);
   for (const [cp, parts] of decomposition) {
-    if (parts.length === 2 && !exclusions.has(cp)) composition.set(parts[0]! * 0x110000 + parts[1]!, cp);
+    if (parts.length === 2 && !exclusions.has(cp)) {
+      composition.set(parts[0]! * 0x110000 + parts[1]!, cp);
+      unstable.add(parts[1]!);
+    }
+  }
+  const firstOf = (cp: number): number => (decomposition.has(cp) ? firstOf(decomposition.get(cp)![0]!) : cp);
+  for (const cp of decomposition.keys()) {
+    if (exclusions.has(cp) || unstable.has(firstOf(cp))) unstable.add(cp);
   }
   tables = {
     lower: asText(decodeMapping(LOWERCASE)),
@@ -79,8 +100,9 @@ function load(): Tables {
     cased: decodeSet(CASED),
     caseIgnorable: decodeSet(CASE_IGNORABLE),
     decomposition,
-    combiningClass: decodeClasses(COMBINING_CLASSES),
+    combiningClass,
     composition,
+    unstable,
   };
   return tables;
 }
@@ -152,10 +174,6 @@ export function toUpperCase(s: string): string {
   return NON_ASCII.test(s) ? mapCase(s, load().upper) : s.toUpperCase();
 }
 
-// Hangul syllables decompose and compose algorithmically (Unicode 3.12).
-const S_BASE = 0xac00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11a7;
-const L_COUNT = 19, V_COUNT = 21, T_COUNT = 28, N_COUNT = V_COUNT * T_COUNT, S_COUNT = L_COUNT * N_COUNT;
-
 function decompose(cp: number, out: number[], t: Tables): void {
   const s = cp - S_BASE;
   if (s >= 0 && s < S_COUNT) {
@@ -182,11 +200,34 @@ const MAY_CHANGE_UNDER_NFC = /[^\0-\u02ff]/;
 /**
  * Unicode Normalization Form C (UAX #15) on Unicode {@link UNICODE_VERSION}: full canonical
  * decomposition, canonical ordering by combining class, then canonical composition of primary
- * composites (Full_Composition_Exclusion excluded), Hangul included.
+ * composites (Full_Composition_Exclusion excluded), Hangul included. Only the stretches around
+ * {@link Tables.unstable} code points are normalised; the rest is copied.
  */
 export function toNFC(s: string): string {
   if (!MAY_CHANGE_UNDER_NFC.test(s)) return s;
   const t = load();
+  let out = '';
+  let copied = 0, stable = 0;
+  for (let i = 0; i < s.length;) {
+    const cp = s.codePointAt(i)!;
+    if (cp < 0x300 || !t.unstable.has(cp)) {
+      stable = i;
+      i += cp > 0xffff ? 2 : 1;
+      continue;
+    }
+    let end = i + (cp > 0xffff ? 2 : 1);
+    while (end < s.length) {
+      const next = s.codePointAt(end)!;
+      if (!t.unstable.has(next)) break;
+      end += next > 0xffff ? 2 : 1;
+    }
+    out += s.slice(copied, stable) + normalizeStretch(s.slice(stable, end), t);
+    copied = stable = i = end;
+  }
+  return copied === 0 ? s : out + s.slice(copied);
+}
+
+function normalizeStretch(s: string, t: Tables): string {
   const cps: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const cp = s.codePointAt(i)!;
