@@ -125,39 +125,42 @@ function mapCase(s: string, map: Map<number, string>, sigma?: (s: string, i: num
   return copied === 0 ? s : out + s.slice(copied);
 }
 
-/** The code point ending just before index `i`, or -1 at the start. */
+/** The code point ending just before index `i` (> 0); a lone surrogate is its own code point. */
 function codePointBefore(s: string, i: number): number {
   const low = s.charCodeAt(i - 1);
   if (i >= 2 && low >= 0xdc00 && low <= 0xdfff) {
     const high = s.charCodeAt(i - 2);
     if (high >= 0xd800 && high <= 0xdbff) return (high - 0xd800) * 0x400 + low - 0xdc00 + 0x10000;
   }
-  return i >= 1 ? low : -1;
+  return low;
 }
 
 /**
- * Final_Sigma (Unicode 3.13, Table 3-17): U+03A3 is preceded by a cased letter and not followed by
- * one, case-ignorable code points in between being skipped. A code point that is both cased and
- * case-ignorable counts as case-ignorable, as ICU (and so every JS runtime) does.
+ * Final_Sigma (Unicode 3.13, Table 3-17): U+03A3 at `i` is preceded by a cased code point and not
+ * followed by one, case-ignorable code points in between being skipped. A code point that is both
+ * cased and case-ignorable counts as case-ignorable, as ICU (and so every JS runtime) does.
  */
 function finalSigma(s: string, i: number): string {
   const { cased, caseIgnorable } = load();
-  const casedAfterIgnorables = (next: (at: number) => [number, number], at: number): boolean => {
-    for (;;) {
-      const [cp, following] = next(at);
-      if (cp < 0 || !caseIgnorable.has(cp)) return cp >= 0 && cased.has(cp);
-      at = following;
+  let before = -1;
+  for (let j = i; j > 0;) {
+    const cp = codePointBefore(s, j);
+    j -= cp > 0xffff ? 2 : 1;
+    if (!caseIgnorable.has(cp)) {
+      before = cp;
+      break;
     }
-  };
-  const before = casedAfterIgnorables((at) => {
-    const cp = codePointBefore(s, at);
-    return [cp, at - (cp > 0xffff ? 2 : 1)];
-  }, i);
-  const after = casedAfterIgnorables((at) => {
-    const cp = at < s.length ? s.codePointAt(at)! : -1;
-    return [cp, at + (cp > 0xffff ? 2 : 1)];
-  }, i + 1);
-  return before && !after ? '\u03c2' : '\u03c3';
+  }
+  let after = -1;
+  for (let j = i + 1; j < s.length;) {
+    const cp = s.codePointAt(j)!;
+    j += cp > 0xffff ? 2 : 1;
+    if (!caseIgnorable.has(cp)) {
+      after = cp;
+      break;
+    }
+  }
+  return cased.has(before) && !cased.has(after) ? '\u03c2' : '\u03c3';
 }
 
 /**
