@@ -126,7 +126,7 @@ export async function startVaultTransit({ rootToken = `hvs.${randomBytes(18).toS
       const role = appRoles.get(`${login[1]}|${body.role_id}`);
       if (!role || role.secretId !== body.secret_id) return fail(res, 400, 'invalid role or secret ID');
       const clientToken = `hvs.${randomBytes(18).toString('base64url')}`;
-      tokens.set(clientToken, { allow: new Set(role.allow), expiresAt: Date.now() + role.ttlSeconds * 1000 });
+      tokens.set(clientToken, { allow: new Set(role.allow), expiresAt: Date.now() + role.ttlSeconds * 1000, login: true });
       return ok(res, {
         auth: { client_token: clientToken, accessor: randomUUID(), policies: ['default'], token_policies: ['default'], lease_duration: role.ttlSeconds, renewable: true },
       });
@@ -305,6 +305,10 @@ export async function startVaultTransit({ rootToken = `hvs.${randomBytes(18).toS
     },
     revokeToken(token) {
       tokens.delete(token);
+    },
+    /** Revokes every token issued by an AppRole login (as `vault token revoke` would). */
+    revokeLoginTokens() {
+      for (const [token, entry] of tokens) if (entry.login) tokens.delete(token);
     },
     /** An AppRole whose login tokens may do `ops`. */
     addAppRole(ops, { mount = 'approle', ttlSeconds = 3600 } = {}) {
