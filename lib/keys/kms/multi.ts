@@ -85,7 +85,7 @@ export class MultiKmsProvider extends EnvelopeKeyProvider {
    * Wraps every version under one more key (one wrap call per version; versions not loaded yet are
    * unwrapped first) and writes the keyring once. Returns the number of versions wrapped.
    */
-  addWrappingKey(adapter: KmsAdapter): Promise<number> {
+  async addWrappingKey(adapter: KmsAdapter): Promise<number> {
     checkAdapter(adapter, 'addWrappingKey');
     if (this.adapters.some((a) => a.provider === adapter.provider && a.keyId === adapter.keyId)) {
       invalidInput(`addWrappingKey: ${adapter.description} already wraps this keyring`);
@@ -98,7 +98,7 @@ export class MultiKmsProvider extends EnvelopeKeyProvider {
    * every version (no service call) and the keyring is written once. Refused when it is the last
    * key of some version. Returns the number of wraps removed. Back the keyring up afterwards.
    */
-  removeWrappingKey(key: KmsAdapter | string): Promise<number> {
+  async removeWrappingKey(key: KmsAdapter | string): Promise<number> {
     const adapter = this.adapters.find((a) => a === key || a.keyId === key);
     if (adapter === undefined) invalidInput(`removeWrappingKey: ${typeof key === 'string' ? key : key?.description} is not a wrapping key of this keyring`);
     if (this.adapters.length === 1) invalidInput('removeWrappingKey: it is the only wrapping key');
