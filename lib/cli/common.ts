@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { isUtf8 } from '../format/bytes.js';
 import { FileKeyProvider } from '../keys/file.js';
 import type { KeyProvider } from '../keys/provider.js';
 
@@ -134,7 +135,7 @@ export function list(values: Values, name: string): string[] {
 export function int(values: Values, name: string, min: number, max: number): number | undefined {
   const v = str(values, name);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw usageError(`--${name} must be an integer in ${min}..${max}`);
+  if (!/^(?:0|[1-9]\d*)$/.test(v) || Number(v) < min || Number(v) > max) throw usageError(`--${name} must be an integer in ${min}..${max}`);
   return Number(v);
 }
 
@@ -208,8 +209,12 @@ export async function readInput(positional: string | undefined, values: Values, 
   return { bytes: await readStdin(), fromArg: false };
 }
 
-/** `bytes` as text without one trailing newline. */
-export function chompText(bytes: Buffer): string {
+/**
+ * `bytes` as text without one trailing newline (`\n` or `\r\n`). Bytes that are not UTF-8 are a
+ * usage error, never silently turned into U+FFFD and encrypted so.
+ */
+export function chompText(bytes: Buffer, what: string): string {
+  if (!isUtf8(bytes)) throw usageError(`the ${what} is not valid UTF-8${what === 'value' ? '; pass --bytes to take it as raw bytes' : ''}`);
   const text = bytes.toString('utf8');
   return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
 }
@@ -222,29 +227,28 @@ export function keysPath(values: Values): string {
 }
 
 /**
- * Opens the key store: a KMS keyring (its JSON says `"type": "sifredb-kms-keyring"`; the KMS key is
- * the one that wraps its current version unless --kms-key says otherwise) or a file keystore.
+ * Opens the key store: a KMS keyring (its JSON says `"type": "sifredb-kms-keyring"`), wrapped under
+ * the keys of `--kms` (or `--kms-key`), else under the keys its current version records; or a file
+ * keystore.
  */
 export async function openKeyProvider(values: Values): Promise<KeyProvider> {
   const path = keysPath(values);
-  let kms = false;
-  let kmsKeyArn: string | undefined;
+  const { kmsSpecs, openKmsKeyring, specsFromKeyring } = await import('./kms.js');
+  const given = kmsSpecs(values);
+  let doc: unknown;
   try {
-    const doc = JSON.parse(await readFile(path, 'utf8')) as { type?: unknown; current?: unknown; versions?: unknown };
-    if (doc?.type === 'sifredb-kms-keyring') {
-      kms = true;
-      const versions = Array.isArray(doc.versions) ? (doc.versions as Array<{ version?: unknown; kmsKeyArn?: unknown }>) : [];
-      const current = versions.find((v) => v?.version === doc.current)?.kmsKeyArn;
-      kmsKeyArn = typeof current === 'string' ? current : undefined;
-    }
+    doc = JSON.parse(await readFile(path, 'utf8'));
   } catch {
-    // Missing, unreadable or corrupted: FileKeyProvider.open reports it precisely (ERR_SIFREDB_KEY).
+    // Missing, unreadable or corrupted: the provider's open reports it precisely (ERR_SIFREDB_KEY).
   }
-  if (!kms) return FileKeyProvider.open(path);
-  const { AwsKmsProvider } = await import('../keys/aws-kms.js');
-  const keyId = str(values, 'kms-key') ?? kmsKeyArn;
-  if (keyId === undefined) throw new SifreDBError(ERROR_CODES.key, `KMS keyring ${path} names no KMS key; pass --kms-key`);
-  return AwsKmsProvider.open({ keyId, keyring: path, createIfMissing: false, region: str(values, 'region') });
+  const kms = (doc as { type?: unknown } | undefined)?.type === 'sifredb-kms-keyring';
+  if (!kms && given.length === 0) return FileKeyProvider.open(path);
+  let specs = given;
+  if (specs.length === 0) {
+    const { validateKeyringDocument } = await import('../keys/kms/keyring.js');
+    specs = specsFromKeyring(validateKeyringDocument(doc, `file:${path}`), path);
+  }
+  return openKmsKeyring(path, specs, values, false);
 }
 
 /** Closes a provider that holds a client (KMS); a no-op for the others. */

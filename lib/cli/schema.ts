@@ -91,6 +91,7 @@ Options:
     apply: { type: 'boolean' },
     audit: { type: 'boolean' },
     'kms-key': { type: 'string' },
+    kms: { type: 'string', multiple: true },
     region: { type: 'string' },
   },
   positionals: 1,

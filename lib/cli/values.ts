@@ -29,13 +29,18 @@ const CONTEXT_HELP = `  --table <name>            table in the encryption contex
   --tenant <id>             tenant in the encryption context
   --context-version <n>     context version (default 1)`;
 
-const KEY_HELP = `  --keys <path>             key store (or env SIFREDB_KEYS)`;
+const KEY_HELP = `  --keys <path>             key store (or env SIFREDB_KEYS)
+  --kms <scheme>:<key>      for a KMS keyring: the key(s) to open it with (default: the ones it
+                            records; see sifredb keys --help)`;
 
 const AAD_HELP = `  --aad <value>             row binding: the row's id (or other per-value data) the ciphertext is
                             bound to, as UTF-8 text; the same value must be given to decrypt
   --bind-row <value>        the same as --aad`;
 
 const AAD_OPTIONS = { aad: { type: 'string' }, 'bind-row': { type: 'string' } } as const;
+
+/** Which keys open a KMS keyring (default: those it records); see `sifredb keys --help`. */
+const KMS_OPTIONS = { kms: { type: 'string', multiple: true }, 'kms-key': { type: 'string' }, region: { type: 'string' } } as const;
 
 /** `{ aad }` from --aad / --bind-row, or undefined (unbound). */
 function rowBindingFrom(values: Values): { aad: string } | undefined {
@@ -92,6 +97,7 @@ ${KEY_HELP}
   options: {
     ...CONTEXT_OPTIONS,
     ...AAD_OPTIONS,
+    ...KMS_OPTIONS,
     deterministic: { type: 'boolean' },
     algorithm: { type: 'string' },
     bytes: { type: 'boolean' },
@@ -110,7 +116,7 @@ ${KEY_HELP}
     }
     if (values.binary === true && values.json === true) throw usageError('--binary and --json exclude each other');
     const input = await readInput(positionals[0], values, 'value');
-    const value = values.bytes === true ? input.bytes : input.fromArg ? input.bytes.toString('utf8') : chompText(input.bytes);
+    const value = values.bytes === true ? input.bytes : input.fromArg ? input.bytes.toString('utf8') : chompText(input.bytes, 'value');
     const { keyring, close } = await openKeyring(values);
     try {
       const vault =
@@ -126,9 +132,13 @@ ${KEY_HELP}
   },
 };
 
-/** Binary envelopes start with the magic byte and format 1; anything else is taken as the text form. */
+/**
+ * Binary envelopes start with the magic byte and format 1; anything else is taken as the text form,
+ * less the one trailing newline a file or `echo` adds. Other whitespace is left for the strict
+ * text-form parser to refuse, as the library does.
+ */
 function ciphertextFrom(bytes: Buffer): Buffer | string {
-  return bytes.length > 1 && bytes[0] === MAGIC && bytes[1] === 1 ? bytes : bytes.toString('utf8').trim();
+  return bytes.length > 1 && bytes[0] === MAGIC && bytes[1] === 1 ? bytes : chompText(bytes, 'ciphertext');
 }
 
 export const decrypt: Command = {
@@ -148,7 +158,7 @@ ${CONTEXT_HELP}
 ${AAD_HELP}
 ${KEY_HELP}
   --json                    print {"value","type","keyVersion"} (bytes as base64)`,
-  options: { ...CONTEXT_OPTIONS, ...AAD_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
+  options: { ...CONTEXT_OPTIONS, ...AAD_OPTIONS, ...KMS_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
   positionals: 1,
   async run({ values, positionals }) {
     const out = new Output(values);
@@ -210,6 +220,7 @@ ${KEY_HELP}
   --json                    print {"name","bits","terms":[{"version","hex","int"}]}`,
   options: {
     ...CONTEXT_OPTIONS,
+    ...KMS_OPTIONS,
     name: { type: 'string' },
     bits: { type: 'string' },
     transform: { type: 'string' },
@@ -228,7 +239,7 @@ ${KEY_HELP}
     const format = str(values, 'format') ?? (bits <= 53 ? 'int' : 'hex');
     if (format !== 'int' && format !== 'hex' && format !== 'both') throw usageError('--format must be int, hex or both');
     const input = await readInput(positionals[0], values, 'value');
-    const value = input.fromArg ? input.bytes.toString('utf8') : chompText(input.bytes);
+    const value = input.fromArg ? input.bytes.toString('utf8') : chompText(input.bytes, 'value to index');
     const { keyring, close } = await openKeyring(values);
     try {
       const bi = await BlindIndex.open(keyring, { name, bits, transforms });

@@ -9,18 +9,18 @@
  * ```
  *
  * Keys are base64; the key id is the hex of the first 16 bytes of SHA-256 of the public key, and is
- * in every record it signs. The file is written like the keystore (`writeAtomically` of
- * lib/keys/file.ts: temp file 0600, fsync, rename, directory fsync), onto the real file when the
- * path is a symlink (the link stays), and updates hold `<file>.lock`.
+ * in every record it signs. The file is written like the keystore (`writeFileAtomically` of
+ * lib/keys/atomic-file.ts: temp file 0600, fsync, rename, directory fsync), onto the real file when
+ * the path is a symlink (the link stays), and updates hold the real file's `.lock`.
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { getBackend } from '../backend/default.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { auditKeyId } from '../format/audit-record.js';
-import { writeAtomically } from './file.js';
+import { FileExistsError, realFilePath, writeFileAtomically } from './atomic-file.js';
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus } from './material.js';
 import type { KeyStatus } from './provider.js';
@@ -62,23 +62,18 @@ function keyError(message: string, cause?: unknown): SifreDBError {
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
-/**
- * Where a write must land: the final target of a symlink chain (the link itself stays), or `path`.
- * A dangling link is followed to where it points.
- */
-async function writeTarget(path: string): Promise<string> {
-  let current = path;
-  for (let hops = 0; hops < 40; hops++) {
-    let stat;
-    try {
-      stat = await fsp.lstat(current);
-    } catch {
-      return current;
-    }
-    if (!stat.isSymbolicLink()) return current;
-    current = resolve(dirname(current), await fsp.readlink(current));
+/** Writes the file through {@link writeFileAtomically}, its failures as `ERR_SIFREDB_KEY`; the text is wiped. */
+async function writeKeyFile(path: string, text: string, mode: 'create' | 'replace'): Promise<void> {
+  const data = Buffer.from(text, 'utf8');
+  try {
+    await writeFileAtomically(path, data, mode);
+  } catch (error) {
+    if (error instanceof FileExistsError) throw keyError(`refusing to overwrite existing file ${path}; pass { overwrite: true } to replace it`);
+    const code = (error as { code?: unknown })?.code;
+    throw keyError(`cannot write audit key file ${path}${typeof code === 'string' ? ` (${code})` : ''}`, error);
+  } finally {
+    data.fill(0);
   }
-  throw keyError(`audit key file ${path}: too many levels of symbolic links`);
 }
 
 /** A new key pair entry; the secret bytes are wiped once encoded. */
@@ -196,7 +191,7 @@ export class AuditKeyFile {
     const absolute = resolve(path);
     const entry = newEntry();
     const file: AuditKeysFile = { format: AUDIT_KEYS_FORMAT, version: FILE_VERSION, current: entry.keyId, keys: [entry] };
-    await writeAtomically(await writeTarget(absolute), serialize(file), options.overwrite === true);
+    await writeKeyFile(absolute, serialize(file), options.overwrite === true ? 'replace' : 'create');
     return new AuditKeyFile(absolute, false);
   }
 
@@ -264,13 +259,16 @@ export class AuditKeyFile {
    * verifying, and their public keys stay in exports). Returns the new public key.
    */
   async rotate(): Promise<AuditPublicKey> {
-    const target = await writeTarget(this.path);
+    // The lock is the real file's, so that two paths (a link and its target) share one lock.
+    const target = await realFilePath(this.path).catch((error: unknown) => {
+      throw keyError(`cannot resolve audit key file ${this.path}`, error);
+    });
     const entry = await withFileLock(target, { what: `audit key file ${this.path}` }, async () => {
       const file = await this.#read();
       const added = newEntry();
       file.keys.push(added);
       file.current = added.keyId;
-      await writeAtomically(target, serialize(file), true);
+      await writeKeyFile(this.path, serialize(file), 'replace');
       return added;
     });
     return Object.freeze({
