@@ -1,7 +1,7 @@
 // Audit signatures on the embedded PGlite database (the shared cases of helpers/audit-cases.js),
 // and the `sifredb audit` commands on a PGlite directory.
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend, openDatabase } from '../dist/index.js';
@@ -54,4 +54,35 @@ test(`pglite [${backend}]: sifredb audit public-key, checkpoint and verify (exit
   writeFileSync(checkpoint, JSON.stringify(file));
   run = await verify('--json');
   t.true(JSON.parse(run.stdout).findings.some((f) => f.kind === 'bad signature' && /checkpoint/.test(f.message)));
+});
+
+test(`sifredb audit keygen, rotate, public-key; schema sql --audit; usage errors [${backend}]`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sifredb-audit-keys-cli-'));
+  const keys = join(dir, 'audit-keys.json');
+  const env = { SIFREDB_BACKEND: backend };
+  let run = await runCli(['audit', 'keygen', '--audit-keys', keys], { env });
+  t.is(run.code, 0, run.stderr);
+  t.is(statSync(keys).mode & 0o777, 0o600);
+  run = await runCli(['audit', 'keygen', '--audit-keys', keys], { env });
+  t.is(run.code, 3, 'an existing key file is not replaced');
+  run = await runCli(['audit', 'rotate', '--audit-keys', keys, '--json'], { env });
+  t.is(run.code, 0, run.stderr);
+  const rotated = JSON.parse(run.stdout).keyId;
+  run = await runCli(['audit', 'public-key', '--audit-keys', keys], { env });
+  t.is(run.code, 0, run.stderr);
+  const exported = JSON.parse(run.stdout);
+  t.is(exported.format, 'sifredb-audit-public-keys');
+  t.is(exported.keys.length, 2);
+  t.is(exported.keys[1].keyId, rotated);
+  t.false(run.stdout.includes('secret'));
+  const schemaFile = join(dir, 'schema.json');
+  writeFileSync(schemaFile, JSON.stringify({ version: 1, tables: [{ table: 'users', columns: { email: { type: 'string' } } }] }));
+  run = await runCli(['schema', 'sql', '--schema', schemaFile, '--audit'], { env });
+  t.is(run.code, 0, run.stderr);
+  for (const table of ['public.sifredb_audit ', 'public.sifredb_audit_head', 'public.sifredb_audit_keys']) t.true(run.stdout.includes(`CREATE TABLE IF NOT EXISTS ${table}`), table);
+  run = await runCli(['schema', 'sql', '--schema', schemaFile], { env });
+  t.false(run.stdout.includes('sifredb_audit'), 'only with --audit');
+  t.is((await runCli(['audit', 'verify', '--table', 'users'], { env })).code, 2, 'no --db');
+  t.is((await runCli(['audit', 'sign'], { env })).code, 2, 'unknown action');
+  t.is((await runCli(['audit', 'checkpoint', '--db', join(dir, 'db'), '--table', 'users'], { env })).code, 2, 'no --audit-keys');
 });
