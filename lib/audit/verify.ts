@@ -90,7 +90,9 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
       `SELECT seq, record, signature FROM ${AUDIT_TABLE} WHERE table_name = $1 ORDER BY seq`,
       [table],
     );
-    loaded = rows.map((r) => ({ seq: BigInt(String(r.seq)), bytes: new Uint8Array(r.record), signature: new Uint8Array(r.signature), hash: sha256(r.record) }));
+    // Drivers give bytea as a Buffer (pg) or a Uint8Array (PGlite): used as they are, not copied.
+    const bytes = (value: unknown): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(0));
+    loaded = rows.map((r) => ({ seq: BigInt(String(r.seq)), bytes: bytes(r.record), signature: bytes(r.signature), hash: sha256(bytes(r.record)) }));
     if (options.publicKeys !== undefined) {
       keys = new Map(options.publicKeys.map((k) => [hex(k.keyId), k.publicKey]));
     } else {
@@ -106,6 +108,8 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
 
   // Records: decode, then every signature in one batch.
   const toVerify: { entry: Loaded; item: Ed25519BatchItem }[] = [];
+  let lastKeyId: Uint8Array | undefined;
+  let lastPublicKey: Uint8Array | undefined;
   for (const entry of loaded) {
     try {
       entry.record = decodeAuditRecord(entry.bytes);
@@ -114,7 +118,12 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
       continue;
     }
     const record = entry.record;
-    const publicKey = keys.get(hex(record.keyId));
+    // Consecutive records are mostly signed by the same key: its id is encoded once per run.
+    if (lastKeyId === undefined || !same(lastKeyId, record.keyId)) {
+      lastKeyId = record.keyId;
+      lastPublicKey = keys.get(hex(record.keyId));
+    }
+    const publicKey = lastPublicKey;
     if (publicKey === undefined) {
       add({ kind: 'bad signature', rowId: record.rowId, sequence: String(entry.seq), message: `record ${entry.seq} is signed by key ${hex(record.keyId)}, which is not a trusted audit key` });
       entry.record = undefined;
@@ -165,22 +174,33 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
 
   // Rows against their latest records.
   const latest = new Map<string, Loaded>();
-  const history = new Map<string, { rowId: string; column: string; seq: bigint }[]>();
   let idColumn: string | undefined;
   for (const entry of loaded) {
     const record = entry.record;
     if (record === undefined) continue;
     idColumn ??= record.idColumn;
     latest.set(record.rowId, entry);
-    for (const c of record.columns) {
-      if (c.value === undefined) continue;
-      const key = hex(c.value.hash);
-      const seen = history.get(key);
-      const at = { rowId: record.rowId, column: c.name, seq: entry.seq };
-      if (seen === undefined) history.set(key, [at]);
-      else seen.push(at);
-    }
   }
+  // Every value hash of every record, to tell a rollback or a copy from a modification: built only
+  // when a row differs from its latest record (a clean table never needs it).
+  let historyIndex: Map<string, { rowId: string; column: string; seq: bigint }[]> | undefined;
+  const history = () => {
+    if (historyIndex !== undefined) return historyIndex;
+    historyIndex = new Map();
+    for (const entry of loaded) {
+      const record = entry.record;
+      if (record === undefined) continue;
+      for (const c of record.columns) {
+        if (c.value === undefined) continue;
+        const key = hex(c.value.hash);
+        const at = { rowId: record.rowId, column: c.name, seq: entry.seq };
+        const seen = historyIndex.get(key);
+        if (seen === undefined) historyIndex.set(key, [at]);
+        else seen.push(at);
+      }
+    }
+    return historyIndex;
+  };
   let rowCount = 0;
   if (idColumn !== undefined) {
     const t = parseTableName(table);
@@ -204,7 +224,7 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
         const value = row[column.name];
         const hash = value instanceof Uint8Array || typeof value === 'string' ? sha256(value) : undefined;
         if (column.value === undefined ? value === null : hash !== undefined && same(hash, column.value.hash)) continue;
-        const seen = hash === undefined ? undefined : history.get(hex(hash));
+        const seen = hash === undefined ? undefined : history().get(hex(hash));
         const own = seen?.find((s) => s.rowId === rowId && s.column === column.name);
         const other = seen?.find((s) => s.rowId !== rowId || s.column !== column.name);
         if (own !== undefined) {
