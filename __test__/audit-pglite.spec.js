@@ -85,4 +85,13 @@ test(`sifredb audit keygen, rotate, public-key; schema sql --audit; usage errors
   t.is((await runCli(['audit', 'verify', '--table', 'users'], { env })).code, 2, 'no --db');
   t.is((await runCli(['audit', 'sign'], { env })).code, 2, 'unknown action');
   t.is((await runCli(['audit', 'checkpoint', '--db', join(dir, 'db'), '--table', 'users'], { env })).code, 2, 'no --audit-keys');
+  // Beside the keystore by default: its own 0600 file, the keystore untouched.
+  const keystore = join(dir, 'keys.json');
+  t.is((await runCli(['keygen', '--keys', keystore], { env })).code, 0);
+  const keystoreText = readFileSync(keystore, 'utf8');
+  run = await runCli(['audit', 'keygen', '--keys', keystore], { env });
+  t.is(run.code, 0, run.stderr);
+  t.is(statSync(`${keystore}.audit.json`).mode & 0o777, 0o600);
+  t.is(readFileSync(keystore, 'utf8'), keystoreText);
+  t.is((await runCli(['audit', 'public-key'], { env: { ...env, SIFREDB_KEYS: keystore } })).code, 0);
 });

@@ -14,10 +14,13 @@ function dbTarget(values: Values): string {
   return db;
 }
 
+/** `--audit-keys`, else SIFREDB_AUDIT_KEYS, else beside the keystore (`<keys>.audit.json`). */
 function auditKeysPath(values: Values): string {
   const path = str(values, 'audit-keys') ?? (process.env.SIFREDB_AUDIT_KEYS || undefined);
-  if (path === undefined || path === '') throw usageError('--audit-keys is required (the audit key file; or env SIFREDB_AUDIT_KEYS)');
-  return path;
+  if (path !== undefined && path !== '') return path;
+  const keystore = str(values, 'keys') ?? (process.env.SIFREDB_KEYS || undefined);
+  if (keystore !== undefined && keystore !== '') return AuditKeyFile.pathBeside(keystore);
+  throw usageError('--audit-keys is required (the audit key file; or env SIFREDB_AUDIT_KEYS, or --keys to keep it beside the keystore)');
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -65,7 +68,8 @@ export const auditCommand: Command = {
               Without --public-key the keys published in the database are trusted (said on stderr).
 
 Options:
-  --audit-keys <file>   the audit key file (or env SIFREDB_AUDIT_KEYS)
+  --audit-keys <file>   the audit key file (or env SIFREDB_AUDIT_KEYS; default with --keys <k>:
+                        <k>.audit.json, beside the keystore and apart from it)
   --db <url|path>       database (or env SIFREDB_DB)
   --table <t>           the audited table
   --public-key <file>   the trusted public keys (from audit public-key)

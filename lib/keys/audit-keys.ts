@@ -184,6 +184,14 @@ export class AuditKeyFile {
   }
 
   /**
+   * Where the audit keys of the keystore at `keystorePath` go by default: beside it, as
+   * `<keystore>.audit.json` — a file of its own, never inside the keystore.
+   */
+  static pathBeside(keystorePath: string): string {
+    return `${resolve(keystorePath)}.audit.json`;
+  }
+
+  /**
    * Creates a file holding one fresh key pair (current) and opens it.
    * @throws `ERR_SIFREDB_KEY` when a file exists at `path` (unless `overwrite`), or on I/O errors.
    */
