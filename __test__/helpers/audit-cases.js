@@ -115,6 +115,16 @@ export function registerAuditCases(test, label, setup) {
     t.true(report.findings.some((f) => f.kind === 'unsigned' && f.rowId === '6'));
   });
 
+  test(`${label}: the whole chain and its head deleted leaves every row unsigned`, async (t) => {
+    const { db } = await setup();
+    const { name, publicKeys } = await auditedTable(db, 'audit_emptied', 3);
+    await db.query(`DELETE FROM sifredb_audit WHERE table_name = $1`, [name]);
+    await db.query(`DELETE FROM sifredb_audit_head WHERE table_name = $1`, [name]);
+    const report = await verifyAudit(db, name, { publicKeys });
+    t.deepEqual(kinds(report), ['-:unsigned']);
+    t.regex(report.findings[0].message, /has 3 rows but no valid audit record/);
+  });
+
   test(`${label}: a record signed by another key is a "bad signature"`, async (t) => {
     const { db } = await setup();
     const { name, users, publicKeys } = await auditedTable(db, 'audit_foreign', 3);

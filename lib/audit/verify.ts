@@ -241,6 +241,17 @@ export async function verifyAudit(db: DbSession, table: string, options: VerifyA
         add({ kind: 'deleted', rowId, message: `the row is gone, but its latest record ${entry.seq} is an ${entry.record!.operation}: deleted outside audited writes` });
       }
     }
+  } else {
+    // No valid record names the id column: every row there is, is unsigned (a chain emptied, or a
+    // table never written through AuditedTable).
+    const t = parseTableName(table);
+    try {
+      const { rows } = await db.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${t.sql}`);
+      rowCount = Number(rows[0]?.n ?? 0);
+    } catch (error) {
+      throw databaseError(error, `cannot read ${t.sql}`);
+    }
+    if (rowCount > 0) add({ kind: 'unsigned', message: `${table} has ${rowCount} rows but no valid audit record: its chain is empty or was removed` });
   }
   return { table, records: loaded.length, rows: rowCount, keys: options.publicKeys === undefined ? 'database' : 'file', findings };
 }
