@@ -35,6 +35,7 @@ pub mod keys;
 pub mod primitives;
 pub mod random;
 pub mod siv;
+pub mod siv_vector;
 
 pub use batch::{
     open_records, open_records_into, reseal_records, seal_records, seal_records_from,
