@@ -32,3 +32,4 @@ export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/ch
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
 export * from './db/index.js';
+export * from './rust-import/index.js';
