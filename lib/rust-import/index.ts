@@ -6,3 +6,5 @@ export type { RustDeterministicVaultOptions } from './deterministic.js';
 export { RUST_BLIND_INDEX_LENGTH, RustKeyDirectory, rustBlindIndexTerm } from './key-directory.js';
 export type { RustKek, RustKeyDirectoryOptions } from './key-directory.js';
 export type { RustKeyFileOptions } from './key-file.js';
+export { openStoredRustValue, rustTextCandidates } from './stored.js';
+export type { RustTextEncoding } from './stored.js';
