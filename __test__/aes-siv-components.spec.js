@@ -14,7 +14,7 @@ const toHex = (b) => Buffer.from(b).toString('hex');
 
 /** Runs the Python checker; a missing python3 or `cryptography` fails the test (never skips it). */
 function python(mode, cases) {
-  const out = execFileSync(process.env.PYTHON ?? 'python3', [PYTHON_SIV, mode], {
+  const out = execFileSync(process.env.SIFREDB_PYTHON || 'python3', [PYTHON_SIV, mode], {
     input: JSON.stringify(cases),
     maxBuffer: 64 << 20,
   });

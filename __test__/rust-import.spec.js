@@ -138,7 +138,7 @@ print(n)
     ciphertext: v.ciphertext.toString('hex'),
     blindIndex: v.blindIndex.toString('hex'),
   }));
-  const out = execFileSync(process.env.PYTHON ?? 'python3', ['-c', script], { input: JSON.stringify({ key, pepper, values }) });
+  const out = execFileSync(process.env.SIFREDB_PYTHON || 'python3', ['-c', script], { input: JSON.stringify({ key, pepper, values }) });
   t.is(Number(out.toString()), written.values.length);
 });
 
