@@ -13,7 +13,8 @@
  * KEKs wrap data keys as `nonce(12) ‖ ChaCha20-Poly1305(kek, nonce, dek)` with no associated data
  * ({@link RustKeyDirectory.unwrapDek}). The legacy blind-index term is the first 16 bytes of
  * `HMAC-SHA256(pepper, value ‖ "tenant|table|column")` ({@link RustKeyDirectory.blindIndex}; the
- * crate's source has it in `blind_index.rs`, which 0.1.1 does not compile).
+ * crate's package has it in `src/blind_index.rs`, which 0.1.1 does not compile: applications that
+ * used it compiled that file themselves, as __test__/rust-writer does).
  */
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';

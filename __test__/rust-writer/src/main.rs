@@ -7,9 +7,9 @@
 //! and prints one JSON document on stdout: every value written, its context, the
 //! `DeterministicVault` ciphertext, the legacy blind-index term and a few wrapped DEKs.
 //!
-//! The blind index of the seed's source (`blind_index.rs`) is not compiled into `sifredb` 0.1.1;
-//! its three lines (HMAC-SHA256 over `value ‖ IndexContext`, first 16 bytes) are written out here
-//! with the crate's own `IndexContext` and the pepper read by the crate's own key provider.
+//! The blind index of the seed's source (`src/blind_index.rs` of the `sifredb` 0.1.1 package) is not
+//! compiled into the crate; `build.rs` compiles that very file here, against the crate's public types,
+//! and the terms come from its `generate_blind_index` with the crate's own key provider.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -17,13 +17,17 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretVec};
-use sha2::Sha256;
+use secrecy::SecretVec;
 use sifredb::context::{EncryptionContext, IndexContext};
 use sifredb::deterministic::DeterministicVault;
 use sifredb::key_provider::KeyProvider;
 use sifredb_key_file::FileKeyProvider;
+
+/// `sifredb` 0.1.1's `src/blind_index.rs`, as `build.rs` prepared it.
+#[allow(dead_code)]
+mod seed_blind_index {
+    include!(concat!(env!("OUT_DIR"), "/seed_blind_index.rs"));
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
@@ -97,7 +101,6 @@ fn main() {
     let dek2 = random(32);
     wrapped.push((kek2.clone(), dek2.clone(), provider.wrap_dek(&kek2, &dek2).expect("wrap")));
 
-    let pepper = provider.get_pepper().expect("pepper").expect("a pepper");
 
     let key = random(64);
     let key_path = dir.join("deterministic.key");
@@ -122,11 +125,9 @@ fn main() {
                     }
                     let ciphertext = vault.encrypt(&plaintext, &ctx).expect("encrypt");
                     assert_eq!(vault.decrypt(&ciphertext, &ctx).expect("decrypt"), plaintext);
-                    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.expose_secret())
-                        .expect("an HMAC key");
-                    mac.update(&plaintext);
-                    mac.update(index_ctx.to_string().as_bytes());
-                    let term = mac.finalize().into_bytes();
+                    let term =
+                        seed_blind_index::generate_blind_index(&provider, &plaintext, &index_ctx)
+                            .expect("a blind index");
                     rows.push(format!(
                         "{{\"tenant\":{},\"table\":{},\"column\":{},\"version\":{},\"context\":{},\"indexContext\":{},\"plaintext\":\"{}\",\"ciphertext\":\"{}\",\"blindIndex\":\"{}\"}}",
                         tenant.map_or("null".to_string(), json_string),
