@@ -51,6 +51,8 @@ export class SifreDBKmsError extends SifreDBError {
   readonly attempts: number | undefined;
   /** `true` when retrying later may succeed (network, throttling, KMS-side errors). */
   readonly transient: boolean;
+  /** For a keyring wrapped under several keys: each wrapping key's failure, in the order tried. */
+  readonly failures: readonly SifreDBError[] | undefined;
 
   constructor(
     code: ErrorCode,
@@ -66,6 +68,7 @@ export class SifreDBKmsError extends SifreDBError {
       requestId?: string | undefined;
       attempts?: number | undefined;
       transient: boolean;
+      failures?: readonly SifreDBError[] | undefined;
     },
   ) {
     super(code, message);
@@ -79,6 +82,7 @@ export class SifreDBKmsError extends SifreDBError {
     this.requestId = details.requestId;
     this.attempts = details.attempts;
     this.transient = details.transient;
+    this.failures = details.failures;
   }
 }
 

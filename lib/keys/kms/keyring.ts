@@ -9,11 +9,16 @@ import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SifreDBError } from '../../errors.js';
 import { withFileLock } from '../lock-file.js';
+import { bindingContext, type WrappedKey } from './adapter.js';
 
 /** The `type` of a KMS keyring document. */
 export const KMS_KEYRING_TYPE = 'sifredb-kms-keyring';
 
-/** One root-key version: a 32-byte data key from KMS `GenerateDataKey`, kept only wrapped. */
+/**
+ * One root-key version in a format-1 keyring: a 32-byte data key from AWS KMS `GenerateDataKey`,
+ * kept only wrapped. Format 1 is written for keyrings whose every version has exactly one AWS KMS
+ * wrap (so keyrings made before format 2 existed stay byte-compatible); everything else is format 2.
+ */
 export interface KmsWrappedKeyVersion {
   /** 1, 2, 3 … as written in ciphertext headers. */
   version: number;
@@ -30,8 +35,8 @@ export interface KmsWrappedKeyVersion {
   wrappedKey: string;
 }
 
-/** The JSON document a {@link KeyringStore} keeps. */
-export interface KmsKeyringDocument {
+/** Format 1: every version wrapped once, by AWS KMS. */
+export interface KmsKeyringDocumentV1 {
   type: typeof KMS_KEYRING_TYPE;
   formatVersion: 1;
   /** Bound into every wrapped key's KMS encryption context (`sifredb:keyring`). */
@@ -42,6 +47,74 @@ export interface KmsKeyringDocument {
   current: number;
   /** Ascending by version. */
   versions: KmsWrappedKeyVersion[];
+}
+
+/** One root-key version in a format-2 keyring: its data key wrapped under one or more keys. */
+export interface KmsKeyringVersion {
+  version: number;
+  /** ISO 8601 creation time. */
+  createdAt: string;
+  status: 'active' | 'retired';
+  /** One per wrapping key (several for a multi-service keyring), each bound to keyringId + version. */
+  wraps: WrappedKey[];
+}
+
+/** Format 2: any provider, and any number of wrapping keys per version. */
+export interface KmsKeyringDocumentV2 {
+  type: typeof KMS_KEYRING_TYPE;
+  formatVersion: 2;
+  keyringId: string;
+  revision: number;
+  current: number;
+  /** Ascending by version. */
+  versions: KmsKeyringVersion[];
+}
+
+/** The JSON document a {@link KeyringStore} keeps: format 1 or 2. */
+export type KmsKeyringDocument = KmsKeyringDocumentV1 | KmsKeyringDocumentV2;
+
+/** The provider name format-1 wraps have. */
+export const AWS_KMS_PROVIDER = 'aws-kms';
+
+/** Any document in format 2 (the form the envelope core works on). Format 1 converts losslessly. */
+export function toFormat2(doc: KmsKeyringDocument): KmsKeyringDocumentV2 {
+  if (doc.formatVersion === 2) return doc;
+  return {
+    type: KMS_KEYRING_TYPE,
+    formatVersion: 2,
+    keyringId: doc.keyringId,
+    revision: doc.revision,
+    current: doc.current,
+    versions: doc.versions.map((v) => ({
+      version: v.version,
+      createdAt: v.createdAt,
+      status: v.status,
+      wraps: [{ provider: AWS_KMS_PROVIDER, keyId: v.kmsKeyArn, wrappedKey: v.wrappedKey }],
+    })),
+  };
+}
+
+/**
+ * The form to store: format 1 when every version has exactly one AWS KMS wrap (what SifreDB wrote
+ * before format 2, and still reads), else format 2.
+ */
+export function toStoredForm(doc: KmsKeyringDocumentV2): KmsKeyringDocument {
+  const format1 = doc.versions.every((v) => v.wraps.length === 1 && v.wraps[0]!.provider === AWS_KMS_PROVIDER && BASE64.test(v.wraps[0]!.wrappedKey));
+  if (!format1) return doc;
+  return {
+    type: KMS_KEYRING_TYPE,
+    formatVersion: 1,
+    keyringId: doc.keyringId,
+    revision: doc.revision,
+    current: doc.current,
+    versions: doc.versions.map((v) => ({
+      version: v.version,
+      createdAt: v.createdAt,
+      status: v.status,
+      kmsKeyArn: v.wraps[0]!.keyId,
+      wrappedKey: v.wraps[0]!.wrappedKey,
+    })),
+  };
 }
 
 /**
@@ -69,9 +142,9 @@ export interface KeyringStore {
   exclusive?<T>(operation: () => Promise<T>): Promise<T>;
 }
 
-/** The KMS encryption context that binds a wrapped key to its keyring and version. */
+/** The KMS encryption context that binds a wrapped key to its keyring and version (see `bindingContext`). */
 export function kmsEncryptionContext(keyringId: string, version: number): Record<string, string> {
-  return { 'sifredb:keyring': keyringId, 'sifredb:version': String(version) };
+  return bindingContext({ keyringId, version });
 }
 
 const KEYRING_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$/;
@@ -89,9 +162,13 @@ export function checkKeyringId(keyringId: unknown, where: string): string {
   return keyringId;
 }
 
+const PROVIDER = /^[a-z][a-z0-9-]{0,31}$/;
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const MAX_WRAPS = 16;
+
 /**
- * Validates a parsed keyring document; throws `ERR_SIFREDB_KEY` naming the first problem.
- * `where` names the store in the message.
+ * Validates a parsed keyring document (format 1 or 2); throws `ERR_SIFREDB_KEY` naming the first
+ * problem. `where` names the store in the message. Returns a clean copy (unknown fields dropped).
  */
 export function validateKeyringDocument(value: unknown, where: string): KmsKeyringDocument {
   const bad = (why: string): never => {
@@ -100,51 +177,74 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
   if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('not a JSON object');
   const doc = value as Record<string, unknown>;
   if (doc.type !== KMS_KEYRING_TYPE) bad(`"type" is not "${KMS_KEYRING_TYPE}"`);
-  if (doc.formatVersion !== 1) bad(`unsupported "formatVersion" (this version of SifreDB reads 1)`);
+  const format = doc.formatVersion;
+  if (format !== 1 && format !== 2) bad(`unsupported "formatVersion" (this version of SifreDB reads 1 and 2)`);
   if (typeof doc.keyringId !== 'string' || !KEYRING_ID.test(doc.keyringId)) bad('invalid "keyringId"');
   if (!Number.isSafeInteger(doc.revision) || (doc.revision as number) < 1) bad('invalid "revision"');
   if (!Array.isArray(doc.versions) || doc.versions.length === 0) bad('"versions" must be a non-empty array');
-  const versions: KmsWrappedKeyVersion[] = [];
+  const checkWrappedKey = (text: unknown, at: string, base64: boolean): string => {
+    if (typeof text !== 'string' || text.length === 0 || text.length > 16384 || !(base64 ? BASE64 : PRINTABLE).test(text)) {
+      bad(`${at} is not ${base64 ? 'base64' : 'printable ASCII'}`);
+    }
+    return text as string;
+  };
+  const checkKeyId = (text: unknown, at: string, printable = true): string => {
+    if (typeof text !== 'string' || text.length === 0 || text.length > 2048 || (printable && !PRINTABLE.test(text))) bad(`${at} is missing`);
+    return text as string;
+  };
+  const entries: Array<{ version: number; createdAt: string; status: 'active' | 'retired'; raw: Record<string, unknown>; at: string }> = [];
   let previous = 0;
   for (const [i, entry] of (doc.versions as unknown[]).entries()) {
-    if (typeof entry !== 'object' || entry === null) bad(`versions[${i}] is not an object`);
+    const at = `versions[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) bad(`${at} is not an object`);
     const v = entry as Record<string, unknown>;
     if (!Number.isInteger(v.version) || (v.version as number) < 1 || (v.version as number) > MAX_VERSION) {
-      bad(`versions[${i}].version must be an integer in 1..2^32-1`);
+      bad(`${at}.version must be an integer in 1..2^32-1`);
     }
     if ((v.version as number) <= previous) bad('versions must be unique and ascending');
     previous = v.version as number;
-    if (typeof v.createdAt !== 'string' || Number.isNaN(Date.parse(v.createdAt))) bad(`versions[${i}].createdAt is not a date`);
-    if (v.status !== 'active' && v.status !== 'retired') bad(`versions[${i}].status must be "active" or "retired"`);
-    if (typeof v.kmsKeyArn !== 'string' || v.kmsKeyArn.length === 0 || v.kmsKeyArn.length > 2048) {
-      bad(`versions[${i}].kmsKeyArn is missing`);
-    }
-    if (
-      typeof v.wrappedKey !== 'string' ||
-      v.wrappedKey.length === 0 ||
-      v.wrappedKey.length > 8192 ||
-      !BASE64.test(v.wrappedKey)
-    ) {
-      bad(`versions[${i}].wrappedKey is not base64`);
-    }
-    versions.push({
-      version: v.version as number,
-      createdAt: v.createdAt as string,
-      status: v.status as 'active' | 'retired',
-      kmsKeyArn: v.kmsKeyArn as string,
-      wrappedKey: v.wrappedKey as string,
-    });
+    if (typeof v.createdAt !== 'string' || Number.isNaN(Date.parse(v.createdAt))) bad(`${at}.createdAt is not a date`);
+    if (v.status !== 'active' && v.status !== 'retired') bad(`${at}.status must be "active" or "retired"`);
+    entries.push({ version: v.version as number, createdAt: v.createdAt as string, status: v.status as 'active' | 'retired', raw: v, at });
   }
-  const current = versions.find((v) => v.version === doc.current);
+  const current = entries.find((v) => v.version === doc.current);
   if (current === undefined) bad('"current" is not one of the versions');
   if (current!.status !== 'active') bad('the current version must be active');
+  const head = { type: KMS_KEYRING_TYPE as typeof KMS_KEYRING_TYPE, keyringId: doc.keyringId as string, revision: doc.revision as number, current: doc.current as number };
+  if (format === 1) {
+    return {
+      ...head,
+      formatVersion: 1,
+      versions: entries.map(({ version, createdAt, status, raw, at }) => ({
+        version,
+        createdAt,
+        status,
+        kmsKeyArn: checkKeyId(raw.kmsKeyArn, `${at}.kmsKeyArn`, false),
+        wrappedKey: checkWrappedKey(raw.wrappedKey, `${at}.wrappedKey`, true),
+      })),
+    };
+  }
   return {
-    type: KMS_KEYRING_TYPE,
-    formatVersion: 1,
-    keyringId: doc.keyringId as string,
-    revision: doc.revision as number,
-    current: doc.current as number,
-    versions,
+    ...head,
+    formatVersion: 2,
+    versions: entries.map(({ version, createdAt, status, raw, at }) => {
+      if (!Array.isArray(raw.wraps) || raw.wraps.length === 0 || raw.wraps.length > MAX_WRAPS) {
+        bad(`${at}.wraps must be an array of 1..${MAX_WRAPS} wrapped keys`);
+      }
+      const seen = new Set<string>();
+      const wraps = (raw.wraps as unknown[]).map((w, j): WrappedKey => {
+        const wat = `${at}.wraps[${j}]`;
+        if (typeof w !== 'object' || w === null || Array.isArray(w)) bad(`${wat} is not an object`);
+        const wrap = w as Record<string, unknown>;
+        if (typeof wrap.provider !== 'string' || !PROVIDER.test(wrap.provider)) bad(`${wat}.provider is invalid`);
+        const keyId = checkKeyId(wrap.keyId, `${wat}.keyId`);
+        const identity = `${wrap.provider as string} ${keyId}`;
+        if (seen.has(identity)) bad(`${at} is wrapped twice under the same key`);
+        seen.add(identity);
+        return { provider: wrap.provider as string, keyId, wrappedKey: checkWrappedKey(wrap.wrappedKey, `${wat}.wrappedKey`, false) };
+      });
+      return { version, createdAt, status, wraps };
+    }),
   };
 }
 
