@@ -31,4 +31,8 @@ export { checkSchema } from './schema/check.js';
 export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/check.js';
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
+export { GcpKmsAdapter, GcpKmsProvider } from './keys/kms/gcp.js';
+export type { GcpKmsAdapterOptions, GcpKmsClientLike, GcpKmsProviderOptions } from './keys/kms/gcp.js';
+export { AzureKeyVaultAdapter, AzureKeyVaultProvider } from './keys/kms/azure.js';
+export type { AzureKeyVaultAdapterOptions, AzureKeyVaultProviderOptions, AzureTokenCredentialLike, AzureWrapAlgorithm } from './keys/kms/azure.js';
 export * from './db/index.js';

@@ -17,8 +17,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SifreDBError } from '../../errors.js';
+import type { KeyProvider } from '../provider.js';
 import { bindingAad, type KeyBinding, type KmsAdapter, type WrappedKey } from './adapter.js';
-import { DeadlineExceeded, networkErrorCode, optionalSdk, ownCopy, timeoutSetting, withDeadline } from './cloud-call.js';
+import { DeadlineExceeded, networkErrorCode, optionalSdk, timeoutSetting, withDeadline } from './cloud-call.js';
+import { EnvelopeKeyProvider, openEnvelope, ownCopy, type EnvelopeInit, type EnvelopeOpenMode, type EnvelopeOptions, type KmsRewrapResult } from './envelope.js';
 import { kmsServiceError, SifreDBKmsError, type KmsFailureReason } from './errors.js';
 
 /** An Azure `TokenCredential` (from `@azure/identity` or your own), typed structurally. */
@@ -133,6 +135,7 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
   readonly #credential: AzureTokenCredentialLike;
   readonly #clientOptions: Record<string, unknown>;
   readonly #algorithm: AzureWrapAlgorithm;
+  readonly #algorithmOption: AzureWrapAlgorithm | undefined;
   readonly #timeoutMs: number;
   /** One client per key version (each fetches its key once, then only wraps or unwraps). */
   readonly #clients = new Map<string, CryptographyClientLike>();
@@ -143,7 +146,7 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     key: AzureKeyUrl;
     credential: AzureTokenCredentialLike;
     clientOptions: Record<string, unknown>;
-    algorithm: AzureWrapAlgorithm;
+    algorithmOption: AzureWrapAlgorithm | undefined;
     timeoutMs: number;
   }) {
     this.#sdk = init.sdk;
@@ -152,7 +155,8 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     this.description = `azure-keyvault:${init.key.keyId}${init.key.version ? `/${init.key.version}` : ''}`;
     this.#credential = init.credential;
     this.#clientOptions = init.clientOptions;
-    this.#algorithm = init.algorithm;
+    this.#algorithmOption = init.algorithmOption;
+    this.#algorithm = init.algorithmOption ?? defaultAlgorithm(init.key);
     this.#timeoutMs = init.timeoutMs;
   }
 
@@ -172,14 +176,25 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     const timeoutMs = timeoutSetting(options.timeoutMs, DEFAULT_TIMEOUT_MS, `${where}: timeoutMs`);
     const sdk = await loadKeysSdk();
     const usedCredential = credential ?? new (await loadIdentitySdk()).DefaultAzureCredential();
-    const managedHsm = new URL(key.vaultUrl).hostname.endsWith('.managedhsm.azure.net');
     return new AzureKeyVaultAdapter({
       sdk,
       key,
       credential: usedCredential,
       clientOptions: { ...(clientOptions ?? {}) },
-      algorithm: algorithm ?? (managedHsm ? 'A256KW' : 'RSA-OAEP-256'),
+      algorithmOption: algorithm,
       timeoutMs,
+    });
+  }
+
+  /** The same SDK, credential and options with another key (for a re-wrap under it). */
+  withKey(keyUrl: string): AzureKeyVaultAdapter {
+    return new AzureKeyVaultAdapter({
+      sdk: this.#sdk,
+      key: parseAzureKeyUrl(keyUrl, 'rewrap'),
+      credential: this.#credential,
+      clientOptions: this.#clientOptions,
+      algorithmOption: this.#algorithmOption,
+      timeoutMs: this.#timeoutMs,
     });
   }
 
@@ -346,6 +361,11 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
   }
 }
 
+/** `A256KW` for a Managed HSM, `RSA-OAEP-256` for a Key Vault. */
+function defaultAlgorithm(key: AzureKeyUrl): AzureWrapAlgorithm {
+  return new URL(key.vaultUrl).hostname.endsWith('.managedhsm.azure.net') ? 'A256KW' : 'RSA-OAEP-256';
+}
+
 /** SHA-256 of the binding: the 32-byte suffix wrapped with each data key. */
 function bindingDigest(binding: KeyBinding): Buffer {
   return createHash('sha256').update(bindingAad(binding)).digest();
@@ -361,4 +381,52 @@ function safeParse(keyUrl: string): AzureKeyUrl | undefined {
 
 function safeName(value: string): string {
   return value.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 64) || 'Error';
+}
+
+/** Options of {@link AzureKeyVaultProvider.open} and {@link AzureKeyVaultProvider.create}. */
+export interface AzureKeyVaultProviderOptions extends EnvelopeOptions, AzureKeyVaultAdapterOptions {}
+
+/**
+ * A {@link KeyProvider} whose root keys are data keys wrapped by an Azure Key Vault or Managed HSM
+ * key (envelope encryption). `wrapKey` is called once per new version (create, rotate; plus one
+ * `get` of the key's current version when the key URL names none), `unwrapKey` once per version per
+ * process when the keys are loaded; never per value. See docs/KMS.md.
+ */
+export class AzureKeyVaultProvider extends EnvelopeKeyProvider {
+  private constructor(init: EnvelopeInit) {
+    super(init);
+  }
+
+  /** Opens the keyring, creating it with version 1 (one `wrapKey`) when it does not exist (unless `createIfMissing: false`). */
+  static async open(options: AzureKeyVaultProviderOptions): Promise<AzureKeyVaultProvider> {
+    return AzureKeyVaultProvider.#start(options, options?.createIfMissing === false ? 'never' : 'if-missing');
+  }
+
+  /** Creates a new keyring with version 1; fails with `ERR_SIFREDB_KEY` if one already exists. */
+  static async create(options: AzureKeyVaultProviderOptions): Promise<AzureKeyVaultProvider> {
+    return AzureKeyVaultProvider.#start(options, 'always');
+  }
+
+  static async #start(options: AzureKeyVaultProviderOptions, mode: EnvelopeOpenMode): Promise<AzureKeyVaultProvider> {
+    if (typeof options !== 'object' || options === null) throw new SifreDBError('ERR_SIFREDB_INPUT', 'AzureKeyVaultProvider: options must be an object');
+    const adapter = await AzureKeyVaultAdapter.make(options);
+    return openEnvelope('AzureKeyVaultProvider', options, [adapter], mode, (init) => new AzureKeyVaultProvider(init));
+  }
+
+  /** The key (URL without version) that wraps new versions. */
+  get keyUrl(): string {
+    return this.adapters[0]!.keyId;
+  }
+
+  /**
+   * Wraps every version's data key again under the key's current version (after the Key Vault key
+   * was rotated, so that older key versions can be disabled), or under another key `newKeyUrl`
+   * (another vault, a Managed HSM). Key Vault has no server-side re-wrap: each version is unwrapped
+   * (unless already loaded) and wrapped again; one keyring write. Field data is untouched. With
+   * `newKeyUrl`, this provider uses that key afterwards: configure it for future opens.
+   */
+  async rewrap(newKeyUrl?: string): Promise<KmsRewrapResult> {
+    const from = this.adapters[0] as AzureKeyVaultAdapter;
+    return this.rewrapWith(from, newKeyUrl === undefined ? from : from.withKey(newKeyUrl));
+  }
 }

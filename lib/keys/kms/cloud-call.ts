@@ -139,10 +139,3 @@ export function timeoutSetting(value: unknown, fallback: number, what: string): 
   }
   return value;
 }
-
-/** A copy in its own allocation (not Buffer's shared pool), so zeroing it leaves no other copy around. */
-export function ownCopy(bytes: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  copy.set(bytes);
-  return copy;
-}

@@ -13,18 +13,19 @@
  * client uses the SDK's HTTP/JSON (REST) transport, the one SifreDB's tests run against.
  */
 import { SifreDBError } from '../../errors.js';
+import type { KeyProvider } from '../provider.js';
 import { bindingAad, type KeyBinding, type KmsAdapter, type WrappedKey } from './adapter.js';
 import {
   DeadlineExceeded,
   networkErrorCode,
   optionalSdk,
-  ownCopy,
   retrySettings,
   timeoutSetting,
   withDeadline,
   withRetries,
   type RetrySettings,
 } from './cloud-call.js';
+import { EnvelopeKeyProvider, openEnvelope, ownCopy, type EnvelopeInit, type EnvelopeOpenMode, type EnvelopeOptions, type KmsRewrapResult } from './envelope.js';
 import { kmsServiceError, SifreDBKmsError, type KmsFailureReason } from './errors.js';
 
 /**
@@ -136,6 +137,21 @@ export class GcpKmsAdapter implements KmsAdapter {
     this.#timeoutMs = init.timeoutMs;
     this.#retry = init.retry;
     this.#target = init.target;
+  }
+
+  /**
+   * The same client and settings with another CryptoKey (for a re-wrap under it). The new adapter
+   * takes over closing the client; this one is dropped by the provider.
+   */
+  withKey(keyName: string): GcpKmsAdapter {
+    return new GcpKmsAdapter({
+      keyName: checkGcpKeyName(keyName, 'rewrap'),
+      client: this.#client,
+      ownsClient: this.#ownsClient,
+      timeoutMs: this.#timeoutMs,
+      retry: this.#retry,
+      target: this.#target,
+    });
   }
 
   /** Validates the options and makes the client (importing `@google-cloud/kms` when it must). */
@@ -444,4 +460,51 @@ function int64(value: unknown): number | undefined {
 
 function safeName(value: unknown): string {
   return typeof value === 'string' ? value.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 64) || 'Error' : 'Error';
+}
+
+/** Options of {@link GcpKmsProvider.open} and {@link GcpKmsProvider.create}. */
+export interface GcpKmsProviderOptions extends EnvelopeOptions, GcpKmsAdapterOptions {}
+
+/**
+ * A {@link KeyProvider} whose root keys are data keys encrypted by a Google Cloud KMS CryptoKey
+ * (envelope encryption). `Encrypt` is called once per new version (create, rotate), `Decrypt` once
+ * per version per process when the keys are loaded; never per value. See docs/KMS.md.
+ */
+export class GcpKmsProvider extends EnvelopeKeyProvider {
+  private constructor(init: EnvelopeInit) {
+    super(init);
+  }
+
+  /** Opens the keyring, creating it with version 1 (one `Encrypt`) when it does not exist (unless `createIfMissing: false`). */
+  static async open(options: GcpKmsProviderOptions): Promise<GcpKmsProvider> {
+    return GcpKmsProvider.#start(options, options?.createIfMissing === false ? 'never' : 'if-missing');
+  }
+
+  /** Creates a new keyring with version 1; fails with `ERR_SIFREDB_KEY` if one already exists. */
+  static async create(options: GcpKmsProviderOptions): Promise<GcpKmsProvider> {
+    return GcpKmsProvider.#start(options, 'always');
+  }
+
+  static async #start(options: GcpKmsProviderOptions, mode: EnvelopeOpenMode): Promise<GcpKmsProvider> {
+    if (typeof options !== 'object' || options === null) throw new SifreDBError('ERR_SIFREDB_INPUT', 'GcpKmsProvider: options must be an object');
+    const adapter = await GcpKmsAdapter.make(options);
+    return openEnvelope('GcpKmsProvider', options, [adapter], mode, (init) => new GcpKmsProvider(init));
+  }
+
+  /** The CryptoKey that wraps new versions (after {@link GcpKmsProvider.rewrap} to another key, that one). */
+  get keyName(): string {
+    return this.adapters[0]!.keyId;
+  }
+
+  /**
+   * Re-encrypts every version's data key under the CryptoKey's current primary version (after the
+   * CryptoKey was rotated, so that its older versions can be disabled), or under another CryptoKey
+   * `newKeyName`. Cloud KMS has no server-side re-encrypt: each version is decrypted (unless already
+   * loaded) and encrypted again; one keyring write. Field data is untouched. With `newKeyName`, this
+   * provider uses that key afterwards: configure it for future opens.
+   */
+  async rewrap(newKeyName?: string): Promise<KmsRewrapResult> {
+    const from = this.adapters[0] as GcpKmsAdapter;
+    return this.rewrapWith(from, newKeyName === undefined || newKeyName === from.keyId ? from : from.withKey(newKeyName));
+  }
 }
