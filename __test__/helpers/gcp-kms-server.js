@@ -77,6 +77,8 @@ export async function startGcpKmsServer({ serviceAccounts }) {
   const faults = [];
   const sockets = new Set();
   let authFailures = 0;
+  let corruptAnswers = 0;
+  const bearerTokens = new Set();
 
   function authenticate(req) {
     const header = req.headers.authorization ?? '';
@@ -103,6 +105,7 @@ export async function startGcpKmsServer({ serviceAccounts }) {
     const signed = verify('RSA-SHA256', Buffer.from(`${match[1]}.${match[2]}`), publicKey, Buffer.from(match[3], 'base64url'));
     const now = Date.now() / 1000;
     if (!signed || !(claims.exp > now) || !(claims.iat <= now + 60)) reject();
+    bearerTokens.add(header.slice('Bearer '.length));
     // A self-signed JWT for a Google API carries the API's scope (or its audience).
     const scoped = typeof claims.scope === 'string' && claims.scope.split(' ').some((s) => /cloudkms|cloud-platform/.test(s));
     if (!scoped && !/cloudkms/.test(String(claims.aud ?? ''))) reject();
@@ -275,7 +278,14 @@ export async function startGcpKmsServer({ serviceAccounts }) {
         throw new RpcError(fault.httpStatus, fault.status, fault.message);
       }
       const intEnums = /enum-encoding=int/.test(decodeURIComponent(url.search));
-      send(200, route(req.method, url.pathname, principal, body, intEnums));
+      const answer = route(req.method, url.pathname, principal, body, intEnums);
+      if (corruptAnswers > 0 && (answer.ciphertextCrc32c || answer.plaintextCrc32c)) {
+        // A bit flipped in transit: the checksum no longer matches the data.
+        corruptAnswers--;
+        if (answer.ciphertextCrc32c) answer.ciphertextCrc32c = String((Number(answer.ciphertextCrc32c) ^ 1) >>> 0);
+        if (answer.plaintextCrc32c) answer.plaintextCrc32c = String((Number(answer.plaintextCrc32c) ^ 1) >>> 0);
+      }
+      send(200, answer);
     } catch (error) {
       if (error instanceof RpcError) {
         // https://cloud.google.com/apis/design/errors#http_mapping: google.rpc.Status as JSON.
@@ -338,6 +348,12 @@ export async function startGcpKmsServer({ serviceAccounts }) {
       const [httpStatus, status, message] = FAULTS[kind];
       for (let i = 0; i < count; i++) faults.push({ httpStatus, status, message });
     },
+    /** The next `count` encrypt/decrypt answers carry a checksum that does not match their data. */
+    corruptNextAnswers(count = 1) {
+      corruptAnswers += count;
+    },
+    /** Every bearer token the server accepted (to check that none appears in an error). */
+    bearerTokens,
     /** Requests served: [{ method: 'get' | 'encrypt' | 'decrypt' | 'fault', key, version }]. */
     calls,
     count(method, key, version) {

@@ -123,6 +123,8 @@ export function parseAzureKeyUrl(keyUrl: unknown, where: string): AzureKeyUrl {
 interface CallContext {
   operation: 'wrapKey' | 'unwrapKey' | 'get';
   action: string;
+  /** unwrapKey: the key the keyring entry says wrapped it. */
+  wrappedBy?: string;
 }
 
 /** The Azure Key Vault {@link KmsAdapter}. Make it with {@link AzureKeyVaultAdapter.make}. */
@@ -219,7 +221,11 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
   }
 
   async unwrap(wrapped: WrappedKey, binding: KeyBinding): Promise<Uint8Array> {
-    const context: CallContext = { operation: 'unwrapKey', action: `unwrapping version ${binding.version} of keyring ${binding.keyringId}` };
+    const context: CallContext = {
+      operation: 'unwrapKey',
+      action: `unwrapping version ${binding.version} of keyring ${binding.keyringId}`,
+      wrappedBy: wrapped.keyId,
+    };
     const match = WRAPPED.exec(wrapped.wrappedKey);
     if (!match) {
       throw kmsServiceError({
@@ -345,6 +351,9 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     else if (statusCode === 403) {
       reason = 'denied';
       hint = `access denied to ${SERVICE} key ${this.keyId}: assign this identity the "Key Vault Crypto User" role on the key or vault (or an access policy with get, wrapKey and unwrapKey; Managed HSM: "Managed HSM Crypto User") (docs/KMS.md)`;
+    } else if (statusCode === 400 && context.operation === 'unwrapKey' && context.wrappedBy !== undefined && context.wrappedBy !== this.keyId) {
+      reason = 'wrong-key';
+      hint = `the keyring entry was wrapped by ${SERVICE} key ${context.wrappedBy.slice(0, 300)}, not the configured ${this.keyId}; configure that key, or rewrap the keyring`;
     } else if (statusCode === 400 && context.operation === 'unwrapKey') {
       reason = 'invalid-ciphertext';
       hint = `${SERVICE} could not unwrap the keyring entry with key ${this.keyId}: it was altered or made under another key`;

@@ -116,6 +116,8 @@ interface CallContext {
   operation: 'Encrypt' | 'Decrypt';
   action: string;
   keyName: string;
+  /** Decrypt: the key the keyring entry says wrapped it. */
+  wrappedBy?: string;
 }
 
 /** The Google Cloud KMS {@link KmsAdapter}. Make it with {@link GcpKmsAdapter.make}. */
@@ -214,11 +216,14 @@ export class GcpKmsAdapter implements KmsAdapter {
   }
 
   async unwrap(wrapped: WrappedKey, binding: KeyBinding): Promise<Uint8Array> {
-    const keyName = KEY_NAME.test(wrapped.keyId) ? wrapped.keyId : this.keyId;
+    // Always the configured CryptoKey: a key name read from the keyring file never decides which key
+    // (possibly in someone else's project) the data key is taken from.
+    const keyName = this.keyId;
     const context: CallContext = {
       operation: 'Decrypt',
       action: `unwrapping version ${binding.version} of keyring ${binding.keyringId}`,
       keyName,
+      wrappedBy: wrapped.keyId,
     };
     if (!BASE64.test(wrapped.wrappedKey) || wrapped.wrappedKey.length === 0) {
       throw kmsServiceError({ ...this.#failure(context), reason: 'invalid-ciphertext', hint: 'the keyring entry is not base64: it was altered' });
@@ -337,13 +342,15 @@ export class GcpKmsAdapter implements KmsAdapter {
     }
     const { name, httpStatus, message } = status;
     const withStatus = { ...base, serviceErrorName: name, httpStatusCode: httpStatus };
-    const reason = reasonOf(name, httpStatus, message);
+    let reason = reasonOf(name, httpStatus, message);
+    if (reason === 'invalid-ciphertext' && context.wrappedBy !== undefined && context.wrappedBy !== context.keyName) reason = 'wrong-key';
     // Google's messages for these name resources and states only; others may quote the request.
     const quotable = reason === 'denied' || reason === 'not-found' || reason === 'disabled';
     const hints: Partial<Record<KmsFailureReason, string>> = {
       denied: `access denied to ${SERVICE} key ${context.keyName}: grant this identity roles/cloudkms.cryptoKeyEncrypterDecrypter on the CryptoKey (docs/KMS.md)`,
       disabled: `the version of ${SERVICE} key ${context.keyName} that wrapped this keyring is disabled, scheduled for destruction or destroyed; restore and enable it to read data encrypted under it`,
       'invalid-ciphertext': `${SERVICE} refused the wrapped key: it was made under another CryptoKey than ${context.keyName}, bound to another keyring id or version, or altered`,
+      'wrong-key': `the keyring entry was wrapped by ${SERVICE} key ${String(context.wrappedBy).slice(0, 300)}, not the configured ${context.keyName}; configure that key, or rewrap the keyring`,
       credentials: `${SERVICE} rejected the credentials (missing, invalid or expired)`,
     };
     return kmsServiceError({ ...withStatus, reason, hint: hints[reason], serviceMessage: quotable ? message : undefined });
