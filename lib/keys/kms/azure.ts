@@ -139,8 +139,11 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
   readonly #algorithm: AzureWrapAlgorithm;
   readonly #algorithmOption: AzureWrapAlgorithm | undefined;
   readonly #timeoutMs: number;
-  /** One client per key version (each fetches its key once, then only wraps or unwraps). */
-  readonly #clients = new Map<string, CryptographyClientLike>();
+  /**
+   * One client per key version. A client made from a key URL reads the key on its first call; later
+   * calls wait for that first one (`ready`), so that parallel unwraps at open read it once.
+   */
+  readonly #clients = new Map<string, { client: CryptographyClientLike; ready: Promise<void> | undefined }>();
   #keyClient: InstanceType<KeysSdk['KeyClient']> | undefined;
 
   private constructor(init: {
@@ -208,7 +211,7 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     const bound = Buffer.concat([plaintext, bindingDigest(binding)]);
     try {
       const result = await this.#call({ operation: 'wrapKey', action }, (signal) =>
-        this.#client(version).wrapKey(this.#algorithm, bound, { abortSignal: signal }),
+        this.#withClient(version, (client) => client.wrapKey(this.#algorithm, bound, { abortSignal: signal })),
       );
       const wrapped = result.result;
       if (!(wrapped instanceof Uint8Array) || wrapped.length === 0) {
@@ -238,7 +241,7 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     // Always the configured vault and key (with the entry's version): a keyId read from the keyring
     // file never decides where the credential's token is sent.
     const result = await this.#call(context, (signal) =>
-      this.#client(version!).unwrapKey(algorithm!, Buffer.from(data!, 'base64'), { abortSignal: signal }),
+      this.#withClient(version!, (client) => client.unwrapKey(algorithm!, Buffer.from(data!, 'base64'), { abortSignal: signal })),
     );
     const unwrapped = result.result;
     if (!(unwrapped instanceof Uint8Array)) throw kmsServiceError({ ...this.#failure(context), reason: 'invalid-response' });
@@ -266,14 +269,21 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
 
   // --- internals -----------------------------------------------------------------------------
 
-  #client(version: string): CryptographyClientLike {
+  async #withClient<T>(version: string, operation: (client: CryptographyClientLike) => Promise<T>): Promise<T> {
     const url = `${this.keyId}/${version}`;
-    let client = this.#clients.get(url);
-    if (client === undefined) {
-      client = new this.#sdk.CryptographyClient(url, this.#credential, { ...this.#clientOptions });
-      this.#clients.set(url, client);
+    let entry = this.#clients.get(url);
+    if (entry === undefined) {
+      entry = { client: new this.#sdk.CryptographyClient(url, this.#credential, { ...this.#clientOptions }), ready: undefined };
+      this.#clients.set(url, entry);
+      const first = operation(entry.client);
+      entry.ready = first.then(
+        () => undefined,
+        () => undefined,
+      );
+      return first;
     }
-    return client;
+    await entry.ready;
+    return operation(entry.client);
   }
 
   /** The key's current version (one `get`), for a key URL configured without version. */
@@ -281,11 +291,16 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     this.#keyClient ??= new this.#sdk.KeyClient(this.#key.vaultUrl, this.#credential, { ...this.#clientOptions });
     const keyClient = this.#keyClient;
     const key = await this.#call({ operation: 'get', action }, (signal) => keyClient.getKey(this.#key.name, { abortSignal: signal }));
-    const version = typeof key.id === 'string' ? safeParse(key.id)?.version : undefined;
-    if (version === undefined) {
-      throw kmsServiceError({ ...this.#failure({ operation: 'get', action }), reason: 'invalid-response', hint: `${SERVICE} returned a key without a version` });
+    const parsed = typeof key.id === 'string' ? safeParse(key.id) : undefined;
+    if (parsed?.version === undefined || parsed.keyId !== this.keyId) {
+      throw kmsServiceError({ ...this.#failure({ operation: 'get', action }), reason: 'invalid-response', hint: `${SERVICE} returned another key, or one without a version` });
     }
-    return version;
+    // A client made from the key just read does not read it again.
+    const url = `${this.keyId}/${parsed.version}`;
+    if (!this.#clients.has(url)) {
+      this.#clients.set(url, { client: new this.#sdk.CryptographyClient(key, this.#credential, { ...this.#clientOptions }), ready: undefined });
+    }
+    return parsed.version;
   }
 
   async #call<T>(context: CallContext, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
