@@ -31,6 +31,16 @@ export { checkSchema } from './schema/check.js';
 export type { CheckSchemaOptions, FindingKind, SchemaFinding } from './schema/check.js';
 export type { EqualityQuery, PlainColumns, PlainRow, PlainRowInput, QueryOperator, StoredRow, WhereOptions } from './schema/encrypted-table.js';
 export * from './keys/aws-kms.js';
+export {
+  parseVaultKey,
+  VAULT_TRANSIT_PROVIDER,
+  VaultTransitAdapter,
+  VaultTransitProvider,
+  type VaultAppRoleCredentials,
+  type VaultTransitConnection,
+  type VaultTransitProviderOptions,
+} from './keys/kms/vault.js';
+export { MultiKmsProvider, type MultiKmsProviderOptions } from './keys/kms/multi.js';
 export { GcpKmsAdapter, GcpKmsProvider } from './keys/kms/gcp.js';
 export type { GcpKmsAdapterOptions, GcpKmsClientLike, GcpKmsProviderOptions } from './keys/kms/gcp.js';
 export { AzureKeyVaultAdapter, AzureKeyVaultProvider } from './keys/kms/azure.js';

@@ -68,6 +68,11 @@ function isAbandoned(text: string, ageMs: number, staleMs: number): boolean {
   return processIsGone(owner.pid as number);
 }
 
+/** Inode, size and change times: a new file at the same path differs even if its inode number is reused. */
+function fileIdentity(stat: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+}
+
 /**
  * Removes `lockPath` if it is abandoned; true when it was (the caller then retries at once).
  * The lock is moved aside atomically first and checked to be the very file judged abandoned, so
@@ -77,11 +82,13 @@ async function breakIfAbandoned(lockPath: string, staleMs: number): Promise<bool
   let ino: number;
   let text: string;
   let ageMs: number;
+  let identity: string;
   try {
     const handle = await fsp.open(lockPath, 'r');
     try {
       const stat = await handle.stat();
       ino = stat.ino;
+      identity = fileIdentity(stat);
       ageMs = Date.now() - stat.mtimeMs;
       text = await handle.readFile('utf8');
     } finally {
@@ -92,6 +99,14 @@ async function breakIfAbandoned(lockPath: string, staleMs: number): Promise<bool
     return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
   if (!isAbandoned(text, ageMs, staleMs)) return false;
+  // The owner may have released the lock (unlinking it) and exited between our read and the
+  // liveness check, and someone else taken a fresh lock since: only a file still at the lock path
+  // with the same identity is the abandoned one (a dead owner cannot release it any more).
+  try {
+    if (fileIdentity(await fsp.lstat(lockPath)) !== identity) return true;
+  } catch {
+    return true;
+  }
   const aside = `${lockPath}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await fsp.rename(lockPath, aside);

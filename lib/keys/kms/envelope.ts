@@ -310,8 +310,8 @@ export class EnvelopeKeyProvider implements KeyProvider {
             throw new SifreDBError(
               'ERR_SIFREDB_KEY',
               `KMS keyring ${this.#storeDescription} is wrapped under ${describeWraps(stale.wraps)}, but the configured ` +
-                `key${made.wraps.length > 1 ? 's wrap' : ' wraps'} as ${describeWraps(made.wraps)}; rewrap the keyring to ` +
-                `${made.wraps.length > 1 ? 'them' : 'that key'} first (nothing was written)`,
+                `key${made.wraps.length > 1 ? 's wrap' : ' wraps'} as ${describeWraps(made.wraps)}; ` +
+                `${made.wraps.length > 1 || stale.wraps.length > 1 ? 'add or remove wrapping keys (or rewrap)' : 'rewrap the keyring to that key'} first (nothing was written)`,
             );
           }
           const record: KmsKeyringVersion = { version, createdAt: new Date().toISOString(), status: 'active', wraps: made.wraps };

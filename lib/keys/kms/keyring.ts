@@ -210,11 +210,17 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
   const current = entries.find((v) => v.version === doc.current);
   if (current === undefined) bad('"current" is not one of the versions');
   if (current!.status !== 'active') bad('the current version must be active');
-  const head = { type: KMS_KEYRING_TYPE as typeof KMS_KEYRING_TYPE, keyringId: doc.keyringId as string, revision: doc.revision as number, current: doc.current as number };
+  // Key order as written: type, formatVersion, keyringId, revision, current, versions.
+  const head = (formatVersion: 1 | 2) => ({
+    type: KMS_KEYRING_TYPE as typeof KMS_KEYRING_TYPE,
+    formatVersion,
+    keyringId: doc.keyringId as string,
+    revision: doc.revision as number,
+    current: doc.current as number,
+  });
   if (format === 1) {
     return {
-      ...head,
-      formatVersion: 1,
+      ...(head(1) as { type: typeof KMS_KEYRING_TYPE; formatVersion: 1; keyringId: string; revision: number; current: number }),
       versions: entries.map(({ version, createdAt, status, raw, at }) => ({
         version,
         createdAt,
@@ -225,8 +231,7 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
     };
   }
   return {
-    ...head,
-    formatVersion: 2,
+    ...(head(2) as { type: typeof KMS_KEYRING_TYPE; formatVersion: 2; keyringId: string; revision: number; current: number }),
     versions: entries.map(({ version, createdAt, status, raw, at }) => {
       if (!Array.isArray(raw.wraps) || raw.wraps.length === 0 || raw.wraps.length > MAX_WRAPS) {
         bad(`${at}.wraps must be an array of 1..${MAX_WRAPS} wrapped keys`);
