@@ -166,7 +166,9 @@ for (const flavor of FLAVORS) {
     stored[3] = vault.encryptToString('v3@example.com', EMAIL);
 
     mark = srv.calls.length;
-    const fresh = await open(t, { keyUrl, keyring: path });
+    const challenges = srv.challenges;
+    const credential = testCredential();
+    const fresh = await open(t, { keyUrl, keyring: path }, srv, credential);
     t.deepEqual(callsSince(srv, mark), {}, 'opening an existing keyring calls no Key Vault API');
     const loaded = await Promise.all([1, 1, 1].map((v) => fresh.loadKey(v)));
     t.true(Buffer.from(loaded[0]).equals(Buffer.from(loaded[2])));
@@ -175,6 +177,8 @@ for (const flavor of FLAVORS) {
     await reader.refresh();
     await Vault.open(fresh);
     t.deepEqual(callsSince(srv, mark), { get: 1, unwrapkey: 3 }, 'exactly one unwrapKey per version per process');
+    t.is(srv.challenges - challenges, 1, 'one 401 challenge per process and key version');
+    t.is(credential.requests.length, 1, 'one token request');
     for (const [version, text] of Object.entries(stored)) t.is(reader.decryptToString(text, EMAIL), `v${version}@example.com`);
     t.log(`Key Vault calls per process start with 3 versions: ${JSON.stringify(callsSince(srv, mark))}`);
 
