@@ -243,7 +243,8 @@ export async function startAzureKeyVaultServer({ token, tenantId = '72f988bf-000
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
   });
-  vaultUrl = `https://127.0.0.1:${server.address().port}`;
+  const { port } = server.address();
+  vaultUrl = `https://127.0.0.1:${port}`;
 
   const FAULTS = {
     throttle: [429, 'Throttled', 'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached', { 'retry-after': '0' }],
@@ -307,6 +308,13 @@ export async function startAzureKeyVaultServer({ token, tenantId = '72f988bf-000
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(() => resolve()));
+    },
+    /** Answers again after {@link close}, on the same port, with the same keys. */
+    async restart() {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      });
     },
   };
 }

@@ -367,5 +367,12 @@ export async function startGcpKmsServer({ serviceAccounts }) {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(() => resolve()));
     },
+    /** Answers again after {@link close}, on the same port, with the same keys. */
+    async restart() {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      });
+    },
   };
 }
