@@ -114,9 +114,18 @@ export async function startVaultTransit({ rootToken = `hvs.${randomBytes(18).toS
 
   async function handle(req, res, body) {
     const url = new URL(req.url, 'http://vault');
-    const namespace = String(req.headers['x-vault-namespace'] ?? '').replace(/^\/+|\/+$/g, '');
+    let namespace = String(req.headers['x-vault-namespace'] ?? '').replace(/^\/+|\/+$/g, '');
     const token = req.headers['x-vault-token'];
-    const path = url.pathname.replace(/^\/v1\//, '');
+    let path = url.pathname.replace(/^\/v1\//, '');
+    // https://developer.hashicorp.com/vault/docs/enterprise/namespaces — the namespace may also be a
+    // prefix of the request path instead of the header.
+    for (const known of namespaces.keys()) {
+      if (known !== '' && path.startsWith(`${known}/`)) {
+        namespace = namespace === '' ? known : `${namespace}/${known}`;
+        path = path.slice(known.length + 1);
+        break;
+      }
+    }
 
     // https://developer.hashicorp.com/vault/api-docs/auth/approle#login-with-approle
     // POST /auth/:mount/login {role_id, secret_id} → { auth: { client_token, lease_duration, … } }

@@ -222,29 +222,28 @@ export function keysPath(values: Values): string {
 }
 
 /**
- * Opens the key store: a KMS keyring (its JSON says `"type": "sifredb-kms-keyring"`; the KMS key is
- * the one that wraps its current version unless --kms-key says otherwise) or a file keystore.
+ * Opens the key store: a KMS keyring (its JSON says `"type": "sifredb-kms-keyring"`), wrapped under
+ * the keys of `--kms` (or `--kms-key`), else under the keys its current version records; or a file
+ * keystore.
  */
 export async function openKeyProvider(values: Values): Promise<KeyProvider> {
   const path = keysPath(values);
-  let kms = false;
-  let kmsKeyArn: string | undefined;
+  const { kmsSpecs, openKmsKeyring, specsFromKeyring } = await import('./kms.js');
+  const given = kmsSpecs(values);
+  let doc: unknown;
   try {
-    const doc = JSON.parse(await readFile(path, 'utf8')) as { type?: unknown; current?: unknown; versions?: unknown };
-    if (doc?.type === 'sifredb-kms-keyring') {
-      kms = true;
-      const versions = Array.isArray(doc.versions) ? (doc.versions as Array<{ version?: unknown; kmsKeyArn?: unknown }>) : [];
-      const current = versions.find((v) => v?.version === doc.current)?.kmsKeyArn;
-      kmsKeyArn = typeof current === 'string' ? current : undefined;
-    }
+    doc = JSON.parse(await readFile(path, 'utf8'));
   } catch {
-    // Missing, unreadable or corrupted: FileKeyProvider.open reports it precisely (ERR_SIFREDB_KEY).
+    // Missing, unreadable or corrupted: the provider's open reports it precisely (ERR_SIFREDB_KEY).
   }
-  if (!kms) return FileKeyProvider.open(path);
-  const { AwsKmsProvider } = await import('../keys/aws-kms.js');
-  const keyId = str(values, 'kms-key') ?? kmsKeyArn;
-  if (keyId === undefined) throw new SifreDBError(ERROR_CODES.key, `KMS keyring ${path} names no KMS key; pass --kms-key`);
-  return AwsKmsProvider.open({ keyId, keyring: path, createIfMissing: false, region: str(values, 'region') });
+  const kms = (doc as { type?: unknown } | undefined)?.type === 'sifredb-kms-keyring';
+  if (!kms && given.length === 0) return FileKeyProvider.open(path);
+  let specs = given;
+  if (specs.length === 0) {
+    const { validateKeyringDocument } = await import('../keys/kms/keyring.js');
+    specs = specsFromKeyring(validateKeyringDocument(doc, `file:${path}`), path);
+  }
+  return openKmsKeyring(path, specs, values, false);
 }
 
 /** Closes a provider that holds a client (KMS); a no-op for the others. */

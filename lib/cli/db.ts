@@ -58,6 +58,7 @@ const JOB_OPTIONS = {
   'no-skip-locked': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'kms-key': { type: 'string' },
+  kms: { type: 'string', multiple: true },
   region: { type: 'string' },
 } as const;
 

@@ -1,27 +1,35 @@
 /** `sifredb keygen` and `sifredb keys list|rotate|retire`. */
 import { FileKeyProvider } from '../keys/file.js';
-import { closeProvider, type Command, int, keysPath, openKeyProvider, Output, str, usageError } from './common.js';
+import { closeProvider, type Command, int, keysPath, openKeyProvider, Output, usageError } from './common.js';
+import { KMS_SCHEMES, kmsSpecs, openKmsKeyring } from './kms.js';
+
+const KMS_HELP = Object.values(KMS_SCHEMES)
+  .map((s) => `                     ${s.example}`)
+  .join('\n');
 
 export const keygen: Command = {
   name: 'keygen',
-  summary: 'create a new key store (a local key file, or a KMS keyring with --kms-key)',
-  usage: `Usage: sifredb keygen --keys <path> [--force] [--kms-key <id> [--region <r>]]
+  summary: 'create a new key store (a local key file, or a KMS keyring with --kms)',
+  usage: `Usage: sifredb keygen --keys <path> [--force] [--kms <scheme>:<key> …]
 
 Creates a key store holding key version 1.
   File keystore (default): 32 random bytes per version in a JSON file, mode 0600, written
   atomically. Back it up: losing it loses every value encrypted under it.
-  KMS keyring (--kms-key): each version is an AWS KMS data key, stored only wrapped; the file is
-  useless without KMS. The AWS SDK's usual configuration applies (credentials, AWS_REGION,
-  AWS_ENDPOINT_URL_KMS).
+  KMS keyring (--kms): each version is a data key stored only wrapped by the key service; the file
+  is useless without it. Several --kms wrap every version under each key (any one of them can
+  read the keyring: disaster recovery across regions or providers; see docs/KMS.md).
 
 Options:
   --keys <path>      where to write it (or env SIFREDB_KEYS)
   --force            replace an existing file keystore (its keys are lost!)
-  --kms-key <id>     KMS key id, ARN or alias (alias/name) that wraps the data keys
+  --kms <scheme>:<key>  a key that wraps the data keys; repeat for a multi-service keyring:
+${KMS_HELP}
+  --kms-key <id>     the same as --kms aws:<id>
   --region <region>  AWS region for KMS
-  --json             print {"path","type","current"}`,
+  --json             print {"path","type","current","wrappedBy"}`,
   options: {
     force: { type: 'boolean' },
+    kms: { type: 'string', multiple: true },
     'kms-key': { type: 'string' },
     region: { type: 'string' },
   },
@@ -29,14 +37,14 @@ Options:
   async run({ values }) {
     const out = new Output(values);
     const path = keysPath(values);
-    const kmsKey = str(values, 'kms-key');
-    if (kmsKey !== undefined) {
+    const specs = kmsSpecs(values);
+    if (specs.length > 0) {
       if (values.force === true) throw usageError('--force applies to file keystores only; a KMS keyring is never replaced');
-      const { AwsKmsProvider } = await import('../keys/aws-kms.js');
-      const provider = await AwsKmsProvider.create({ keyId: kmsKey, keyring: path, region: str(values, 'region') });
+      const provider = await openKmsKeyring(path, specs, values, true);
+      const wrappedBy = provider.wrappingKeys;
       closeProvider(provider);
-      out.line(`created KMS keyring ${path} (key version 1, wrapped by ${kmsKey})`);
-      out.result({ path, type: 'kms', current: 1 });
+      out.line(`created KMS keyring ${path} (key version 1, wrapped by ${wrappedBy.join(' and ')})`);
+      out.result({ path, type: 'kms', current: 1, wrappedBy });
       return 0;
     }
     await FileKeyProvider.create(path, { overwrite: values.force === true });
@@ -61,10 +69,14 @@ export const keys: Command = {
 
 Options:
   --keys <path>      key store (or env SIFREDB_KEYS)
-  --kms-key <id>     KMS key to use for a KMS keyring (default: the one wrapping its current version)
+  --kms <scheme>:<key>  the key(s) to use for a KMS keyring (default: the keys wrapping its
+                     current version, as recorded in it); repeatable, e.g.
+${KMS_HELP}
+  --kms-key <id>     the same as --kms aws:<id>
   --region <region>  AWS region for KMS
   --json             machine-readable output`,
   options: {
+    kms: { type: 'string', multiple: true },
     'kms-key': { type: 'string' },
     region: { type: 'string' },
   },

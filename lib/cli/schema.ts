@@ -89,6 +89,7 @@ Options:
     'not-valid': { type: 'boolean' },
     apply: { type: 'boolean' },
     'kms-key': { type: 'string' },
+    kms: { type: 'string', multiple: true },
     region: { type: 'string' },
   },
   positionals: 1,

@@ -29,13 +29,18 @@ const CONTEXT_HELP = `  --table <name>            table in the encryption contex
   --tenant <id>             tenant in the encryption context
   --context-version <n>     context version (default 1)`;
 
-const KEY_HELP = `  --keys <path>             key store (or env SIFREDB_KEYS)`;
+const KEY_HELP = `  --keys <path>             key store (or env SIFREDB_KEYS)
+  --kms <scheme>:<key>      for a KMS keyring: the key(s) to open it with (default: the ones it
+                            records; see sifredb keys --help)`;
 
 const AAD_HELP = `  --aad <value>             row binding: the row's id (or other per-value data) the ciphertext is
                             bound to, as UTF-8 text; the same value must be given to decrypt
   --bind-row <value>        the same as --aad`;
 
 const AAD_OPTIONS = { aad: { type: 'string' }, 'bind-row': { type: 'string' } } as const;
+
+/** Which keys open a KMS keyring (default: those it records); see `sifredb keys --help`. */
+const KMS_OPTIONS = { kms: { type: 'string', multiple: true }, 'kms-key': { type: 'string' }, region: { type: 'string' } } as const;
 
 /** `{ aad }` from --aad / --bind-row, or undefined (unbound). */
 function rowBindingFrom(values: Values): { aad: string } | undefined {
@@ -92,6 +97,7 @@ ${KEY_HELP}
   options: {
     ...CONTEXT_OPTIONS,
     ...AAD_OPTIONS,
+    ...KMS_OPTIONS,
     deterministic: { type: 'boolean' },
     algorithm: { type: 'string' },
     bytes: { type: 'boolean' },
@@ -148,7 +154,7 @@ ${CONTEXT_HELP}
 ${AAD_HELP}
 ${KEY_HELP}
   --json                    print {"value","type","keyVersion"} (bytes as base64)`,
-  options: { ...CONTEXT_OPTIONS, ...AAD_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
+  options: { ...CONTEXT_OPTIONS, ...AAD_OPTIONS, ...KMS_OPTIONS, input: { type: 'string' }, output: { type: 'string' } },
   positionals: 1,
   async run({ values, positionals }) {
     const out = new Output(values);
@@ -210,6 +216,7 @@ ${KEY_HELP}
   --json                    print {"name","bits","terms":[{"version","hex","int"}]}`,
   options: {
     ...CONTEXT_OPTIONS,
+    ...KMS_OPTIONS,
     name: { type: 'string' },
     bits: { type: 'string' },
     transform: { type: 'string' },

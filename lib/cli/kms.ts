@@ -1,0 +1,126 @@
+/**
+ * `--kms <scheme>:<key>` for the CLI: one row per key service in {@link KMS_SCHEMES}, which turns the
+ * text after the colon (and the environment) into the envelope core's adapter. One `--kms` makes a
+ * single-service keyring, several a multi-service one (MultiKmsProvider). The SDKs are imported only
+ * when their scheme is used.
+ */
+import { ERROR_CODES, SifreDBError } from '../errors.js';
+import type { KmsAdapter } from '../keys/kms/adapter.js';
+import type { KmsKeyringDocument } from '../keys/kms/keyring.js';
+import { toFormat2 } from '../keys/kms/keyring.js';
+import type { MultiKmsProvider } from '../keys/kms/multi.js';
+import { list, str, usageError, type Values } from './common.js';
+
+/** One key service of `--kms`. */
+export interface KmsScheme {
+  /** The adapter's `provider` name as keyrings record it (to reopen a keyring from its own wraps). */
+  readonly provider: string;
+  /** Shown in help and errors. */
+  readonly example: string;
+  /** The adapter for `target` (the text after `<scheme>:`, or a wrap's recorded keyId). */
+  adapter(target: string, values: Values): Promise<KmsAdapter>;
+}
+
+/** The `--kms` schemes. Each is one row; `gcp` and `azure` are added next to these. */
+export const KMS_SCHEMES: Readonly<Record<string, KmsScheme>> = {
+  aws: {
+    provider: 'aws-kms',
+    example: 'aws:alias/app (or a key id or ARN; AWS_REGION, AWS credentials as usual)',
+    adapter: async (target, values) => (await import('../keys/kms/aws.js')).AwsKmsAdapter.make({ keyId: target, region: str(values, 'region') }),
+  },
+  vault: {
+    provider: 'vault-transit',
+    example: 'vault:transit/keys/app or vault:https://host:8200/transit/keys/app (VAULT_ADDR; VAULT_TOKEN or VAULT_ROLE_ID + VAULT_SECRET_ID; VAULT_NAMESPACE)',
+    adapter: async (target) => new (await import('../keys/kms/vault.js')).VaultTransitAdapter({ ...vaultTarget(target), ...vaultAuthFromEnv() }),
+  },
+};
+
+/**
+ * `transit/keys/app` (address from VAULT_ADDR), or `https://vault-2:8200/transit/keys/app` for a
+ * keyring wrapped by two Vault clusters.
+ */
+function vaultTarget(target: string): { key: string; address?: string } {
+  if (!/^https?:\/\//i.test(target)) {
+    // A keyId recorded as <namespace>/<mount>/keys/<name>: with VAULT_NAMESPACE set, the namespace goes in the header.
+    const namespace = process.env.VAULT_NAMESPACE?.replace(/^\/+|\/+$/g, '');
+    return { key: namespace && target.startsWith(`${namespace}/`) ? target.slice(namespace.length + 1) : target };
+  }
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    throw usageError(`--kms vault:${target}: not a URL`);
+  }
+  return { address: url.origin, key: url.pathname.replace(/^\/(?:v1\/)?/, '') };
+}
+
+/** Vault credentials from the environment: AppRole when VAULT_ROLE_ID and VAULT_SECRET_ID are set, else VAULT_TOKEN. */
+function vaultAuthFromEnv(): { appRole?: { roleId: string; secretId: string; mount?: string } } {
+  const roleId = process.env.VAULT_ROLE_ID;
+  const secretId = process.env.VAULT_SECRET_ID;
+  if (!roleId || !secretId) return {};
+  const mount = process.env.VAULT_APPROLE_MOUNT || undefined;
+  return { appRole: { roleId, secretId, ...(mount ? { mount } : {}) } };
+}
+
+/** The `--kms` values, with the older `--kms-key <id>` as `aws:<id>`. */
+export function kmsSpecs(values: Values): string[] {
+  const specs = list(values, 'kms');
+  const legacy = str(values, 'kms-key');
+  if (legacy !== undefined) {
+    if (specs.length > 0) throw usageError('give --kms or --kms-key, not both (--kms-key <id> is --kms aws:<id>)');
+    return [`aws:${legacy}`];
+  }
+  return specs;
+}
+
+/** Adapters for `--kms` specs; a usage error names a malformed or unknown scheme. */
+export async function kmsAdapters(specs: readonly string[], values: Values): Promise<KmsAdapter[]> {
+  const adapters: KmsAdapter[] = [];
+  try {
+    for (const spec of specs) {
+      const colon = spec.indexOf(':');
+      const scheme = colon > 0 ? KMS_SCHEMES[spec.slice(0, colon)] : undefined;
+      if (scheme === undefined || colon === spec.length - 1) {
+        throw usageError(
+          `--kms ${JSON.stringify(spec)}: expected <scheme>:<key>, one of ${Object.values(KMS_SCHEMES).map((s) => s.example).join('; ')}`,
+        );
+      }
+      try {
+        adapters.push(await scheme.adapter(spec.slice(colon + 1), values));
+      } catch (error) {
+        // A key or setting the service cannot be reached with (no VAULT_ADDR, no token…): fix the command line or environment.
+        if (error instanceof SifreDBError && error.code === ERROR_CODES.input && !/npm install/.test(error.message)) throw usageError(error.message);
+        throw error;
+      }
+    }
+  } catch (error) {
+    for (const adapter of adapters) adapter.close?.();
+    throw error;
+  }
+  return adapters;
+}
+
+/**
+ * The `--kms` specs that reopen `doc` from its own records: one per wrap of its current version, in
+ * the recorded order. A provider without a `--kms` scheme is a key error naming it.
+ */
+export function specsFromKeyring(doc: KmsKeyringDocument, path: string): string[] {
+  const normalized = toFormat2(doc);
+  const current = normalized.versions.find((v) => v.version === normalized.current) ?? normalized.versions[normalized.versions.length - 1]!;
+  return current.wraps.map((wrap) => {
+    const scheme = Object.entries(KMS_SCHEMES).find(([, s]) => s.provider === wrap.provider)?.[0];
+    if (scheme === undefined) {
+      throw new SifreDBError(ERROR_CODES.key, `KMS keyring ${path} is wrapped by "${wrap.provider}", which this sifredb cannot reach; pass --kms`);
+    }
+    return `${scheme}:${wrap.keyId}`;
+  });
+}
+
+/** Opens (or, with `create`, creates) a KMS keyring wrapped under `specs`. */
+export async function openKmsKeyring(path: string, specs: readonly string[], values: Values, create: boolean): Promise<MultiKmsProvider> {
+  const adapters = await kmsAdapters(specs, values);
+  const { MultiKmsProvider } = await import('../keys/kms/multi.js');
+  const options = { adapters, keyring: path };
+  return create ? MultiKmsProvider.create(options) : MultiKmsProvider.open({ ...options, createIfMissing: false });
+}
