@@ -29,7 +29,7 @@ import { join } from 'node:path';
 /** RFC 3394's default initial value, the IV of `id-aes256-wrap`. */
 const AES_KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
 
-function selfSignedCertificate() {
+function selfSignedCertificate(hostname) {
   const dir = mkdtempSync(join(tmpdir(), 'sifredb-azure-tls-'));
   try {
     execFileSync(
@@ -37,7 +37,7 @@ function selfSignedCertificate() {
       [
         'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
         '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-subj', `/CN=${hostname ?? '127.0.0.1'}`, '-addext', `subjectAltName=IP:127.0.0.1${hostname ? `,DNS:${hostname}` : ''}`,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -63,11 +63,12 @@ const newVersionId = () => randomBytes(16).toString('hex');
 
 /**
  * Starts the server. `token`: the only bearer token accepted; `tenantId`: put in the challenge;
+ * `hostname`: the vault's host name in its URLs and certificate (default 127.0.0.1);
  * `managedHsm`: behave like a Managed HSM (challenge resource https://managedhsm.azure.net, oct-HSM
  * keys, A256KW) instead of a Key Vault (https://vault.azure.net, RSA keys, RSA-OAEP-256).
  */
-export async function startAzureKeyVaultServer({ token, tenantId = '72f988bf-0000-4000-8000-000000000000', managedHsm = false }) {
-  const tls = selfSignedCertificate();
+export async function startAzureKeyVaultServer({ token, tenantId = '72f988bf-0000-4000-8000-000000000000', managedHsm = false, hostname }) {
+  const tls = selfSignedCertificate(hostname);
   const resource = managedHsm ? 'https://managedhsm.azure.net' : 'https://vault.azure.net';
   /** name → { versions: Map<id, { enabled, created, rsa?: {publicKey, privateKey}, aes?: Buffer }>, latest: id, denied: boolean } */
   const keys = new Map();
@@ -244,7 +245,9 @@ export async function startAzureKeyVaultServer({ token, tenantId = '72f988bf-000
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address();
-  vaultUrl = `https://127.0.0.1:${port}`;
+  // With `hostname` (e.g. sifredb-test.vault.azure.net, resolved to 127.0.0.1 by helpers/vault-hosts.mjs
+  // in the client process), the SDK's challenge-resource check passes as against a real vault.
+  vaultUrl = `https://${hostname ?? '127.0.0.1'}:${port}`;
 
   const FAULTS = {
     throttle: [429, 'Throttled', 'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached', { 'retry-after': '0' }],
