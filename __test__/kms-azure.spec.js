@@ -262,7 +262,7 @@ for (const flavor of FLAVORS) {
     t.is(denied.httpStatusCode, 403);
     t.is(denied.serviceErrorName, 'Forbidden');
     t.false(denied.transient);
-    t.regex(denied.message, /Key Vault Crypto User/);
+    t.regex(denied.message, /Key Vault Crypto Service Encryption User/);
   });
 
   test.serial(`${flavor.name}: crypto-shredding: purging tenant A's key makes only A unreadable; a disabled key is an outage until enabled`, async (t) => {
@@ -458,6 +458,21 @@ for (const flavor of FLAVORS) {
     t.is(errors[5].reason, 'credentials');
   });
 }
+
+test.serial('a credential that gives no token: a typed credentials error', async (t) => {
+  const srv = servers.get(FLAVORS[0].name);
+  const error = await t.throwsAsync(
+    AzureKeyVaultProvider.open({
+      keyUrl: newKey(srv),
+      keyring: keyringPath(),
+      credential: { getToken: async () => null },
+      clientOptions: clientOptions(srv),
+    }),
+  );
+  t.is(error.reason, 'credentials');
+  t.false(error.transient);
+  t.regex(error.message, /no usable Azure credential/);
+});
 
 test.serial('an endpoint that accepts connections but never answers: ETIMEDOUT after timeoutMs, no hang', async (t) => {
   const silent = createNetServer(() => {});

@@ -536,6 +536,25 @@ test.serial('errors never contain key bytes, wrapped keys, tokens or the service
   }
 });
 
+test.serial('missing credentials: a typed credentials error, no unhandled rejection, and the next call works once they exist', async (t) => {
+  const keyName = newKey();
+  const path = keyringPath();
+  await open(t, { keyName, keyring: path });
+  const keyFile = join(dir, `service-account-${seq}.json`);
+  const { credentials, ...endpoint } = clientOptions();
+  const provider = await GcpKmsProvider.open({ keyName, keyring: path, clientOptions: { ...endpoint, keyFilename: keyFile }, retry: { initialDelayMs: 5 } });
+  t.teardown(() => provider.close());
+  const error = await t.throwsAsync(provider.loadKey(1), { code: 'ERR_SIFREDB_KMS' });
+  t.is(error.reason, 'credentials');
+  t.false(error.transient);
+  t.regex(error.message, /no usable Google credentials \(credentials file: ENOENT\)/);
+  // The SDK's client keeps a failed authentication for good: the provider replaced it.
+  await writeFile(keyFile, JSON.stringify({ type: 'service_account', client_email: credentials.client_email, private_key: credentials.private_key }), { mode: 0o600 });
+  t.is((await provider.loadKey(1)).length, 32);
+  // ava fails a test file on an unhandled rejection: give the SDK's promises a turn to surface one.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+});
+
 test.serial('without @google-cloud/kms installed: a clear ERR_SIFREDB_INPUT naming the package', (t) => {
   const hook = `data:text/javascript,${encodeURIComponent(
     'export async function resolve(s, c, next) { if (s === "@google-cloud/kms") { const e = new Error("Cannot find package " + s); e.code = "ERR_MODULE_NOT_FOUND"; throw e; } return next(s, c); }',

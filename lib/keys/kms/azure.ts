@@ -340,7 +340,13 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
       const network = networkErrorCode(error);
       if (network !== undefined) return kmsServiceError({ ...base, reason: 'unreachable', networkErrorCode: network });
       if (name === 'AbortError') return kmsServiceError({ ...base, reason: 'unreachable', networkErrorCode: 'ETIMEDOUT' });
-      if (name === 'CredentialUnavailableError' || name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
+      // The credential's own failures, and the SDK's when the credential gave no token.
+      if (
+        name === 'CredentialUnavailableError' ||
+        name === 'AuthenticationError' ||
+        name === 'AggregateAuthenticationError' ||
+        /^Failed to refresh access token/.test(message)
+      ) {
         return kmsServiceError({
           ...base,
           reason: 'credentials',
@@ -365,7 +371,7 @@ export class AzureKeyVaultAdapter implements KmsAdapter {
     else if (statusCode === 403 && /disabled/i.test(message)) reason = 'disabled';
     else if (statusCode === 403) {
       reason = 'denied';
-      hint = `access denied to ${SERVICE} key ${this.keyId}: assign this identity the "Key Vault Crypto User" role on the key or vault (or an access policy with get, wrapKey and unwrapKey; Managed HSM: "Managed HSM Crypto User") (docs/KMS.md)`;
+      hint = `access denied to ${SERVICE} key ${this.keyId}: assign this identity the "Key Vault Crypto Service Encryption User" role on the key (or an access policy with get, wrapKey and unwrapKey; Managed HSM: "Managed HSM Crypto Service Encryption User") (docs/KMS.md)`;
     } else if (statusCode === 400 && context.operation === 'unwrapKey' && context.wrappedBy !== undefined && context.wrappedBy !== this.keyId) {
       reason = 'wrong-key';
       hint = `the keyring entry was wrapped by ${SERVICE} key ${context.wrappedBy.slice(0, 300)}, not the configured ${this.keyId}; configure that key, or rewrap the keyring`;

@@ -35,7 +35,20 @@ import { kmsServiceError, SifreDBKmsError, type KmsFailureReason } from './error
 export interface GcpKmsClientLike {
   encrypt(request: Record<string, unknown>, options?: Record<string, unknown>): Promise<unknown>;
   decrypt(request: Record<string, unknown>, options?: Record<string, unknown>): Promise<unknown>;
+  initialize?(): Promise<unknown>;
   close?(): Promise<void>;
+}
+
+/**
+ * The client of an adapter, shared with the adapters made from it by `withKey`. The SDK's client
+ * authenticates when it first builds its service stub and keeps a failed stub for good (and each
+ * later call then rejects a promise nobody handles), so the adapter builds the stub itself with
+ * `initialize()` first, and replaces a client it made whose stub failed.
+ */
+interface ClientSlot {
+  client: GcpKmsClientLike;
+  readonly make: (() => GcpKmsClientLike) | undefined;
+  initialized: boolean;
 }
 
 /** Options of the Google Cloud KMS adapter (and of {@link GcpKmsProvider}). */
@@ -125,17 +138,15 @@ export class GcpKmsAdapter implements KmsAdapter {
   readonly provider = PROVIDER;
   readonly keyId: string;
   readonly description: string;
-  readonly #client: GcpKmsClientLike;
-  readonly #ownsClient: boolean;
+  readonly #slot: ClientSlot;
   readonly #timeoutMs: number;
   readonly #retry: RetrySettings;
   readonly #target: string;
 
-  private constructor(init: { keyName: string; client: GcpKmsClientLike; ownsClient: boolean; timeoutMs: number; retry: RetrySettings; target: string }) {
+  private constructor(init: { keyName: string; slot: ClientSlot; timeoutMs: number; retry: RetrySettings; target: string }) {
     this.keyId = init.keyName;
     this.description = `gcp-kms:${init.keyName}`;
-    this.#client = init.client;
-    this.#ownsClient = init.ownsClient;
+    this.#slot = init.slot;
     this.#timeoutMs = init.timeoutMs;
     this.#retry = init.retry;
     this.#target = init.target;
@@ -148,8 +159,7 @@ export class GcpKmsAdapter implements KmsAdapter {
   withKey(keyName: string): GcpKmsAdapter {
     return new GcpKmsAdapter({
       keyName: checkGcpKeyName(keyName, 'rewrap'),
-      client: this.#client,
-      ownsClient: this.#ownsClient,
+      slot: this.#slot,
       timeoutMs: this.#timeoutMs,
       retry: this.#retry,
       target: this.#target,
@@ -171,12 +181,15 @@ export class GcpKmsAdapter implements KmsAdapter {
     }
     const timeoutMs = timeoutSetting(options.timeoutMs, DEFAULT_TIMEOUT_MS, `${where}: timeoutMs`);
     const retry = retrySettings(options.retry, where);
-    let made = client;
-    if (made === undefined) {
+    let slot: ClientSlot;
+    if (client !== undefined) {
+      slot = { client, make: undefined, initialized: false };
+    } else {
       const sdk = await loadSdk();
-      made = new sdk.KeyManagementServiceClient({ fallback: true, ...(clientOptions ?? {}) });
+      const make = (): GcpKmsClientLike => new sdk.KeyManagementServiceClient({ fallback: true, ...(clientOptions ?? {}) });
+      slot = { client: make(), make, initialized: false };
     }
-    return new GcpKmsAdapter({ keyName, client: made, ownsClient: client === undefined, timeoutMs, retry, target: describeTarget(clientOptions) });
+    return new GcpKmsAdapter({ keyName, slot, timeoutMs, retry, target: describeTarget(clientOptions) });
   }
 
   async wrap(plaintext: Uint8Array, binding: KeyBinding): Promise<WrappedKey> {
@@ -186,8 +199,8 @@ export class GcpKmsAdapter implements KmsAdapter {
       action: `wrapping version ${binding.version} of keyring ${binding.keyringId}`,
       keyName: this.keyId,
     };
-    const response = (await this.#call(context, (options) =>
-      this.#client.encrypt(
+    const response = (await this.#call(context, (client, options) =>
+      client.encrypt(
         {
           name: this.keyId,
           plaintext,
@@ -232,8 +245,8 @@ export class GcpKmsAdapter implements KmsAdapter {
     const aad = bindingAad(binding);
     return (await this.#call(
       context,
-      (options) =>
-        this.#client.decrypt(
+      (client, options) =>
+        client.decrypt(
           {
             name: keyName,
             ciphertext,
@@ -259,21 +272,52 @@ export class GcpKmsAdapter implements KmsAdapter {
   }
 
   close(): void {
-    if (this.#ownsClient) this.#client.close?.().catch(() => undefined);
+    if (this.#slot.make !== undefined) this.#slot.client.close?.().catch(() => undefined);
   }
 
   // --- internals -----------------------------------------------------------------------------
 
-  async #call(context: CallContext, send: (options: Record<string, unknown>) => Promise<unknown>, check: (answer: unknown) => unknown): Promise<unknown> {
+  /** The client, its service stub built (authenticated); a failure is a `credentials` error. */
+  async #ready(context: CallContext): Promise<GcpKmsClientLike> {
+    const slot = this.#slot;
+    const client = slot.client;
+    if (slot.initialized || typeof client.initialize !== 'function') return client;
+    try {
+      await client.initialize();
+      slot.initialized = true;
+      return client;
+    } catch (error) {
+      if (slot.make !== undefined && slot.client === client) {
+        client.close?.().catch(() => undefined);
+        slot.client = slot.make();
+      }
+      const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; name?: unknown };
+      const file = typeof e.code === 'string' && ['ENOENT', 'EACCES', 'EISDIR'].includes(e.code) ? ` (credentials file: ${e.code})` : '';
+      throw kmsServiceError({
+        ...this.#failure(context),
+        reason: 'credentials',
+        hint:
+          `no usable Google credentials${file}: set GOOGLE_APPLICATION_CREDENTIALS to a readable key file, run on Google Cloud ` +
+          `with a service account, or pass clientOptions.credentials (${safeName(e.name)})`,
+      });
+    }
+  }
+
+  async #call(
+    context: CallContext,
+    send: (client: GcpKmsClientLike, options: Record<string, unknown>) => Promise<unknown>,
+    check: (answer: unknown) => unknown,
+  ): Promise<unknown> {
     let attempts = 0;
     try {
-      return await withDeadline(this.#timeoutMs, (signal) =>
-        withRetries(this.#retry, async (n) => {
+      return await withDeadline(this.#timeoutMs, async (signal) => {
+        const client = await this.#ready(context);
+        return withRetries(this.#retry, async (n) => {
           attempts = n;
           if (signal.aborted) throw new DeadlineExceeded();
           let answer: unknown;
           try {
-            const result = await send({});
+            const result = await send(client, {});
             answer = Array.isArray(result) ? result[0] : result;
           } catch (error) {
             throw this.#mapError(error, context, n);
@@ -290,8 +334,8 @@ export class GcpKmsAdapter implements KmsAdapter {
             }
             throw error;
           }
-        }),
-      );
+        });
+      });
     } catch (error) {
       if (error instanceof DeadlineExceeded) {
         throw kmsServiceError({ ...this.#failure(context, attempts), reason: 'unreachable', networkErrorCode: 'ETIMEDOUT' });
