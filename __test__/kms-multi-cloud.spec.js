@@ -5,10 +5,13 @@
 //
 // Runs on both backends (SIFREDB_BACKEND=native / js).
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AzureKeyVaultAdapter, EncryptionContext, GcpKmsAdapter, MultiKmsProvider, SifreDBKmsError, Vault } from '../dist/index.js';
 import { startAzureKeyVaultServer } from './helpers/azure-keyvault-server.js';
 import { startGcpKmsServer } from './helpers/gcp-kms-server.js';
@@ -109,4 +112,36 @@ test.serial('wrapped under Cloud KMS and Key Vault: either one alone reads the k
   await gcp.restart();
   await azure.restart();
   t.is(await writer.rotate(), 3);
+});
+
+test.serial('an app bundled with sifredb but without the cloud SDKs builds, and the providers then say which package to install', async (t) => {
+  // A copy of the package (not a symlink: the bundler must not find this checkout's dev dependencies).
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const app = join(dir, 'bundled-app');
+  const pkg = join(app, 'node_modules/sifredb');
+  await mkdir(pkg, { recursive: true });
+  for (const entry of ['dist', 'package.json', 'index.d.ts']) await cp(join(root, entry), join(pkg, entry), { recursive: true });
+  await cp(join(root, 'node_modules/@noble'), join(app, 'node_modules/@noble'), { recursive: true });
+  await writeFile(
+    join(app, 'app.mjs'),
+    `import { GcpKmsProvider, AzureKeyVaultProvider } from 'sifredb';
+const out = {};
+for (const [name, open] of Object.entries({
+  gcp: () => GcpKmsProvider.open({ keyName: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', keyring: '/nonexistent/k.json' }),
+  azure: () => AzureKeyVaultProvider.open({ keyUrl: 'https://v.vault.azure.net/keys/k', keyring: '/nonexistent/k.json' }),
+})) {
+  try { await open(); out[name] = 'opened'; } catch (error) { out[name] = error.code + ' ' + error.message; }
+}
+console.log(JSON.stringify(out));`,
+  );
+  const esbuild = createRequire(import.meta.url).resolve('esbuild/bin/esbuild');
+  // pg and PGlite are other optional peers, imported by the database helpers: not this test's subject.
+  execFileSync(
+    esbuild,
+    ['app.mjs', '--bundle', '--platform=node', '--format=esm', '--outfile=out/app.mjs', '--log-level=error', '--external:pg', '--external:@electric-sql/pglite'],
+    { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const out = JSON.parse(execFileSync(process.execPath, [join(app, 'out/app.mjs')], { encoding: 'utf8' }).trim());
+  t.regex(out.gcp, /^ERR_SIFREDB_INPUT .*npm install @google-cloud\/kms/);
+  t.regex(out.azure, /^ERR_SIFREDB_INPUT .*npm install @azure\/keyvault-keys/);
 });

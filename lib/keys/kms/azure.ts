@@ -79,11 +79,27 @@ type IdentitySdk = { DefaultAzureCredential: new () => AzureTokenCredentialLike 
 const keysCache: { promise?: Promise<KeysSdk> } = {};
 const identityCache: { promise?: Promise<IdentitySdk> } = {};
 
+// Each import is guarded in place, so that bundlers leave a missing optional SDK to run time instead
+// of failing the build.
 function loadKeysSdk(): Promise<KeysSdk> {
-  return optionalSdk(keysCache, async () => (await import('@azure/keyvault-keys')) as unknown as KeysSdk, '@azure/keyvault-keys', 'AzureKeyVaultProvider');
+  const load = async (): Promise<KeysSdk> => {
+    try {
+      return (await import('@azure/keyvault-keys')) as unknown as KeysSdk;
+    } catch (error) {
+      throw error;
+    }
+  };
+  return optionalSdk(keysCache, load, '@azure/keyvault-keys', 'AzureKeyVaultProvider');
 }
 function loadIdentitySdk(): Promise<IdentitySdk> {
-  return optionalSdk(identityCache, async () => (await import('@azure/identity')) as unknown as IdentitySdk, '@azure/identity', 'AzureKeyVaultProvider');
+  const load = async (): Promise<IdentitySdk> => {
+    try {
+      return (await import('@azure/identity')) as unknown as IdentitySdk;
+    } catch (error) {
+      throw error;
+    }
+  };
+  return optionalSdk(identityCache, load, '@azure/identity', 'AzureKeyVaultProvider');
 }
 
 /** The parts of a Key Vault key URL. */

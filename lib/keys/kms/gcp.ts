@@ -103,8 +103,13 @@ function loadSdk(): Promise<GcpSdk> {
   return optionalSdk(
     sdkCache,
     async () => {
-      const module = (await import('@google-cloud/kms')) as unknown as GcpSdk & { default?: GcpSdk };
-      return typeof module.KeyManagementServiceClient === 'function' ? module : module.default!;
+      // Guarded in place, so that bundlers leave a missing optional SDK to run time instead of failing the build.
+      try {
+        const module = (await import('@google-cloud/kms')) as unknown as GcpSdk & { default?: GcpSdk };
+        return typeof module.KeyManagementServiceClient === 'function' ? module : module.default!;
+      } catch (error) {
+        throw error;
+      }
     },
     '@google-cloud/kms',
     'GcpKmsProvider',
