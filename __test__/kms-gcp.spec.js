@@ -144,6 +144,16 @@ test.serial('first open: one Encrypt, bound to the keyring id and version as AAD
   t.true(Buffer.from(plain.plaintext).equals(key));
   const noAad = await t.throwsAsync(admin.decrypt({ name: keyName, ciphertext }));
   t.regex(noAad.message, /Decryption failed/);
+
+  // A client of the application's own: used as given, and not closed with the provider.
+  const withClient = await GcpKmsProvider.open({ keyName, keyring: path, client: admin });
+  t.true(Buffer.from(await withClient.loadKey(1)).equals(key));
+  withClient.close();
+  t.is((await admin.decrypt({ name: keyName, ciphertext, additionalAuthenticatedData: aad }))[0].plaintext.length, 32);
+  await t.throwsAsync(GcpKmsProvider.open({ keyName, keyring: path, client: admin, clientOptions: {} }), {
+    code: 'ERR_SIFREDB_INPUT',
+    message: /clientOptions apply only when no client is given/,
+  });
 });
 
 test.serial('reopen: no call at open, one Decrypt per version (shared by concurrent loads), the same key bytes', async (t) => {

@@ -277,7 +277,7 @@ export class GcpKmsAdapter implements KmsAdapter {
   }
 
   close(): void {
-    if (this.#slot.make !== undefined) this.#slot.client.close?.().catch(() => undefined);
+    if (this.#slot.make !== undefined) void Promise.resolve(this.#slot.client.close?.()).catch(() => undefined);
   }
 
   // --- internals -----------------------------------------------------------------------------
@@ -293,7 +293,7 @@ export class GcpKmsAdapter implements KmsAdapter {
       return client;
     } catch (error) {
       if (slot.make !== undefined && slot.client === client) {
-        client.close?.().catch(() => undefined);
+        void Promise.resolve(client.close?.()).catch(() => undefined);
         slot.client = slot.make();
       }
       const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; name?: unknown };
