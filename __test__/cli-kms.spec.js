@@ -145,3 +145,50 @@ test('--kms usage errors: unknown scheme, empty key, --kms with --kms-key', asyn
   t.is(both.code, EXIT.usage);
   t.regex(both.stderr, /not both/);
 });
+
+test('keys add-kms / remove-kms / rewrap: a Vault keyring gains a second Vault, loses the first, follows a key rotation', async (t) => {
+  const token = 'hvs.shared-test-token-0002';
+  const [one, two] = await Promise.all([startVaultTransit({ rootToken: token }), startVaultTransit({ rootToken: token })]);
+  t.teardown(() => Promise.all([one.stop(), two.stop()]));
+  one.createKey('first');
+  two.createKey('second');
+  const first = `vault:${one.address}/transit/keys/first`;
+  const second = `vault:${two.address}/transit/keys/second`;
+  const path = join(dir, 'add-remove.json');
+  const env = { SIFREDB_KEYS: path, VAULT_TOKEN: token };
+  t.is((await runCli(['keygen', '--kms', first], { env })).code, EXIT.ok);
+  t.is((await runCli(['keys', 'rotate', '--kms', first], { env })).code, EXIT.ok);
+  const ct = (await runCli(['encrypt', SECRET, ...ctxArgs, '--kms', first], { env })).stdout.trim();
+
+  const added = await runCli(['keys', 'add-kms', second, '--kms', first, '--json'], { env });
+  t.is(added.code, EXIT.ok, added.stderr);
+  t.is(JSON.parse(added.stdout).wrapped, 2);
+  t.is(two.count('encrypt', 'second'), 2);
+  await one.stop();
+  const viaSecond = await runCli(['decrypt', ct, ...ctxArgs, '--kms', first, '--kms', second], { env });
+  t.is(viaSecond.stdout, `${SECRET}\n`, viaSecond.stderr);
+  await one.start();
+
+  const removed = await runCli(['keys', 'remove-kms', first, '--kms', first, '--kms', second, '--json'], { env });
+  t.is(removed.code, EXIT.ok, removed.stderr);
+  t.is(JSON.parse(removed.stdout).removed, 2);
+  let doc = JSON.parse(await readFile(path, 'utf8'));
+  t.true(doc.versions.every((v) => v.wraps.length === 1 && v.wraps[0].keyId === 'transit/keys/second'));
+  const last = await runCli(['keys', 'remove-kms', second, '--kms', second], { env });
+  t.is(last.code, EXIT.usage, 'the only wrapping key cannot be removed');
+
+  await fetch(`${two.address}/v1/transit/keys/second/rotate`, { method: 'POST', headers: { 'x-vault-token': token } });
+  const rewrapped = await runCli(['keys', 'rewrap', '--kms', second, '--json'], { env });
+  t.is(rewrapped.code, EXIT.ok, rewrapped.stderr);
+  t.is(two.count('rewrap', 'second'), 2);
+  doc = JSON.parse(await readFile(path, 'utf8'));
+  t.true(doc.versions.every((v) => v.wraps[0].wrappedKey.startsWith('vault:v2:')));
+  const after = await runCli(['decrypt', ct, ...ctxArgs, '--kms', second], { env });
+  t.is(after.stdout, `${SECRET}\n`, after.stderr);
+
+  const fileStore = join(dir, 'file-keys.json');
+  t.is((await runCli(['keygen', '--keys', fileStore])).code, EXIT.ok);
+  const notKms = await runCli(['keys', 'rewrap', '--keys', fileStore]);
+  t.is(notKms.code, EXIT.usage);
+  t.regex(notKms.stderr, /not a KMS keyring/);
+});

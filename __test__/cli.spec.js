@@ -143,6 +143,29 @@ test('keys list, rotate and retire', async (t) => {
   t.false(list.stdout.includes(JSON.parse(readFileSync(path, 'utf8')).keys[0].key));
 });
 
+test('CLI inputs are read as strictly as the library: UTF-8 only, canonical integers, no stray whitespace', async (t) => {
+  const path = await keystore();
+  const env = { SIFREDB_KEYS: path };
+  for (const command of [['encrypt'], ['index', '--name', 'email']]) {
+    const bad = await run([...command, ...ctxArgs], { env, input: Buffer.from([0x61, 0xff, 0x0a]) });
+    t.is(bad.code, EXIT.usage, bad.stderr);
+    t.regex(bad.stderr, /not valid UTF-8/);
+    t.is(bad.stdout, '');
+  }
+  const asBytes = await run(['encrypt', '--bytes', ...ctxArgs], { env, input: Buffer.from([0x61, 0xff]) });
+  t.is(asBytes.code, EXIT.ok, asBytes.stderr);
+  for (const version of ['007', '+1', '1.0', '0']) {
+    t.is((await run(['encrypt', 'x', ...ctxArgs, '--context-version', version], { env })).code, EXIT.usage, version);
+  }
+  const ct = (await run(['encrypt', SECRET, ...ctxArgs], { env })).stdout.trim();
+  t.is((await run(['decrypt', ...ctxArgs], { env, input: `${ct}\r\n` })).stdout, `${SECRET}\n`, 'one trailing newline is dropped');
+  for (const padded of [` ${ct}`, `${ct} `, `${ct}\n\n`, `\t${ct}`]) {
+    const r = await run(['decrypt', ...ctxArgs], { env, input: padded });
+    t.not(r.code, EXIT.ok, JSON.stringify(padded));
+    t.false(r.stdout.includes(SECRET));
+  }
+});
+
 test('encrypt and decrypt one value: argument, stdin, files, binary, bytes, JSON', async (t) => {
   const path = await keystore();
   const env = { SIFREDB_KEYS: path };

@@ -6,7 +6,7 @@
 //
 // Runs on both backends (SIFREDB_BACKEND=native / js); nothing here depends on the backend.
 import test from 'ava';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsKmsProvider, bindingAad, bindingContext, FileKeyringStore, validateKeyringDocument, VaultTransitProvider } from '../dist/index.js';
@@ -81,4 +81,22 @@ test('invalid documents: ERR_SIFREDB_KEY naming the problem', (t) => {
     const thrown = t.throws(() => validateKeyringDocument(json, 'test'), { code: 'ERR_SIFREDB_KEY' }, name);
     t.true(thrown.message.includes(error), `${name}: ${thrown.message}`);
   }
+});
+
+test('a keyring reached through a symlink is written through it: the link stays, the real file changes', async (t) => {
+  if (process.platform === 'win32') return t.pass();
+  const vector = vectors.documents.find((d) => d.name.includes('Vault Transit'));
+  const realDir = join(dir, 'secret-volume');
+  await mkdir(realDir, { recursive: true });
+  const real = join(realDir, 'keyring.json');
+  await writeFile(real, vector.fileText, { mode: 0o600 });
+  const link = join(dir, 'keyring-link.json');
+  await symlink(real, link);
+  const provider = await VaultTransitProvider.open({ address: 'http://127.0.0.1:9', token: 'unused', key: 'transit/keys/billing', keyring: link, createIfMissing: false });
+  t.teardown(() => provider.close());
+  await provider.retire(1);
+  t.true((await lstat(link)).isSymbolicLink(), 'the link is kept');
+  t.is(JSON.parse(await readFile(real, 'utf8')).revision, 3, 'the real file got the write');
+  t.is(((await lstat(real)).mode & 0o777), 0o600);
+  t.deepEqual((await readdir(realDir)).sort(), ['keyring.json'], 'no temp or lock file left beside the real file');
 });

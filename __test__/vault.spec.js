@@ -435,7 +435,8 @@ test('expect of another type throws INPUT naming both types, never the value', (
     t.regex(code(t, () => vault.decrypt(odd, ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /unknown type tag 9/);
     t.regex(code(t, () => vault.decryptMany([odd], ctx, { expect }), 'ERR_SIFREDB_FORMAT').message, /^ciphertexts\[0\]: /);
   }
-  t.true(vault.decryptBytes(odd, ctx).equals(Buffer.from('x')));
+  // decryptBytes hands the bytes on, but only of a value a correct writer could have produced.
+  t.regex(code(t, () => vault.decryptBytes(odd, ctx), 'ERR_SIFREDB_FORMAT').message, /unknown type tag 9/);
   // A refused read leaves the ciphertext readable with the right type.
   const ct = vault.encrypt(SECRET, ctx);
   code(t, () => vault.decrypt(ct, ctx, { expect: 'bytes' }), 'ERR_SIFREDB_INPUT');

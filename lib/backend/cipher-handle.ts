@@ -9,6 +9,7 @@ import type { Buffer } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { ownedBytes } from '../format/bytes.js';
 import { type EnvelopeLayout, envelopeLayout } from '../format/envelope.js';
+import { checkValue } from '../format/value-codec.js';
 import { assertArray, checkPlaintext, eachItem, plaintextLengths, requestedThreads, settleLater, wipeAll } from './batch.js';
 import type { BackendName, BatchOptions, CipherHandle, DecryptedBatch, PlainInput, TaggedValue } from './types.js';
 
@@ -100,7 +101,12 @@ export abstract class BaseCipherHandle implements CipherHandle {
     const to = this.target(target);
     const plaintexts = this.decryptMany(envelopes);
     try {
-      return eachItem(plaintexts.length, 'envelopes', (i) => to.seal(plaintexts[i]!.subarray(1), plaintexts[i]![0]!, undefined));
+      return eachItem(plaintexts.length, 'envelopes', (i) => {
+        const plaintext = plaintexts[i]!;
+        // A value no reader accepts is refused, not sealed anew under the target key.
+        checkValue(plaintext[0]!, plaintext.subarray(1));
+        return to.seal(plaintext.subarray(1), plaintext[0]!, undefined);
+      });
     } finally {
       wipeAll(plaintexts);
     }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { isUtf8 } from '../format/bytes.js';
 import { FileKeyProvider } from '../keys/file.js';
 import type { KeyProvider } from '../keys/provider.js';
 
@@ -134,7 +135,7 @@ export function list(values: Values, name: string): string[] {
 export function int(values: Values, name: string, min: number, max: number): number | undefined {
   const v = str(values, name);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw usageError(`--${name} must be an integer in ${min}..${max}`);
+  if (!/^(?:0|[1-9]\d*)$/.test(v) || Number(v) < min || Number(v) > max) throw usageError(`--${name} must be an integer in ${min}..${max}`);
   return Number(v);
 }
 
@@ -208,8 +209,12 @@ export async function readInput(positional: string | undefined, values: Values, 
   return { bytes: await readStdin(), fromArg: false };
 }
 
-/** `bytes` as text without one trailing newline. */
-export function chompText(bytes: Buffer): string {
+/**
+ * `bytes` as text without one trailing newline (`\n` or `\r\n`). Bytes that are not UTF-8 are a
+ * usage error, never silently turned into U+FFFD and encrypted so.
+ */
+export function chompText(bytes: Buffer, what: string): string {
+  if (!isUtf8(bytes)) throw usageError(`the ${what} is not valid UTF-8${what === 'value' ? '; pass --bytes to take it as raw bytes' : ''}`);
   const text = bytes.toString('utf8');
   return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
 }

@@ -1,7 +1,14 @@
 /** `sifredb keygen` and `sifredb keys list|rotate|retire`. */
+import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { FileKeyProvider } from '../keys/file.js';
 import { closeProvider, type Command, int, keysPath, openKeyProvider, Output, usageError } from './common.js';
-import { KMS_SCHEMES, kmsSpecs, openKmsKeyring } from './kms.js';
+import { KMS_SCHEMES, kmsAdapters, kmsSpecs, openKmsKeyring } from './kms.js';
+
+/** A wrapping key that is not this keyring's, or its last: a command-line mistake (exit 2). */
+function asUsageError(error: unknown): never {
+  if (error instanceof SifreDBError && error.code === ERROR_CODES.input) throw usageError(error.message);
+  throw error;
+}
 
 const KMS_HELP = Object.values(KMS_SCHEMES)
   .map((s) => `                     ${s.example}`)
@@ -56,16 +63,24 @@ ${KMS_HELP}
 
 export const keys: Command = {
   name: 'keys',
-  summary: 'list the key versions, rotate to a new one, or retire an old one',
+  summary: 'list the key versions, rotate, retire; add or remove a KMS wrapping key, rewrap',
   usage: `Usage: sifredb keys list   [--keys <path>]
        sifredb keys rotate [--keys <path>]
        sifredb keys retire <version> [--keys <path>]
+       sifredb keys add-kms <scheme>:<key> [--keys <path>]      (KMS keyrings)
+       sifredb keys remove-kms <scheme>:<key> [--keys <path>]   (KMS keyrings)
+       sifredb keys rewrap [--keys <path>]                      (KMS keyrings)
 
-  list     every version with its creation time and status; the current one is marked
-  rotate   adds a version and makes it current. Old versions stay readable; run
-           \`sifredb reencrypt\` to move existing values to the new version.
-  retire   marks an old version retired: still decrypts, left out of lookup query terms. Do it
-           once \`reencrypt\` has moved every value off it.
+  list        every version with its creation time and status; the current one is marked
+  rotate      adds a version and makes it current. Old versions stay readable; run
+              \`sifredb reencrypt\` to move existing values to the new version.
+  retire      marks an old version retired: still decrypts, left out of lookup query terms. Do it
+              once \`reencrypt\` has moved every value off it.
+  add-kms     wraps every version under one more KMS key (any one key then reads the keyring:
+              disaster recovery, docs/KMS.md). Back the keyring up afterwards.
+  remove-kms  drops a KMS key's wraps (never a version's last one). Back the keyring up afterwards.
+  rewrap      re-wraps every version under each key's newest key version (e.g. after rotating a
+              Vault Transit key), so older key versions can be retired in the key service.
 
 Options:
   --keys <path>      key store (or env SIFREDB_KEYS)
@@ -84,12 +99,40 @@ ${KMS_HELP}
   async run({ values, positionals }) {
     const out = new Output(values);
     const [action, arg] = positionals;
-    if (action !== 'list' && action !== 'rotate' && action !== 'retire') {
-      throw usageError(action === undefined ? 'keys needs an action: list, rotate or retire' : `unknown keys action ${JSON.stringify(action)}`);
+    const actions = ['list', 'rotate', 'retire', 'add-kms', 'remove-kms', 'rewrap'];
+    if (action === undefined || !actions.includes(action)) {
+      throw usageError(action === undefined ? `keys needs an action: ${actions.join(', ')}` : `unknown keys action ${JSON.stringify(action)}`);
     }
-    if (action !== 'retire' && arg !== undefined) throw usageError(`unexpected argument ${JSON.stringify(arg)}`);
+    const takesArgument = action === 'retire' || action === 'add-kms' || action === 'remove-kms';
+    if (!takesArgument && arg !== undefined) throw usageError(`unexpected argument ${JSON.stringify(arg)}`);
+    if (takesArgument && arg === undefined) throw usageError(`keys ${action} needs ${action === 'retire' ? 'a version' : 'a <scheme>:<key>'}`);
     const provider = await openKeyProvider(values);
     try {
+      if (action === 'add-kms' || action === 'remove-kms' || action === 'rewrap') {
+        const { MultiKmsProvider } = await import('../keys/kms/multi.js');
+        if (!(provider instanceof MultiKmsProvider)) throw usageError(`${provider.description} is not a KMS keyring`);
+        if (action === 'rewrap') {
+          const result = await provider.rewrap();
+          out.line(`re-wrapped ${result.versions} key versions under ${provider.wrappingKeys.join(' and ')}`);
+          out.result({ versions: result.versions, wrappedBy: provider.wrappingKeys });
+          return 0;
+        }
+        const [adapter] = await kmsAdapters([arg!], values);
+        if (action === 'add-kms') {
+          const wrapped = await provider.addWrappingKey(adapter!).catch((error: unknown) => {
+            adapter!.close?.();
+            return asUsageError(error);
+          });
+          out.line(`wrapped ${wrapped} key versions under ${adapter!.description}; back the keyring up`);
+          out.result({ wrapped, wrappedBy: provider.wrappingKeys });
+          return 0;
+        }
+        adapter!.close?.();
+        const removed = await provider.removeWrappingKey(adapter!.keyId).catch(asUsageError);
+        out.line(`removed ${removed} wraps of ${adapter!.description}; back the keyring up`);
+        out.result({ removed, wrappedBy: provider.wrappingKeys });
+        return 0;
+      }
       if (action === 'rotate') {
         const version = await provider.rotate();
         out.line(`rotated: key version ${version} is now current (older versions still decrypt; run \`sifredb reencrypt\`)`);
@@ -97,7 +140,6 @@ ${KMS_HELP}
         return 0;
       }
       if (action === 'retire') {
-        if (arg === undefined) throw usageError('keys retire needs a version');
         const version = int({ version: arg }, 'version', 1, 0xffffffff)!;
         if (provider.retire === undefined) throw usageError(`${provider.description} cannot retire versions`);
         await provider.retire(version);
@@ -112,6 +154,7 @@ ${KMS_HELP}
       }
       out.result({
         current,
+        ...('wrappingKeys' in provider ? { wrappedBy: (provider as { wrappingKeys: string[] }).wrappingKeys } : {}),
         versions: versions.map((v) => ({ version: v.version, status: v.status, createdAt: v.createdAt.toISOString(), current: v.version === current })),
       });
       return 0;

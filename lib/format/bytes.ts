@@ -85,7 +85,8 @@ export function utf8Text(bytes: Uint8Array): string | undefined {
 
 // Node's `buffer.isUtf8` is not on the Buffer class; a fatal decoder is the portable fallback.
 let nodeIsUtf8: ((bytes: Uint8Array) => boolean) | undefined;
-function isUtf8(bytes: Uint8Array): boolean {
+/** Whether `bytes` is well-formed UTF-8 (no surrogates, no overlong forms). */
+export function isUtf8(bytes: Uint8Array): boolean {
   if (nodeIsUtf8 === undefined) {
     const builtin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(
       'node:buffer',

@@ -3,7 +3,7 @@
  * so that a number comes back as a number, a Date as a Date, and so on.
  */
 import type { Buffer } from 'node:buffer';
-import { allocSecret, equalBytes, viewOf } from './bytes.js';
+import { allocSecret, equalBytes, isUtf8, viewOf } from './bytes.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { decodeUtf8 } from './utf8.js';
 
@@ -56,7 +56,18 @@ export interface EncodedValue {
   readonly data: Uint8Array | string;
 }
 
-const BIGINT_TEXT = /^-?(0|[1-9][0-9]*)$/;
+// No `+`, no leading zeros, no `-0`: the one text `bigint.toString(10)` gives.
+const BIGINT_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
+
+/** Largest absolute Date time value, in milliseconds (ECMAScript's TimeClip range). */
+const MAX_TIME_MS = 8.64e15;
+
+/**
+ * Deepest nesting of arrays and objects in a JSON value (the outermost container is level 1). The
+ * writer refuses deeper values and readers refuse deeper text, so that every reader, recursive or
+ * not, accepts the same values.
+ */
+export const MAX_JSON_DEPTH = 1000;
 
 // Encodings of values are plaintext: `allocSecret` gives them their own allocation, never a slice
 // of Buffer's shared 8 KiB pool (readable through any other pooled Buffer's `.buffer`); the vault
@@ -121,6 +132,9 @@ function assertJsonValue(value: unknown, path: string, seen: Set<object>): void 
   }
   if (typeof value !== 'object' || value === null) return;
   if (seen.has(value)) throw new SifreDBError(ERROR_CODES.input, `${path} is a circular reference`);
+  if (seen.size === MAX_JSON_DEPTH) {
+    throw new SifreDBError(ERROR_CODES.input, `${path} nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+  }
   seen.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -245,6 +259,51 @@ function malformed(what: string): SifreDBError {
   return new SifreDBError(ERROR_CODES.format, `decrypted ${what} value is malformed`);
 }
 
+/** The 8-byte body of a number or Date; only the canonical NaN (`7ff8000000000000`) is a NaN. */
+function readFloat64(body: Uint8Array, what: string): number {
+  if (body.length !== 8) throw malformed(what);
+  const view = viewOf(body);
+  const x = view.getFloat64(0);
+  if (Number.isNaN(x) && (view.getUint32(0) !== 0x7ff80000 || view.getUint32(4) !== 0)) throw malformed(what);
+  return x;
+}
+
+/** Nesting depth of JSON text, counting brackets outside strings; stops once past the limit. */
+function exceedsJsonDepth(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // the escaped character cannot end the string
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * JSON text as the writer produces it, parsed: at the top level `null`, an array or an object
+ * (other values have tags of their own), and byte for byte what `JSON.stringify` gives back for the
+ * parsed value — which refuses whitespace, duplicate keys, keys out of ECMAScript's order,
+ * non-canonical numbers (`-0`, `1.0`, `1E5`, `1e400`) and escapes `JSON.stringify` never writes.
+ */
+function decodeJson(body: Uint8Array): JsonValue {
+  const text = decodeUtf8(body, 'decrypted JSON');
+  if (exceedsJsonDepth(text)) throw malformed('JSON');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+    if (typeof value !== 'object' || JSON.stringify(value) !== text) throw malformed('JSON');
+  } catch {
+    throw malformed('JSON');
+  }
+  return value as JsonValue;
+}
+
 /**
  * Decodes a decrypted value — its type tag and its bytes `body` — to the original JS type. The bytes
  * were authenticated, so a malformed value means a writer that does not follow the format:
@@ -258,8 +317,7 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
     case VALUE_TAG.string:
       return decodeUtf8(body, 'decrypted string');
     case VALUE_TAG.number:
-      if (body.length !== 8) throw malformed('number');
-      return viewOf(body).getFloat64(0);
+      return readFloat64(body, 'number');
     case VALUE_TAG.bigint: {
       let text = '';
       for (let i = 0; i < body.length; i++) text += String.fromCharCode(body[i]!);
@@ -270,21 +328,30 @@ export function decodeValue(tag: number, body: Buffer): DecryptedValue {
       if (body.length !== 1 || body[0]! > 1) throw malformed('boolean');
       return body[0] === 1;
     case VALUE_TAG.date: {
-      if (body.length !== 8) throw malformed('Date');
-      const date = new Date(viewOf(body).getFloat64(0));
-      if (Number.isNaN(date.getTime())) throw malformed('Date');
-      return date;
+      // The writer stores `getTime()`: an integer within ±8.64e15, and never −0 (TimeClip gives +0).
+      const time = readFloat64(body, 'Date');
+      if (!Number.isInteger(time) || Math.abs(time) > MAX_TIME_MS || Object.is(time, -0)) throw malformed('Date');
+      return new Date(time);
     }
     case VALUE_TAG.json:
-      try {
-        return JSON.parse(decodeUtf8(body, 'decrypted JSON')) as JsonValue;
-      } catch (error) {
-        if (error instanceof SifreDBError) throw error;
-        throw malformed('JSON');
-      }
+      return decodeJson(body);
     default:
       throw new SifreDBError(ERROR_CODES.format, `decrypted value has unknown type tag ${tag}`);
   }
+}
+
+/**
+ * Checks that `body` is a well-formed value of type `tag` without returning it, for the paths that
+ * hand bytes on (raw reads, re-encryption): they refuse exactly what {@link decodeValue} refuses.
+ * @throws `ERR_SIFREDB_FORMAT` as {@link decodeValue}.
+ */
+export function checkValue(tag: number, body: Uint8Array): void {
+  if (tag === VALUE_TAG.bytes) return;
+  if (tag === VALUE_TAG.string) {
+    if (!isUtf8(body)) throw new SifreDBError(ERROR_CODES.format, 'decrypted string is not valid UTF-8');
+    return;
+  }
+  decodeValue(tag, body as Buffer);
 }
 
 /**

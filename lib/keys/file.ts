@@ -6,8 +6,10 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import { isUtf8 } from '../format/bytes.js';
+import { FileExistsError, realFilePath, writeFileAtomically, type WriteMode } from './atomic-file.js';
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus, isKeyVersion, MAX_KEY_VERSION, ROOT_KEY_LENGTH } from './material.js';
 import type { KeyProvider, KeyStatus, KeyVersionInfo } from './provider.js';
@@ -51,9 +53,6 @@ export interface FileKeyProviderOpenOptions {
   allowInsecurePermissions?: boolean;
 }
 
-const FILE_MODE = 0o600;
-/** Filesystems without hard links report these from `link()`; the no-clobber write then falls back. */
-const NO_HARDLINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 const SHOWS_PERMISSIONS = process.platform !== 'win32';
 
 function keyError(message: string, cause?: unknown): SifreDBError {
@@ -65,35 +64,88 @@ function ioError(path: string, action: string, error: unknown): SifreDBError {
   return keyError(`cannot ${action} keystore ${path}${typeof code === 'string' ? ` (${code})` : ''}`, error);
 }
 
+const KEYSTORE_MEMBERS = ['format', 'version', 'current', 'keys'];
+const ENTRY_MEMBERS = ['version', 'createdAt', 'status', 'key'];
+/** `Date#toISOString()` of a date in years 0000–9999, the only form the writer produces. */
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** Padded standard base64 of 32 bytes, canonical: the last data character has its two low bits zero. */
+const KEYSTORE_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+/** Member names quoted in errors: short words, which key material (44 characters) never is. */
+const QUOTABLE_NAME = /^[A-Za-z_]{1,20}$/;
+
+/** What a JSON value is, for an error message that must not quote it. */
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : 'a number';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /**
- * Validates a parsed keystore strictly. Every problem is `ERR_SIFREDB_KEY` naming the field; key
- * values are never quoted.
+ * Whether JSON `text` (already parsed successfully) repeats a member name within one object, which
+ * `JSON.parse` silently resolves to the last one.
+ */
+function hasDuplicateMembers(text: string): boolean {
+  const open: (Set<string> | undefined)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const object = open[open.length - 1];
+      let next = end + 1;
+      while (text[next] === ' ' || text[next] === '\n' || text[next] === '\r' || text[next] === '\t') next++;
+      if (object !== undefined && text[next] === ':') {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        if (object.has(name)) return true;
+        object.add(name);
+      }
+      i = end;
+    } else if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(undefined);
+    else if (c === '}' || c === ']') open.pop();
+  }
+  return false;
+}
+
+/**
+ * Validates a parsed keystore exactly as KEYS.md ("The keystore file, byte for byte") specifies.
+ * Every problem is `ERR_SIFREDB_KEY` naming the field; no value from the file is quoted but
+ * integers and short member names.
  */
 function validateKeystore(data: unknown, path: string): KeystoreFile {
   const bad = (why: string) => keyError(`keystore ${path} is invalid: ${why}`);
+  const exactMembers = (object: Record<string, unknown>, names: readonly string[], where: string) => {
+    for (const name of names) if (!Object.hasOwn(object, name)) throw bad(`${where} lacks the member "${name}"`);
+    const extra = Object.keys(object).filter((name) => !names.includes(name));
+    if (extra.length > 0) {
+      const shown = extra.map((name) => (QUOTABLE_NAME.test(name) ? `"${name}"` : 'an unnamed one')).join(', ');
+      throw bad(`${where} has members this reader does not know: ${shown}`);
+    }
+  };
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw bad('not a JSON object');
   const file = data as Record<string, unknown>;
   if (file.format !== KEYSTORE_FORMAT) throw bad(`"format" must be "${KEYSTORE_FORMAT}"`);
   if (file.version !== KEYSTORE_VERSION) {
-    throw keyError(`keystore ${path} has unsupported keystore version ${JSON.stringify(file.version)} (this reader knows 1)`);
+    throw keyError(`keystore ${path} has unsupported keystore version ${jsonKind(file.version)} (this reader knows 1)`);
   }
+  exactMembers(file, KEYSTORE_MEMBERS, 'the top level');
   if (!Array.isArray(file.keys) || file.keys.length === 0) throw bad('"keys" must be a non-empty array');
   const seen = new Set<number>();
   for (const [i, raw] of (file.keys as unknown[]).entries()) {
-    if (typeof raw !== 'object' || raw === null) throw bad(`keys[${i}] is not an object`);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(`keys[${i}] is not an object`);
     const entry = raw as Record<string, unknown>;
+    exactMembers(entry, ENTRY_MEMBERS, `keys[${i}]`);
     if (!isKeyVersion(entry.version)) throw bad(`keys[${i}].version must be an integer in 1..${MAX_KEY_VERSION}`);
     if (seen.has(entry.version)) throw bad(`key version ${entry.version} appears twice`);
     seen.add(entry.version);
-    if (typeof entry.createdAt !== 'string' || Number.isNaN(Date.parse(entry.createdAt))) {
-      throw bad(`keys[${i}].createdAt must be an ISO 8601 date`);
+    const createdAt = entry.createdAt;
+    if (typeof createdAt !== 'string' || !ISO_TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt)) || new Date(createdAt).toISOString() !== createdAt) {
+      throw bad(`keys[${i}].createdAt must be a UTC timestamp as Date#toISOString() writes it (YYYY-MM-DDTHH:mm:ss.sssZ)`);
     }
     if (!isKeyStatus(entry.status)) throw bad(`keys[${i}].status must be "active" or "retired"`);
-    if (typeof entry.key !== 'string') throw bad(`keys[${i}].key must be a base64 string`);
-    try {
-      decodeKeyMaterial(entry.key, `keys[${i}].key`).fill(0);
-    } catch (error) {
-      throw bad((error as Error).message);
+    if (typeof entry.key !== 'string' || !KEYSTORE_KEY.test(entry.key)) {
+      throw bad(`keys[${i}].key must be the 44-character padded standard base64 of ${ROOT_KEY_LENGTH} bytes`);
     }
   }
   const current = (file.keys as KeystoreKeyEntry[]).find((k) => k.version === file.current);
@@ -102,66 +154,18 @@ function validateKeystore(data: unknown, path: string): KeystoreFile {
   return file as unknown as KeystoreFile;
 }
 
-/** fsync of a directory makes a rename durable; platforms that cannot open directories skip it. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw error;
-  } finally {
-    await handle?.close();
-  }
-}
-
-/**
- * Writes `text` to `path` so that a reader (or a crash) sees either the old file or the whole new one:
- * a temp file with mode 0600 in the same directory, fsync, then rename (or, when `overwrite` is
- * false, a hard link that fails if the path exists), then fsync of the directory. The temp file is
- * removed when any step fails.
- */
-async function writeAtomically(path: string, text: string, overwrite: boolean): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+/** Writes the keystore through {@link writeFileAtomically}, mapping its failures to `ERR_SIFREDB_KEY`. */
+async function writeKeystore(path: string, text: string, mode: WriteMode): Promise<void> {
   const data = Buffer.from(text, 'utf8');
-  let linked = false;
   try {
-    const handle = await fsp.open(temp, 'wx', FILE_MODE);
-    try {
-      // The umask may have narrowed the creation mode; 0600 exactly is what `open` checks for.
-      await handle.chmod(FILE_MODE);
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (overwrite) {
-      await fsp.rename(temp, path);
-    } else {
-      try {
-        await fsp.link(temp, path);
-        linked = true;
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (code === 'EEXIST') throw keyError(`refusing to overwrite existing file ${path}; pass { overwrite: true } to replace it`);
-        if (typeof code !== 'string' || !NO_HARDLINK.has(code)) throw error;
-        // No hard links here: check, then rename. Not race-free, but still never a partial file.
-        if (await fsp.lstat(path).then(() => true, () => false)) {
-          throw keyError(`refusing to overwrite existing file ${path}; pass { overwrite: true } to replace it`);
-        }
-        await fsp.rename(temp, path);
-      }
-    }
-    await syncDirectory(dir);
+    await writeFileAtomically(path, data, mode);
   } catch (error) {
-    throw error instanceof SifreDBError ? error : ioError(path, 'write', error);
+    if (error instanceof FileExistsError) {
+      throw keyError(`refusing to overwrite existing file ${path}; pass { overwrite: true } to replace it`);
+    }
+    throw ioError(path, 'write', error);
   } finally {
     data.fill(0);
-    // After a rename the temp name is gone; after a link or a failure it must be removed.
-    await fsp.unlink(temp).catch(() => undefined);
-    if (linked) await syncDirectory(dir).catch(() => undefined);
   }
 }
 
@@ -220,7 +224,7 @@ export class FileKeyProvider implements KeyProvider {
   static async create(path: string, options: FileKeyProviderCreateOptions = {}): Promise<FileKeyProvider> {
     const absolute = resolve(path);
     const file: KeystoreFile = { format: KEYSTORE_FORMAT, version: KEYSTORE_VERSION, current: 1, keys: [newEntry(1)] };
-    await writeAtomically(absolute, serialize(file), options.overwrite === true);
+    await writeKeystore(absolute, serialize(file), options.overwrite === true ? 'replace' : 'create');
     return new FileKeyProvider(absolute, false);
   }
 
@@ -253,7 +257,13 @@ export class FileKeyProvider implements KeyProvider {
             `Run \`chmod 600 ${this.path}\`, or pass { allowInsecurePermissions: true } to open it anyway`,
         );
       }
-      text = await handle.readFile('utf8');
+      const bytes = await handle.readFile();
+      try {
+        if (!isUtf8(bytes)) throw keyError(`keystore ${this.path} is corrupted (not UTF-8)`);
+        text = bytes.toString('utf8');
+      } finally {
+        bytes.fill(0);
+      }
     } catch (error) {
       throw error instanceof SifreDBError ? error : ioError(this.path, 'read', error);
     } finally {
@@ -266,25 +276,30 @@ export class FileKeyProvider implements KeyProvider {
       // The parser's message can quote file content (key material), so it is not kept as a cause.
       throw keyError(`keystore ${this.path} is corrupted or truncated (not valid JSON)`);
     }
+    if (hasDuplicateMembers(text)) throw keyError(`keystore ${this.path} is invalid: a JSON object repeats a member name`);
     return validateKeystore(data, this.path);
   }
 
   /**
    * Runs `change` on a freshly read file and writes the result; never writes when the read fails.
-   * The whole read-modify-write holds `<path>.lock` (see lock-file.ts), so updates from other
+   * The whole read-modify-write holds `<real path>.lock` (see lock-file.ts), so updates from other
    * instances and processes are serialized instead of overwriting each other; `verify` then runs
    * on a re-read of the file, still under the lock.
    */
   #update<T>(change: (file: KeystoreFile) => T, verify?: (file: KeystoreFile, result: T) => void): Promise<T> {
-    const run = this.#updates.then(() =>
-      withFileLock(this.path, { what: `keystore ${this.path}` }, async () => {
+    const run = this.#updates.then(async () => {
+      // The lock is the real file's, so that writers reaching it through different links share it.
+      const real = await realFilePath(this.path).catch((error: unknown) => {
+        throw ioError(this.path, 'resolve the links of', error);
+      });
+      return withFileLock(real, { what: `keystore ${this.path}` }, async () => {
         const file = await this.#read();
         const result = change(file);
-        await writeAtomically(this.path, serialize(file), true);
+        await writeKeystore(this.path, serialize(file), 'replace');
         verify?.(await this.#read(), result);
         return result;
-      }),
-    );
+      });
+    });
     this.#updates = run.catch(() => undefined);
     return run;
   }

@@ -41,7 +41,7 @@ import {
   type ValueType,
 } from '../format/value-codec.js';
 import type { Keyring } from '../keys/keyring.js';
-import { decodeChecked, decodeMany, encodeValues, sameForm, sameHeader, tagsInOrder, wipeEncodings } from './batch-values.js';
+import { checkOrWipe, decodeChecked, decodeMany, encodeValues, sameForm, sameHeader, tagsInOrder, wipeEncodings } from './batch-values.js';
 
 /** Options of {@link BaseVault.decrypt}. */
 export interface DecryptOptions<T extends ValueType = ValueType> extends RowBindingOptions {
@@ -162,7 +162,9 @@ export abstract class BaseVault {
    * returned. Errors as for {@link decrypt}.
    */
   decryptBytes(ciphertext: Uint8Array | string, ctx: EncryptionContext, options?: RowBindingOptions): Buffer {
-    return this.#openTagged(ciphertext, ctx, rowAdOf(options)).value;
+    const { typeTag, value } = this.#openTagged(ciphertext, ctx, rowAdOf(options));
+    checkOrWipe(typeTag, value);
+    return value;
   }
 
   /**
@@ -216,6 +218,7 @@ export abstract class BaseVault {
     }
     // Tag and value apart: a `subarray(1)` of a small decrypted Buffer would move it off V8's heap.
     const { typeTag, value } = this.#openTagged(ciphertext, ctx, readAd);
+    checkOrWipe(typeTag, value);
     try {
       const envelope = this.encryptionCipher(ctx).encrypt(value, typeTag, rowAd);
       return typeof ciphertext === 'string' ? toText(envelope) : envelope;

@@ -9,6 +9,7 @@ import { HEADER_LENGTH } from '../format/envelope.js';
 import { toText } from '../format/text.js';
 import {
   checkType,
+  checkValue,
   type DecryptedValue,
   decodeValue,
   type EncryptableValue,
@@ -118,4 +119,14 @@ export function sameForm(inputs: readonly (Uint8Array | string)[], outputs: Buff
   const out = new Array<Buffer | string>(outputs.length);
   for (let i = 0; i < outputs.length; i++) out[i] = typeof inputs[i] === 'string' ? toText(outputs[i]!) : outputs[i]!;
   return out;
+}
+
+/** {@link checkValue} for the paths that hand a value's bytes on; wipes `value` when it is refused. */
+export function checkOrWipe(typeTag: number, value: Buffer): void {
+  try {
+    checkValue(typeTag, value);
+  } catch (error) {
+    value.fill(0);
+    throw error;
+  }
 }

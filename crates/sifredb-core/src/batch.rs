@@ -15,6 +15,7 @@ use zeroize::Zeroize;
 use crate::cipher::{Cipher, Records};
 use crate::error::Error;
 use crate::format::Algorithm;
+use crate::value::check_plaintext;
 
 /// A batch failed at record `index` (0-based, within the run given to the call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,7 +289,8 @@ fn seal_from(
 /// which must be exactly [`sealed_records_len`]`(to.algorithm(), plaintext lens)` bytes.
 ///
 /// `input` is decrypted in place and wiped before returning, success or not; on failure `output`
-/// is wiped too and the error names the first record that failed.
+/// is wiped too and the error names the first record that failed. A plaintext that is not a
+/// well-formed value ([`crate::value::check_plaintext`]) fails its record with [`Error::Format`].
 pub fn reseal_records(
     from: &dyn Cipher,
     to: &dyn Cipher,
@@ -329,9 +331,11 @@ fn reseal(
     );
     let mut src = 0usize;
     let mut dst = 0usize;
-    for (&envelope_len, &plaintext_len) in envelope_lens.iter().zip(&plaintext_lens) {
+    for (index, (&envelope_len, &plaintext_len)) in envelope_lens.iter().zip(&plaintext_lens).enumerate() {
         let len = plaintext_len as usize;
         let plaintext = &input[src + from_offset..src + from_offset + len];
+        // A value no reader accepts is refused here rather than sealed anew under the target key.
+        check_plaintext(plaintext).map_err(at(index))?;
         output[dst + to_offset..dst + to_offset + len].copy_from_slice(plaintext);
         src += envelope_len as usize;
         dst += len + to_overhead;

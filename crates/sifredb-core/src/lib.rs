@@ -35,6 +35,7 @@ pub mod keys;
 pub mod primitives;
 pub mod random;
 pub mod siv;
+pub mod value;
 
 pub use batch::{
     open_records, open_records_into, reseal_records, seal_records, seal_records_from,
@@ -46,3 +47,4 @@ pub use context::encode_context;
 pub use error::{Error, Result};
 pub use format::{Algorithm, Header};
 pub use keys::{Purpose, RootKey};
+pub use value::{check_plaintext, check_value, ValueTag};

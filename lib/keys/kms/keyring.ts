@@ -3,11 +3,11 @@
  * document, and where it is kept. Holds no plaintext key: a stolen keyring is useless without KMS.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { SifreDBError } from '../../errors.js';
+import { FileExistsError, realFilePath, writeFileAtomically } from '../atomic-file.js';
 import { withFileLock } from '../lock-file.js';
 import { bindingContext, type WrappedKey } from './adapter.js';
 
@@ -273,9 +273,9 @@ export function keyringConflict(where: string): SifreDBError {
 }
 
 /**
- * The default {@link KeyringStore}: one JSON file, mode 0600, replaced atomically (temporary file in
- * the same directory, fsync, rename, directory fsync). A file that exists but does not parse is
- * reported as `ERR_SIFREDB_KEY` and never overwritten.
+ * The default {@link KeyringStore}: one JSON file, mode 0600, replaced atomically through symlinks
+ * to the real file (temporary file beside it, fsync, rename, directory fsync; the links stay). A file
+ * that exists but does not parse is reported as `ERR_SIFREDB_KEY` and never overwritten.
  */
 export class FileKeyringStore implements KeyringStore {
   readonly path: string;
@@ -337,96 +337,56 @@ export class FileKeyringStore implements KeyringStore {
   }
 
   /**
-   * Runs `operation` holding `<path>.lock` (see {@link KeyringStore.exclusive}); a lock left by a
-   * crashed process is broken, a live one waited for, then `ERR_SIFREDB_KEY` "locked by another process".
+   * Runs `operation` holding `<real path>.lock` (see {@link KeyringStore.exclusive}); the lock is the
+   * real file's (the end of the path's symlink chain), so writers reaching it through different links
+   * share it. A lock left by a crashed process is broken, a live one waited for, then
+   * `ERR_SIFREDB_KEY` "locked by another process".
    */
   async exclusive<T>(operation: () => Promise<T>): Promise<T> {
     if (this.#holding.getStore() === true) return operation();
-    await this.#makeDirectory();
-    return withFileLock(this.path, { what: `KMS keyring ${this.description}` }, () => this.#holding.run(true, operation));
-  }
-
-  async #makeDirectory(): Promise<void> {
+    let real: string;
     try {
-      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      real = await realFilePath(this.path);
+      await mkdir(dirname(real), { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new SifreDBError(
         'ERR_SIFREDB_KEY',
         `KMS keyring ${this.description} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`,
       );
     }
+    return withFileLock(real, { what: `KMS keyring ${this.description}` }, () => this.#holding.run(true, operation));
   }
 
   /**
-   * Writes `doc` if the stored document is still `previous` (compare-and-swap on `revision`). The
-   * compare and the rename happen under the store's lock file, so two writers cannot both pass the
-   * compare and the later rename silently drop the earlier version.
+   * Writes `doc` if the stored document is still `previous` (compare-and-swap on `revision`), through
+   * symlinks to the real file, atomically, mode 0600 (atomic-file.ts). The compare and the rename
+   * happen under the store's lock file, so two writers cannot both pass the compare and the later
+   * rename silently drop the earlier version.
    */
   write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
     return this.exclusive(() => this.#write(doc, previous));
   }
 
   async #write(doc: KmsKeyringDocument, previous: KmsKeyringDocument | undefined): Promise<void> {
-    const dir = dirname(this.path);
-    const temp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    let placed = false;
-    let created = false;
+    const bytes = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const handle = await open(temp, 'wx', 0o600);
-      created = true;
-      try {
-        await handle.chmod(0o600);
-        await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
       if (previous === undefined) {
-        // Create only if absent: link() fails with EEXIST when another process created it first.
-        try {
-          await link(temp, this.path);
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'EEXIST') throw keyringConflict(this.description);
-          if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
-          // No hard links on this file system: check, then rename (a narrow race remains).
-          if ((await this.read()) !== undefined) throw keyringConflict(this.description);
-          await rename(temp, this.path);
-          placed = true;
-        }
+        // Create only if absent: another process that created it first wins.
+        await writeFileAtomically(this.path, bytes, 'create');
       } else {
         const stored = await this.read();
         if (stored === undefined || stored.keyringId !== previous.keyringId || stored.revision !== previous.revision) {
           throw keyringConflict(this.description);
         }
-        await rename(temp, this.path);
-        placed = true;
+        await writeFileAtomically(this.path, bytes, 'replace');
       }
-      await syncDirectory(dir);
     } catch (error) {
       if (error instanceof SifreDBError) throw error;
+      if (error instanceof FileExistsError) throw keyringConflict(this.description);
       throw new SifreDBError(
         'ERR_SIFREDB_KEY',
         `KMS keyring ${this.description} cannot be written (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`,
       );
-    } finally {
-      if (created && !placed) await unlink(temp).catch(() => undefined);
     }
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  let handle;
-  try {
-    handle = await open(dir, fsConstants.O_RDONLY);
-    await handle.sync();
-  } catch (error) {
-    // Some file systems cannot fsync a directory; the rename itself is still atomic.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
-  } finally {
-    await handle?.close();
   }
 }
