@@ -160,3 +160,34 @@ test.serial('keygen with --kms gcp:… --kms azure:… wraps every version under
   t.is(azureDown.code, EXIT.ok, azureDown.stderr);
   t.is(azureDown.stdout, `${SECRET}\n`);
 });
+
+test.serial('keys add-kms azure:… on a Cloud KMS keyring, keys rewrap after the CryptoKey rotates, keys remove-kms gcp:…', async (t) => {
+  const keyName = gcp.createKey('projects/sifredb-test/locations/europe-west1/keyRings/cli/cryptoKeys/moving');
+  const keyUrl = azure.createKey('cli-moving');
+  const path = keyringPath();
+  const env = { ...gcpEnv, ...azureEnv, SIFREDB_KEYS: path };
+  t.is((await runCli(['keygen', '--kms', `gcp:${keyName}`], { env })).code, EXIT.ok);
+  t.is((await runCli(['keys', 'rotate'], { env })).code, EXIT.ok);
+  const ct = (await runCli(['encrypt', SECRET, ...ctxArgs], { env })).stdout.trim();
+
+  // Cloud KMS rotates the CryptoKey; `keys rewrap` moves both entries to the new primary version.
+  gcp.rotateKey(keyName);
+  const rewrapped = await runCli(['keys', 'rewrap', '--json'], { env });
+  t.is(rewrapped.code, EXIT.ok, rewrapped.stderr);
+  t.is(gcp.count('encrypt', keyName, 2), 2);
+  gcp.setVersionState(keyName, 1, 'DISABLED');
+  t.is((await runCli(['decrypt', ct, ...ctxArgs], { env })).stdout, `${SECRET}\n`);
+
+  // A second cloud for disaster recovery, then the first one dropped.
+  const added = await runCli(['keys', 'add-kms', `azure:${keyUrl}`, '--json'], { env });
+  t.is(added.code, EXIT.ok, added.stderr);
+  t.is(JSON.parse(added.stdout).wrapped, 2);
+  t.is(azure.count('wrapkey', 'cli-moving'), 2);
+  const removed = await runCli(['keys', 'remove-kms', `gcp:${keyName}`, '--json'], { env });
+  t.is(removed.code, EXIT.ok, removed.stderr);
+  const doc = JSON.parse(await readFile(path, 'utf8'));
+  t.true(doc.versions.every((v) => v.wraps.length === 1 && v.wraps[0].provider === 'azure-keyvault'));
+  gcp.setVersionState(keyName, 2, 'DESTROYED');
+  const viaAzure = await runCli(['decrypt', ct, ...ctxArgs], { env });
+  t.is(viaAzure.stdout, `${SECRET}\n`, viaAzure.stderr);
+});
