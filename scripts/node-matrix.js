@@ -19,7 +19,7 @@ const toolDir = join(root, 'scripts', 'node-versions');
 const specs = [
   'format-vectors', 'vault', 'cross-backend', 'primitives', 'primitives-cross-backend', 'deterministic',
   'blind-index', 'context', 'quickstart', 'rotation', 'row-binding', 'batch', 'js-backend', 'buffer-pool',
-  'schema', 'integrations-isolation',
+  'schema', 'integrations-isolation', 'unicode-transforms',
 ].map((name) => `__test__/${name}.spec.js`);
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));

@@ -27,6 +27,27 @@ else
   echo "setup-test-services: moto $("$PYTHON" -c 'import moto; print(moto.__version__)') installed"
 fi
 
+# --- Python libraries of the second implementation and the Unicode table check ------------------
+# `cryptography` (>= 38: AESSIV, ChaCha20Poly1305) for __test__/interop/sifredb_v1.py, the format v1
+# implementation written from the docs; `unicodedata2` 17.0.1, the Unicode 17.0.0 combining classes
+# scripts/unicode-tables.js reads to check lib/blind-index/unicode-17.ts. Both tests fail when missing.
+python_libs_ready() {
+  "$PYTHON" - <<'PY' >/dev/null 2>&1
+import unicodedata2
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV, ChaCha20Poly1305
+assert unicodedata2.unidata_version == "17.0.0", unicodedata2.unidata_version
+PY
+}
+if python_libs_ready; then
+  echo "setup-test-services: cryptography and unicodedata2 (Unicode 17.0.0) already installed"
+else
+  echo "setup-test-services: installing cryptography and unicodedata2==17.0.1 from PyPI"
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check 'cryptography>=38' 'unicodedata2==17.0.1'; then
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --user --break-system-packages 'cryptography>=38' 'unicodedata2==17.0.1'
+  fi
+  python_libs_ready || { echo "setup-test-services: cryptography/unicodedata2 are still not importable by $PYTHON" >&2; exit 1; }
+fi
+
 # --- PostgreSQL (server for __test__/reencrypt-postgres.spec.js and __test__/cli.spec.js) --------
 # Debian's `postgresql` package; the binaries live in /usr/lib/postgresql/<version>/bin.
 # __test__/helpers/postgres.js runs initdb and the server itself (as the `postgres` user when root,

@@ -9,12 +9,15 @@ import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { assertWellFormed } from '../format/utf8.js';
 import { Keyring, type KeyringOptions, type KeySource } from '../keys/keyring.js';
 import { assertArray, indexedError, reindexError } from '../backend/batch.js';
+import { digits, toLowerCase, toNFC, toUpperCase, trim } from './unicode.js';
 
 /**
  * A normalisation applied to a field's text before hashing, so that values a user considers equal
- * give the same term. Applied in the order listed:
- * - `lowercase` / `uppercase`: locale-independent case mapping;
- * - `trim`: strip leading and trailing whitespace;
+ * give the same term. Applied in the order listed. Case mapping and NFC use Unicode 17.0.0 tables
+ * shipped with the library, never the runtime's ICU, so terms do not change with the runtime
+ * (docs/BLIND-INDEX.md, "Transforms", defines each exactly):
+ * - `lowercase` / `uppercase`: full, locale-independent case mapping (as `toLowerCase` / `toUpperCase`);
+ * - `trim`: strip leading and trailing ECMAScript whitespace and line terminators (as `trim`);
  * - `digits`: keep ASCII digits only (phone numbers, SSNs);
  * - `{ lastN: n }`: keep the last `n` characters (code points, never half a surrogate pair);
  * - `nfc`: Unicode NFC normalisation (composed and decomposed accents become equal).
@@ -113,15 +116,15 @@ type Transform = (s: string) => string;
 function compileTransform(spec: BlindIndexTransform, where: string): Transform {
   switch (spec) {
     case 'lowercase':
-      return (s) => s.toLowerCase();
+      return toLowerCase;
     case 'uppercase':
-      return (s) => s.toUpperCase();
+      return toUpperCase;
     case 'trim':
-      return (s) => s.trim();
+      return trim;
     case 'digits':
-      return (s) => s.replace(/[^0-9]/g, '');
+      return digits;
     case 'nfc':
-      return (s) => s.normalize('NFC');
+      return toNFC;
     default: {
       const n = (spec as { lastN?: unknown } | null)?.lastN;
       if (typeof spec === 'object' && spec !== null && Number.isInteger(n) && (n as number) >= 1) {

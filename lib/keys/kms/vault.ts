@@ -358,6 +358,7 @@ export class VaultTransitAdapter implements KmsAdapter {
           headers,
           ...(payload !== undefined ? { body: payload } : {}),
           signal: AbortSignal.timeout(this.#timeoutMs),
+          // fetch keeps custom headers across a cross-origin redirect: never send the token elsewhere.
           redirect: 'error',
         });
         text = await response.text();
