@@ -5,7 +5,7 @@
  * service's answers.
  */
 import { SifreDBError } from '../../errors.js';
-import { SifreDBKmsError } from './errors.js';
+import { NETWORK_ERROR_CODES, SifreDBKmsError } from './errors.js';
 
 /**
  * Imports an optional peer dependency once; a clear `ERR_SIFREDB_INPUT` naming the package when it
@@ -26,23 +26,6 @@ export function optionalSdk<T>(cache: { promise?: Promise<T> }, load: () => Prom
   return cache.promise;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EPIPE',
-  'ECONNABORTED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 /**
  * The network error code (`ECONNREFUSED`…) of an error or of its causes (fetch-based clients wrap
  * the socket error one or two levels deep), or `undefined` when the error is not a network failure.
@@ -51,8 +34,8 @@ export function networkErrorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     const { code, errno } = current as { code?: unknown; errno?: unknown };
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-    if (typeof errno === 'string' && NETWORK_CODES.has(errno)) return errno;
+    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return code;
+    if (typeof errno === 'string' && NETWORK_ERROR_CODES.has(errno)) return errno;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
