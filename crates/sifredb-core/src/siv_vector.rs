@@ -75,6 +75,7 @@ pub fn aes_siv_decrypt_components(
         "at least 16 bytes",
         ciphertext.len(),
     ))?;
+    // SIV decrypts before it verifies: a forgery's unauthenticated plaintext is wiped on the way out.
     let mut out = vec![0u8; body.len()];
     let buf = InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?;
     siv.open_inout(&siv.ad_state_components(components), iv, buf)
