@@ -156,12 +156,12 @@ export function kmsError(error: unknown, call: KmsCallDescription): SifreDBKmsEr
     }
     return new SifreDBKmsError(
       'ERR_SIFREDB_KMS',
-      `${what}: the KMS client failed before KMS answered (${safeToken(name)}${errno ? ` ${safeToken(errno)}` : ''})${tries}`,
+      `${what}: the KMS client failed before KMS answered (${safeAwsMessage(safeToken(name)) || 'Error'}${errno ? ` ${safeAwsMessage(safeToken(errno))}` : ''})${tries}`,
       { ...base, awsErrorName: undefined, networkErrorCode: errno, reason: 'refused', transient: false },
     );
   }
 
-  const awsErrorName = safeToken(name);
+  const awsErrorName = safeToken(name).replace(LONG_TOKEN, redactLongToken);
   const awsMessage = CREDENTIALS.has(name) ? '' : safeAwsMessage(e.message);
   const detail = awsMessage ? `: ${awsMessage}` : '';
   const key = `KMS key ${call.keyId}`;
@@ -234,9 +234,25 @@ function safeAwsMessage(message: unknown): string {
     // Vault tokens (hvs./hvb./hvr. and the older s./b./r. forms) and JWT-looking strings.
     .replace(/\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{16,}/g, '[redacted]')
     .replace(/\beyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)*/g, '[redacted]')
-    .replace(/[A-Za-z0-9+/=_-]{80,}/g, '[redacted]')
+    .replace(LONG_TOKEN, redactLongToken)
     .slice(0, 300)
     .trim();
+}
+
+/**
+ * Runs of 32 or more base64 / base64url / hex characters: the shape of key material (32 bytes are 43
+ * or 44 characters of base64, 64 of hex), wrapped keys and tokens. A service or a proxy in front of
+ * it may echo the request (an Encrypt request carries the data key) in its error.
+ */
+const LONG_TOKEN = /[A-Za-z0-9+/=_-]{32,}/g;
+/**
+ * Long runs kept as they are: key ids that end in a UUID or a multi-region key id (`key/1234abcd-…`,
+ * `key/mrk-…`), which AWS names in its messages and which are not secret.
+ */
+const KEY_ID_TAIL = /^(?:[A-Za-z0-9_-]+\/)*(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+
+function redactLongToken(run: string): string {
+  return KEY_ID_TAIL.test(run) ? run : '[redacted]';
 }
 
 /** What an adapter tells {@link kmsServiceError} about a failed call. */
@@ -279,7 +295,7 @@ export function kmsServiceError(failure: KmsServiceFailure): SifreDBKmsError {
   const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   const key = `${service} key ${keyId}`;
   const standard: Record<KmsFailureReason, string> = {
-    unreachable: `${service} unreachable at ${target} (${failure.networkErrorCode ?? 'network error'})${tries}; check the network and address. Keys already loaded keep working.`,
+    unreachable: `${service} unreachable at ${target} (${safeAwsMessage(failure.networkErrorCode) || 'network error'})${tries}; check the network and address. Keys already loaded keep working.`,
     throttled: `throttled by ${service}${tries}; lower the request rate or raise the quota`,
     service: `${service}-side error${tries}; retry later`,
     denied: `access denied to ${key}: grant this identity the ${operation} permission on it (docs/KMS.md)`,
