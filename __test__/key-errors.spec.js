@@ -20,6 +20,8 @@ import {
   FileKeyringStore,
   MultiKmsProvider,
   SifreDBError,
+  StaticKeyProvider,
+  Vault,
   VaultTransitAdapter,
   VaultTransitProvider,
 } from '../dist/index.js';
@@ -29,7 +31,7 @@ import { startVaultTransit } from './helpers/vault-transit.js';
 const vectors = JSON.parse(await fsp.readFile(new URL('../test-vectors/kms-keyring.json', import.meta.url), 'utf8'));
 
 /** 44 base64 characters (33 bytes, no padding), the shape of key material. */
-const MARK44 = Buffer.from('sifredb key-errors marker, 44 ch').toString('base64');
+const MARK44 = Buffer.from('sifredb key-errors marker, 44 chr').toString('base64');
 /** 64 hex characters: 32 bytes as hex. */
 const HEX64 = createHash('sha256').update('sifredb key-errors hex marker').digest('hex');
 /** The padded standard base64 of 32 bytes, as a keystore or a Vault answer holds a key. */
@@ -434,6 +436,25 @@ test('AWS SDK errors holding markers (message, error name, an echoed Encrypt req
   );
   const error = await t.throwsAsync(provider.addWrappingKey(await AwsKmsAdapter.make({ keyId: 'other-key', client: echoing })));
   assertQuotesNothing(t, error, 'echoed Encrypt', [key.toString('base64'), key.toString('base64').slice(10, 30), key.toString('hex')]);
+});
+
+test('a key provider that reports key material as its current version or as a key: not quoted', async (t) => {
+  const provider = (current, key = new Uint8Array(32)) => ({
+    description: 'custom',
+    listVersions: async () => [{ version: 1, createdAt: new Date(0), status: 'active' }],
+    currentVersion: async () => current,
+    loadKey: async () => key,
+  });
+  for (const current of [B64_32, HEX64, [MARK44]]) {
+    const error = await t.throwsAsync(Vault.open(provider(current)));
+    t.is(error.code, 'ERR_SIFREDB_KEY');
+    assertQuotesNothing(t, error, 'current version');
+  }
+  const error = await t.throwsAsync(Vault.open(provider(1, Buffer.from(MARK44))));
+  assertQuotesNothing(t, error, 'key of the wrong length');
+  for (const key of [MARK44, `${B64_32}AAAA`, HEX64, `${B64_32.slice(0, 43)}`.replace(/.$/, '!')]) {
+    assertQuotesNothing(t, t.throws(() => new StaticKeyProvider(key)), 'static key material');
+  }
 });
 
 // --- symlinks ----------------------------------------------------------------------------------
