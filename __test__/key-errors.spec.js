@@ -26,6 +26,7 @@ import {
   VaultTransitProvider,
 } from '../dist/index.js';
 import { runCli } from './helpers/cli.js';
+import { countingKmsClient, startMoto } from './helpers/moto.js';
 import { startVaultTransit } from './helpers/vault-transit.js';
 
 const vectors = JSON.parse(await fsp.readFile(new URL('../test-vectors/kms-keyring.json', import.meta.url), 'utf8'));
@@ -372,6 +373,35 @@ test.serial('a proxy that echoes the request (the data key of an encrypt) into i
   t.true(sent.length > 0 && sent[0].includes(key.toString('base64')), 'the proxy did see the data key');
   assertQuotesNothing(t, error, 'echoing proxy', [key.toString('base64'), key.toString('base64').slice(10, 30), key.toString('hex')]);
   t.is(JSON.parse(await fsp.readFile(path, 'utf8')).versions[0].wraps.length, 1, 'nothing was written');
+});
+
+test('AWS KMS (moto): wrapped keys holding markers, unwrapped and re-wrapped, give errors that quote nothing', async (t) => {
+  const moto = await startMoto();
+  const client = countingKmsClient(moto.endpoint);
+  t.teardown(async () => {
+    client.destroy();
+    await moto.stop();
+  });
+  const { CreateKeyCommand } = await import('@aws-sdk/client-kms');
+  const [keyId, otherKeyId] = await Promise.all([0, 1].map(async () => (await client.send(new CreateKeyCommand({ Description: 'key-errors' }))).KeyMetadata.KeyId));
+  const made = await AwsKmsProvider.create({ keyId, client, keyring: newPath() });
+  const doc = made.keyringDocument;
+  made.close();
+  // A real blob of another keyring (bound to another keyring id) and the markers, all valid base64.
+  const other = await AwsKmsProvider.create({ keyId, client, keyring: newPath() });
+  const foreign = other.keyringDocument.versions[0].wrappedKey;
+  other.close();
+  for (const wrappedKey of [...MARKERS, foreign]) {
+    const path = newPath();
+    await writeFile(path, JSON.stringify(setAt(doc, ['versions', 0, 'wrappedKey'], wrappedKey), null, 2));
+    const provider = await AwsKmsProvider.open({ keyId, client, keyring: path, createIfMissing: false });
+    const unwrap = await t.throwsAsync(provider.loadKey(1));
+    assertQuotesNothing(t, unwrap, 'moto Decrypt', [foreign, foreign.slice(20, 60)]);
+    const rewrap = await t.throwsAsync(provider.rewrap(otherKeyId));
+    assertQuotesNothing(t, rewrap, 'moto ReEncrypt', [foreign, foreign.slice(20, 60)]);
+    provider.close();
+    t.is(JSON.parse(await fsp.readFile(path, 'utf8')).versions[0].wrappedKey, wrappedKey, 'a failed rewrap writes nothing');
+  }
 });
 
 /** An AWS SDK-shaped KMS client: GenerateDataKey / Encrypt / Decrypt over an in-memory map, with failures to order. */
