@@ -86,7 +86,8 @@ export class SifreDBKmsError extends SifreDBError {
   }
 }
 
-const NETWORK_CODES = new Set([
+/** Error codes of a key service that could not be reached (socket, DNS, undici), for every adapter. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ENOTFOUND',
@@ -99,6 +100,8 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError']);
 const THROTTLING = new Set([
@@ -137,7 +140,7 @@ export function kmsError(error: unknown, call: KmsCallDescription): SifreDBKmsEr
   const base = { operation: call.operation, requestId, attempts, httpStatusCode };
   const what = `KMS ${call.operation} failed while ${call.action}`;
 
-  if (!fromAws && ((errno && NETWORK_CODES.has(errno)) || NETWORK_NAMES.has(name))) {
+  if (!fromAws && ((errno && NETWORK_ERROR_CODES.has(errno)) || NETWORK_NAMES.has(name))) {
     const why = errno ?? name;
     return new SifreDBKmsError(
       'ERR_SIFREDB_KMS',
