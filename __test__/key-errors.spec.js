@@ -250,6 +250,7 @@ test('a strict reader: each rule of docs/KMS.md refused with ERR_SIFREDB_KEY', a
     ['a stray bit in a format-1 wrappedKey', setAt(FORMAT1, ['versions', 0, 'wrappedKey'], 'AQIDAHhVeXNpZnJlZGItdGVzdC12ZWN0b3ItMR==')],
     ['an unpadded format-1 wrappedKey', setAt(FORMAT1, ['versions', 0, 'wrappedKey'], 'AQIDAHhVeXNpZnJlZGItdGVzdC12ZWN0b3ItMQ')],
     ['URL-safe base64 in an AWS wrap of format 2', setAt(FORMAT2, ['versions', 0, 'wraps', 0], { provider: 'aws-kms', keyId: arn, wrappedKey: '-_-_' })],
+    ['a stray bit in a Cloud KMS wrap', setAt(FORMAT2, ['versions', 0, 'wraps', 0], { provider: 'gcp-kms', keyId: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', wrappedKey: 'AB==' })],
     ['a kmsKeyArn with a newline', setAt(FORMAT1, ['versions', 0, 'kmsKeyArn'], `${arn}\n`)],
     ['an empty kmsKeyArn', setAt(FORMAT1, ['versions', 0, 'kmsKeyArn'], '')],
     ['createdAt without milliseconds', setAt(FORMAT2, ['versions', 0, 'createdAt'], '2026-01-05T10:00:00Z')],
@@ -351,6 +352,14 @@ test.serial('Vault error bodies holding markers are not quoted (every status cla
     assertQuotesNothing(t, error, `Vault HTTP ${status}`);
     t.regex(error.message, /\[redacted\]/, `HTTP ${status}: the service's words are kept, the token-shaped runs redacted`);
   }
+  // Key names are kept: they tell which key to fix, and they are not secret.
+  const names = ['projects/app-prod/locations/europe-west1/keyRings/sifredb/cryptoKeys/billing', 'key/1234abcd-12ab-34cd-56ef-1234567890ab', 'keys/app/0123456789abcdef0123456789abcdef'];
+  vault.inject(400, [`permission denied on ${names.join(', ')} near ${B64_32}`], 1, (op) => op === 'decrypt');
+  const fresh = await VaultTransitProvider.open({ ...vaultOptions(name, { maxAttempts: 1 }), keyring: path, createIfMissing: false });
+  const error = await t.throwsAsync(fresh.loadKey(1));
+  fresh.close();
+  assertQuotesNothing(t, error, 'key names and a marker');
+  for (const kept of names) t.true(error.message.includes(kept), `${kept} in ${error.message}`);
 });
 
 test.serial('a proxy that echoes the request (the data key of an encrypt) into its error: the key is not quoted', async (t) => {

@@ -248,14 +248,21 @@ function safeAwsMessage(message: unknown): string {
  * it may echo the request (an Encrypt request carries the data key) in its error.
  */
 const LONG_TOKEN = /[A-Za-z0-9+/=_-]{32,}/g;
-/**
- * Long runs kept as they are: key ids that end in a UUID or a multi-region key id (`key/1234abcd-…`,
- * `key/mrk-…`), which AWS names in its messages and which are not secret.
- */
-const KEY_ID_TAIL = /^(?:[A-Za-z0-9_-]+\/)*(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+/** Path words of key names (AWS ARNs and aliases, Vault, Google Cloud KMS, Azure Key Vault). */
+const KEY_PATH_WORDS = new Set(['key', 'keys', 'alias', 'transit', 'projects', 'locations', 'keyRings', 'cryptoKeys', 'cryptoKeyVersions']);
+/** A UUID, or 32 hex digits with an optional `mrk-` (AWS multi-region key ids, Azure key versions). */
+const KEY_ID_SEGMENT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?:mrk-)?[0-9a-f]{32})$/;
 
+/**
+ * Keeps a long run that is a key name — `/`-separated segments, one of them a {@link KEY_PATH_WORDS}
+ * word, each shorter than 32 characters or a key id ({@link KEY_ID_SEGMENT}) — such as
+ * `key/1234abcd-…`, `projects/p/locations/l/keyRings/r/cryptoKeys/k`: services name those in their
+ * messages and they are not secret. Anything else is replaced.
+ */
 function redactLongToken(run: string): string {
-  return KEY_ID_TAIL.test(run) ? run : '[redacted]';
+  const segments = run.split('/');
+  const keyName = segments.some((s) => KEY_PATH_WORDS.has(s)) && segments.every((s) => s.length < 32 || KEY_ID_SEGMENT.test(s));
+  return keyName ? run : '[redacted]';
 }
 
 /** What an adapter tells {@link kmsServiceError} about a failed call. */
