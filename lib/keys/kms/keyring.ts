@@ -177,8 +177,6 @@ const VERSION_MEMBERS: Record<1 | 2, readonly string[]> = {
 };
 const WRAP_MEMBERS = ['provider', 'keyId', 'wrappedKey'];
 const MAX_WRAPPED_KEY = 16384;
-/** Providers whose `wrappedKey` is the padded standard base64 of the service's binary ciphertext. */
-const BASE64_PROVIDERS: ReadonlySet<string> = new Set([AWS_KMS_PROVIDER, 'gcp-kms']);
 const MAX_KEY_ID = 2048;
 
 /** Padded standard base64 that decodes to at least one byte and re-encodes to itself (no stray bits). */
@@ -287,8 +285,9 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
         const identity = `${wrap.provider as string} ${keyId}`;
         if (seen.has(identity)) bad(`${at} is wrapped twice under the same key`);
         seen.add(identity);
-        // AWS KMS and Cloud KMS ciphertexts are binary: stored as base64, canonical like format 1's.
-        const wrappedKey = checkWrappedKey(wrap.wrappedKey, `${wat}.wrappedKey`, BASE64_PROVIDERS.has(wrap.provider as string));
+        // AWS KMS ciphertext blobs are binary: stored as base64, canonical like format 1's (an AWS-only
+        // format-2 document is written back as format 1). Other providers' adapters check their own form.
+        const wrappedKey = checkWrappedKey(wrap.wrappedKey, `${wat}.wrappedKey`, wrap.provider === AWS_KMS_PROVIDER);
         return { provider: wrap.provider as string, keyId, wrappedKey };
       });
       return { version, createdAt, status, wraps };
