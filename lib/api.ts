@@ -46,3 +46,4 @@ export type { GcpKmsAdapterOptions, GcpKmsClientLike, GcpKmsProviderOptions } fr
 export { AzureKeyVaultAdapter, AzureKeyVaultProvider } from './keys/kms/azure.js';
 export type { AzureKeyVaultAdapterOptions, AzureKeyVaultProviderOptions, AzureTokenCredentialLike, AzureWrapAlgorithm } from './keys/kms/azure.js';
 export * from './db/index.js';
+export * from './rust-import/index.js';

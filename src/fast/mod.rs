@@ -25,6 +25,7 @@ mod calls;
 mod failure;
 mod handles;
 mod primitives;
+mod siv_vector;
 mod views;
 mod work;
 

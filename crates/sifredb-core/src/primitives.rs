@@ -120,7 +120,7 @@ pub(crate) fn hmac_key(key: &[u8]) -> Result<Hmac<Sha256>> {
     Hmac::<Sha256>::new_from_slice(key).map_err(|_| Error::len("key", "any length", key.len()))
 }
 
-fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
+pub(crate) fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
     let key: &[u8; 64] = key
         .try_into()
         .map_err(|_| Error::len("key", "64 bytes", key.len()))?;
