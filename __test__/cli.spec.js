@@ -61,7 +61,7 @@ const ctxArgs = ['--table', 'users', '--column', 'email'];
 test('--help lists every command; no arguments is a usage error', async (t) => {
   const help = await run(['--help']);
   t.is(help.code, EXIT.ok);
-  for (const name of ['keygen', 'keys', 'encrypt', 'decrypt', 'index', 'inspect', 'reencrypt', 'encrypt-column', 'constraints', 'demo', 'bench']) {
+  for (const name of ['keygen', 'keys', 'encrypt', 'decrypt', 'index', 'inspect', 'reencrypt', 'encrypt-column', 'import-rust', 'constraints', 'demo', 'bench']) {
     t.regex(help.stdout, new RegExp(`\\n  ${name} `));
   }
   t.regex(help.stdout, /Exit codes/);
@@ -71,7 +71,7 @@ test('--help lists every command; no arguments is a usage error', async (t) => {
   t.is(version.stdout.trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
 });
 
-for (const name of ['keygen', 'keys', 'encrypt', 'decrypt', 'index', 'inspect', 'reencrypt', 'encrypt-column', 'constraints', 'demo', 'bench']) {
+for (const name of ['keygen', 'keys', 'encrypt', 'decrypt', 'index', 'inspect', 'reencrypt', 'encrypt-column', 'import-rust', 'constraints', 'demo', 'bench']) {
   test(`${name} --help`, async (t) => {
     const r = await run([name, '--help']);
     t.is(r.code, EXIT.ok, r.stderr);

@@ -63,6 +63,26 @@ const SCRIPTS = [
     ],
     concurrent: true,
   },
+  {
+    file: '4-from-rust.js',
+    steps: [
+      '0. the starting point: a table written by SifreDB for Rust',
+      '1. Node services read both formats and write the Rust one',
+      '2. the last Rust service is gone: Node writes format v1',
+      '3. import-rust',
+      '4. retire the Rust format',
+      '5. schema check',
+    ],
+    lines: [
+      /^\$ sifredb import-rust .*--schema examples\/migrations\/schemas\/mig4_users\.json --column email --rust-deterministic-key "\$RUST_KEY" --rust-key-dir "\$RUST_KEYS" --rust-blind-index-column email_bidx$/m,
+      /would be imported 0\b/,
+      /after import-rust: all \d+ rows read as their address \(\d+ in format v1, 0 in the Rust format\)/,
+      /the database refuses a Rust value in email \(23514\)/,
+      /format v1 only: \d+ lookups by email found exactly their row/,
+      /^   \| schema check: mig4_users match the schema$/m,
+    ],
+    concurrent: true,
+  },
 ];
 
 /** Runs a migration script; resolves to { code, stdout, stderr }. */

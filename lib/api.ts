@@ -41,7 +41,12 @@ export {
   type VaultTransitProviderOptions,
 } from './keys/kms/vault.js';
 export { MultiKmsProvider, type MultiKmsProviderOptions } from './keys/kms/multi.js';
+export { GcpKmsAdapter, GcpKmsProvider } from './keys/kms/gcp.js';
+export type { GcpKmsAdapterOptions, GcpKmsClientLike, GcpKmsProviderOptions } from './keys/kms/gcp.js';
+export { AzureKeyVaultAdapter, AzureKeyVaultProvider } from './keys/kms/azure.js';
+export type { AzureKeyVaultAdapterOptions, AzureKeyVaultProviderOptions, AzureTokenCredentialLike, AzureWrapAlgorithm } from './keys/kms/azure.js';
 export * from './db/index.js';
+export * from './rust-import/index.js';
 
 // Audit signatures (docs/AUDIT.md).
 export * from './audit/index.js';

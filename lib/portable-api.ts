@@ -17,6 +17,8 @@ export type {
   RootKeyHandle,
   TaggedValue,
 } from './backend/types.js';
+export { MAX_SIV_AD_COMPONENTS } from './backend/siv-ad.js';
+export type { SivAssociatedData } from './backend/siv-ad.js';
 export { ERROR_CODES, SifreDBError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { KeyProvider, KeyVersionInfo, KeyStatus } from './keys/provider.js';

@@ -99,16 +99,17 @@ class Env {
 
   /**
    * Runs `sifredb <args>` with `--keys` (unless `keys` is false) and `--db` (when `db`), logging the command line as the guide
-   * writes it (`"$KEYS"`, `"$DB"`), and returns `{ code, stdout, stderr }`. Exit codes other than
+   * writes it (`"$KEYS"`, `"$DB"`, and `shownAs`'s names), and returns `{ code, stdout, stderr }`. Exit codes other than
    * `expect` fail the script. PGlite is a single-process database, so the application's connection
    * is closed while the CLI has the directory, and opened again after.
    */
-  async sifredb(args, { db = false, keys = true, expect = 0, whileRunning } = {}) {
+  async sifredb(args, { db = false, keys = true, expect = 0, whileRunning, shownAs = {} } = {}) {
     const [command, ...rest] = args;
     const positional = [];
     while (rest.length > 0 && !rest[0].startsWith('--')) positional.push(rest.shift());
     const argv = [command, ...positional, ...(keys ? ['--keys', this.keysFile] : []), ...(db ? ['--db', this.target] : []), ...rest];
-    const shown = [command, ...positional, ...(keys ? ['--keys', '"$KEYS"'] : []), ...(db ? ['--db', '"$DB"'] : []), ...rest];
+    // `shownAs` maps an argument (a temporary path) to how the guide writes it (`"$RUST_KEY"`).
+    const shown = [command, ...positional, ...(keys ? ['--keys', '"$KEYS"'] : []), ...(db ? ['--db', '"$DB"'] : []), ...rest.map((a) => shownAs[a] ?? a)];
     console.log(`$ sifredb ${shown.join(' ')}`);
     const pglite = db && !this.isPostgres;
     if (pglite) await this.db.close();

@@ -7,6 +7,7 @@
 export type BackendName = 'native' | 'js';
 
 import type { RandomizedAlgorithmId } from '../format/envelope.js';
+import type { SivAssociatedData } from './siv-ad.js';
 
 export { ALGORITHM, type RandomizedAlgorithmId } from '../format/envelope.js';
 
@@ -42,10 +43,16 @@ export interface DecryptedBatch {
 
 /** The raw primitives (RFC algorithms, no SifreDB format). Outputs are Buffers. */
 export interface Primitives {
-  /** AES-256-SIV (RFC 5297), one associated-data string; returns SIV tag ‖ ciphertext. `key` is 64 bytes. */
-  aesSivEncrypt(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer;
+  /**
+   * AES-256-SIV (RFC 5297); returns SIV tag ‖ ciphertext. `key` is 64 bytes. `ad` is the associated
+   * data: one byte string (a string counts as its UTF-8), or an array of up to 126 of them, which
+   * S2V takes as separate components in order (`[]` is none; `[ad]` is the same as `ad`). SifreDB
+   * for Rust's `DeterministicVault` sealed with `[context, new Uint8Array(16)]`. More than 126
+   * components throw `ERR_SIFREDB_INPUT`.
+   */
+  aesSivEncrypt(key: Uint8Array, plaintext: Uint8Array, ad: SivAssociatedData): Buffer;
   /** Inverse of {@link Primitives.aesSivEncrypt}; throws `ERR_SIFREDB_AUTH` when the tag does not verify. */
-  aesSivDecrypt(key: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Buffer;
+  aesSivDecrypt(key: Uint8Array, ciphertext: Uint8Array, ad: SivAssociatedData): Buffer;
   /** ChaCha20-Poly1305 (RFC 8439); returns ciphertext ‖ 16-byte tag. key 32, nonce 12 bytes. */
   chacha20Poly1305Encrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer;
   /** Inverse of {@link Primitives.chacha20Poly1305Encrypt}; throws `ERR_SIFREDB_AUTH`. */

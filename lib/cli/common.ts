@@ -245,8 +245,12 @@ export async function openKeyProvider(values: Values): Promise<KeyProvider> {
   if (!kms && given.length === 0) return FileKeyProvider.open(path);
   let specs = given;
   if (specs.length === 0) {
-    const { validateKeyringDocument } = await import('../keys/kms/keyring.js');
-    specs = specsFromKeyring(validateKeyringDocument(doc, `file:${path}`), path);
+    // The store's own strict read (permissions, UTF-8, repeated members, every field), so that a bad
+    // keyring is reported as such before any key service is configured from what it records.
+    const { FileKeyringStore } = await import('../keys/kms/keyring.js');
+    const stored = await new FileKeyringStore(path).read();
+    if (stored === undefined) return FileKeyProvider.open(path);
+    specs = specsFromKeyring(stored, path);
   }
   return openKmsKeyring(path, specs, values, false);
 }

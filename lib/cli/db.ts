@@ -5,9 +5,12 @@ import {
   type ColumnJobOptions,
   type DeterministicColumn,
   encryptColumn,
+  importRustColumn,
   type JobResult,
   reencryptColumn,
 } from '../db/column-job.js';
+import { RustDeterministicVault } from '../rust-import/deterministic.js';
+import { RustKeyDirectory } from '../rust-import/key-directory.js';
 import { applyColumnConstraints, columnConstraints, constraintFor } from '../db/constraints.js';
 import { type Database, openDatabase } from '../db/database.js';
 import { parseTableName, quoteIdent } from '../db/schema.js';
@@ -181,7 +184,7 @@ const SCHEMA_FLAGS: readonly { flag: string; declared(schema: TableSchema, colum
  * The schema and column of a job run with --schema (the column written: --target-column for
  * encrypt-column, else --column), after checking that no flag contradicts it.
  */
-async function jobSchema(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<{ schema: TableSchema; column: ResolvedColumn } | undefined> {
+async function jobSchema(values: Values, mode: JobKind): Promise<{ schema: TableSchema; column: ResolvedColumn } | undefined> {
   if (str(values, 'schema') === undefined) return undefined;
   const schema = schemaTable(await readSchemaFile(values), str(values, 'table'));
   let column: ResolvedColumn;
@@ -215,11 +218,35 @@ async function schemaModeHolds(db: Database, table: string, column: string, mode
   );
 }
 
+/** The three column jobs: re-encrypt, encrypt a plaintext column, import Rust ciphertexts. */
+type JobKind = 'reencrypt' | 'encrypt' | 'import';
+
+/** import-rust's own flags, read and checked before anything is opened. */
+function rustFlags(values: Values) {
+  const keyFile = required(values, 'rust-deterministic-key');
+  const keyDir = str(values, 'rust-key-dir');
+  const blindIndexColumn = str(values, 'rust-blind-index-column');
+  if (blindIndexColumn !== undefined && keyDir === undefined) throw usageError('--rust-blind-index-column needs --rust-key-dir (its pepper.key)');
+  const encoding = str(values, 'rust-text-encoding') ?? 'auto';
+  if (encoding !== 'auto' && encoding !== 'hex' && encoding !== 'base64') throw usageError('--rust-text-encoding must be auto, hex or base64');
+  const valueType = str(values, 'value-type');
+  if (valueType !== undefined && valueType !== 'string' && valueType !== 'bytes') throw usageError('--value-type must be string or bytes');
+  return {
+    keyFile,
+    keyDir,
+    blindIndexColumn,
+    encoding: encoding as 'auto' | 'hex' | 'base64',
+    valueType: valueType as 'string' | 'bytes' | undefined,
+    contextVersion: int(values, 'rust-context-version', 0, 0xffffffff),
+  };
+}
+
 /** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
-async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Promise<number> {
+async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
   const out = new Output(values);
   const db = str(values, 'db') ?? (process.env.SIFREDB_DB || undefined);
   if (db === undefined || db === '') throw usageError('--db is required (a postgres:// URL or a PGlite directory; or env SIFREDB_DB)');
+  const rust = mode === 'import' ? rustFlags(values) : undefined;
   const fromSchema = await jobSchema(values, mode);
   const table = fromSchema?.schema.table ?? required(values, 'table');
   const column = required(values, 'column');
@@ -255,9 +282,18 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const label = `${mode === 'reencrypt' ? 'reencrypt' : 'encrypt-column'} ${table}.${column}`;
+  const label = `${mode === 'reencrypt' ? 'reencrypt' : mode === 'encrypt' ? 'encrypt-column' : 'import-rust'} ${table}.${column}`;
   const progress = new ProgressReporter(label, !out.quiet);
+  let rustVault: RustDeterministicVault | undefined;
+  let rustKeys: RustKeyDirectory | undefined;
   try {
+    if (rust !== undefined) {
+      rustVault = await RustDeterministicVault.fromKeyFile(rust.keyFile);
+      if (rust.keyDir !== undefined) rustKeys = await RustKeyDirectory.open(rust.keyDir);
+      if (rustKeys !== undefined && rust.blindIndexColumn === undefined) {
+        out.note(`${rust.keyDir}: read (current KEK ${rustKeys.currentKekId}); its pepper is used with --rust-blind-index-column only`);
+      }
+    }
     const keyring = await Keyring.open(provider);
     // Opened once for the header check and the job: opening a PGlite directory takes seconds.
     database = await openDatabase(db);
@@ -304,11 +340,25 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
       vault,
       targetColumn,
     };
-    const result = await (mode === 'reencrypt' ? reencryptColumn(options) : encryptColumn({ ...options, targetColumn })).catch((error: unknown) => {
+    const job =
+      mode === 'reencrypt'
+        ? reencryptColumn(options)
+        : mode === 'encrypt'
+          ? encryptColumn({ ...options, targetColumn })
+          : importRustColumn({
+              ...options,
+              rustVault: rustVault!,
+              rustContextVersion: rust!.contextVersion,
+              rustTextEncoding: rust!.encoding,
+              valueType: rust!.valueType,
+              ...(rust!.blindIndexColumn === undefined ? {} : { rustBlindIndex: { column: rust!.blindIndexColumn, keyDirectory: rustKeys! } }),
+            });
+    const result = await job.catch((error: unknown) => {
       // The job's own diagnosis of a first batch that failed entirely ends with the key store, which
       // only the CLI can name.
       if (error instanceof SifreDBError && error.code === ERROR_CODES.auth) {
-        throw new SifreDBError(error.code, `${error.message} (--keys ${keysPath(values)})`, { cause: error });
+        const keys = mode === 'import' ? `--rust-deterministic-key ${rust!.keyFile}` : `--keys ${keysPath(values)}`;
+        throw new SifreDBError(error.code, `${error.message} (${keys})`, { cause: error });
       }
       throw error;
     });
@@ -322,14 +372,16 @@ async function runColumnJob(values: Values, mode: 'reencrypt' | 'encrypt'): Prom
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     closeProvider(provider);
+    rustVault?.destroy();
+    rustKeys?.destroy();
     await database?.close().catch(() => undefined);
   }
 }
 
 /** The summary: stdout (text or JSON); each failed row on stderr. */
-function report(out: Output, label: string, mode: 'reencrypt' | 'encrypt', r: JobResult, binding = false): void {
-  const verb = mode === 'reencrypt' ? 're-encrypted' : 'encrypted';
-  const skippedWhy = binding ? 'already bound' : mode === 'reencrypt' ? 'already current' : 'already encrypted';
+function report(out: Output, label: string, mode: JobKind, r: JobResult, binding = false): void {
+  const verb = mode === 'reencrypt' ? 're-encrypted' : mode === 'encrypt' ? 'encrypted' : 'imported';
+  const skippedWhy = binding ? 'already bound' : mode === 'reencrypt' ? 'already current' : mode === 'encrypt' ? 'already encrypted' : 'already format v1';
   out.result(r);
   for (const f of r.failures) out.note(`row ${f.id}: ${f.code}: ${f.message}`);
   if (r.failed > r.failures.length) out.note(`… and ${count(r.failed - r.failures.length)} more failed rows`);
@@ -391,6 +443,55 @@ job's settings differ from the data's (nothing written), 5 database, 6 schema fi
   options: { ...JOB_OPTIONS, 'target-column': { type: 'string' } },
   positionals: 0,
   run: ({ values }) => runColumnJob(values, 'encrypt'),
+};
+
+export const importRustCommand: Command = {
+  name: 'import-rust',
+  summary: 'convert a column of SifreDB for Rust ciphertexts to format v1 in place',
+  usage: `Usage: sifredb import-rust --db <url|path> (--schema <file> | --table <t>) --column <c> --rust-deterministic-key <file> [options]
+
+Converts the values SifreDB for Rust's DeterministicVault wrote (crate sifredb 0.1.1: AES-256-SIV,
+context tenant|table|column|v<version>, tenant "default" when NULL) into format v1, in place:
+randomized (default) or deterministic (--deterministic), filling the row's lookup columns. Rows
+already in format v1 that open under --keys are skipped, so a rerun resumes and a second run changes
+nothing. A value that opens neither way (tampered, another key or context) is reported and left as
+it was. docs/MIGRATION.md, "From SifreDB for Rust", gives the whole procedure.
+
+Rust options:
+  --rust-deterministic-key <file>     the 64-byte DeterministicVault key: 64 raw bytes, or 128 hex
+                                      digits; mode 0600 (required)
+  --rust-context-version <n>          the v<n> of the Rust context (default: --context-version, else 1);
+                                      its table and column are --context-table/--context-column
+  --rust-text-encoding auto|hex|base64
+                                      TEXT columns: how the Rust bytes are spelled. auto (default)
+                                      tries each encoding the value is valid in, hex first, and keeps
+                                      the one that authenticates (a wrong one cannot: AES-SIV's tag is
+                                      a MAC). BYTEA columns hold the raw bytes
+  --value-type string|bytes           what the plaintext bytes become (default: the schema's type,
+                                      else string, decoded as strict UTF-8; invalid UTF-8 fails the row)
+  --rust-key-dir <dir>                the sifredb-key-file directory (read only, never written)
+  --rust-blind-index-column <column>  a column of legacy Rust blind-index terms (BYTEA, or TEXT hex) to
+                                      keep for Rust readers during the move: filled where NULL,
+                                      checked where set (a mismatch stops the job); needs --rust-key-dir
+
+${JOB_HELP}
+
+${GUARANTEES}
+
+Exit codes: 0 done, 1 some rows failed, 2 usage, 3 keys, 4 the first batch failed entirely or the
+job's settings differ from the data's (nothing written), 5 database, 6 schema file unreadable,
+130 interrupted.`,
+  options: {
+    ...JOB_OPTIONS,
+    'rust-deterministic-key': { type: 'string' },
+    'rust-key-dir': { type: 'string' },
+    'rust-blind-index-column': { type: 'string' },
+    'rust-context-version': { type: 'string' },
+    'rust-text-encoding': { type: 'string' },
+    'value-type': { type: 'string' },
+  },
+  positionals: 0,
+  run: ({ values }) => runColumnJob(values, 'import'),
 };
 
 export const constraints: Command = {

@@ -21,7 +21,7 @@ export interface KmsScheme {
   adapter(target: string, values: Values): Promise<KmsAdapter>;
 }
 
-/** The `--kms` schemes. Each is one row; `gcp` and `azure` are added next to these. */
+/** The `--kms` schemes, one row each. */
 export const KMS_SCHEMES: Readonly<Record<string, KmsScheme>> = {
   aws: {
     provider: 'aws-kms',
@@ -33,7 +33,39 @@ export const KMS_SCHEMES: Readonly<Record<string, KmsScheme>> = {
     example: 'vault:transit/keys/app or vault:https://host:8200/transit/keys/app (VAULT_ADDR; VAULT_TOKEN or VAULT_ROLE_ID + VAULT_SECRET_ID; VAULT_NAMESPACE)',
     adapter: async (target) => new (await import('../keys/kms/vault.js')).VaultTransitAdapter({ ...vaultTarget(target), ...vaultAuthFromEnv() }),
   },
+  gcp: {
+    provider: 'gcp-kms',
+    example:
+      'gcp:projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, metadata server, gcloud; SIFREDB_GCP_KMS_ENDPOINT=https://host[:port] for another endpoint)',
+    adapter: async (target) => (await import('../keys/kms/gcp.js')).GcpKmsAdapter.make({ keyName: target, ...gcpEndpointFromEnv() }, '--kms gcp'),
+  },
+  azure: {
+    provider: 'azure-keyvault',
+    example: 'azure:https://<vault>.vault.azure.net/keys/<name> (DefaultAzureCredential: AZURE_CLIENT_ID/AZURE_TENANT_ID/…, managed identity, az login)',
+    adapter: async (target) => (await import('../keys/kms/azure.js')).AzureKeyVaultAdapter.make({ keyUrl: target }, '--kms azure'),
+  },
 };
+
+/** `SIFREDB_GCP_KMS_ENDPOINT` (a regional or private endpoint, or a test server) as client options. */
+function gcpEndpointFromEnv(): { clientOptions?: Record<string, unknown> } {
+  const endpoint = process.env.SIFREDB_GCP_KMS_ENDPOINT;
+  if (!endpoint) return {};
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw usageError('SIFREDB_GCP_KMS_ENDPOINT must be a URL, e.g. https://cloudkms.googleapis.com');
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+    throw usageError('SIFREDB_GCP_KMS_ENDPOINT must be http(s)://host[:port] with nothing after it');
+  }
+  const protocol = url.protocol.slice(0, -1);
+  // Bearer tokens go in the clear over http: only to this machine (a test server).
+  if (protocol === 'http' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw usageError('SIFREDB_GCP_KMS_ENDPOINT: http:// is allowed for 127.0.0.1 / localhost only; use https://');
+  }
+  return { clientOptions: { apiEndpoint: url.hostname, port: Number(url.port || (protocol === 'https' ? 443 : 80)), protocol } };
+}
 
 /**
  * `transit/keys/app` (address from VAULT_ADDR), or `https://vault-2:8200/transit/keys/app` for a

@@ -9,13 +9,13 @@ import { readFileSync } from 'node:fs';
 import { auditCommand } from './audit.js';
 import { bench } from './bench.js';
 import { type Command, EXIT, exitCodeFor, parse, usageError } from './common.js';
-import { constraints, encryptColumnCommand, reencrypt } from './db.js';
+import { constraints, encryptColumnCommand, importRustCommand, reencrypt } from './db.js';
 import { demo } from './demo.js';
 import { schemaCommand } from './schema.js';
 import { keygen, keys } from './keys.js';
 import { decrypt, encrypt, index, inspectCommand } from './values.js';
 
-const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, constraints, schemaCommand, auditCommand, demo, bench];
+const COMMANDS: readonly Command[] = [keygen, keys, encrypt, decrypt, index, inspectCommand, reencrypt, encryptColumnCommand, importRustCommand, constraints, schemaCommand, auditCommand, demo, bench];
 
 function version(): string {
   try {

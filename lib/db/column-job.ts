@@ -25,6 +25,10 @@ import { transformName } from '../schema/definition.js';
 import { optionsFromSchema } from './job-schema.js';
 import { envelopeBytes } from '../format/inspect.js';
 import { parseHeader } from '../format/envelope.js';
+import { decodeUtf8 } from '../format/utf8.js';
+import type { RustDeterministicVault } from '../rust-import/deterministic.js';
+import type { RustKeyDirectory } from '../rust-import/key-directory.js';
+import { openStoredRustValue, type RustTextEncoding } from '../rust-import/stored.js';
 
 /** A blind index whose term is stored in `column` of the same row. */
 export interface BlindIndexColumn {
@@ -203,6 +207,33 @@ export interface EncryptColumnOptions extends ColumnJobOptions {
   targetColumn?: string;
 }
 
+/** Options of {@link importRustColumn}. */
+export interface ImportRustColumnOptions extends ColumnJobOptions {
+  /** The vault format v1 is written with: a `Vault` (randomized) or a `DeterministicVault`. */
+  vault: BaseVault;
+  /** Opens the column's values: SifreDB for Rust's `DeterministicVault` key. */
+  rustVault: RustDeterministicVault;
+  /**
+   * The `v<version>` of the Rust context (`tenant|table|column|v<version>`; its table and column are
+   * `contextTable` and `contextColumn`, its tenant the row's `tenantColumn`, `default` when NULL).
+   * Default: `contextVersion`, else 1.
+   */
+  rustContextVersion?: number;
+  /** TEXT columns: how the Rust ciphertexts are spelled (default `'auto'`, see `openStoredRustValue`). */
+  rustTextEncoding?: RustTextEncoding;
+  /**
+   * What the Rust plaintext bytes become: `'string'` (UTF-8, strictly decoded; the default) or
+   * `'bytes'`. With `schema`, the schema's type of the column (which must be one of these).
+   */
+  valueType?: 'string' | 'bytes';
+  /**
+   * A column of the Rust crates' legacy blind-index terms (BYTEA, or TEXT as hex), kept for Rust
+   * readers during the move: filled where NULL and checked where set, from each row's plaintext,
+   * with the directory's pepper and the context `tenant|table|column`.
+   */
+  rustBlindIndex?: { column: string; keyDirectory: RustKeyDirectory };
+}
+
 /** One row as read: `id`, the value `v`, the tenant `t`, and with row binding the id's text `k`. */
 interface Row {
   id: unknown;
@@ -235,8 +266,8 @@ type Outcome =
 
 interface Lookup {
   readonly column: ColumnInfo;
-  /** The settings its stored values depend on, compared with the recorded ones. */
-  readonly settings: StoredColumnSettings;
+  /** The settings its stored values depend on, compared with the recorded ones (none: a legacy Rust column). */
+  readonly settings: StoredColumnSettings | undefined;
   /** The stored form of the lookup of `value` (the row's plaintext) in `row`. */
   compute(value: unknown, ctx: EncryptionContext, row: Row): unknown;
   /** True when `stored` is what this lookup gives `value` under key `version` (no key: any active one). */
@@ -339,7 +370,24 @@ export async function encryptColumn(options: EncryptColumnOptions): Promise<JobR
   return runJob(options, 'encrypt');
 }
 
-async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mode: 'reencrypt' | 'encrypt'): Promise<JobResult> {
+/**
+ * Converts a column of SifreDB for Rust ciphertexts (`DeterministicVault`: BYTEA raw, TEXT hex or
+ * base64) to format v1 in place, randomized or deterministic as `vault` is, filling the row's
+ * lookup columns. Values already in format v1 that open under `vault` are skipped, so a rerun
+ * resumes and a second run changes nothing; a value that opens neither way is reported and left as
+ * it is. Same batching, compare-and-set and table sharing as {@link reencryptColumn}.
+ */
+export async function importRustColumn(options: ImportRustColumnOptions): Promise<JobResult> {
+  if (typeof options !== 'object' || options === null) throw new SifreDBError(ERROR_CODES.input, 'options must be an object');
+  if (typeof (options.rustVault as { decrypt?: unknown } | undefined)?.decrypt !== 'function') {
+    throw new SifreDBError(ERROR_CODES.input, 'rustVault must be a RustDeterministicVault');
+  }
+  return runJob(options, 'import');
+}
+
+type JobMode = 'reencrypt' | 'encrypt' | 'import';
+
+async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions | ImportRustColumnOptions, mode: JobMode): Promise<JobResult> {
   if (typeof options !== 'object' || options === null) throw new SifreDBError(ERROR_CODES.input, 'options must be an object');
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
@@ -349,7 +397,8 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions, mo
   if (!Number.isFinite(pauseMs) || pauseMs < 0) throw new SifreDBError(ERROR_CODES.input, 'pauseMs must be a number ≥ 0');
   const maxReported = options.maxReportedFailures ?? 100;
 
-  const { options: resolved } = await optionsFromSchema(options as ReencryptColumnOptions & { targetColumn?: string }, mode);
+  // An import converts its column in place, as a re-encryption does.
+  const { options: resolved } = await optionsFromSchema(options as ReencryptColumnOptions & { targetColumn?: string }, mode === 'import' ? 'reencrypt' : mode);
   options = resolved;
   const owned = typeof options.db === 'string';
   const db = typeof options.db === 'string' ? await openDatabase(options.db) : options.db;
@@ -605,7 +654,7 @@ async function batchTransaction(
   }
 }
 
-async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptColumnOptions, mode: 'reencrypt' | 'encrypt'): Promise<Plan> {
+async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptColumnOptions | ImportRustColumnOptions, mode: JobMode): Promise<Plan> {
   const vault = options.vault as BaseVault | undefined;
   if (vault === null || typeof vault !== 'object' || typeof (vault as BaseVault).needsReencryption !== 'function') {
     throw new SifreDBError(ERROR_CODES.input, 'vault must be a Vault or a DeterministicVault');
@@ -688,6 +737,34 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     return raw;
   };
   const lookups = makeLookups(info, options, target.name, contextTable, contextVersion, fieldValue);
+  let importer: ((stored: string | Uint8Array, tenant: unknown) => string | Buffer) | undefined;
+  if (mode === 'import') {
+    const rust = options as ImportRustColumnOptions;
+    const declaredType = options.schema?.columns.get(target.name)?.type;
+    if (rust.valueType !== undefined && rust.valueType !== 'string' && rust.valueType !== 'bytes') {
+      throw new SifreDBError(ERROR_CODES.input, "valueType must be 'string' or 'bytes'");
+    }
+    if (rust.valueType !== undefined && declaredType !== undefined && rust.valueType !== declaredType) {
+      throw new SifreDBError(ERROR_CODES.input, `valueType ${rust.valueType} contradicts the schema of ${target.name} (${declaredType})`);
+    }
+    const encoding = rust.rustTextEncoding ?? 'auto';
+    if (encoding !== 'auto' && encoding !== 'hex' && encoding !== 'base64') {
+      throw new SifreDBError(ERROR_CODES.input, "rustTextEncoding must be 'auto', 'hex' or 'base64'");
+    }
+    const asString = (declaredType ?? rust.valueType ?? 'string') === 'string';
+    const rustVersion = rust.rustContextVersion ?? contextVersion ?? 1;
+    importer = (stored, tenant) => {
+      const context = { tenant: tenant === null || tenant === undefined ? undefined : String(tenant), table: contextTable, column: contextColumn, version: rustVersion };
+      const bytes = openStoredRustValue(rust.rustVault, stored, context, encoding);
+      if (!asString) return bytes;
+      try {
+        return decodeUtf8(bytes, 'the Rust plaintext');
+      } finally {
+        bytes.fill(0);
+      }
+    };
+    if (rust.rustBlindIndex !== undefined) lookups.push(rustBlindIndexLookup(info, rust.rustBlindIndex, contextTable, contextColumn));
+  }
   const written = new Set([target.name, ...lookups.map((l) => l.column.name)]);
   if (written.size !== 1 + lookups.length || written.has(id.name) || (tenant !== undefined && written.has(tenant.name))) {
     throw new SifreDBError(ERROR_CODES.input, 'the value, lookup, id and tenant columns must all be different');
@@ -699,6 +776,9 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
       throw new SifreDBError(ERROR_CODES.schema, `column ${quoteIdent(target.name)} is ${target.type} but the schema stores ${schemaColumn.storage === 'text' ? 'the sdb1: text form (TEXT)' : 'the binary envelope (BYTEA)'}`);
     }
     const read = source.kind === 'text' ? 'string' : 'bytes';
+    if (mode === 'import' && schemaColumn.type !== 'string' && schemaColumn.type !== 'bytes') {
+      throw new SifreDBError(ERROR_CODES.schema, `import-rust writes the Rust plaintext bytes as a string or as bytes, but the schema declares ${target.name} as ${schemaColumn.type}`);
+    }
     if (mode === 'encrypt' && schemaColumn.type !== read) {
       throw new SifreDBError(
         ERROR_CODES.schema,
@@ -716,7 +796,10 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     tenantColumn: tenant?.name ?? null,
     context: { table: contextTable, column: contextColumn, version: contextVersion ?? 1 },
   };
-  const configured: SettingsRecord[] = [{ column: target.name, settings: valueSettings }, ...lookups.map((l) => ({ column: l.column.name, settings: l.settings }))];
+  const configured: SettingsRecord[] = [
+    { column: target.name, settings: valueSettings },
+    ...lookups.flatMap((l) => (l.settings === undefined ? [] : [{ column: l.column.name, settings: l.settings }])),
+  ];
   const recorded = await readRecordedSettings(db, options.table, info);
   const settingsRecorded = recorded !== undefined && recorded.has(target.name);
   if (recorded !== undefined) {
@@ -793,6 +876,21 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
         const plain = vault.decrypt(value, ctx, rowOptions);
         return checkStored(row, plain, ctx, headerVersion(value)) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
       }
+      if (importer !== undefined) {
+        if (!(typeof value === 'string' || value instanceof Uint8Array)) throw notAValue(value);
+        if (isEncrypted(value)) {
+          try {
+            vault.decryptBytes(value, ctx, rowOptions).fill(0);
+            return 'skip';
+          } catch (error) {
+            // Raw Rust bytes can begin like a v1 header (about 1 in 5.6 million); text cannot, as
+            // hex and base64 have no ':'. So only a BYTEA value goes on to be read as Rust's.
+            if (typeof value === 'string') throw error;
+          }
+        }
+        const plain = importer(value, row.t);
+        return checkStored(row, plain, ctx, undefined) ?? { next: encryptAs(plain, ctx, rowOptions), lookups: lookupValues(plain, ctx, row) };
+      }
       if (isEncrypted(value)) {
         // Well-formed is not enough to leave a value alone: it must open under this vault and
         // context (and row id, with row binding). Anything else (another key or context, a
@@ -862,7 +960,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
   const scanFilter = `${src} IS NOT NULL` + (target === source ? '' : ` AND ${quoteIdent(target.name)} IS NULL`);
   // With a single provider every tenant's current version is the same, so the header filter holds
   // with a tenant column too; only a router can give tenants different current versions.
-  const headerSweep = sweepFilter(mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
+  const headerSweep = sweepFilter(mode === 'import' ? 'encrypt' : mode, source, target, vault, tenant !== undefined && vault.keyring.routesByTenant);
   // A row on the current key version whose lookup column is empty still needs work (its lookup).
   const emptyLookups = mode === 'reencrypt' ? lookups.map((l) => `${quoteIdent(l.column.name)} IS NULL`) : [];
   const sweep =
@@ -887,7 +985,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
     sweepFilter: sweep.sql === '' || migrating ? scanFilter : `${scanFilter} AND ${sweep.sql}`,
     sweepParams: sweep.sql === '' || migrating ? [] : sweep.params,
     // encrypt-column's scan filter already leaves out done rows when it writes into a target column.
-    pendingFilter: mode === 'encrypt' || (sweep.sql !== '' && !migrating),
+    pendingFilter: mode !== 'reencrypt' || (sweep.sql !== '' && !migrating),
     updateSql,
     transform,
     async lookupMismatch(outcomes) {
@@ -908,6 +1006,7 @@ async function makePlan(db: Database, options: ReencryptColumnOptions | EncryptC
       tenantColumn: tenant?.name,
       rowBinding,
       previousRowBinding: migrating ? previousRowBinding : undefined,
+      rust: mode === 'import',
     }),
   };
 }
@@ -922,6 +1021,8 @@ interface JobSetup {
   readonly rowBinding: 'id' | 'none';
   /** Set in a row-binding migration. */
   readonly previousRowBinding: 'id' | 'none' | undefined;
+  /** An import of Rust ciphertexts: the key that failed is the Rust one. */
+  readonly rust?: boolean;
 }
 
 /**
@@ -976,7 +1077,9 @@ function authDiagnosis(setup: JobSetup, values: number): SifreDBError {
       : setup.rowBinding === 'id'
         ? 'rows are read bound to their id (--bind-row): values written unbound need --bind-row --from-unbound (previousRowBinding), or no --bind-row'
         : 'rows are read unbound (no --bind-row): values bound to their row id need --bind-row (rowBinding)',
-    'the key store may not be the one the values were written with',
+    setup.rust
+      ? 'the Rust key (--rust-deterministic-key) may not be the one the values were written with, or the Rust context version differs (--rust-context-version); the Rust context is tenant|table|column|v<version>'
+      : 'the key store may not be the one the values were written with',
   ];
   return new SifreDBError(
     ERROR_CODES.auth,
@@ -1101,6 +1204,33 @@ function makeLookups(
     });
   }
   return lookups;
+}
+
+/** The legacy blind-index column of an import (see {@link ImportRustColumnOptions.rustBlindIndex}). */
+function rustBlindIndexLookup(info: TableInfo, spec: { column: string; keyDirectory: RustKeyDirectory }, contextTable: string, contextColumn: string): Lookup {
+  const column = requireColumn(info, spec.column, 'Rust blind-index');
+  if (column.kind !== 'bytea' && column.kind !== 'text') {
+    throw new SifreDBError(ERROR_CODES.input, `Rust blind-index column ${quoteIdent(column.name)} is ${column.type}; it must be BYTEA or TEXT (hex)`);
+  }
+  if (typeof spec.keyDirectory?.blindIndex !== 'function' || !spec.keyDirectory.hasPepper) {
+    throw new SifreDBError(ERROR_CODES.key, 'the Rust blind-index column needs a Rust key directory with a pepper.key');
+  }
+  const term = (value: unknown, ctx: EncryptionContext): Buffer => {
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new SifreDBError(ERROR_CODES.input, 'a legacy Rust term is of text or bytes');
+    return spec.keyDirectory.blindIndex(value, { tenant: ctx.tenant, table: contextTable, column: contextColumn });
+  };
+  return {
+    column,
+    settings: undefined,
+    compute: (value, ctx) => (column.kind === 'bytea' ? term(value, ctx) : term(value, ctx).toString('hex')),
+    holds(value, ctx, _version, stored) {
+      const computed = term(value, ctx);
+      return stored instanceof Uint8Array ? computed.equals(stored) : typeof stored === 'string' && computed.toString('hex') === stored.toLowerCase();
+    },
+    async explain() {
+      return `the legacy Rust blind index (first 16 bytes of HMAC-SHA256(pepper, value ‖ tenant|table|column), context ${contextTable}|${contextColumn}): check --rust-key-dir, --tenant-column and the context names`;
+    },
+  };
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

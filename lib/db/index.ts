@@ -1,10 +1,11 @@
 /** Database batch jobs: re-encryption and column encryption, CHECK constraints, and the adapters they run on. */
-export { encryptColumn, reencryptColumn } from './column-job.js';
+export { encryptColumn, importRustColumn, reencryptColumn } from './column-job.js';
 export type {
   BlindIndexColumn,
   ColumnJobOptions,
   DeterministicColumn,
   EncryptColumnOptions,
+  ImportRustColumnOptions,
   JobProgress,
   JobResult,
   ReencryptColumnOptions,

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { isUtf8 } from '../format/bytes.js';
 import { FileExistsError, realFilePath, writeFileAtomically, type WriteMode } from './atomic-file.js';
+import { describeMemberNames, hasDuplicateMembers, jsonKind } from './json-file.js';
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus, isKeyVersion, MAX_KEY_VERSION, ROOT_KEY_LENGTH } from './material.js';
 import type { KeyProvider, KeyStatus, KeyVersionInfo } from './provider.js';
@@ -70,44 +71,6 @@ const ENTRY_MEMBERS = ['version', 'createdAt', 'status', 'key'];
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** Padded standard base64 of 32 bytes, canonical: the last data character has its two low bits zero. */
 const KEYSTORE_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
-/** Member names quoted in errors: short words, which key material (44 characters) never is. */
-const QUOTABLE_NAME = /^[A-Za-z_]{1,20}$/;
-
-/** What a JSON value is, for an error message that must not quote it. */
-function jsonKind(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : 'a number';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-/**
- * Whether JSON `text` (already parsed successfully) repeats a member name within one object, which
- * `JSON.parse` silently resolves to the last one.
- */
-function hasDuplicateMembers(text: string): boolean {
-  const open: (Set<string> | undefined)[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      let end = i + 1;
-      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
-      const object = open[open.length - 1];
-      let next = end + 1;
-      while (text[next] === ' ' || text[next] === '\n' || text[next] === '\r' || text[next] === '\t') next++;
-      if (object !== undefined && text[next] === ':') {
-        const name = JSON.parse(text.slice(i, end + 1)) as string;
-        if (object.has(name)) return true;
-        object.add(name);
-      }
-      i = end;
-    } else if (c === '{') open.push(new Set());
-    else if (c === '[') open.push(undefined);
-    else if (c === '}' || c === ']') open.pop();
-  }
-  return false;
-}
-
 /**
  * Validates a parsed keystore exactly as KEYS.md ("The keystore file, byte for byte") specifies.
  * Every problem is `ERR_SIFREDB_KEY` naming the field; no value from the file is quoted but
@@ -119,8 +82,7 @@ function validateKeystore(data: unknown, path: string): KeystoreFile {
     for (const name of names) if (!Object.hasOwn(object, name)) throw bad(`${where} lacks the member "${name}"`);
     const extra = Object.keys(object).filter((name) => !names.includes(name));
     if (extra.length > 0) {
-      const shown = extra.map((name) => (QUOTABLE_NAME.test(name) ? `"${name}"` : 'an unnamed one')).join(', ');
-      throw bad(`${where} has members this reader does not know: ${shown}`);
+      throw bad(`${where} has members this reader does not know: ${describeMemberNames(extra)}`);
     }
   };
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw bad('not a JSON object');

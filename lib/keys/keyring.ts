@@ -8,7 +8,7 @@ import type { Backend, BlindIndexHandle, CipherHandle, RandomizedAlgorithmId, Ro
 import { ALGORITHM } from '../backend/types.js';
 import { assertContext, type EncryptionContext } from '../context.js';
 import { ERROR_CODES, SifreDBError, asSifreDBError } from '../errors.js';
-import { isKeyStatus, isKeyVersion, ROOT_KEY_LENGTH } from './material.js';
+import { isKeyStatus, isKeyVersion, MAX_KEY_VERSION, ROOT_KEY_LENGTH } from './material.js';
 import { HandleCache } from './handle-cache.js';
 import type { KeyProvider, KeyVersionInfo } from './provider.js';
 import { assertKeyProvider, TenantKeyRouter } from './tenant-router.js';
@@ -86,7 +86,8 @@ async function loadProvider(provider: KeyProvider, backend: Backend): Promise<Lo
   }
   const currentInfo = infos.find((info) => info.version === current);
   if (currentInfo === undefined || currentInfo.status !== 'active') {
-    throw invalid(`reports current version ${String(current)}, which is not one of its active versions`);
+    // Only a well-formed version is shown: a provider reading a broken file could return anything here.
+    throw invalid(`reports current version ${isKeyVersion(current) ? current : `(not an integer in 1..${MAX_KEY_VERSION})`}, which is not one of its active versions`);
   }
 
   const results = await Promise.allSettled(infos.map((info) => provider.loadKey(info.version)));

@@ -4,12 +4,14 @@
 //! [`FUNCTIONS`]. `lib/backend/native/fast.ts` types the same table for TypeScript.
 
 use sifredb_core::primitives as core;
+use sifredb_core::siv_vector;
 use sifredb_core::{open_records_into, reseal_records, seal_records};
 use zeroize::Zeroizing;
 
 use super::failure::{callback, callback_async};
 use super::handles::{cipher_arg, index_arg};
 use super::primitives::{aead, aead_seal, hkdf, hmac, siv};
+use super::siv_vector::siv_components;
 use super::views::{disjoint, take_plaintexts, typed, uint32, with_utf8, Input, U32, U8};
 use super::work::{queue, staged, Work};
 use super::Callback;
@@ -210,6 +212,18 @@ fast_path! {
 
     sync "aesSivDecrypt" fn siv_decrypt(env, [key, ciphertext, ad, out]) {
         siv(env, [key, ciphertext, ad, out], "ciphertext", core::aes_siv_decrypt)
+    }
+
+    // AES-256-SIV over several associated-data components: `ad` holds them back to back,
+    // `adLens` their lengths (see `src/fast/siv_vector.rs`).
+    sync "aesSivEncryptComponents" fn siv_encrypt_components(env, [key, plaintext, ad, lens, out]) {
+        let f = siv_vector::aes_siv_encrypt_components;
+        siv_components(env, [key, plaintext, ad, lens, out], "plaintext", f)
+    }
+
+    sync "aesSivDecryptComponents" fn siv_decrypt_components(env, [key, ciphertext, ad, lens, out]) {
+        let f = siv_vector::aes_siv_decrypt_components;
+        siv_components(env, [key, ciphertext, ad, lens, out], "ciphertext", f)
     }
 
     sync "hmacSha256" fn hmac_sha256(env, [key, message, out]) {

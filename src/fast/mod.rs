@@ -26,6 +26,7 @@ mod ed25519;
 mod failure;
 mod handles;
 mod primitives;
+mod siv_vector;
 mod views;
 mod work;
 

@@ -36,6 +36,7 @@ pub mod keys;
 pub mod primitives;
 pub mod random;
 pub mod siv;
+pub mod siv_vector;
 pub mod value;
 
 pub use batch::{

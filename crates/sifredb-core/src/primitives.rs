@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::TAG_LEN;
 use crate::random;
 use crate::siv::Aes256Siv;
+use crate::siv_vector::{aes_siv_decrypt_components, aes_siv_encrypt_components};
 
 /// Largest HKDF-SHA256 output (255 blocks of 32 bytes, RFC 5869).
 pub const HKDF_SHA256_MAX_LEN: usize = 255 * 32;
@@ -22,28 +23,12 @@ pub const MAX_RANDOM_BYTES: usize = 65536;
 /// AES-256-SIV (RFC 5297) with `ad` as the single associated-data header: returns `SIV ‖ ciphertext`.
 /// `key` is 64 bytes (MAC key ‖ CTR key).
 pub fn aes_siv_encrypt(key: &[u8], plaintext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let siv = siv_from_slice(key)?;
-    let mut out = vec![0u8; TAG_LEN + plaintext.len()];
-    let (iv, body) = out.split_at_mut(TAG_LEN);
-    body.copy_from_slice(plaintext);
-    iv.copy_from_slice(&siv.seal_in_place(&siv.ad_state(ad), body));
-    Ok(out)
+    aes_siv_encrypt_components(key, plaintext, &[ad])
 }
 
 /// Inverse of [`aes_siv_encrypt`]; [`Error::Auth`] when the SIV does not verify.
 pub fn aes_siv_decrypt(key: &[u8], ciphertext: &[u8], ad: &[u8]) -> Result<Vec<u8>> {
-    let siv = siv_from_slice(key)?;
-    let (iv, body) = ciphertext.split_first_chunk::<TAG_LEN>().ok_or(Error::len(
-        "ciphertext",
-        "at least 16 bytes",
-        ciphertext.len(),
-    ))?;
-    // SIV decrypts before it verifies: a forgery's unauthenticated plaintext is wiped on the way out.
-    let mut out = vec![0u8; body.len()];
-    let buf = InOutBuf::new(body, &mut out).map_err(|_| Error::Auth)?;
-    siv.open_inout(&siv.ad_state(ad), iv, buf)
-        .map_err(|_| Error::Auth)?;
-    Ok(out)
+    aes_siv_decrypt_components(key, ciphertext, &[ad])
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): returns `ciphertext ‖ tag`. `key` 32 bytes, `nonce` 12 bytes.
@@ -120,7 +105,7 @@ pub(crate) fn hmac_key(key: &[u8]) -> Result<Hmac<Sha256>> {
     Hmac::<Sha256>::new_from_slice(key).map_err(|_| Error::len("key", "any length", key.len()))
 }
 
-fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
+pub(crate) fn siv_from_slice(key: &[u8]) -> Result<Aes256Siv> {
     let key: &[u8; 64] = key
         .try_into()
         .map_err(|_| Error::len("key", "64 bytes", key.len()))?;

@@ -8,10 +8,12 @@
 //!   blocks (as a generic block-buffered MAC does) costs about as much as the AES rounds;
 //! - the CMAC subkeys are derived once per key.
 //!
-//! Only one associated-data string is supported (SifreDB's `header ‖ context`, or its row-bound
-//! form), which is the only way SifreDB uses SIV. Bytes are those of the `aes-siv` crate with that
-//! one string: checked by Wycheproof, the frozen vectors and a differential test against that crate
-//! (tests/siv_differential.rs).
+//! SifreDB's own formats use one associated-data string (`header ‖ context`, or its row-bound
+//! form); the raw primitives also take a vector of them ([`Aes256Siv::ad_state_components`],
+//! [`crate::siv_vector`]), which is how SifreDB for Rust's `DeterministicVault` sealed. Bytes are
+//! those of the `aes-siv` crate: checked by Wycheproof, the frozen vectors, differential tests
+//! against that crate (tests/siv_differential.rs, tests/siv_vector.rs) and vectors computed by
+//! Python's `cryptography` (test-vectors/aes-siv-components.json).
 
 use aes::cipher::{
     consts::U16, Array, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt,
@@ -95,6 +97,20 @@ impl Aes256Siv {
         let mut d = self.cmac(ad);
         xor_into(&mut d, &self.subkeys.d0);
         AdState(d)
+    }
+
+    /// S2V's state after a vector of associated-data components (RFC 5297 §2.4), in order:
+    /// `D = CMAC(0)`, then `D = dbl(D) ⊕ CMAC(Sᵢ)` for each. One component gives
+    /// [`Aes256Siv::ad_state`]'s state; none leaves `CMAC(0)`. The count limit (126) is the
+    /// caller's to enforce ([`crate::siv_vector`]).
+    pub fn ad_state_components(&self, components: &[&[u8]]) -> AdState {
+        let mut d = Zeroizing::new(self.cmac(&[0u8; BLOCK]));
+        for component in components {
+            let mac = Zeroizing::new(self.cmac(component));
+            *d = dbl(&d);
+            xor_into(&mut d[..], &mac);
+        }
+        AdState(*d)
     }
 
     /// Encrypts `buffer` in place and returns its synthetic IV (`SIV ‖ buffer` is the RFC 5297

@@ -33,6 +33,8 @@ export interface SivKey {
    * changes, so the S2V state after it can be computed once per handle.
    */
   withAd(ad: Uint8Array): SivWithAd;
+  /** Binds a vector of associated-data components (S2V inputs in order, at most 126; checked by the caller). */
+  withAdComponents(components: readonly Uint8Array[]): SivWithAd;
 }
 
 /** HMAC-SHA256 bound to one key. */

@@ -5,7 +5,7 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { AeadKey, Engine, MacKey, SivKey } from './engine.js';
+import type { AeadKey, Engine, MacKey, SivKey, SivWithAd } from './engine.js';
 
 type NobleAead = typeof chacha20poly1305;
 
@@ -33,21 +33,20 @@ function aeadKey(aead: NobleAead, key: Uint8Array): AeadKey {
 
 function sivKey(key: Uint8Array): SivKey {
   const k = Uint8Array.from(key);
-  return {
-    withAd(ad) {
-      const a = Uint8Array.from(ad);
-      return {
-        // noble's aessiv(key, ad) is RFC 5297 S2V over [ad, plaintext]: one header, no nonce.
-        seal: (plaintext) => aessiv(k, a).encrypt(plaintext),
-        open(sivAndCiphertext) {
-          try {
-            return aessiv(k, a).decrypt(sivAndCiphertext);
-          } catch {
-            return null;
-          }
-        },
-      };
+  // noble's aessiv(key, ...ad) is RFC 5297 S2V over [...ad, plaintext], no nonce.
+  const bound = (ad: Uint8Array[]): SivWithAd => ({
+    seal: (plaintext) => aessiv(k, ...ad).encrypt(plaintext),
+    open(sivAndCiphertext) {
+      try {
+        return aessiv(k, ...ad).decrypt(sivAndCiphertext);
+      } catch {
+        return null;
+      }
     },
+  });
+  return {
+    withAd: (ad) => bound([Uint8Array.from(ad)]),
+    withAdComponents: (components) => bound(components.map((c) => Uint8Array.from(c))),
   };
 }
 

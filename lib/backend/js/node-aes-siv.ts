@@ -86,36 +86,46 @@ export function nodeAesSiv(crypto: NodeCrypto, key: Uint8Array): SivKey {
     return out;
   };
 
+  /** SIV bound to `d1`, S2V's state after the associated data. */
+  const bound = (d1: Uint8Array): SivWithAd => {
+    const s2v = (plaintext: Uint8Array): Uint8Array => {
+      if (plaintext.length >= BLOCK) return cmac.mac(plaintext, d1);
+      const t = dbl(Uint8Array.from(d1));
+      xorInto(t, 0, plaintext);
+      t[plaintext.length]! ^= 0x80;
+      return cmac.mac(t);
+    };
+
+    return {
+      seal(plaintext) {
+        const v = s2v(plaintext);
+        const out = new Uint8Array(BLOCK + plaintext.length);
+        out.set(v);
+        out.set(ctr(v, plaintext), BLOCK);
+        return out;
+      },
+      open(sivAndCiphertext) {
+        const v = sivAndCiphertext.subarray(0, BLOCK);
+        const plaintext = ctr(v, sivAndCiphertext.subarray(BLOCK));
+        if (crypto.timingSafeEqual(s2v(plaintext), v)) return plaintext;
+        plaintext.fill(0);
+        return null;
+      },
+    };
+  };
+
   return {
     withAd(ad: Uint8Array): SivWithAd {
       // D = dbl(D0) xor CMAC(ad): all of S2V that does not depend on the plaintext.
       const d1 = dbl(Uint8Array.from(d0));
       xorInto(d1, 0, cmac.mac(ad));
-
-      const s2v = (plaintext: Uint8Array): Uint8Array => {
-        if (plaintext.length >= BLOCK) return cmac.mac(plaintext, d1);
-        const t = dbl(Uint8Array.from(d1));
-        xorInto(t, 0, plaintext);
-        t[plaintext.length]! ^= 0x80;
-        return cmac.mac(t);
-      };
-
-      return {
-        seal(plaintext) {
-          const v = s2v(plaintext);
-          const out = new Uint8Array(BLOCK + plaintext.length);
-          out.set(v);
-          out.set(ctr(v, plaintext), BLOCK);
-          return out;
-        },
-        open(sivAndCiphertext) {
-          const v = sivAndCiphertext.subarray(0, BLOCK);
-          const plaintext = ctr(v, sivAndCiphertext.subarray(BLOCK));
-          if (crypto.timingSafeEqual(s2v(plaintext), v)) return plaintext;
-          plaintext.fill(0);
-          return null;
-        },
-      };
+      return bound(d1);
+    },
+    withAdComponents(components: readonly Uint8Array[]): SivWithAd {
+      // RFC 5297 §2.4: D = CMAC(0), then D = dbl(D) xor CMAC(Si) for each component in order.
+      const d = Uint8Array.from(d0);
+      for (const component of components) xorInto(dbl(d), 0, cmac.mac(component));
+      return bound(d);
     },
   };
 }

@@ -3,7 +3,8 @@ import { SifreDBError } from '../../errors.js';
 import type { Primitives } from '../types.js';
 import { assertBytes, assertBytesOfLength, assertInteger } from './bytes.js';
 import { allocOut, allocSecret, ownedBytes, toBuffer } from '../../format/bytes.js';
-import type { AeadKey, Engine } from './engine.js';
+import type { AeadKey, Engine, SivWithAd } from './engine.js';
+import { sivAdComponents } from '../siv-ad.js';
 
 const TAG = 16;
 
@@ -34,21 +35,27 @@ function checkAeadArgs(key: unknown, nonce: unknown, nonceLength: number, data: 
   assertBytes(aad, 'aad');
 }
 
+/** AES-SIV under `key` bound to one associated-data string or to a vector of components. */
+function sivWithAd(engine: Engine, key: Uint8Array, ad: Uint8Array | Uint8Array[]): SivWithAd {
+  const siv = engine.aesSiv(key);
+  return Array.isArray(ad) ? siv.withAdComponents(ad) : siv.withAd(ad);
+}
+
 /** Builds the {@link Primitives} object over `engine`. */
 export function createPrimitives(engine: Engine): Primitives {
   return {
     aesSivEncrypt(key, plaintext, ad) {
       assertBytesOfLength(key, 'key', 64);
       assertBytes(plaintext, 'plaintext');
-      assertBytes(ad, 'ad');
-      return toBuffer(engine.aesSiv(key).withAd(ad).seal(plaintext));
+      const siv = sivWithAd(engine, key, sivAdComponents(ad));
+      return toBuffer(siv.seal(plaintext));
     },
     aesSivDecrypt(key, ciphertext, ad) {
       assertBytesOfLength(key, 'key', 64);
       assertBytes(ciphertext, 'ciphertext');
-      assertBytes(ad, 'ad');
+      const components = sivAdComponents(ad);
       if (ciphertext.length < TAG) throw authError();
-      const plaintext = engine.aesSiv(key).withAd(ad).open(ownedBytes(ciphertext));
+      const plaintext = sivWithAd(engine, key, components).open(ownedBytes(ciphertext));
       if (plaintext === null) throw authError();
       return toBuffer(plaintext);
     },

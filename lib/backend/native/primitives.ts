@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { ERROR_CODES, SifreDBError } from '../../errors.js';
 import type { AddonModule } from '../addon-loader.js';
+import { sivAdComponents } from '../siv-ad.js';
 import type { Primitives } from '../types.js';
 import { call, type FastPath } from './addon.js';
 
@@ -20,6 +21,23 @@ const lengthOf = (value: unknown): number => (value instanceof Uint8Array ? valu
 const sealedOut = (n: number): Buffer => Buffer.allocUnsafe(n);
 /** Output for a plaintext, MAC or key: its own memory, never Buffer's pool. */
 const secretOut = (n: number): Buffer => Buffer.allocUnsafeSlow(n);
+
+/** SIV components back to back in one buffer of this module's own, with their lengths. */
+function joinComponents(components: readonly Uint8Array[]): [Uint8Array, Uint32Array] {
+  const lens = new Uint32Array(components.length);
+  let total = 0;
+  components.forEach((c, i) => {
+    lens[i] = c.length;
+    total += c.length;
+  });
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const c of components) {
+    joined.set(c, offset);
+    offset += c.length;
+  }
+  return [joined, lens];
+}
 
 export function nativePrimitives(addon: AddonModule, fast: FastPath = addon.fastPath()): Primitives {
   type Aead = (k: Uint8Array, n: Uint8Array, m: Uint8Array, a: Uint8Array, out: Uint8Array) => void;
@@ -39,13 +57,25 @@ export function nativePrimitives(addon: AddonModule, fast: FastPath = addon.fast
     };
   return {
     aesSivEncrypt(key, plaintext, ad) {
+      const components = sivAdComponents(ad);
       const out = sealedOut(lengthOf(plaintext) + TAG);
-      call(() => fast.aesSivEncrypt(key, plaintext, ad, out));
+      if (!Array.isArray(components)) {
+        call(() => fast.aesSivEncrypt(key, plaintext, components, out));
+      } else {
+        const [joined, lens] = joinComponents(components);
+        call(() => fast.aesSivEncryptComponents(key, plaintext, joined, lens, out));
+      }
       return out;
     },
     aesSivDecrypt(key, ciphertext, ad) {
+      const components = sivAdComponents(ad);
       const out = secretOut(Math.max(0, lengthOf(ciphertext) - TAG));
-      call(() => fast.aesSivDecrypt(key, ciphertext, ad, out));
+      if (!Array.isArray(components)) {
+        call(() => fast.aesSivDecrypt(key, ciphertext, components, out));
+      } else {
+        const [joined, lens] = joinComponents(components);
+        call(() => fast.aesSivDecryptComponents(key, ciphertext, joined, lens, out));
+      }
       return out;
     },
     chacha20Poly1305Encrypt: seal(fast.chacha20Poly1305Encrypt),

@@ -86,7 +86,8 @@ export class SifreDBKmsError extends SifreDBError {
   }
 }
 
-const NETWORK_CODES = new Set([
+/** Error codes of a key service that could not be reached (socket, DNS, undici), for every adapter. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ENOTFOUND',
@@ -99,6 +100,8 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError']);
 const THROTTLING = new Set([
@@ -137,7 +140,7 @@ export function kmsError(error: unknown, call: KmsCallDescription): SifreDBKmsEr
   const base = { operation: call.operation, requestId, attempts, httpStatusCode };
   const what = `KMS ${call.operation} failed while ${call.action}`;
 
-  if (!fromAws && ((errno && NETWORK_CODES.has(errno)) || NETWORK_NAMES.has(name))) {
+  if (!fromAws && ((errno && NETWORK_ERROR_CODES.has(errno)) || NETWORK_NAMES.has(name))) {
     const why = errno ?? name;
     return new SifreDBKmsError(
       'ERR_SIFREDB_KMS',
@@ -156,12 +159,12 @@ export function kmsError(error: unknown, call: KmsCallDescription): SifreDBKmsEr
     }
     return new SifreDBKmsError(
       'ERR_SIFREDB_KMS',
-      `${what}: the KMS client failed before KMS answered (${safeToken(name)}${errno ? ` ${safeToken(errno)}` : ''})${tries}`,
+      `${what}: the KMS client failed before KMS answered (${safeAwsMessage(safeToken(name)) || 'Error'}${errno ? ` ${safeAwsMessage(safeToken(errno))}` : ''})${tries}`,
       { ...base, awsErrorName: undefined, networkErrorCode: errno, reason: 'refused', transient: false },
     );
   }
 
-  const awsErrorName = safeToken(name);
+  const awsErrorName = safeToken(name).replace(LONG_TOKEN, redactLongToken);
   const awsMessage = CREDENTIALS.has(name) ? '' : safeAwsMessage(e.message);
   const detail = awsMessage ? `: ${awsMessage}` : '';
   const key = `KMS key ${call.keyId}`;
@@ -234,9 +237,32 @@ function safeAwsMessage(message: unknown): string {
     // Vault tokens (hvs./hvb./hvr. and the older s./b./r. forms) and JWT-looking strings.
     .replace(/\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{16,}/g, '[redacted]')
     .replace(/\beyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)*/g, '[redacted]')
-    .replace(/[A-Za-z0-9+/=_-]{80,}/g, '[redacted]')
+    .replace(LONG_TOKEN, redactLongToken)
     .slice(0, 300)
     .trim();
+}
+
+/**
+ * Runs of 32 or more base64 / base64url / hex characters: the shape of key material (32 bytes are 43
+ * or 44 characters of base64, 64 of hex), wrapped keys and tokens. A service or a proxy in front of
+ * it may echo the request (an Encrypt request carries the data key) in its error.
+ */
+const LONG_TOKEN = /[A-Za-z0-9+/=_-]{32,}/g;
+/** Path words of key names (AWS ARNs and aliases, Vault, Google Cloud KMS, Azure Key Vault). */
+const KEY_PATH_WORDS = new Set(['key', 'keys', 'alias', 'transit', 'projects', 'locations', 'keyRings', 'cryptoKeys', 'cryptoKeyVersions']);
+/** A UUID, or 32 hex digits with an optional `mrk-` (AWS multi-region key ids, Azure key versions). */
+const KEY_ID_SEGMENT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?:mrk-)?[0-9a-f]{32})$/;
+
+/**
+ * Keeps a long run that is a key name — `/`-separated segments, one of them a {@link KEY_PATH_WORDS}
+ * word, each shorter than 32 characters or a key id ({@link KEY_ID_SEGMENT}) — such as
+ * `key/1234abcd-…`, `projects/p/locations/l/keyRings/r/cryptoKeys/k`: services name those in their
+ * messages and they are not secret. Anything else is replaced.
+ */
+function redactLongToken(run: string): string {
+  const segments = run.split('/');
+  const keyName = segments.some((s) => KEY_PATH_WORDS.has(s)) && segments.every((s) => s.length < 32 || KEY_ID_SEGMENT.test(s));
+  return keyName ? run : '[redacted]';
 }
 
 /** What an adapter tells {@link kmsServiceError} about a failed call. */
@@ -279,7 +305,7 @@ export function kmsServiceError(failure: KmsServiceFailure): SifreDBKmsError {
   const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   const key = `${service} key ${keyId}`;
   const standard: Record<KmsFailureReason, string> = {
-    unreachable: `${service} unreachable at ${target} (${failure.networkErrorCode ?? 'network error'})${tries}; check the network and address. Keys already loaded keep working.`,
+    unreachable: `${service} unreachable at ${target} (${safeAwsMessage(failure.networkErrorCode) || 'network error'})${tries}; check the network and address. Keys already loaded keep working.`,
     throttled: `throttled by ${service}${tries}; lower the request rate or raise the quota`,
     service: `${service}-side error${tries}; retry later`,
     denied: `access denied to ${key}: grant this identity the ${operation} permission on it (docs/KMS.md)`,

@@ -7,7 +7,9 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { SifreDBError } from '../../errors.js';
+import { isUtf8 } from '../../format/bytes.js';
 import { FileExistsError, realFilePath, writeFileAtomically } from '../atomic-file.js';
+import { describeMemberNames, hasDuplicateMembers, jsonKind } from '../json-file.js';
 import { withFileLock } from '../lock-file.js';
 import { bindingContext, type WrappedKey } from './adapter.js';
 
@@ -166,46 +168,80 @@ const PROVIDER = /^[a-z][a-z0-9-]{0,31}$/;
 const PRINTABLE = /^[\x21-\x7e]+$/;
 const MAX_WRAPS = 16;
 
+/** `Date#toISOString()` of a date in years 0000–9999, the only form the writers produce. */
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const TOP_MEMBERS = ['type', 'formatVersion', 'keyringId', 'revision', 'current', 'versions'];
+const VERSION_MEMBERS: Record<1 | 2, readonly string[]> = {
+  1: ['version', 'createdAt', 'status', 'kmsKeyArn', 'wrappedKey'],
+  2: ['version', 'createdAt', 'status', 'wraps'],
+};
+const WRAP_MEMBERS = ['provider', 'keyId', 'wrappedKey'];
+const MAX_WRAPPED_KEY = 16384;
+const MAX_KEY_ID = 2048;
+
+/** Padded standard base64 that decodes to at least one byte and re-encodes to itself (no stray bits). */
+function isCanonicalBase64(text: string): boolean {
+  return text.length > 0 && BASE64.test(text) && Buffer.from(text, 'base64').toString('base64') === text;
+}
+
 /**
- * Validates a parsed keyring document (format 1 or 2); throws `ERR_SIFREDB_KEY` naming the first
- * problem. `where` names the store in the message. Returns a clean copy (unknown fields dropped).
+ * Validates a parsed keyring document (format 1 or 2) exactly as docs/KMS.md ("The keyring file,
+ * byte for byte") specifies; throws `ERR_SIFREDB_KEY` naming the first problem. `where` names the
+ * store in the message. No value from the document is quoted but safe integers and short member
+ * names: a field may hold anything, key material included. Returns a clean copy.
  */
 export function validateKeyringDocument(value: unknown, where: string): KmsKeyringDocument {
   const bad = (why: string): never => {
     throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${where} is corrupted or not a SifreDB KMS keyring: ${why}`);
   };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('not a JSON object');
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const exactMembers = (object: Record<string, unknown>, names: readonly string[], at: string): void => {
+    for (const name of names) if (!Object.hasOwn(object, name)) bad(`${at} lacks the member "${name}"`);
+    const extra = Object.keys(object).filter((name) => !names.includes(name));
+    if (extra.length > 0) bad(`${at} has members this reader does not know: ${describeMemberNames(extra)}`);
+  };
+  if (!isObject(value)) bad(`not a JSON object (${jsonKind(value)})`);
   const doc = value as Record<string, unknown>;
-  if (doc.type !== KMS_KEYRING_TYPE) bad(`"type" is not "${KMS_KEYRING_TYPE}"`);
+  if (doc.type !== KMS_KEYRING_TYPE) bad(`"type" is not "${KMS_KEYRING_TYPE}" (${jsonKind(doc.type)})`);
   const format = doc.formatVersion;
-  if (format !== 1 && format !== 2) bad(`unsupported "formatVersion" (this version of SifreDB reads 1 and 2)`);
-  if (typeof doc.keyringId !== 'string' || !KEYRING_ID.test(doc.keyringId)) bad('invalid "keyringId"');
-  if (!Number.isSafeInteger(doc.revision) || (doc.revision as number) < 1) bad('invalid "revision"');
-  if (!Array.isArray(doc.versions) || doc.versions.length === 0) bad('"versions" must be a non-empty array');
+  if (format !== 1 && format !== 2) bad(`unsupported "formatVersion" ${jsonKind(format)} (this version of SifreDB reads 1 and 2)`);
+  exactMembers(doc, TOP_MEMBERS, 'the top level');
+  if (typeof doc.keyringId !== 'string' || !KEYRING_ID.test(doc.keyringId)) {
+    bad(`invalid "keyringId" (${jsonKind(doc.keyringId)}; 1..128 characters of letters, digits and ._:@/+=- starting with a letter or digit)`);
+  }
+  if (!Number.isSafeInteger(doc.revision) || (doc.revision as number) < 1) bad(`invalid "revision" (${jsonKind(doc.revision)}; an integer in 1..2^53-1)`);
+  if (!Number.isInteger(doc.current)) bad(`"current" must be an integer (${jsonKind(doc.current)})`);
+  if (!Array.isArray(doc.versions) || doc.versions.length === 0) bad(`"versions" must be a non-empty array (${jsonKind(doc.versions)})`);
   const checkWrappedKey = (text: unknown, at: string, base64: boolean): string => {
-    if (typeof text !== 'string' || text.length === 0 || text.length > 16384 || !(base64 ? BASE64 : PRINTABLE).test(text)) {
-      bad(`${at} is not ${base64 ? 'base64' : 'printable ASCII'}`);
+    if (typeof text !== 'string' || text.length > MAX_WRAPPED_KEY || !(base64 ? isCanonicalBase64(text) : text.length > 0 && PRINTABLE.test(text))) {
+      bad(`${at} is not ${base64 ? 'base64 (canonical, padded standard base64)' : 'printable ASCII'} of 1..${MAX_WRAPPED_KEY} characters (${jsonKind(text)})`);
     }
     return text as string;
   };
-  const checkKeyId = (text: unknown, at: string, printable = true): string => {
-    if (typeof text !== 'string' || text.length === 0 || text.length > 2048 || (printable && !PRINTABLE.test(text))) bad(`${at} is missing`);
+  const checkKeyId = (text: unknown, at: string): string => {
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_KEY_ID || !PRINTABLE.test(text)) {
+      bad(`${at} is missing or not 1..${MAX_KEY_ID} printable ASCII characters (${jsonKind(text)})`);
+    }
     return text as string;
   };
   const entries: Array<{ version: number; createdAt: string; status: 'active' | 'retired'; raw: Record<string, unknown>; at: string }> = [];
   let previous = 0;
   for (const [i, entry] of (doc.versions as unknown[]).entries()) {
     const at = `versions[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) bad(`${at} is not an object`);
+    if (!isObject(entry)) bad(`${at} is not an object (${jsonKind(entry)})`);
     const v = entry as Record<string, unknown>;
+    exactMembers(v, VERSION_MEMBERS[format as 1 | 2], at);
     if (!Number.isInteger(v.version) || (v.version as number) < 1 || (v.version as number) > MAX_VERSION) {
-      bad(`${at}.version must be an integer in 1..2^32-1`);
+      bad(`${at}.version must be an integer in 1..2^32-1 (${jsonKind(v.version)})`);
     }
     if ((v.version as number) <= previous) bad('versions must be unique and ascending');
     previous = v.version as number;
-    if (typeof v.createdAt !== 'string' || Number.isNaN(Date.parse(v.createdAt))) bad(`${at}.createdAt is not a date`);
-    if (v.status !== 'active' && v.status !== 'retired') bad(`${at}.status must be "active" or "retired"`);
-    entries.push({ version: v.version as number, createdAt: v.createdAt as string, status: v.status as 'active' | 'retired', raw: v, at });
+    const createdAt = v.createdAt;
+    if (typeof createdAt !== 'string' || !ISO_TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt)) || new Date(createdAt).toISOString() !== createdAt) {
+      bad(`${at}.createdAt is not a date as Date#toISOString() writes it (YYYY-MM-DDTHH:mm:ss.sssZ) (${jsonKind(createdAt)})`);
+    }
+    if (v.status !== 'active' && v.status !== 'retired') bad(`${at}.status must be "active" or "retired" (${jsonKind(v.status)})`);
+    entries.push({ version: v.version as number, createdAt: createdAt as string, status: v.status as 'active' | 'retired', raw: v, at });
   }
   const current = entries.find((v) => v.version === doc.current);
   if (current === undefined) bad('"current" is not one of the versions');
@@ -225,7 +261,7 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
         version,
         createdAt,
         status,
-        kmsKeyArn: checkKeyId(raw.kmsKeyArn, `${at}.kmsKeyArn`, false),
+        kmsKeyArn: checkKeyId(raw.kmsKeyArn, `${at}.kmsKeyArn`),
         wrappedKey: checkWrappedKey(raw.wrappedKey, `${at}.wrappedKey`, true),
       })),
     };
@@ -234,19 +270,25 @@ export function validateKeyringDocument(value: unknown, where: string): KmsKeyri
     ...(head(2) as { type: typeof KMS_KEYRING_TYPE; formatVersion: 2; keyringId: string; revision: number; current: number }),
     versions: entries.map(({ version, createdAt, status, raw, at }) => {
       if (!Array.isArray(raw.wraps) || raw.wraps.length === 0 || raw.wraps.length > MAX_WRAPS) {
-        bad(`${at}.wraps must be an array of 1..${MAX_WRAPS} wrapped keys`);
+        bad(`${at}.wraps must be an array of 1..${MAX_WRAPS} wrapped keys (${Array.isArray(raw.wraps) ? `${raw.wraps.length} given` : jsonKind(raw.wraps)})`);
       }
       const seen = new Set<string>();
       const wraps = (raw.wraps as unknown[]).map((w, j): WrappedKey => {
         const wat = `${at}.wraps[${j}]`;
-        if (typeof w !== 'object' || w === null || Array.isArray(w)) bad(`${wat} is not an object`);
+        if (!isObject(w)) bad(`${wat} is not an object (${jsonKind(w)})`);
         const wrap = w as Record<string, unknown>;
-        if (typeof wrap.provider !== 'string' || !PROVIDER.test(wrap.provider)) bad(`${wat}.provider is invalid`);
+        exactMembers(wrap, WRAP_MEMBERS, wat);
+        if (typeof wrap.provider !== 'string' || !PROVIDER.test(wrap.provider)) {
+          bad(`${wat}.provider is invalid (${jsonKind(wrap.provider)}; 1..32 characters of a-z, 0-9 and -, starting with a letter)`);
+        }
         const keyId = checkKeyId(wrap.keyId, `${wat}.keyId`);
         const identity = `${wrap.provider as string} ${keyId}`;
         if (seen.has(identity)) bad(`${at} is wrapped twice under the same key`);
         seen.add(identity);
-        return { provider: wrap.provider as string, keyId, wrappedKey: checkWrappedKey(wrap.wrappedKey, `${wat}.wrappedKey`, false) };
+        // AWS KMS ciphertext blobs are binary: stored as base64, canonical like format 1's (an AWS-only
+        // format-2 document is written back as format 1). Other providers' adapters check their own form.
+        const wrappedKey = checkWrappedKey(wrap.wrappedKey, `${wat}.wrappedKey`, wrap.provider === AWS_KMS_PROVIDER);
+        return { provider: wrap.provider as string, keyId, wrappedKey };
       });
       return { version, createdAt, status, wraps };
     }),
@@ -312,7 +354,10 @@ export class FileKeyringStore implements KeyringStore {
         if (stat.size > MAX_FILE_BYTES) {
           throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is larger than 1 MiB`);
         }
-        text = await handle.readFile('utf8');
+        const bytes = await handle.readFile();
+        // Decoding would turn bytes that are not UTF-8 into U+FFFD silently: refuse them instead.
+        if (!isUtf8(bytes)) throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is corrupted (not UTF-8)`);
+        text = bytes.toString('utf8');
       } finally {
         await handle.close();
       }
@@ -332,6 +377,9 @@ export class FileKeyringStore implements KeyringStore {
         'ERR_SIFREDB_KEY',
         `KMS keyring ${this.description} is corrupted or not a SifreDB KMS keyring: not valid JSON`,
       );
+    }
+    if (hasDuplicateMembers(text)) {
+      throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is corrupted or not a SifreDB KMS keyring: a JSON object repeats a member name`);
     }
     return validateKeyringDocument(parsed, this.description);
   }

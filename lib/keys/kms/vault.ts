@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { SifreDBError } from '../../errors.js';
 import { bindingAad, type GeneratedKey, type KeyBinding, type KmsAdapter, type WrappedKey } from './adapter.js';
 import { EnvelopeKeyProvider, openEnvelope, ownCopy, type EnvelopeInit, type EnvelopeOpenMode, type EnvelopeOptions, type KmsRewrapResult } from './envelope.js';
-import { kmsServiceError, SifreDBKmsError, type KmsFailureReason } from './errors.js';
+import { kmsServiceError, NETWORK_ERROR_CODES, SifreDBKmsError, type KmsFailureReason } from './errors.js';
 
 /** The provider name in keyring wraps. */
 export const VAULT_TRANSIT_PROVIDER = 'vault-transit';
@@ -63,7 +63,6 @@ const DEFAULT_ATTEMPTS = 3;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const MOUNT = /^[A-Za-z0-9][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)*$/;
 const CIPHERTEXT = /^vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/=]+$/;
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']);
 
 function invalidInput(message: string): never {
   throw new SifreDBError('ERR_SIFREDB_INPUT', message);
@@ -389,7 +388,7 @@ export class VaultTransitAdapter implements KmsAdapter {
     const e = error as { name?: unknown; code?: unknown; cause?: { code?: unknown; name?: unknown } };
     const timeout = e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.cause?.name === 'ConnectTimeoutError';
     const code = typeof e?.cause?.code === 'string' ? e.cause.code : typeof e?.code === 'string' ? e.code : undefined;
-    const networkErrorCode = timeout ? 'ETIMEDOUT' : code !== undefined && NETWORK_CODES.has(code) ? code : code ? code.replace(/[^A-Z0-9_]/g, '').slice(0, 40) || 'network error' : 'fetch failed';
+    const networkErrorCode = timeout ? 'ETIMEDOUT' : code !== undefined && NETWORK_ERROR_CODES.has(code) ? code : code ? code.replace(/[^A-Z0-9_]/g, '').slice(0, 40) || 'network error' : 'fetch failed';
     return kmsServiceError({
       provider: VAULT_TRANSIT_PROVIDER,
       service: 'Vault',

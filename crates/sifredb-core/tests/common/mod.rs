@@ -61,3 +61,9 @@ pub fn committed_context(file: &Value, name: &Value) -> Vec<u8> {
     assert_eq!(encoded, hexv(&c["canonicalHex"]), "context {name}");
     encoded
 }
+
+/// The bytes of a JSON array of hex strings (e.g. the associated-data components of a SIV case).
+#[allow(dead_code)]
+pub fn hex_list(v: &Value) -> Vec<Vec<u8>> {
+    v.as_array().unwrap().iter().map(hexv).collect()
+}
