@@ -1,4 +1,6 @@
 /** `sifredb reencrypt`, `sifredb encrypt-column` and `sifredb constraints`: the database commands. */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { BlindIndex } from '../blind-index/blind-index.js';
 import {
   type BlindIndexColumn,
@@ -19,6 +21,8 @@ import type { ResolvedColumn, TableSchema } from '../schema/definition.js';
 import { readSchemaFile, schemaTable } from './schema.js';
 import { inspect } from '../format/inspect.js';
 import { Keyring } from '../keys/keyring.js';
+import { AuditKeyFile, type AuditSigner } from '../keys/audit-keys.js';
+import { hasAuditChain } from '../audit/chain.js';
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { Vault } from '../vault/vault.js';
@@ -60,6 +64,8 @@ const JOB_OPTIONS = {
   pause: { type: 'string' },
   'no-skip-locked': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'audit-keys': { type: 'string' },
+  actor: { type: 'string' },
   'kms-key': { type: 'string' },
   kms: { type: 'string', multiple: true },
   region: { type: 'string' },
@@ -95,6 +101,13 @@ const JOB_HELP = `Options:
   --pause <ms>                        sleep between batches, to spare a busy database
   --no-skip-locked                    do not use FOR UPDATE SKIP LOCKED (then one process per table)
   --dry-run                           read and check every row, write nothing
+  --audit-keys <file>                 sign the job's writes into the table's audit chain (docs/AUDIT.md):
+                                      one signed update record per row written, in the batch's
+                                      transaction; needs --schema. Default: env SIFREDB_AUDIT_KEYS,
+                                      else <keys>.audit.json beside the keystore when it exists. A
+                                      table with an audit chain is never written unsigned: without
+                                      audit keys the job stops before writing (exit 3)
+  --actor <name>                      who the records name as the writer (default sifredb-cli@<host>)
   --keys <path>                       key store (or env SIFREDB_KEYS)
   --json                              print the summary as JSON
   --quiet                             no progress output`;
@@ -241,6 +254,19 @@ function rustFlags(values: Values) {
   };
 }
 
+/**
+ * The audit key file a job signs with: `--audit-keys`, else SIFREDB_AUDIT_KEYS, else the file beside
+ * the keystore (`<keys>.audit.json`) when there is one; `undefined`: the job does not sign.
+ */
+function jobAuditKeysPath(values: Values): { path: string; given: boolean } | undefined {
+  const path = str(values, 'audit-keys') ?? (process.env.SIFREDB_AUDIT_KEYS || undefined);
+  if (path !== undefined) return { path, given: true };
+  const keystore = str(values, 'keys') ?? (process.env.SIFREDB_KEYS || undefined);
+  if (keystore === undefined || keystore === '') return undefined;
+  const beside = AuditKeyFile.pathBeside(keystore);
+  return existsSync(beside) ? { path: beside, given: false } : undefined;
+}
+
 /** Opens the keys, vaults and indexes a job needs, and runs it with a progress display. */
 async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
   const out = new Output(values);
@@ -270,8 +296,16 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
   }
   const contextVersion = int(values, 'context-version', 1, 0xffffffff);
 
+  const auditKeys = jobAuditKeysPath(values);
+  const actor = str(values, 'actor') ?? `sifredb-cli@${hostname()}`;
+  if (actor === '') throw usageError('--actor must not be empty');
+  if (auditKeys?.given === true && fromSchema === undefined) {
+    throw usageError(`--audit-keys ${auditKeys.path}: a signed job needs --schema (each record lists every encrypted column of the row)`);
+  }
+
   const provider = await openKeyProvider(values);
   let database: Database | undefined;
+  let signer: AuditSigner | undefined;
   const controller = new AbortController();
   let signals = 0;
   const onSignal = () => {
@@ -297,6 +331,12 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
     const keyring = await Keyring.open(provider);
     // Opened once for the header check and the job: opening a PGlite directory takes seconds.
     database = await openDatabase(db);
+    // The key file beside the keystore signs only tables that are audited already (it must not
+    // start a chain on a table nobody audits); a file given explicitly always signs.
+    if (auditKeys !== undefined && fromSchema !== undefined && values['dry-run'] !== true && (auditKeys.given || (await hasAuditChain(database, table)))) {
+      signer = await (await AuditKeyFile.open(auditKeys.path)).signer();
+      out.note(`signing the job's writes with ${auditKeys.path} as ${actor}`);
+    }
     let vault: BaseVault;
     if (fromSchema !== undefined) {
       const declared = fromSchema.column;
@@ -339,6 +379,7 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
       signal: controller.signal,
       vault,
       targetColumn,
+      ...(signer === undefined ? {} : { audit: { signer, actor } }),
     };
     const job =
       mode === 'reencrypt'
@@ -372,6 +413,7 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     closeProvider(provider);
+    signer?.close();
     rustVault?.destroy();
     rustKeys?.destroy();
     await database?.close().catch(() => undefined);

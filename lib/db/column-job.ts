@@ -29,6 +29,8 @@ import { decodeUtf8 } from '../format/utf8.js';
 import type { RustDeterministicVault } from '../rust-import/deterministic.js';
 import type { RustKeyDirectory } from '../rust-import/key-directory.js';
 import { openStoredRustValue, type RustTextEncoding } from '../rust-import/stored.js';
+import { type AuditChainOptions, AuditRecordColumns, hasAuditChain, lockAuditChain, publishAuditKey } from '../audit/chain.js';
+import type { AuditSigner } from '../keys/audit-keys.js';
 
 /** A blind index whose term is stored in `column` of the same row. */
 export interface BlindIndexColumn {
@@ -110,6 +112,16 @@ export interface JobResult extends Omit<JobProgress, 'pass'> {
   readonly timings: { readonly readMs: number; readonly transformMs: number; readonly writeMs: number };
 }
 
+/** How a job signs its writes into the table's audit chain (docs/AUDIT.md). */
+export interface ColumnJobAudit {
+  /** The current audit key (`AuditKeyFile.signer()`); the caller closes it after the job. */
+  signer: AuditSigner;
+  /** Who makes the writes, recorded and signed (the CLI: `sifredb-cli@<host>` unless `--actor`). */
+  actor: string;
+  /** The clock of record timestamps, in ms since the Unix epoch (default `Date.now`). */
+  now?: () => number;
+}
+
 /** Options shared by {@link reencryptColumn} and {@link encryptColumn}. */
 export interface ColumnJobOptions {
   /** An open {@link Database}, or a `postgres://` URL / PGlite directory to open (and close) for the job. */
@@ -188,6 +200,14 @@ export interface ColumnJobOptions {
   signal?: AbortSignal;
   /** Failures kept in the result (default 100; all are counted). */
   maxReportedFailures?: number;
+  /**
+   * Sign the job's writes (docs/AUDIT.md): each batch's transaction locks the table's audit chain
+   * head before the batch's rows and appends one signed `update` record per row written, with every
+   * encrypted column of the row as it is after the write. Needs `schema` (a record lists all the
+   * row's encrypted columns). Without it, a job on a table that has an audit chain is refused
+   * (`ERR_SIFREDB_KEY`) before anything is written; a dry run writes nothing and needs no key.
+   */
+  audit?: ColumnJobAudit;
 }
 
 /** Options of {@link reencryptColumn}. */
@@ -403,9 +423,11 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions | I
   const owned = typeof options.db === 'string';
   const db = typeof options.db === 'string' ? await openDatabase(options.db) : options.db;
   try {
-    const plan = await makePlan(db, options, mode);
-    const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     const dryRun = options.dryRun === true;
+    const audit = await jobAudit(db, options, dryRun);
+    const plan = await makePlan(db, options, mode);
+    if (audit !== undefined) await publishAuditKey(db, audit.signer);
+    const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     // Without a filter for pending rows (a row-binding migration; per-tenant key versions) a sweep
     // would read, decrypt and count the whole table again: the job waits for row locks (FOR UPDATE)
     // in one pass instead, so it cannot share the table with other workers.
@@ -471,6 +493,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions | I
         account,
         timings,
         diagnoseFirst,
+        audit,
       });
 
     const lock = dryRun ? '' : skipLocked ? 'FOR UPDATE SKIP LOCKED' : 'FOR UPDATE';
@@ -515,6 +538,42 @@ interface WalkOptions {
   timings: { readMs: number; transformMs: number; writeMs: number };
   /** Check the walk's first batch with {@link Plan.diagnose} before writing it. */
   diagnoseFirst: boolean;
+  /** Sign each batch's writes into this chain (not in a dry run). */
+  audit: AuditChainOptions | undefined;
+}
+
+/**
+ * The job's audit chain, or `undefined` when it does not sign. A table that has a chain is never
+ * written unsigned: the job is refused before it reads a row.
+ */
+async function jobAudit(db: Database, options: ColumnJobOptions, dryRun: boolean): Promise<AuditChainOptions | undefined> {
+  const given = options.audit;
+  const schema = options.schema;
+  if (given === undefined) {
+    if (dryRun || options.table === undefined) return undefined;
+    // The chain is named as the schema names the table; a job without one may spell it otherwise.
+    const parsed = parseTableName(options.table);
+    const names = parsed.schema === undefined || parsed.schema === 'public' ? [...new Set([options.table, parsed.name, `public.${parsed.name}`])] : [options.table];
+    for (const name of names) {
+      if (await hasAuditChain(db, name)) {
+        throw new SifreDBError(
+          ERROR_CODES.key,
+          `${name} is audited (it has an audit chain in sifredb_audit): the job's writes must be signed, and it has no audit keys (--audit-keys, or the audit option). Nothing was written`,
+        );
+      }
+    }
+    return undefined;
+  }
+  if (typeof given !== 'object' || given === null || typeof given.signer?.sign !== 'function') {
+    throw new SifreDBError(ERROR_CODES.input, 'audit.signer must be an audit signer (AuditKeyFile.signer())');
+  }
+  if (typeof given.actor !== 'string' || given.actor === '') throw new SifreDBError(ERROR_CODES.input, 'audit.actor must name who makes the writes');
+  if (schema === undefined) {
+    throw new SifreDBError(ERROR_CODES.input, 'a signed job needs the table schema (--schema): each record lists every encrypted column of the row');
+  }
+  if (dryRun) return undefined;
+  const columns = new AuditRecordColumns(schema);
+  return { table: schema.table, idColumn: schema.id, signer: given.signer, actor: given.actor, now: given.now ?? Date.now, columns: (row) => columns.of(row) };
 }
 
 /**
@@ -623,6 +682,8 @@ async function batchTransaction(
   }
   await session.query('BEGIN');
   try {
+    // The chain head before the batch's rows: the lock order of every audited writer (lib/audit/chain.ts).
+    const chain = o.audit === undefined ? undefined : await lockAuditChain(session, o.audit);
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
     t.readMs += lap();
@@ -642,7 +703,12 @@ async function batchTransaction(
       outcome.lookups.forEach((value, j) => lookups[j]!.push(value));
     });
     let written = 0;
-    if (ids.length > 0) {
+    if (ids.length > 0 && chain !== undefined) {
+      const result = await session.query<Record<string, unknown>>(`${plan.updateSql}\n RETURNING t.*`, [ids, olds, nexts, ...lookups]);
+      written = result.rows.length;
+      for (const row of result.rows) chain.append('update', row);
+      await chain.write();
+    } else if (ids.length > 0) {
       written = (await session.query(plan.updateSql, [ids, olds, nexts, ...lookups])).rowCount;
     }
     await session.query('COMMIT');
