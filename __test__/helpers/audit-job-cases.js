@@ -93,6 +93,20 @@ export function registerAuditJobCases(test, label, setup) {
     t.deepEqual((await verifyAudit(db, name, { publicKeys: keys.publicKeys })).findings, []);
   });
 
+  test(`${label}: a signed job meeting a row whose other encrypted column is not a ciphertext stops; that batch is rolled back with its records`, async (t) => {
+    const { db } = await setup();
+    const n = 20;
+    const { name, schema, keys, vault } = await rotatedAuditedTable(db, 'ajob_plain', n);
+    await db.query(`UPDATE ${name} SET ssn = 'plain-ssn' WHERE id = 5`);
+    const before = (await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows;
+    await t.throwsAsync(reencryptColumn({ db, schema, column: 'email', vault, batchSize: 50, audit: { signer: keys.signer, actor: 'job' } }), {
+      code: 'ERR_SIFREDB_FORMAT',
+      message: /ssn of row 5 is not a SifreDB ciphertext/,
+    });
+    t.deepEqual((await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows, before);
+    t.is(await recordCount(db, name), n);
+  });
+
   test(`${label}: a signed job stopped mid-way leaves a chain that verifies, and its rerun finishes it`, async (t) => {
     const { db } = await setup();
     const n = 120;
