@@ -97,6 +97,8 @@ export function registerAuditJobCases(test, label, setup) {
     const { db } = await setup();
     const n = 20;
     const { name, schema, keys, vault } = await rotatedAuditedTable(db, 'ajob_plain', n);
+    // The schema's CHECK constraint keeps plaintexts out; an operator who drops it does not.
+    await db.query(`ALTER TABLE ${name} DROP CONSTRAINT ${name}_ssn_sifredb_check`);
     await db.query(`UPDATE ${name} SET ssn = 'plain-ssn' WHERE id = 5`);
     const before = (await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows;
     await t.throwsAsync(reencryptColumn({ db, schema, column: 'email', vault, batchSize: 50, audit: { signer: keys.signer, actor: 'job' } }), {
@@ -146,6 +148,8 @@ export function registerAuditJobCases(test, label, setup) {
         await audited.insert([jobRow(nextId++)], { actor: 'app' });
         if (writes % 4 === 3) await audited.delete(nextId - 2, { actor: 'app' });
         writes += 1;
+        // PGlite answers in-process: a loop of writes alone would never let the job's timers run.
+        await new Promise((resolve) => setTimeout(resolve, 2));
       }
     })();
     const [result] = await Promise.all([job, writer]);
