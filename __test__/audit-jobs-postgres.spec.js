@@ -3,7 +3,7 @@
 // with SIGKILL mid-run and rerun leaves a chain that verifies; without audit keys it is refused.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend, FileKeyProvider, inspect, openDatabase, verifyAudit } from '../dist/index.js';
@@ -62,7 +62,7 @@ async function cliTable(prefix, n) {
     }),
   );
   const args = ['reencrypt', '--db', server.url, '--schema', schemaFile, '--column', 'email', '--keys', keysFile];
-  return { ...setup, args };
+  return { ...setup, keysFile, args };
 }
 
 async function emailVersions(name) {
@@ -110,7 +110,14 @@ test(`postgres [${backend}]: a signed sifredb reencrypt killed with SIGKILL mid-
   let report = await verifyAudit(db, setup.name, { publicKeys: setup.keys.publicKeys });
   t.deepEqual(report.findings, [], 'every committed batch committed its records with it');
   t.is(report.records, n + after[2]);
-  const rerun = await cli([...args.filter((a) => a !== '--quiet'), '--json', '--quiet']);
+  // The rerun finds its audit keys beside the keystore (<keys>.audit.json), as the table is audited;
+  // without --schema it cannot sign, and says so instead of writing.
+  copyFileSync(setup.keys.file.path, `${setup.keysFile}.audit.json`);
+  const noSchema = await cli(['reencrypt', '--db', server.url, '--table', setup.name, '--column', 'email', '--tenant-column', 'tenant_id', '--keys', setup.keysFile, '--quiet']);
+  t.is(noSchema.code, 2, noSchema.stderr);
+  t.regex(noSchema.stderr, /needs --schema/);
+  const rerun = await cli([...setup.args, '--batch-size', '40', '--json']);
+  t.regex(rerun.stderr, /signing the job's writes with .*\.audit\.json as sifredb-cli@/);
   t.is(rerun.code, 0, rerun.stderr);
   t.is(JSON.parse(rerun.stdout).updated, n - after[2]);
   report = await verifyAudit(db, setup.name, { publicKeys: setup.keys.publicKeys });

@@ -336,6 +336,8 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
     if (auditKeys !== undefined && fromSchema !== undefined && values['dry-run'] !== true && (auditKeys.given || (await hasAuditChain(database, table)))) {
       signer = await (await AuditKeyFile.open(auditKeys.path)).signer();
       out.note(`signing the job's writes with ${auditKeys.path} as ${actor}`);
+    } else if (auditKeys !== undefined && fromSchema === undefined && values['dry-run'] !== true && (await hasAuditChain(database, table))) {
+      throw usageError(`${table} is audited and ${auditKeys.path} could sign the job's writes, but a signed job needs --schema (each record lists every encrypted column of the row)`);
     }
     let vault: BaseVault;
     if (fromSchema !== undefined) {
