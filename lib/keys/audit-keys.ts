@@ -8,6 +8,12 @@
  *   "keys": [{ "keyId", "createdAt", "status": "active" | "retired", "publicKey", "secretKey" }] }
  * ```
  *
+ * Under KMS (`{ kms: adapter }`, any adapter of the envelope core: AWS, Vault Transit, GCP, Azure),
+ * an entry holds `"wrappedSecretKey": { "provider", "keyId", "wrappedKey" }` instead of
+ * `"secretKey"`: the 32-byte Ed25519 secret wrapped by the service, bound to
+ * `{ keyringId: "sifredb-audit:<key id>", version: 1 }`, so that a wrap cannot be moved to another
+ * entry. It is unwrapped for {@link AuditKeyFile.signer} only, and checked against its public key.
+ *
  * Keys are base64; the key id is the hex of the first 16 bytes of SHA-256 of the public key, and is
  * in every record it signs. The file is written like the keystore (`writeFileAtomically` of
  * lib/keys/atomic-file.ts: temp file 0600, fsync, rename, directory fsync), onto the real file when
@@ -24,6 +30,7 @@ import { FileExistsError, realFilePath, writeFileAtomically } from './atomic-fil
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus } from './material.js';
 import type { KeyStatus } from './provider.js';
+import type { KeyBinding, KmsAdapter, WrappedKey } from './kms/adapter.js';
 
 /** `format` of the audit key file. */
 export const AUDIT_KEYS_FORMAT = 'sifredb-audit-keys';
@@ -37,8 +44,13 @@ interface AuditKeyEntry {
   createdAt: string;
   status: KeyStatus;
   publicKey: string;
-  secretKey: string;
+  /** The secret key, base64; or, under KMS, {@link wrappedSecretKey}. */
+  secretKey?: string;
+  wrappedSecretKey?: WrappedKey;
 }
+
+/** What a wrapped audit secret key is bound to: its own key id. */
+const auditBinding = (keyId: string): KeyBinding => ({ keyringId: `sifredb-audit:${keyId}`, version: 1 });
 
 interface AuditKeysFile {
   format: typeof AUDIT_KEYS_FORMAT;
@@ -76,21 +88,24 @@ async function writeKeyFile(path: string, text: string, mode: 'create' | 'replac
   }
 }
 
-/** A new key pair entry; the secret bytes are wiped once encoded. */
-function newEntry(): AuditKeyEntry {
+/** A new key pair entry (its secret wrapped under `kms` when given); the secret bytes are wiped once encoded. */
+async function newEntry(kms?: KmsAdapter): Promise<AuditKeyEntry> {
   const secret = randomBytes(32);
   try {
     const publicKey = getBackend().ed25519.publicKey(secret);
-    return {
-      keyId: hex(auditKeyId(publicKey)),
-      createdAt: new Date().toISOString(),
-      status: 'active',
-      publicKey: publicKey.toString('base64'),
-      secretKey: secret.toString('base64'),
-    };
+    const keyId = hex(auditKeyId(publicKey));
+    const entry = { keyId, createdAt: new Date().toISOString(), status: 'active' as const, publicKey: publicKey.toString('base64') };
+    if (kms === undefined) return { ...entry, secretKey: secret.toString('base64') };
+    const wrapped = await kms.wrap(secret, auditBinding(keyId));
+    return { ...entry, wrappedSecretKey: { provider: wrapped.provider, keyId: wrapped.keyId, wrappedKey: wrapped.wrappedKey } };
   } finally {
     secret.fill(0);
   }
+}
+
+function isWrappedKey(value: unknown): value is WrappedKey {
+  const w = value as Record<string, unknown> | null;
+  return typeof w === 'object' && w !== null && !Array.isArray(w) && [w.provider, w.keyId, w.wrappedKey].every((v) => typeof v === 'string' && v !== '');
 }
 
 function validate(data: unknown, path: string): AuditKeysFile {
@@ -111,6 +126,18 @@ function validate(data: unknown, path: string): AuditKeysFile {
     if (!isKeyStatus(entry.status)) throw bad(`keys[${i}].status must be "active" or "retired"`);
     let publicKey: Buffer;
     let secret: Buffer;
+    if ((entry.secretKey === undefined) === (entry.wrappedSecretKey === undefined)) throw bad(`keys[${i}] must have one of "secretKey" and "wrappedSecretKey"`);
+    if (entry.wrappedSecretKey !== undefined) {
+      // Checked against the public key when unwrapped (AuditKeyFile.signer).
+      if (!isWrappedKey(entry.wrappedSecretKey)) throw bad(`keys[${i}].wrappedSecretKey must be { "provider", "keyId", "wrappedKey" } strings`);
+      try {
+        publicKey = decodeKeyMaterial(entry.publicKey, `keys[${i}].publicKey`);
+      } catch (error) {
+        throw bad((error as Error).message);
+      }
+      if (hex(auditKeyId(publicKey)) !== entry.keyId) throw bad(`keys[${i}].keyId is not the id of its public key`);
+      continue;
+    }
     try {
       publicKey = decodeKeyMaterial(entry.publicKey, `keys[${i}].publicKey`);
       secret = decodeKeyMaterial(entry.secretKey, `keys[${i}].secretKey`);
@@ -170,16 +197,20 @@ export class AuditSigner {
 export interface AuditKeyFileOpenOptions {
   /** Load the file even when group or others may access it (default `false`: `ERR_SIFREDB_KEY`). */
   allowInsecurePermissions?: boolean;
+  /** The KMS adapter that unwraps (and, on rotate, wraps) secret keys held wrapped; not closed by the file. */
+  kms?: KmsAdapter;
 }
 
 /** The audit key file: create, open, rotate, sign with the current key, export the public keys. */
 export class AuditKeyFile {
   readonly path: string;
   readonly #allowInsecure: boolean;
+  readonly #kms: KmsAdapter | undefined;
 
-  private constructor(path: string, allowInsecure: boolean) {
+  private constructor(path: string, allowInsecure: boolean, kms: KmsAdapter | undefined) {
     this.path = path;
     this.#allowInsecure = allowInsecure;
+    this.#kms = kms;
     Object.freeze(this);
   }
 
@@ -195,17 +226,17 @@ export class AuditKeyFile {
    * Creates a file holding one fresh key pair (current) and opens it.
    * @throws `ERR_SIFREDB_KEY` when a file exists at `path` (unless `overwrite`), or on I/O errors.
    */
-  static async create(path: string, options: { overwrite?: boolean } = {}): Promise<AuditKeyFile> {
+  static async create(path: string, options: { overwrite?: boolean; kms?: KmsAdapter } = {}): Promise<AuditKeyFile> {
     const absolute = resolve(path);
-    const entry = newEntry();
+    const entry = await newEntry(options.kms);
     const file: AuditKeysFile = { format: AUDIT_KEYS_FORMAT, version: FILE_VERSION, current: entry.keyId, keys: [entry] };
     await writeKeyFile(absolute, serialize(file), options.overwrite === true ? 'replace' : 'create');
-    return new AuditKeyFile(absolute, false);
+    return new AuditKeyFile(absolute, false, options.kms);
   }
 
   /** Opens and validates an existing file (permissions, JSON, every key pair). */
   static async open(path: string, options: AuditKeyFileOpenOptions = {}): Promise<AuditKeyFile> {
-    const file = new AuditKeyFile(resolve(path), options.allowInsecurePermissions === true);
+    const file = new AuditKeyFile(resolve(path), options.allowInsecurePermissions === true, options.kms);
     await file.#read();
     return file;
   }
@@ -254,12 +285,32 @@ export class AuditKeyFile {
   async signer(): Promise<AuditSigner> {
     const file = await this.#read();
     const entry = file.keys.find((k) => k.keyId === file.current)!;
-    const secret = decodeKeyMaterial(entry.secretKey, 'secretKey');
+    const secret = entry.wrappedSecretKey === undefined ? decodeKeyMaterial(entry.secretKey, 'secretKey') : await this.#unwrap(entry);
     try {
       return new AuditSigner(secret);
     } finally {
       secret.fill(0);
     }
+  }
+
+  /** The 32 secret bytes of a wrapped entry, checked against its public key (the caller wipes them). */
+  async #unwrap(entry: AuditKeyEntry): Promise<Buffer> {
+    const wrapped = entry.wrappedSecretKey!;
+    const kms = this.#kms;
+    if (kms === undefined) throw keyError(`audit key ${entry.keyId} in ${this.path} is wrapped under KMS (${wrapped.provider} ${wrapped.keyId}): open the file with { kms }`);
+    const plain = await kms.unwrap(wrapped, auditBinding(entry.keyId));
+    const secret = Buffer.alloc(32);
+    try {
+      if (plain.length !== 32) throw keyError(`audit key ${entry.keyId} in ${this.path}: the KMS unwrapped ${plain.length} bytes, not 32`);
+      secret.set(plain);
+    } finally {
+      plain.fill(0);
+    }
+    if (!getBackend().ed25519.publicKey(secret).equals(Buffer.from(entry.publicKey, 'base64'))) {
+      secret.fill(0);
+      throw keyError(`audit key ${entry.keyId} in ${this.path}: the unwrapped secret key does not match the public key`);
+    }
+    return secret;
   }
 
   /**
@@ -273,7 +324,11 @@ export class AuditKeyFile {
     });
     const entry = await withFileLock(target, { what: `audit key file ${this.path}` }, async () => {
       const file = await this.#read();
-      const added = newEntry();
+      // A file whose keys are wrapped stays wrapped: rotating it needs the adapter.
+      if (this.#kms === undefined && file.keys.some((k) => k.wrappedSecretKey !== undefined)) {
+        throw keyError(`the keys of ${this.path} are wrapped under KMS: open the file with { kms } to rotate it`);
+      }
+      const added = await newEntry(this.#kms);
       file.keys.push(added);
       file.current = added.keyId;
       await writeKeyFile(this.path, serialize(file), 'replace');
