@@ -5,7 +5,8 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditKeyFile, backend, ed25519, VaultTransitAdapter } from '../dist/index.js';
+import { AUDIT_DDL, AuditKeyFile, backend, ed25519, openDatabase, VaultTransitAdapter } from '../dist/index.js';
+import { runCli } from './helpers/cli.js';
 import { startVaultTransit } from './helpers/vault-transit.js';
 
 const server = await startVaultTransit();
@@ -69,4 +70,30 @@ test(`a wrapped audit key moved to another entry, or unwrapped under another key
   broken.keys[0].secretKey = 'AAAA';
   writeFileSync(path, JSON.stringify(broken), { mode: 0o600 });
   await t.throwsAsync(AuditKeyFile.open(path, { kms }), { code: 'ERR_SIFREDB_KEY', message: /one of "secretKey" and "wrappedSecretKey"/ });
+});
+
+test(`sifredb audit keygen --kms vault:…; rotate and checkpoint reopen it under the key its wrap records [${backend}]`, async (t) => {
+  server.createKey('audit-cli');
+  const path = join(dir, `audit-${(files += 1)}.json`);
+  const env = { SIFREDB_BACKEND: backend, VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
+  let run = await runCli(['audit', 'keygen', '--audit-keys', path, '--kms', 'vault:transit/keys/audit-cli'], { env });
+  t.is(run.code, 0, run.stderr);
+  t.false(readFileSync(path, 'utf8').includes('"secretKey"'));
+  run = await runCli(['audit', 'rotate', '--audit-keys', path], { env });
+  t.is(run.code, 0, run.stderr);
+  t.true(JSON.parse(readFileSync(path, 'utf8')).keys.every((k) => k.wrappedSecretKey?.keyId === 'transit/keys/audit-cli'));
+  const db = join(dir, `db-${files}`);
+  const database = await openDatabase(db);
+  for (const statement of AUDIT_DDL) await database.query(statement);
+  await database.close();
+  const decrypts = server.count('decrypt', 'audit-cli');
+  run = await runCli(['audit', 'checkpoint', '--db', db, '--table', 'users', '--audit-keys', path], { env });
+  t.is(run.code, 0, run.stderr);
+  t.is(JSON.parse(run.stdout).count, '0');
+  t.true(server.count('decrypt', 'audit-cli') > decrypts, 'signed with the secret unwrapped by Vault');
+  run = await runCli(['audit', 'checkpoint', '--db', db, '--table', 'users', '--audit-keys', path], { env: { ...env, VAULT_TOKEN: '' } });
+  // No token: exit 2 (fix the environment), as for the keystore's --kms; no secret anywhere.
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /no Vault token; pass token or appRole, or set VAULT_TOKEN/);
+  t.false(run.stderr.includes(server.rootToken));
 });

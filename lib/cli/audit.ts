@@ -5,6 +5,7 @@ import { formatFinding, verifyAudit } from '../audit/verify.js';
 import { openDatabase } from '../db/database.js';
 import { AuditKeyFile, type AuditPublicKey, parsePublicKeys } from '../keys/audit-keys.js';
 import { type Command, EXIT, ioError, Output, required, str, usageError, type Values } from './common.js';
+import { openAuditKeyFile } from './kms.js';
 
 const ACTIONS = ['keygen', 'rotate', 'public-key', 'checkpoint', 'verify'] as const;
 
@@ -50,7 +51,7 @@ async function emit(values: Values, out: Output, text: string, what: string): Pr
 export const auditCommand: Command = {
   name: 'audit',
   summary: 'audit signatures: keys, checkpoints, and the offline verifier of signed writes',
-  usage: `Usage: sifredb audit keygen     --audit-keys <file> [--overwrite]
+  usage: `Usage: sifredb audit keygen     --audit-keys <file> [--kms <scheme:key>] [--overwrite]
        sifredb audit rotate     --audit-keys <file>
        sifredb audit public-key --audit-keys <file> [--out <file>]
        sifredb audit checkpoint --db <url|path> --table <t> --audit-keys <file> [--out <file>]
@@ -70,6 +71,10 @@ export const auditCommand: Command = {
 Options:
   --audit-keys <file>   the audit key file (or env SIFREDB_AUDIT_KEYS; default with --keys <k>:
                         <k>.audit.json, beside the keystore and apart from it)
+  --kms <scheme:key>    keygen: keep the secret keys wrapped under this KMS key (aws:, vault:, gcp:,
+                        azure:; as for keygen --kms); a wrapped file is later opened under the
+                        service and key its wrap records (or pass --kms)
+  --region <r>          AWS region for --kms aws:
   --db <url|path>       database (or env SIFREDB_DB)
   --table <t>           the audited table
   --public-key <file>   the trusted public keys (from audit public-key)
@@ -84,6 +89,9 @@ Options:
     checkpoint: { type: 'string' },
     out: { type: 'string' },
     overwrite: { type: 'boolean' },
+    kms: { type: 'string', multiple: true },
+    'kms-key': { type: 'string' },
+    region: { type: 'string' },
   },
   positionals: 1,
   async run({ values, positionals }) {
@@ -93,14 +101,16 @@ Options:
       throw usageError(action === undefined ? `audit needs an action: ${ACTIONS.join(', ')}` : `unknown audit action ${JSON.stringify(action)}`);
     }
     if (action === 'keygen') {
-      const file = await AuditKeyFile.create(auditKeysPath(values), { overwrite: values.overwrite === true });
+      const { file, close } = await openAuditKeyFile(auditKeysPath(values), values, { overwrite: values.overwrite === true });
+      close();
       const [key] = await file.publicKeys();
       out.result({ path: file.path, keyId: Buffer.from(key!.keyId).toString('hex') });
       out.line(`created audit key file ${file.path} (key ${Buffer.from(key!.keyId).toString('hex')})`);
       return EXIT.ok;
     }
     if (action === 'rotate') {
-      const key = await (await AuditKeyFile.open(auditKeysPath(values))).rotate();
+      const { file, close } = await openAuditKeyFile(auditKeysPath(values), values);
+      const key = await file.rotate().finally(close);
       out.result({ keyId: Buffer.from(key.keyId).toString('hex') });
       out.line(`new current audit key ${Buffer.from(key.keyId).toString('hex')}; export the public keys again for auditors`);
       return EXIT.ok;
@@ -112,7 +122,8 @@ Options:
     }
     const table = required(values, 'table');
     if (action === 'checkpoint') {
-      const signer = await (await AuditKeyFile.open(auditKeysPath(values))).signer();
+      const { file, close } = await openAuditKeyFile(auditKeysPath(values), values);
+      const signer = await file.signer().finally(close);
       const db = await openDatabase(dbTarget(values));
       try {
         await emit(values, out, formatCheckpoint(await createCheckpoint(db, table, signer)), 'the checkpoint');

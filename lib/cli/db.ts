@@ -23,6 +23,7 @@ import { inspect } from '../format/inspect.js';
 import { Keyring } from '../keys/keyring.js';
 import { AuditKeyFile, type AuditSigner } from '../keys/audit-keys.js';
 import { hasAuditChain } from '../audit/chain.js';
+import { openAuditKeyFile } from './kms.js';
 import type { BaseVault } from '../vault/base-vault.js';
 import { DeterministicVault } from '../vault/deterministic-vault.js';
 import { Vault } from '../vault/vault.js';
@@ -334,7 +335,9 @@ async function runColumnJob(values: Values, mode: JobKind): Promise<number> {
     // The key file beside the keystore signs only tables that are audited already (it must not
     // start a chain on a table nobody audits); a file given explicitly always signs.
     if (auditKeys !== undefined && fromSchema !== undefined && values['dry-run'] !== true && (auditKeys.given || (await hasAuditChain(database, table)))) {
-      signer = await (await AuditKeyFile.open(auditKeys.path)).signer();
+      // The jobs' --kms wraps the keystore; the audit key file's wrap says where its own keys are.
+      const { file, close } = await openAuditKeyFile(auditKeys.path, { ...values, kms: undefined, 'kms-key': undefined });
+      signer = await file.signer().finally(close);
       out.note(`signing the job's writes with ${auditKeys.path} as ${actor}`);
     } else if (auditKeys !== undefined && fromSchema === undefined && values['dry-run'] !== true && (await hasAuditChain(database, table))) {
       throw usageError(`${table} is audited and ${auditKeys.path} could sign the job's writes, but a signed job needs --schema (each record lists every encrypted column of the row)`);

@@ -4,7 +4,9 @@
  * single-service keyring, several a multi-service one (MultiKmsProvider). The SDKs are imported only
  * when their scheme is used.
  */
+import { readFileSync } from 'node:fs';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
+import type { AuditKeyFile } from '../keys/audit-keys.js';
 import type { KmsAdapter } from '../keys/kms/adapter.js';
 import type { KmsKeyringDocument } from '../keys/kms/keyring.js';
 import { toFormat2 } from '../keys/kms/keyring.js';
@@ -155,4 +157,44 @@ export async function openKmsKeyring(path: string, specs: readonly string[], val
   const { MultiKmsProvider } = await import('../keys/kms/multi.js');
   const options = { adapters, keyring: path };
   return create ? MultiKmsProvider.create(options) : MultiKmsProvider.open({ ...options, createIfMissing: false });
+}
+
+/**
+ * Opens (or, with `create`, creates) an audit key file (docs/AUDIT.md). Its secret keys are wrapped
+ * under the one `--kms <spec>` when given (keygen) or when its current key is wrapped (then, without
+ * `--kms`, under the service and key its wrap records). Close the returned adapter when done.
+ */
+export async function openAuditKeyFile(path: string, values: Values, create?: { overwrite: boolean }): Promise<{ file: AuditKeyFile; close(): void }> {
+  const { AuditKeyFile } = await import('../keys/audit-keys.js');
+  const given = kmsSpecs(values);
+  if (given.length > 1) throw usageError('audit keys are wrapped under one --kms key');
+  let spec = given[0];
+  if (spec === undefined && create === undefined) {
+    const wrap = currentAuditWrap(path);
+    if (wrap !== undefined) {
+      const scheme = Object.entries(KMS_SCHEMES).find(([, s]) => s.provider === wrap.provider)?.[0];
+      if (scheme === undefined) throw new SifreDBError(ERROR_CODES.key, `audit key file ${path} is wrapped by "${wrap.provider}", which this sifredb cannot reach; pass --kms`);
+      spec = `${scheme}:${wrap.keyId}`;
+    }
+  }
+  const [kms] = spec === undefined ? [] : await kmsAdapters([spec], values);
+  const close = () => kms?.close?.();
+  try {
+    const file = create === undefined ? await AuditKeyFile.open(path, { kms }) : await AuditKeyFile.create(path, { overwrite: create.overwrite, kms });
+    return { file, close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+/** The wrap of the current key of an audit key file, if wrapped (a bad file is left for AuditKeyFile.open to report). */
+function currentAuditWrap(path: string): { provider: string; keyId: string } | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as { current?: unknown; keys?: { keyId?: unknown; wrappedSecretKey?: { provider?: unknown; keyId?: unknown } }[] };
+    const wrap = doc.keys?.find((k) => k.keyId === doc.current)?.wrappedSecretKey;
+    return typeof wrap?.provider === 'string' && typeof wrap.keyId === 'string' ? { provider: wrap.provider, keyId: wrap.keyId } : undefined;
+  } catch {
+    return undefined;
+  }
 }
