@@ -2,6 +2,7 @@
 export { encryptColumn, importRustColumn, reencryptColumn } from './column-job.js';
 export type {
   BlindIndexColumn,
+  ColumnJobAudit,
   ColumnJobOptions,
   DeterministicColumn,
   EncryptColumnOptions,
