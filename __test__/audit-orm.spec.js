@@ -11,6 +11,10 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { bigint, customType, integer, pgTable, text, varchar } from 'drizzle-orm/pg-core';
 import { AuditedTable, EncryptedTable, Keyring, StaticKeyProvider, applySchema, backend, defineTable, fromPGlite, fromPgPool, verifyAudit } from '../dist/index.js';
 import { encryptedTable } from '../dist/integrations/drizzle/index.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import { SifreDBPlugin } from '../dist/integrations/kysely/index.js';
+import { PGliteDialect } from '../examples/kysely-pglite-dialect.js';
+import { kyselySchema } from './helpers/kysely-cases.js';
 import { auditKeys } from './helpers/audit-cases.js';
 import { startPostgres } from './helpers/postgres.js';
 import { tableName } from './helpers/reencrypt-cases.js';
@@ -165,5 +169,139 @@ for (const [label, open] of contexts) {
     const plain = await encryptedTable(await Keyring.open(new StaticKeyProvider(randomBytes(32))), usersTable(name), usersSchema(name));
     t.false(plain.audited);
     await t.throwsAsync(plain.signedInsert(db, [person(5)], { actor: 'a' }), { code: 'ERR_SIFREDB_INPUT', message: /is not audited/ });
+  });
+}
+
+// ---- Kysely ----
+
+const kperson = (i, tenant = i % 2 === 0 ? 't2' : 't1') => ({
+  id: i,
+  tenant_id: tenant,
+  name: `n${i}`,
+  email: `User${i}@Example.com`,
+  phone: `+90-555-${String(i).padStart(4, '0')}`,
+  ssn: `ssn-${i}`,
+  born: new Date(Date.UTC(1980, 0, (i % 28) + 1)),
+  note: { i },
+});
+
+const kyselyContexts = [
+  [
+    'pglite',
+    () => {
+      const client = new PGlite();
+      return { sdb: fromPGlite(client), dialect: new PGliteDialect(client), concurrent: false };
+    },
+  ],
+  ['postgres', () => ({ sdb: fromPgPool(server.pool), dialect: new PostgresDialect({ pool: server.pool }), concurrent: true })],
+];
+
+async function kyselySetup(open, prefix) {
+  const { sdb, dialect, concurrent } = open();
+  const name = tableName(prefix);
+  await sdb.query(`CREATE TABLE ${name} (id bigint PRIMARY KEY, tenant_id text, name text, UNIQUE (tenant_id, id))`);
+  const schema = kyselySchema(name);
+  await applySchema(sdb, schema, { audit: true });
+  const keyring = await Keyring.open(new StaticKeyProvider(randomBytes(32)));
+  const keys = await auditKeys();
+  const plugin = await SifreDBPlugin.create(keyring, [schema], { audit: { signer: keys.signer } });
+  const db = new Kysely({ dialect, plugins: [plugin] });
+  return { sdb, db, name, schema, keyring, keys, plugin, concurrent };
+}
+
+for (const [label, open] of kyselyContexts) {
+  test(`${label} [${backend}]: Kysely signed inserts, updates, upserts and deletes verify clean; a plain-SQL tamper after them is found`, async (t) => {
+    const { sdb, db, name, keys, plugin } = await kyselySetup(open, 'ky_audit');
+    const inserted = await plugin.signedTransaction(db, { actor: 'alice' }, async (trx) => {
+      const rows = await trx.insertInto(name).values([kperson(1), kperson(2), kperson(3), kperson(4)]).returning(['id', 'email']).execute();
+      await trx.updateTable(name).set({ email: 'changed@example.com', note: { i: 'new' } }).where('tenant_id', '=', 't2').where('id', '=', 2).returning('id').execute();
+      return rows;
+    });
+    t.deepEqual(inserted.map((r) => r.email), ['User1@Example.com', 'User2@Example.com', 'User3@Example.com', 'User4@Example.com']);
+    t.deepEqual(Object.keys(inserted[0]).sort(), ['email', 'id'], 'the audit columns are not in the result');
+    await plugin.signedTransaction(db, { actor: 'bob' }, async (trx) => {
+      // An upsert: row 3 exists (an update record), row 5 is new (an insert record).
+      await trx
+        .insertInto(name)
+        .values([kperson(3, 't1'), kperson(5, 't1')].map((p) => ({ ...p, ssn: `upserted-${p.id}` })))
+        .onConflict((oc) => oc.columns(['tenant_id', 'id']).doUpdateSet((eb) => ({ ssn: eb.ref('excluded.ssn') })))
+        .returning('id')
+        .execute();
+      const deleted = await trx.deleteFrom(name).where('id', '=', 4).returning('id').execute();
+      t.is(deleted.length, 1);
+    });
+    let report = await verifyAudit(sdb, name, { publicKeys: keys.publicKeys });
+    t.deepEqual(report.findings, []);
+    const { rows: records } = await sdb.query(`SELECT operation, row_id FROM sifredb_audit WHERE table_name = $1 ORDER BY seq`, [name]);
+    t.deepEqual(records.map((r) => `${r.operation}:${r.row_id}`), ['insert:1', 'insert:2', 'insert:3', 'insert:4', 'update:2', 'update:3', 'insert:5', 'delete:4']);
+    const back = await db.selectFrom(name).selectAll().where('tenant_id', '=', 't1').where('ssn', '=', 'upserted-5').execute();
+    t.deepEqual(back.map((r) => r.id), sdb.kind === 'pglite' ? [5] : ['5']);
+
+    await sdb.query(`UPDATE ${name} SET note = (SELECT note FROM ${name} WHERE id = 1) WHERE id = 3`);
+    await sdb.query(`DELETE FROM ${name} WHERE id = 5`);
+    report = await verifyAudit(sdb, name, { publicKeys: keys.publicKeys });
+    t.deepEqual(kinds(report), ['3:copied', '5:deleted']);
+  });
+
+  test(`${label} [${backend}]: Kysely and AuditedTable writers of one table share one chain`, async (t) => {
+    const { sdb, db, name, schema, keyring, keys, plugin, concurrent } = await kyselySetup(open, 'ky_audit_mixed');
+    const audited = await AuditedTable.open(await EncryptedTable.open(keyring, schema), sdb, keys.signer);
+    const writes = [];
+    for (let i = 1; i <= 6; i++) {
+      writes.push(() =>
+        i % 2 === 0
+          ? plugin.signedTransaction(db, { actor: 'kysely' }, (trx) => trx.insertInto(name).values(kperson(i)).returning('id').execute())
+          : audited.insert([kperson(i)], { actor: 'table' }),
+      );
+    }
+    const changes = [
+      () => plugin.signedTransaction(db, { actor: 'kysely' }, (trx) => trx.deleteFrom(name).where('id', '=', 1).returning('id').execute()),
+      () => audited.update(2, { tenant_id: 't2', email: 'by table' }, { actor: 'table' }),
+    ];
+    // Inserts first, then changes of the inserted rows; each phase concurrent on a server.
+    for (const phase of [writes, changes]) {
+      if (concurrent) await Promise.all(phase.map((w) => w()));
+      else for (const w of phase) await w();
+    }
+    t.deepEqual((await verifyAudit(sdb, name, { publicKeys: keys.publicKeys })).findings, []);
+    const { rows } = await sdb.query(`SELECT count(*)::int AS n, max(seq)::int AS top FROM sifredb_audit WHERE table_name = $1`, [name]);
+    t.deepEqual(rows[0], { n: 8, top: 8 });
+  });
+
+  test(`${label} [${backend}]: Kysely writes to an audited table that cannot be signed are refused, nothing written`, async (t) => {
+    const { sdb, db, name, keys, plugin, keyring, schema } = await kyselySetup(open, 'ky_audit_refuse');
+    const unsigned = { code: 'ERR_SIFREDB_AUDIT_UNSIGNED', message: /is audited: this write would store rows no audit record signs/ };
+    await t.throwsAsync(db.insertInto(name).values(kperson(1)).execute(), unsigned);
+    await t.throwsAsync(db.updateTable(name).set({ name: 'x' }).where('id', '=', 1).execute(), unsigned);
+    await t.throwsAsync(db.deleteFrom(name).where('id', '=', 1).execute(), unsigned);
+    await t.throwsAsync(
+      plugin.signedTransaction(db, { actor: 'a' }, (trx) => trx.insertInto(name).values(kperson(1)).execute()),
+      { code: 'ERR_SIFREDB_INPUT', message: /add \.returning/ },
+    );
+    await t.throwsAsync(plugin.signedTransaction(db, {}, async () => undefined), { code: 'ERR_SIFREDB_INPUT', message: /actor/ });
+    // The work fails after a signed insert: the transaction rolls back, rows and records alike.
+    await t.throwsAsync(
+      plugin.signedTransaction(db, { actor: 'a' }, async (trx) => {
+        await trx.insertInto(name).values(kperson(1)).returning('id').execute();
+        throw new Error('work failed');
+      }),
+      { message: 'work failed' },
+    );
+    if (label === 'postgres') {
+      // A write made on db (another connection) inside the signed transaction fails at the database.
+      await t.throwsAsync(
+        plugin.signedTransaction(db, { actor: 'a' }, (trx) => db.insertInto(name).values(kperson(7)).returning('id').execute()),
+        { message: /audited write outside its signed transaction/ },
+      );
+    }
+    await plugin.signedTransaction(db, { actor: 'a' }, (trx) => trx.insertInto(name).values(kperson(2)).returning('id').execute());
+    const { rows } = await sdb.query(`SELECT (SELECT count(*)::int FROM ${name}) AS data, (SELECT count(*)::int FROM sifredb_audit WHERE table_name = $1) AS records`, [name]);
+    t.deepEqual(rows[0], { data: 1, records: 1 });
+    t.deepEqual((await verifyAudit(sdb, name, { publicKeys: keys.publicKeys })).findings, []);
+    // Reads are not signed and need no transaction.
+    t.is((await db.selectFrom(name).selectAll().execute()).length, 1);
+    // A plugin without audit has no signed transactions.
+    const plain = await SifreDBPlugin.create(keyring, [schema]);
+    await t.throwsAsync(plain.signedTransaction(db, { actor: 'a' }, async () => undefined), { code: 'ERR_SIFREDB_INPUT', message: /does not audit/ });
   });
 }
