@@ -163,8 +163,8 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   /** Signs the writes when the table is audited. */
   readonly #audit: AuditChainWriter | undefined;
   readonly #signer: AuditSigner | undefined;
-  /** The signer's public key, published once (outside the write transactions). */
-  #published: Promise<void> | undefined;
+  /** The signer's public key, published once per database (outside the write transactions). */
+  readonly #published = new WeakMap<object, Promise<void>>();
 
   /** Use {@link encryptedTable}. */
   constructor(table: TTable, encrypted: EncryptedTable<T>, audit?: DrizzleAuditOptions) {
@@ -391,13 +391,14 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     }
     const actor = checkActor(options);
     if (typeof (db as DrizzleTransactable | null)?.transaction !== 'function') throw new SifreDBError(ERROR_CODES.input, 'db must be a Drizzle pg-core database (db.transaction)');
-    if (this.#published === undefined) {
-      this.#published = db.transaction(async (tx) => publishAuditKey(drizzleSession(tx), this.#signer!));
-      this.#published.catch(() => {
-        this.#published = undefined;
-      });
+    let published = this.#published.get(db);
+    if (published === undefined) {
+      published = db.transaction(async (tx) => publishAuditKey(drizzleSession(tx), this.#signer!));
+      this.#published.set(db, published);
+      // A failure is reported to this call and retried by the next.
+      published.catch(() => this.#published.delete(db));
     }
-    await this.#published;
+    await published;
     return db.transaction(async (tx: never) => {
       const chain = await audit.lock(drizzleSession(tx), actor);
       const rows = (await write(tx as DrizzleWriter)) as Record<string, unknown>[];

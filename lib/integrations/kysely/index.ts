@@ -154,7 +154,8 @@ export class SifreDBPlugin implements KyselyPlugin {
   readonly #audited: ReadonlyMap<EncryptedTable, AuditChainWriter>;
   readonly #signer: AuditSigner | undefined;
   readonly #auditPlans = new WeakMap<QueryId, AuditPlan>();
-  #published: Promise<void> | undefined;
+  /** The signer's public key, published once per database (outside the signed transactions). */
+  readonly #published = new WeakMap<object, Promise<void>>();
 
   private constructor(tables: readonly EncryptedTable[], batch: BatchOptions | undefined, audit: KyselyAuditOptions | undefined) {
     this.#tables = tables;
@@ -187,13 +188,14 @@ export class SifreDBPlugin implements KyselyPlugin {
     if (wanted !== undefined && writers.length !== wanted.size) refuse(`signedTransaction: tables ${[...wanted].join(', ')} are not all audited tables of the plugin`);
     // Name order: two signed transactions lock the heads they share in the same order.
     writers.sort(([a], [b]) => (qualified(a.schema.table) < qualified(b.schema.table) ? -1 : 1));
-    if (this.#published === undefined) {
-      this.#published = publishAuditKey(kyselySession(db), this.#signer!);
-      this.#published.catch(() => {
-        this.#published = undefined;
-      });
+    let published = this.#published.get(db);
+    if (published === undefined) {
+      published = publishAuditKey(kyselySession(db), this.#signer!);
+      this.#published.set(db, published);
+      // A failure is reported to this call and retried by the next.
+      published.catch(() => this.#published.delete(db));
     }
-    await this.#published;
+    await published;
     return db.transaction().execute(async (trx) => {
       const session = kyselySession(trx);
       const {
