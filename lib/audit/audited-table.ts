@@ -14,30 +14,15 @@
  * data row, keeps the lock order the same for every audited writer, so they cannot deadlock on each
  * other. BENCHMARKS.md ("Audit signatures") gives the cost per row.
  */
-import { EncryptionContext } from '../context.js';
 import { assertDatabase, databaseError, type Database, type DbSession } from '../db/database.js';
 import { parseTableName, quoteIdent } from '../db/schema.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import {
-  type AuditColumn,
-  type AuditOperation,
-  auditHash,
-  encodeAuditRecord,
-  GENESIS_HASH,
-  storedValueHash,
-} from '../format/audit-record.js';
-import { parseHeader } from '../format/envelope.js';
-import { envelopeBytes } from '../format/inspect.js';
 import type { AuditSigner } from '../keys/audit-keys.js';
 import type { EncryptedTable, PlainRowInput, StoredRow } from '../schema/encrypted-table.js';
 import type { TableSchemaInit } from '../schema/definition.js';
-import { AUDIT_HEAD_TABLE, AUDIT_KEYS_TABLE, AUDIT_TABLE } from './sql.js';
+import { type AuditChain, AuditChainWriter, type AuditedWriteOptions, checkActor, publishAuditKey, rowIdText } from './chain.js';
 
-/** Options of every audited write. */
-export interface AuditedWriteOptions {
-  /** Who makes the write (a user or service name), recorded and signed. */
-  actor: string;
-}
+export type { AuditedWriteOptions } from './chain.js';
 
 /** Options of {@link AuditedTable.open}. */
 export interface AuditedTableOptions {
@@ -47,55 +32,19 @@ export interface AuditedTableOptions {
 
 type Row = Record<string, unknown>;
 
-function rowIdText(id: unknown, what: string): string {
-  if (typeof id === 'string' || typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id))) return String(id);
-  throw new SifreDBError(ERROR_CODES.input, `${what} must be a string or an integer`);
-}
-
-function checkActor(options: AuditedWriteOptions | undefined): string {
-  const actor = options?.actor;
-  if (typeof actor !== 'string' || actor === '') throw new SifreDBError(ERROR_CODES.input, 'audited writes need { actor }: who makes the write');
-  return actor;
-}
-
 /** An {@link EncryptedTable} whose writes are signed into the table's audit chain. */
 export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   readonly table: EncryptedTable<T>;
   readonly db: Database;
-  readonly #signer: AuditSigner;
-  readonly #now: () => number;
+  readonly #writer: AuditChainWriter;
   readonly #sqlName: string;
-  /** Each encrypted column's context, built once. */
-  readonly #contexts: ReadonlyMap<string, EncryptionContext>;
-  /** The canonical context bytes of each (tenant, column), built once per tenant seen (bounded). */
-  readonly #tenantContexts = new Map<string, Map<string, Uint8Array>>();
 
   private constructor(table: EncryptedTable<T>, db: Database, signer: AuditSigner, now: () => number) {
     this.table = table;
     this.db = db;
-    this.#signer = signer;
-    this.#now = now;
+    this.#writer = new AuditChainWriter(table.schema, signer, now);
     this.#sqlName = parseTableName(table.schema.table).sql;
-    this.#contexts = new Map([...table.schema.columns.values()].map((spec) => [spec.name, new EncryptionContext(spec.context)]));
     Object.freeze(this);
-  }
-
-  #contextBytes(column: string, tenant: unknown): Uint8Array {
-    const base = this.#contexts.get(column)!;
-    if (tenant === null || tenant === undefined) return base.bytes;
-    const key = String(tenant);
-    let byColumn = this.#tenantContexts.get(key);
-    if (byColumn === undefined) {
-      if (this.#tenantContexts.size >= MAX_CACHED_TENANTS) this.#tenantContexts.clear();
-      byColumn = new Map();
-      this.#tenantContexts.set(key, byColumn);
-    }
-    let bytes = byColumn.get(column);
-    if (bytes === undefined) {
-      bytes = base.withTenant(key).bytes;
-      byColumn.set(column, bytes);
-    }
-    return bytes;
   }
 
   /**
@@ -104,11 +53,7 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
    */
   static async open<T extends TableSchemaInit>(table: EncryptedTable<T>, db: Database, signer: AuditSigner, options: AuditedTableOptions = {}): Promise<AuditedTable<T>> {
     assertDatabase(db, 'AuditedTable.open', true);
-    try {
-      await db.query(`INSERT INTO ${AUDIT_KEYS_TABLE} (key_id, public_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [Buffer.from(signer.keyId), Buffer.from(signer.publicKey)]);
-    } catch (error) {
-      throw databaseError(error, `cannot publish the audit public key (run sifredb schema sql --audit first)`);
-    }
+    await publishAuditKey(db, signer);
     return new AuditedTable(table, db, signer, options.now ?? Date.now);
   }
 
@@ -164,97 +109,23 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
     }, actor);
   }
 
-  /** The record columns of a stored row: every encrypted column of the schema. */
-  #columns(row: Row): AuditColumn[] {
-    const schema = this.table.schema;
-    const tenant = schema.tenant === undefined ? null : row[schema.tenant];
-    return [...schema.columns.values()].map((spec) => {
-      const value = row[spec.name];
-      if (value === null || value === undefined) return { name: spec.name };
-      if (!(value instanceof Uint8Array) && typeof value !== 'string') {
-        throw new SifreDBError(ERROR_CODES.database, `${schema.table}.${spec.name} came back as neither bytes nor text`);
-      }
-      return {
-        name: spec.name,
-        value: { keyVersion: parseHeader(envelopeBytes(value)).keyVersion, context: this.#contextBytes(spec.name, tenant), hash: storedValueHash(value) },
-      };
-    });
-  }
-
   /**
-   * Runs `work` in one transaction holding the table's chain head; `work` appends records through
-   * the chain it is given. The records and the new head are written in one statement before
-   * COMMIT (fewer round trips: the head lock is held for as short a time as the writes allow).
+   * Runs `work` in one transaction holding the table's chain head (locked before any data row);
+   * `work` appends records through the chain it is given, which are written before COMMIT.
    */
-  #transaction<R>(work: (session: DbSession, chain: Chain) => Promise<R>, actor: string): Promise<R> {
-    const table = this.table.schema.table;
-    const lockHead = (session: DbSession) =>
-      session.query<{ seq: unknown; head_hash: Uint8Array }>(`SELECT seq, head_hash FROM ${AUDIT_HEAD_TABLE} WHERE table_name = $1 FOR UPDATE`, [table]);
+  #transaction<R>(work: (session: DbSession, chain: AuditChain) => Promise<R>, actor: string): Promise<R> {
     return this.db.withSession(async (session) => {
       try {
         await session.query('BEGIN');
-        let { rows: [head] } = await lockHead(session);
-        if (head === undefined) {
-          // The table's first audited write: create its head (two first writers race here; the
-          // loser's insert does nothing and both then queue on the same row lock).
-          await session.query(`INSERT INTO ${AUDIT_HEAD_TABLE} (table_name, seq, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING`, [table, Buffer.from(GENESIS_HASH)]);
-          [head] = (await lockHead(session)).rows;
-        }
-        const pending: unknown[][] = [];
-        const chain: Chain = {
-          sequence: BigInt(String(head!.seq)),
-          hash: new Uint8Array(head!.head_hash),
-          append: (operation, row) => {
-            const rowId = rowIdText(row[this.table.schema.id], `${table}.${this.table.schema.id}`);
-            chain.sequence += 1n;
-            const record = encodeAuditRecord({
-              operation,
-              keyId: this.#signer.keyId,
-              sequence: chain.sequence,
-              timestamp: BigInt(Math.trunc(this.#now())),
-              previousHash: chain.hash,
-              table,
-              idColumn: this.table.schema.id,
-              rowId,
-              actor,
-              columns: operation === 'delete' ? [] : this.#columns(row),
-            });
-            pending.push([table, chain.sequence.toString(), rowId, operation, Buffer.from(this.#signer.keyId), Buffer.from(record), this.#signer.sign(record)]);
-            chain.hash = auditHash(record);
-          },
-        };
+        const chain = await this.#writer.lock(session, actor);
         const result = await work(session, chain);
-        if (pending.length > 0) {
-          for (let at = 0; at < pending.length; at += AUDIT_ROWS_PER_STATEMENT) {
-            const chunk = pending.slice(at, at + AUDIT_ROWS_PER_STATEMENT);
-            const values = chunk.map((_, i) => `(${Array.from({ length: 7 }, (_, j) => `$${i * 7 + j + 1}`).join(', ')})`).join(', ');
-            const insert = `INSERT INTO ${AUDIT_TABLE} (table_name, seq, row_id, operation, key_id, record, signature) VALUES ${values}`;
-            const last = at + AUDIT_ROWS_PER_STATEMENT >= pending.length;
-            const n = chunk.length * 7;
-            await session.query(
-              last ? `WITH records AS (${insert} RETURNING 1) UPDATE ${AUDIT_HEAD_TABLE} SET seq = $${n + 1}, head_hash = $${n + 2} WHERE table_name = $${n + 3}` : insert,
-              last ? [...chunk.flat(), chain.sequence.toString(), Buffer.from(chain.hash), table] : chunk.flat(),
-            );
-          }
-        }
+        await chain.flush();
         await session.query('COMMIT');
         return result;
       } catch (error) {
         await session.query('ROLLBACK').catch(() => undefined);
-        throw databaseError(error, `audited write to ${table} failed (rolled back)`);
+        throw databaseError(error, `audited write to ${this.table.schema.table} failed (rolled back)`);
       }
     });
   }
-}
-
-/** Tenants whose context bytes are kept; the cache starts over beyond this. */
-const MAX_CACHED_TENANTS = 1024;
-
-/** Audit rows per INSERT: 7 parameters each, well under PostgreSQL's 65,535. */
-const AUDIT_ROWS_PER_STATEMENT = 1000;
-
-interface Chain {
-  sequence: bigint;
-  hash: Uint8Array;
-  append(operation: AuditOperation, row: Row): void;
 }
