@@ -71,11 +71,11 @@ async function emailVersions(name) {
   return counts;
 }
 
-test(`postgres [${backend}]: sifredb reencrypt without audit keys on an audited table exits 3 and writes nothing; with them it signs as --actor`, async (t) => {
+test(`postgres [${backend}]: sifredb reencrypt without audit keys on an audited table exits 4 and writes nothing; with them it signs as --actor`, async (t) => {
   const n = 40;
   const setup = await cliTable('ajob_cli', n);
   const refused = await cli([...setup.args, '--quiet']);
-  t.is(refused.code, 3, refused.stderr);
+  t.is(refused.code, 4, refused.stderr);
   t.regex(refused.stderr, /is audited .*no audit keys/);
   t.deepEqual(await emailVersions(setup.name), { 1: n, 2: 0 });
   t.is((await cli([...setup.args, '--audit-keys', setup.keys.file.path, '--table', 'x', '--quiet'])).code, 2, 'a contradicted schema is a usage error');

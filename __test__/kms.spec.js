@@ -453,7 +453,7 @@ test('a keyring file readable by group or others is refused unless allowed', asy
   await chmod(path, 0o644);
   await t.throwsAsync(AwsKmsProvider.open({ keyId, keyring: path, client }), {
     code: 'ERR_SIFREDB_KEY',
-    message: /group or others \(mode 0644\)/,
+    message: /has mode 0644: group or others can access it/,
   });
   const { provider } = await open(t, { keyId, keyring: path, allowInsecurePermissions: true });
   t.is(await provider.currentVersion(), 1);

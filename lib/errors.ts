@@ -19,6 +19,11 @@ export const ERROR_CODES = {
    * index's bits or transforms, a context, a value type): nothing was written.
    */
   schema: 'ERR_SIFREDB_SCHEMA',
+  /**
+   * A write to an audited table through a path that cannot sign it in the data's transaction (an
+   * integration's unsigned helper, a statement whose rows cannot be seen): refused, nothing written.
+   */
+  auditUnsigned: 'ERR_SIFREDB_AUDIT_UNSIGNED',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

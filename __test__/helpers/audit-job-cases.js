@@ -78,7 +78,7 @@ export function registerAuditJobCases(test, label, setup) {
     const n = 30;
     const { name, schema, keys, vault } = await rotatedAuditedTable(db, 'ajob_refuse', n);
     const before = (await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows;
-    const refused = { code: 'ERR_SIFREDB_KEY', message: /is audited .* no audit keys .*Nothing was written/ };
+    const refused = { code: 'ERR_SIFREDB_AUDIT_UNSIGNED', message: /is audited .* no audit keys .*Nothing was written/ };
     await t.throwsAsync(reencryptColumn({ db, schema, column: 'email', vault }), refused);
     await t.throwsAsync(reencryptColumn({ db, table: name, column: 'email', vault, tenantColumn: 'tenant_id' }), refused);
     await t.throwsAsync(reencryptColumn({ db, table: `public.${name}`, column: 'email', vault, tenantColumn: 'tenant_id' }), refused);
@@ -103,7 +103,6 @@ export function registerAuditJobCases(test, label, setup) {
     const before = (await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows;
     await t.throwsAsync(reencryptColumn({ db, schema, column: 'email', vault, batchSize: 50, audit: { signer: keys.signer, actor: 'job' } }), {
       code: 'ERR_SIFREDB_FORMAT',
-      message: /ssn of row 5 is not a SifreDB ciphertext/,
     });
     t.deepEqual((await db.query(`SELECT id, email FROM ${name} ORDER BY id`)).rows, before);
     t.is(await recordCount(db, name), n);

@@ -20,13 +20,9 @@ import { ERROR_CODES, SifreDBError } from '../errors.js';
 import type { AuditSigner } from '../keys/audit-keys.js';
 import type { EncryptedTable, PlainRowInput, StoredRow } from '../schema/encrypted-table.js';
 import type { TableSchemaInit } from '../schema/definition.js';
-import { type AuditChain, AuditRecordColumns, auditRowId, lockAuditChain, publishAuditKey } from './chain.js';
+import { type AuditChain, AuditChainWriter, type AuditedWriteOptions, checkActor, publishAuditKey, rowIdText } from './chain.js';
 
-/** Options of every audited write. */
-export interface AuditedWriteOptions {
-  /** Who makes the write (a user or service name), recorded and signed. */
-  actor: string;
-}
+export type { AuditedWriteOptions } from './chain.js';
 
 /** Options of {@link AuditedTable.open}. */
 export interface AuditedTableOptions {
@@ -36,28 +32,18 @@ export interface AuditedTableOptions {
 
 type Row = Record<string, unknown>;
 
-function checkActor(options: AuditedWriteOptions | undefined): string {
-  const actor = options?.actor;
-  if (typeof actor !== 'string' || actor === '') throw new SifreDBError(ERROR_CODES.input, 'audited writes need { actor }: who makes the write');
-  return actor;
-}
-
 /** An {@link EncryptedTable} whose writes are signed into the table's audit chain. */
 export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   readonly table: EncryptedTable<T>;
   readonly db: Database;
-  readonly #signer: AuditSigner;
-  readonly #now: () => number;
+  readonly #writer: AuditChainWriter;
   readonly #sqlName: string;
-  readonly #columns: AuditRecordColumns;
 
   private constructor(table: EncryptedTable<T>, db: Database, signer: AuditSigner, now: () => number) {
     this.table = table;
     this.db = db;
-    this.#signer = signer;
-    this.#now = now;
+    this.#writer = new AuditChainWriter(table.schema, signer, now);
     this.#sqlName = parseTableName(table.schema.table).sql;
-    this.#columns = new AuditRecordColumns(table.schema);
     Object.freeze(this);
   }
 
@@ -97,7 +83,7 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   async update(id: string | number | bigint, changes: PlainRowInput<T>, options: AuditedWriteOptions): Promise<Row | undefined> {
     const actor = checkActor(options);
     const idColumn = this.table.schema.id;
-    auditRowId(id, 'id');
+    rowIdText(id, 'id');
     const [stored] = this.table.encryptRows([{ ...changes, [idColumn]: id } as PlainRowInput<T>]) as [StoredRow];
     const columns = Object.keys(stored).filter((c) => c !== idColumn);
     if (columns.length === 0) throw new SifreDBError(ERROR_CODES.input, 'update needs at least one column to change');
@@ -113,7 +99,7 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   /** Deletes the row `id` and signs a delete record; `false` when there was no such row. */
   async delete(id: string | number | bigint, options: AuditedWriteOptions): Promise<boolean> {
     const actor = checkActor(options);
-    auditRowId(id, 'id');
+    rowIdText(id, 'id');
     const idColumn = this.table.schema.id;
     return this.#transaction(async (session, chain) => {
       const { rows } = await session.query<Row>(`DELETE FROM ${this.#sqlName} WHERE ${quoteIdent(idColumn)} = $1 RETURNING ${quoteIdent(idColumn)}`, [id]);
@@ -124,30 +110,21 @@ export class AuditedTable<T extends TableSchemaInit = TableSchemaInit> {
   }
 
   /**
-   * Runs `work` in one transaction holding the table's chain head; `work` appends records through
-   * the chain it is given. The records and the new head are written in one statement before
-   * COMMIT (fewer round trips: the head lock is held for as short a time as the writes allow).
+   * Runs `work` in one transaction holding the table's chain head (locked before any data row);
+   * `work` appends records through the chain it is given, which are written before COMMIT.
    */
   #transaction<R>(work: (session: DbSession, chain: AuditChain) => Promise<R>, actor: string): Promise<R> {
-    const schema = this.table.schema;
     return this.db.withSession(async (session) => {
       try {
         await session.query('BEGIN');
-        const chain = await lockAuditChain(session, {
-          table: schema.table,
-          idColumn: schema.id,
-          signer: this.#signer,
-          actor,
-          now: this.#now,
-          columns: (row) => this.#columns.of(row),
-        });
+        const chain = await this.#writer.lock(session, actor);
         const result = await work(session, chain);
-        await chain.write();
+        await chain.flush();
         await session.query('COMMIT');
         return result;
       } catch (error) {
         await session.query('ROLLBACK').catch(() => undefined);
-        throw databaseError(error, `audited write to ${schema.table} failed (rolled back)`);
+        throw databaseError(error, `audited write to ${this.table.schema.table} failed (rolled back)`);
       }
     });
   }

@@ -1,18 +1,24 @@
 /**
- * The signing core of audited writes (docs/AUDIT.md), shared by {@link AuditedTable} and the column
- * jobs (`sifredb reencrypt`, `encrypt-column`, `import-rust`): the record columns of a stored row,
- * the table's chain head taken under its row lock, one signed record per written row, and the
- * records and new head written in the caller's transaction.
+ * The signing core every audited writer shares ({@link AuditedTable}, the Drizzle and Kysely
+ * integrations): one table's chain head taken under `SELECT … FOR UPDATE`, a signed record per
+ * written row, and the records and new head written in one statement, all on a session that is
+ * inside the caller's transaction (docs/AUDIT.md, "Concurrent writers").
  *
- * Lock order: a transaction calls {@link lockAuditChain} as its first statement, before it locks
- * any data row, so that every audited writer of a table (applications and jobs alike) takes the
- * head first and none can deadlock on another.
+ * Lock order: a writer calls {@link AuditChainWriter.lock} before it touches any data row, so every
+ * audited writer (whatever API it writes through) takes the head lock first and they cannot deadlock
+ * on each other.
  */
-import { Buffer } from 'node:buffer';
 import { EncryptionContext } from '../context.js';
 import { databaseError, type DbSession } from '../db/database.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import { type AuditColumn, type AuditOperation, auditHash, encodeAuditRecord, GENESIS_HASH, storedValueHash } from '../format/audit-record.js';
+import {
+  type AuditColumn,
+  type AuditOperation,
+  auditHash,
+  encodeAuditRecord,
+  GENESIS_HASH,
+  storedValueHash,
+} from '../format/audit-record.js';
 import { parseHeader } from '../format/envelope.js';
 import { envelopeBytes } from '../format/inspect.js';
 import type { AuditSigner } from '../keys/audit-keys.js';
@@ -21,32 +27,103 @@ import { AUDIT_HEAD_TABLE, AUDIT_KEYS_TABLE, AUDIT_TABLE } from './sql.js';
 
 type Row = Record<string, unknown>;
 
+/** Options of every audited write. */
+export interface AuditedWriteOptions {
+  /** Who makes the write (a user or service name), recorded and signed. */
+  actor: string;
+}
+
+/** The row id as the record holds it. */
+export function rowIdText(id: unknown, what: string): string {
+  if (typeof id === 'string' || typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id))) return String(id);
+  throw new SifreDBError(ERROR_CODES.input, `${what} must be a string or an integer`);
+}
+
+/** The actor of `options`, checked. */
+export function checkActor(options: AuditedWriteOptions | undefined): string {
+  const actor = options?.actor;
+  if (typeof actor !== 'string' || actor === '') throw new SifreDBError(ERROR_CODES.input, 'audited writes need { actor }: who makes the write');
+  return actor;
+}
+
+/** Publishes `signer`'s public key in `sifredb_audit_keys` (the audit tables must exist). */
+export async function publishAuditKey(session: DbSession, signer: AuditSigner): Promise<void> {
+  try {
+    await session.query(`INSERT INTO ${AUDIT_KEYS_TABLE} (key_id, public_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [Buffer.from(signer.keyId), Buffer.from(signer.publicKey)]);
+  } catch (error) {
+    throw databaseError(error, `cannot publish the audit public key (run sifredb schema sql --audit first)`);
+  }
+}
+
 /** Tenants whose context bytes are kept; the cache starts over beyond this. */
 const MAX_CACHED_TENANTS = 1024;
 
 /** Audit rows per INSERT: 7 parameters each, well under PostgreSQL's 65,535. */
 const AUDIT_ROWS_PER_STATEMENT = 1000;
 
-/** The text of a row id as records carry it. */
-export function auditRowId(id: unknown, what: string): string {
-  if (typeof id === 'string' || typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id))) return String(id);
-  throw new SifreDBError(ERROR_CODES.input, `${what} must be a string or an integer`);
-}
-
 /**
- * The record columns of a stored row of `schema`'s table: every encrypted column of the schema
- * (key version, canonical context with the row's tenant, SHA-256 of the stored value).
+ * Signs the writes of one table's rows: built once per table and signer, then used for any number
+ * of transactions through {@link AuditChainWriter.lock}.
  */
-export class AuditRecordColumns {
+export class AuditChainWriter {
   readonly schema: TableSchema;
+  readonly #signer: AuditSigner;
+  readonly #now: () => number;
   /** Each encrypted column's context, built once. */
   readonly #contexts: ReadonlyMap<string, EncryptionContext>;
   /** The canonical context bytes of each (tenant, column), built once per tenant seen (bounded). */
   readonly #tenantContexts = new Map<string, Map<string, Uint8Array>>();
 
-  constructor(schema: TableSchema) {
+  constructor(schema: TableSchema, signer: AuditSigner, now: () => number = Date.now) {
     this.schema = schema;
+    this.#signer = signer;
+    this.#now = now;
     this.#contexts = new Map([...schema.columns.values()].map((spec) => [spec.name, new EncryptionContext(spec.context)]));
+  }
+
+  /**
+   * Locks the table's chain head on `session` (which must be inside a transaction, before any data
+   * row of the table is written or locked) and returns the chain to append this transaction's
+   * records to; {@link AuditChain.flush} writes them before COMMIT.
+   */
+  async lock(session: DbSession, actor: string): Promise<AuditChain> {
+    const table = this.schema.table;
+    const lockHead = () =>
+      session.query<{ seq: unknown; head_hash: Uint8Array }>(`SELECT seq, head_hash FROM ${AUDIT_HEAD_TABLE} WHERE table_name = $1 FOR UPDATE`, [table]);
+    let {
+      rows: [head],
+    } = await lockHead();
+    if (head === undefined) {
+      // The table's first audited write: create its head (two first writers race here; the loser's
+      // insert does nothing and both then queue on the same row lock).
+      await session.query(`INSERT INTO ${AUDIT_HEAD_TABLE} (table_name, seq, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING`, [table, Buffer.from(GENESIS_HASH)]);
+      [head] = (await lockHead()).rows;
+    }
+    if (head === undefined) throw new SifreDBError(ERROR_CODES.database, `cannot lock the audit chain head of ${table}`);
+    return new AuditChain(this, session, actor, BigInt(String(head.seq)), new Uint8Array(head.head_hash));
+  }
+
+  /** One signed record (and its `sifredb_audit` row values) of `row` after `operation`. */
+  sign(operation: AuditOperation, row: Row, sequence: bigint, previousHash: Uint8Array, actor: string): { values: unknown[]; hash: Uint8Array } {
+    const table = this.schema.table;
+    const idColumn = this.schema.id;
+    const rowId = rowIdText(row[idColumn], `${table}.${idColumn}`);
+    const record = encodeAuditRecord({
+      operation,
+      keyId: this.#signer.keyId,
+      sequence,
+      timestamp: BigInt(Math.trunc(this.#now())),
+      previousHash,
+      table,
+      idColumn,
+      rowId,
+      actor,
+      columns: operation === 'delete' ? [] : this.#columns(row),
+    });
+    return {
+      values: [table, sequence.toString(), rowId, operation, Buffer.from(this.#signer.keyId), Buffer.from(record), this.#signer.sign(record)],
+      hash: auditHash(record),
+    };
   }
 
   #contextBytes(column: string, tenant: unknown): Uint8Array {
@@ -67,8 +144,8 @@ export class AuditRecordColumns {
     return bytes;
   }
 
-  /** The columns of `row` (as the database returned it, every encrypted column selected). */
-  of(row: Row): AuditColumn[] {
+  /** The record columns of a stored row: every encrypted column of the schema. */
+  #columns(row: Row): AuditColumn[] {
     const schema = this.schema;
     const tenant = schema.tenant === undefined ? null : row[schema.tenant];
     return [...schema.columns.values()].map((spec) => {
@@ -77,113 +154,65 @@ export class AuditRecordColumns {
       if (!(value instanceof Uint8Array) && typeof value !== 'string') {
         throw new SifreDBError(ERROR_CODES.database, `${schema.table}.${spec.name} came back as neither bytes nor text`);
       }
-      let keyVersion: number;
-      try {
-        keyVersion = parseHeader(envelopeBytes(value)).keyVersion;
-      } catch {
-        // A record names the key version of each value; a column of the schema that still holds a
-        // plaintext (an encrypt-column job half done on another column) cannot be recorded.
-        throw new SifreDBError(ERROR_CODES.format, `${schema.table}.${spec.name} of row ${String(row[schema.id])} is not a SifreDB ciphertext: an audited write records every encrypted column of the row`);
-      }
-      return { name: spec.name, value: { keyVersion, context: this.#contextBytes(spec.name, tenant), hash: storedValueHash(value) } };
+      return {
+        name: spec.name,
+        value: { keyVersion: parseHeader(envelopeBytes(value)).keyVersion, context: this.#contextBytes(spec.name, tenant), hash: storedValueHash(value) },
+      };
     });
   }
 }
 
-/** What a chain's records say besides the rows: the table, who signs, who writes, and when. */
-export interface AuditChainOptions {
-  /** The chain's table name, as the schema names it (records and `audit verify --table` use it). */
-  table: string;
-  /** The id column (recorded in every record). */
-  idColumn: string;
-  signer: AuditSigner;
-  actor: string;
-  /** The clock of record timestamps, in ms since the Unix epoch. */
-  now: () => number;
-  /** The record columns of a written row. */
-  columns: (row: Row) => AuditColumn[];
-}
+/** One transaction's place in a table's chain, its head locked: append records, then flush before COMMIT. */
+export class AuditChain {
+  readonly #writer: AuditChainWriter;
+  readonly #session: DbSession;
+  readonly #actor: string;
+  #sequence: bigint;
+  #hash: Uint8Array;
+  readonly #pending: unknown[][] = [];
 
-/** A table's chain, its head held under a row lock for the rest of the transaction. */
-export interface AuditChain {
-  /** Signs a record of `row` (as it is after the write; for a delete, its id alone). */
-  append(operation: AuditOperation, row: Row): void;
-  /** Records appended so far. */
-  readonly pending: number;
-  /** Writes the records and the new head, in one statement per 1,000 records. */
-  write(): Promise<void>;
-}
-
-/**
- * Locks `options.table`'s chain head (`SELECT … FOR UPDATE`; created at the table's first audited
- * write) in the transaction open on `session`, and returns the chain to append to. Call it before
- * the transaction locks any data row.
- */
-export async function lockAuditChain(session: DbSession, options: AuditChainOptions): Promise<AuditChain> {
-  const { table, idColumn, signer, actor, now, columns } = options;
-  const lockHead = () =>
-    session.query<{ seq: unknown; head_hash: Uint8Array }>(`SELECT seq, head_hash FROM ${AUDIT_HEAD_TABLE} WHERE table_name = $1 FOR UPDATE`, [table]);
-  let { rows: [head] } = await lockHead();
-  if (head === undefined) {
-    // The table's first audited write: create its head (two first writers race here; the loser's
-    // insert does nothing and both then queue on the same row lock).
-    await session.query(`INSERT INTO ${AUDIT_HEAD_TABLE} (table_name, seq, head_hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING`, [table, Buffer.from(GENESIS_HASH)]);
-    [head] = (await lockHead()).rows;
+  /** Use {@link AuditChainWriter.lock}. */
+  constructor(writer: AuditChainWriter, session: DbSession, actor: string, sequence: bigint, hash: Uint8Array) {
+    this.#writer = writer;
+    this.#session = session;
+    this.#actor = actor;
+    this.#sequence = sequence;
+    this.#hash = hash;
   }
-  let sequence = BigInt(String(head!.seq));
-  let hash: Uint8Array = new Uint8Array(head!.head_hash);
-  const pending: unknown[][] = [];
-  return {
-    get pending() {
-      return pending.length;
-    },
-    append(operation, row) {
-      const rowId = auditRowId(row[idColumn], `${table}.${idColumn}`);
-      sequence += 1n;
-      const record = encodeAuditRecord({
-        operation,
-        keyId: signer.keyId,
-        sequence,
-        timestamp: BigInt(Math.trunc(now())),
-        previousHash: hash,
-        table,
-        idColumn,
-        rowId,
-        actor,
-        columns: operation === 'delete' ? [] : columns(row),
-      });
-      pending.push([table, sequence.toString(), rowId, operation, Buffer.from(signer.keyId), Buffer.from(record), signer.sign(record)]);
-      hash = auditHash(record);
-    },
-    async write() {
-      for (let at = 0; at < pending.length; at += AUDIT_ROWS_PER_STATEMENT) {
-        const chunk = pending.slice(at, at + AUDIT_ROWS_PER_STATEMENT);
-        const values = chunk.map((_, i) => `(${Array.from({ length: 7 }, (_, j) => `$${i * 7 + j + 1}`).join(', ')})`).join(', ');
-        const insert = `INSERT INTO ${AUDIT_TABLE} (table_name, seq, row_id, operation, key_id, record, signature) VALUES ${values}`;
-        const last = at + AUDIT_ROWS_PER_STATEMENT >= pending.length;
-        const n = chunk.length * 7;
-        await session.query(
-          last ? `WITH records AS (${insert} RETURNING 1) UPDATE ${AUDIT_HEAD_TABLE} SET seq = $${n + 1}, head_hash = $${n + 2} WHERE table_name = $${n + 3}` : insert,
-          last ? [...chunk.flat(), sequence.toString(), Buffer.from(hash), table] : chunk.flat(),
-        );
-      }
-      pending.length = 0;
-    },
-  };
-}
 
-/** Publishes `signer`'s public key in `sifredb_audit_keys` (for a verifier without a key file). */
-export async function publishAuditKey(db: DbSession, signer: AuditSigner): Promise<void> {
-  try {
-    await db.query(`INSERT INTO ${AUDIT_KEYS_TABLE} (key_id, public_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [Buffer.from(signer.keyId), Buffer.from(signer.publicKey)]);
-  } catch (error) {
-    throw databaseError(error, `cannot publish the audit public key (run sifredb schema sql --audit first)`);
+  /**
+   * Signs a record of `row` as it is after `operation` (the stored row, with the id, the tenant and
+   * every encrypted column; for a delete, the id is enough).
+   */
+  append(operation: AuditOperation, row: Row): void {
+    const sequence = this.#sequence + 1n;
+    const { values, hash } = this.#writer.sign(operation, row, sequence, this.#hash, this.#actor);
+    this.#pending.push(values);
+    this.#sequence = sequence;
+    this.#hash = hash;
+  }
+
+  /** Writes the appended records and the new head (one statement per 1,000 records); the caller then commits. */
+  async flush(): Promise<void> {
+    const pending = this.#pending.splice(0);
+    const table = this.#writer.schema.table;
+    for (let at = 0; at < pending.length; at += AUDIT_ROWS_PER_STATEMENT) {
+      const chunk = pending.slice(at, at + AUDIT_ROWS_PER_STATEMENT);
+      const values = chunk.map((_, i) => `(${Array.from({ length: 7 }, (_, j) => `$${i * 7 + j + 1}`).join(', ')})`).join(', ');
+      const insert = `INSERT INTO ${AUDIT_TABLE} (table_name, seq, row_id, operation, key_id, record, signature) VALUES ${values}`;
+      const last = at + AUDIT_ROWS_PER_STATEMENT >= pending.length;
+      const n = chunk.length * 7;
+      await this.#session.query(
+        last ? `WITH records AS (${insert} RETURNING 1) UPDATE ${AUDIT_HEAD_TABLE} SET seq = $${n + 1}, head_hash = $${n + 2} WHERE table_name = $${n + 3}` : insert,
+        last ? [...chunk.flat(), this.#sequence.toString(), Buffer.from(this.#hash), table] : chunk.flat(),
+      );
+    }
   }
 }
 
 /**
  * Whether `table` is audited: the audit tables exist and hold a chain head or a record of it. A
- * writer that does not sign must not write such a table (its rows would verify as tampered).
+ * writer that cannot sign must not write such a table (its rows would verify as tampered).
  */
 export async function hasAuditChain(db: DbSession, table: string): Promise<boolean> {
   try {

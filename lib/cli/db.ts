@@ -107,7 +107,7 @@ const JOB_HELP = `Options:
                                       transaction; needs --schema. Default: env SIFREDB_AUDIT_KEYS,
                                       else <keys>.audit.json beside the keystore when it exists. A
                                       table with an audit chain is never written unsigned: without
-                                      audit keys the job stops before writing (exit 3)
+                                      audit keys the job stops before writing (exit 4)
   --actor <name>                      who the records name as the writer (default sifredb-cli@<host>)
   --keys <path>                       key store (or env SIFREDB_KEYS)
   --json                              print the summary as JSON

@@ -29,7 +29,7 @@ import { decodeUtf8 } from '../format/utf8.js';
 import type { RustDeterministicVault } from '../rust-import/deterministic.js';
 import type { RustKeyDirectory } from '../rust-import/key-directory.js';
 import { openStoredRustValue, type RustTextEncoding } from '../rust-import/stored.js';
-import { type AuditChainOptions, AuditRecordColumns, hasAuditChain, lockAuditChain, publishAuditKey } from '../audit/chain.js';
+import { AuditChainWriter, hasAuditChain, publishAuditKey } from '../audit/chain.js';
 import type { AuditSigner } from '../keys/audit-keys.js';
 
 /** A blind index whose term is stored in `column` of the same row. */
@@ -205,7 +205,7 @@ export interface ColumnJobOptions {
    * head before the batch's rows and appends one signed `update` record per row written, with every
    * encrypted column of the row as it is after the write. Needs `schema` (a record lists all the
    * row's encrypted columns). Without it, a job on a table that has an audit chain is refused
-   * (`ERR_SIFREDB_KEY`) before anything is written; a dry run writes nothing and needs no key.
+   * (`ERR_SIFREDB_AUDIT_UNSIGNED`) before anything is written; a dry run writes nothing and needs no key.
    */
   audit?: ColumnJobAudit;
 }
@@ -426,7 +426,7 @@ async function runJob(options: ReencryptColumnOptions | EncryptColumnOptions | I
     const dryRun = options.dryRun === true;
     const audit = await jobAudit(db, options, dryRun);
     const plan = await makePlan(db, options, mode);
-    if (audit !== undefined) await publishAuditKey(db, audit.signer);
+    if (audit !== undefined) await publishAuditKey(db, options.audit!.signer);
     const pipeline = db.kind === 'pglite' ? 1 : Math.max(1, Math.min(options.pipeline ?? 2, db.maxSessions));
     // Without a filter for pending rows (a row-binding migration; per-tenant key versions) a sweep
     // would read, decrypt and count the whole table again: the job waits for row locks (FOR UPDATE)
@@ -539,14 +539,19 @@ interface WalkOptions {
   /** Check the walk's first batch with {@link Plan.diagnose} before writing it. */
   diagnoseFirst: boolean;
   /** Sign each batch's writes into this chain (not in a dry run). */
-  audit: AuditChainOptions | undefined;
+  audit: JobAuditChain | undefined;
 }
 
 /**
  * The job's audit chain, or `undefined` when it does not sign. A table that has a chain is never
  * written unsigned: the job is refused before it reads a row.
  */
-async function jobAudit(db: Database, options: ColumnJobOptions, dryRun: boolean): Promise<AuditChainOptions | undefined> {
+interface JobAuditChain {
+  readonly writer: AuditChainWriter;
+  readonly actor: string;
+}
+
+async function jobAudit(db: Database, options: ColumnJobOptions, dryRun: boolean): Promise<JobAuditChain | undefined> {
   const given = options.audit;
   const schema = options.schema;
   if (given === undefined) {
@@ -557,7 +562,7 @@ async function jobAudit(db: Database, options: ColumnJobOptions, dryRun: boolean
     for (const name of names) {
       if (await hasAuditChain(db, name)) {
         throw new SifreDBError(
-          ERROR_CODES.key,
+          ERROR_CODES.auditUnsigned,
           `${name} is audited (it has an audit chain in sifredb_audit): the job's writes must be signed, and it has no audit keys (--audit-keys, or the audit option). Nothing was written`,
         );
       }
@@ -572,8 +577,7 @@ async function jobAudit(db: Database, options: ColumnJobOptions, dryRun: boolean
     throw new SifreDBError(ERROR_CODES.input, 'a signed job needs the table schema (--schema): each record lists every encrypted column of the row');
   }
   if (dryRun) return undefined;
-  const columns = new AuditRecordColumns(schema);
-  return { table: schema.table, idColumn: schema.id, signer: given.signer, actor: given.actor, now: given.now ?? Date.now, columns: (row) => columns.of(row) };
+  return { writer: new AuditChainWriter(schema, given.signer, given.now), actor: given.actor };
 }
 
 /**
@@ -683,7 +687,7 @@ async function batchTransaction(
   await session.query('BEGIN');
   try {
     // The chain head before the batch's rows: the lock order of every audited writer (lib/audit/chain.ts).
-    const chain = o.audit === undefined ? undefined : await lockAuditChain(session, o.audit);
+    const chain = o.audit === undefined ? undefined : await o.audit.writer.lock(session, o.audit.actor);
     const { rows } = await session.query<Row>(selectSql, params);
     handOver(rows);
     t.readMs += lap();
@@ -707,7 +711,7 @@ async function batchTransaction(
       const result = await session.query<Record<string, unknown>>(`${plan.updateSql}\n RETURNING t.*`, [ids, olds, nexts, ...lookups]);
       written = result.rows.length;
       for (const row of result.rows) chain.append('update', row);
-      await chain.write();
+      await chain.flush();
     } else if (ids.length > 0) {
       written = (await session.query(plan.updateSql, [ids, olds, nexts, ...lookups])).rowCount;
     }

@@ -21,12 +21,12 @@
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { getBackend } from '../backend/default.js';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
 import { auditKeyId } from '../format/audit-record.js';
 import { FileExistsError, realFilePath, writeFileAtomically } from './atomic-file.js';
+import { readPrivateJson } from './json-file.js';
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus } from './material.js';
 import type { KeyStatus } from './provider.js';
@@ -37,7 +37,6 @@ export const AUDIT_KEYS_FORMAT = 'sifredb-audit-keys';
 /** `format` of the public key file given to auditors. */
 export const AUDIT_PUBLIC_KEYS_FORMAT = 'sifredb-audit-public-keys';
 const FILE_VERSION = 1;
-const SHOWS_PERMISSIONS = process.platform !== 'win32';
 
 interface AuditKeyEntry {
   keyId: string;
@@ -242,31 +241,8 @@ export class AuditKeyFile {
   }
 
   async #read(): Promise<AuditKeysFile> {
-    let text: string;
-    try {
-      const handle = await fsp.open(this.path, 'r');
-      try {
-        const stat = await handle.stat();
-        if (!stat.isFile()) throw keyError(`audit key file ${this.path} is not a regular file`);
-        if (SHOWS_PERMISSIONS && (stat.mode & 0o077) !== 0 && !this.#allowInsecure) {
-          throw keyError(`audit key file ${this.path} has mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}: group or others can access it. Run \`chmod 600 ${this.path}\``);
-        }
-        text = await handle.readFile('utf8');
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if (error instanceof SifreDBError) throw error;
-      const code = (error as { code?: unknown })?.code;
-      throw keyError(`cannot read audit key file ${this.path}${typeof code === 'string' ? ` (${code})` : ''}`, error);
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // The parser's message could quote key material.
-      throw keyError(`audit key file ${this.path} is corrupted or truncated (not valid JSON)`);
-    }
+    const data = await readPrivateJson(this.path, { what: `audit key file ${this.path}`, allowInsecurePermissions: this.#allowInsecure });
+    if (data === undefined) throw keyError(`cannot read audit key file ${this.path} (ENOENT)`);
     return validate(data, this.path);
   }
 

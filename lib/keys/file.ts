@@ -4,13 +4,10 @@
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ERROR_CODES, SifreDBError } from '../errors.js';
-import { isUtf8 } from '../format/bytes.js';
 import { FileExistsError, realFilePath, writeFileAtomically, type WriteMode } from './atomic-file.js';
-import { describeMemberNames, hasDuplicateMembers, jsonKind } from './json-file.js';
+import { describeMemberNames, jsonKind, readPrivateJson } from './json-file.js';
 import { withFileLock } from './lock-file.js';
 import { decodeKeyMaterial, isKeyStatus, isKeyVersion, MAX_KEY_VERSION, ROOT_KEY_LENGTH } from './material.js';
 import type { KeyProvider, KeyStatus, KeyVersionInfo } from './provider.js';
@@ -54,7 +51,6 @@ export interface FileKeyProviderOpenOptions {
   allowInsecurePermissions?: boolean;
 }
 
-const SHOWS_PERMISSIONS = process.platform !== 'win32';
 
 function keyError(message: string, cause?: unknown): SifreDBError {
   return new SifreDBError(ERROR_CODES.key, message, cause === undefined ? undefined : { cause });
@@ -200,45 +196,10 @@ export class FileKeyProvider implements KeyProvider {
     return provider;
   }
 
-  /** Reads, permission-checks and validates the file. The stat is of the opened descriptor, so no swap in between. */
+  /** Reads, permission-checks and validates the file ({@link readPrivateJson}, then KEYS.md's rules). */
   async #read(): Promise<KeystoreFile> {
-    let handle: FileHandle;
-    try {
-      handle = await fsp.open(this.path, 'r');
-    } catch (error) {
-      throw ioError(this.path, 'open', error);
-    }
-    let text: string;
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw keyError(`keystore ${this.path} is not a regular file`);
-      if (SHOWS_PERMISSIONS && (stat.mode & 0o077) !== 0 && !this.#allowInsecure) {
-        const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-        throw keyError(
-          `keystore ${this.path} has mode ${mode}: group or others can access it. ` +
-            `Run \`chmod 600 ${this.path}\`, or pass { allowInsecurePermissions: true } to open it anyway`,
-        );
-      }
-      const bytes = await handle.readFile();
-      try {
-        if (!isUtf8(bytes)) throw keyError(`keystore ${this.path} is corrupted (not UTF-8)`);
-        text = bytes.toString('utf8');
-      } finally {
-        bytes.fill(0);
-      }
-    } catch (error) {
-      throw error instanceof SifreDBError ? error : ioError(this.path, 'read', error);
-    } finally {
-      await handle.close();
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // The parser's message can quote file content (key material), so it is not kept as a cause.
-      throw keyError(`keystore ${this.path} is corrupted or truncated (not valid JSON)`);
-    }
-    if (hasDuplicateMembers(text)) throw keyError(`keystore ${this.path} is invalid: a JSON object repeats a member name`);
+    const data = await readPrivateJson(this.path, { what: `keystore ${this.path}`, allowInsecurePermissions: this.#allowInsecure });
+    if (data === undefined) throw keyError(`cannot open keystore ${this.path} (ENOENT)`);
     return validateKeystore(data, this.path);
   }
 

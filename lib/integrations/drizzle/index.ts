@@ -48,6 +48,9 @@ import { parseTableName } from '../../db/schema.js';
 import type { TableSchema, TableSchemaInit } from '../../schema/definition.js';
 import { EncryptedTable, type EqualityQuery, type PlainRowInput, type QueryOperator, type WhereOptions } from '../../schema/encrypted-table.js';
 import type { DecryptedRow, PlainInsert, PlainUpdate } from './types.js';
+import type { DbSession } from '../../db/database.js';
+import type { AuditSigner } from '../../keys/audit-keys.js';
+import { AuditChainWriter, type AuditedWriteOptions, checkActor, publishAuditKey } from '../../audit/chain.js';
 
 export type { DbNameOf, DecryptedRow, LookupColumns, PlainInsert, PlainUpdate } from './types.js';
 
@@ -63,6 +66,30 @@ export interface DrizzleInsertable {
       onConflictDoUpdate(config: { target: PgColumn | PgColumn[]; set: Record<string, unknown>; setWhere?: SQL }): { returning(): PromiseLike<unknown[]> };
     };
   };
+}
+
+/** Auditing of an {@link EncryptedDrizzleTable}'s writes (docs/AUDIT.md): who signs them. */
+export interface DrizzleAuditOptions {
+  /** The audit signer (`AuditKeyFile.signer()`), as `AuditedTable.open` takes it. */
+  signer: AuditSigner;
+  /** The clock of record timestamps, in ms since the Unix epoch (default `Date.now`). */
+  now?: () => number;
+}
+
+/** Options of {@link encryptedTable}: the keyring's, and `audit` to sign every write. */
+export interface EncryptedDrizzleTableOptions extends KeyringOptions {
+  /**
+   * Sign every write into the table's audit chain: writes then go through `signedInsert`,
+   * `signedUpdate` and `signedDelete` (each in one Drizzle transaction, the chain head locked before
+   * any data row), and the unsigned helpers (`encrypt`, `encryptUpdate`, `update`, `upsert`) throw
+   * `ERR_SIFREDB_AUDIT_UNSIGNED`.
+   */
+  audit?: DrizzleAuditOptions;
+}
+
+/** What the signed writes need: a pg-core database with transactions (`db.transaction(async (tx) => …)`). */
+export interface DrizzleTransactable {
+  transaction<R>(work: (tx: never) => Promise<R>): Promise<R>;
 }
 
 /** {@link EncryptedDrizzleTable.encryptUpdate}'s result: what to `.set()`, and the WHERE that keeps it on its row(s). */
@@ -133,10 +160,18 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   /** Database names of the encrypted and lookup columns: no operator but these helpers' may touch them. */
   readonly #guarded: ReadonlyMap<string, string>;
 
+  /** Signs the writes when the table is audited. */
+  readonly #audit: AuditChainWriter | undefined;
+  readonly #signer: AuditSigner | undefined;
+  /** The signer's public key, published once per database (outside the write transactions). */
+  readonly #published = new WeakMap<object, Promise<void>>();
+
   /** Use {@link encryptedTable}. */
-  constructor(table: TTable, encrypted: EncryptedTable<T>) {
+  constructor(table: TTable, encrypted: EncryptedTable<T>, audit?: DrizzleAuditOptions) {
     this.table = table;
     this.encrypted = encrypted;
+    this.#signer = audit?.signer;
+    this.#audit = audit === undefined ? undefined : new AuditChainWriter(encrypted.schema, audit.signer, audit.now ?? Date.now);
     const { name, schema: pgSchema, columns } = getTableConfig(table);
     const schema = encrypted.schema;
     const declared = parseTableName(schema.table);
@@ -165,6 +200,11 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     Object.freeze(this);
   }
 
+  /** Whether the table's writes are signed (opened with `audit`). */
+  get audited(): boolean {
+    return this.#audit !== undefined;
+  }
+
   /**
    * Plain rows (Drizzle property names) → rows to insert: each encrypted column encrypted with its
    * row's context (tenant, row id when bound) and every lookup column computed. Pass the result to
@@ -176,6 +216,7 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
   encrypt(rows: readonly PlainInsert<TTable, T>[]): TTable['$inferInsert'][];
   encrypt(row: PlainInsert<TTable, T>): TTable['$inferInsert'];
   encrypt(rows: PlainInsert<TTable, T> | readonly PlainInsert<TTable, T>[]): TTable['$inferInsert'] | TTable['$inferInsert'][] {
+    this.#refuseUnsigned('encrypt', 'signedInsert');
     if (Array.isArray(rows)) return this.#encrypt(rows as readonly Record<string, unknown>[]) as TTable['$inferInsert'][];
     return this.#encrypt([rows as Record<string, unknown>])[0] as TTable['$inferInsert'];
   }
@@ -191,6 +232,11 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    *   missing for a row-bound column, nothing is left to set, or as {@link encrypt}.
    */
   encryptUpdate(values: PlainUpdate<TTable, T>): EncryptedUpdate<TTable> {
+    this.#refuseUnsigned('encryptUpdate', 'signedUpdate');
+    return this.#encryptUpdate(values);
+  }
+
+  #encryptUpdate(values: PlainUpdate<TTable, T>): EncryptedUpdate<TTable> {
     if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new SifreDBError(ERROR_CODES.input, 'values must be an object');
     const schema = this.encrypted.schema;
     const idProp = this.#property.get(schema.id)!;
@@ -228,7 +274,8 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
     values: PlainUpdate<TTable, T>,
     extraWhere?: SQL,
   ): ReturnType<ReturnType<PgUpdateBuilder<TTable, Q>['set']>['where']> {
-    const { set, where } = this.encryptUpdate(values);
+    this.#refuseUnsigned('update', 'signedUpdate');
+    const { set, where } = this.#encryptUpdate(values);
     if (extraWhere !== undefined) this.#refuseRawColumns(extraWhere);
     return db.update(this.table).set(set as never).where(drizzleAnd(where, extraWhere));
   }
@@ -244,6 +291,7 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
    *   held by another tenant's row (the other rows are written); as {@link encrypt}.
    */
   async upsert(db: DrizzleInsertable, rows: readonly PlainInsert<TTable, T>[]): Promise<DecryptedRow<TTable, T>[]> {
+    this.#refuseUnsigned('upsert', 'signedInsert and signedUpdate');
     if (!Array.isArray(rows) || rows.length === 0) throw new SifreDBError(ERROR_CODES.input, 'rows must be a non-empty array');
     const schema = this.encrypted.schema;
     const idProp = this.#property.get(schema.id)!;
@@ -282,6 +330,91 @@ export class EncryptedDrizzleTable<TTable extends PgTable, T extends TableSchema
       throw new SifreDBError(ERROR_CODES.input, `rows[${skipped}]: its id is held by a row of another tenant, which upsert does not change (the other rows were written)`);
     }
     return this.decryptAsync(written as Record<string, unknown>[]);
+  }
+
+  /**
+   * Inserts `rows` (encrypted as {@link encrypt}) and signs one audit record per row, in one
+   * transaction that locks the table's chain head first. Returns the written rows, decrypted.
+   * @throws `ERR_SIFREDB_INPUT` when the table is not audited or `actor` is missing; as {@link encrypt};
+   *   `ERR_SIFREDB_DATABASE` when a statement fails (nothing is written).
+   */
+  async signedInsert(db: DrizzleTransactable, rows: readonly PlainInsert<TTable, T>[], options: AuditedWriteOptions): Promise<DecryptedRow<TTable, T>[]> {
+    if (!Array.isArray(rows) || rows.length === 0) throw new SifreDBError(ERROR_CODES.input, 'rows must be a non-empty array');
+    const stored = this.#encrypt(rows as readonly Record<string, unknown>[]);
+    const written = await this.#signed(db, options, 'insert', (tx) => tx.insert(this.table).values(stored).returning());
+    return this.decryptAsync(written);
+  }
+
+  /**
+   * {@link update} signed: the rows of the tenant (and id) `values` selects, narrowed by `extraWhere`,
+   * updated and one audit record signed per updated row (the row as it is afterwards), in one
+   * transaction that locks the table's chain head before any row. Returns the updated rows, decrypted.
+   * @throws as {@link encryptUpdate} and {@link signedInsert}; `ERR_SIFREDB_INPUT` for an `extraWhere` {@link update} refuses.
+   */
+  async signedUpdate(db: DrizzleTransactable, values: PlainUpdate<TTable, T>, options: AuditedWriteOptions & { where?: SQL }): Promise<DecryptedRow<TTable, T>[]> {
+    const { set, where } = this.#encryptUpdate(values);
+    if (options?.where !== undefined) this.#refuseRawColumns(options.where);
+    const written = await this.#signed(db, options, 'update', (tx) => tx.update(this.table).set(set).where(drizzleAnd(where, options.where)).returning());
+    return this.decryptAsync(written);
+  }
+
+  /**
+   * `DELETE FROM table WHERE where`, one delete record signed per deleted row, in one transaction that
+   * locks the table's chain head first. `where` may use the `eq` / `inArray` helpers on a
+   * deterministic column or lookup (a blind-index condition throws: it would delete rows that do not
+   * hold the value). Returns the number of rows deleted.
+   * @throws as {@link signedInsert}; `ERR_SIFREDB_INPUT` when `where` is missing or reaches an
+   *   encrypted column other than through `eq` / `inArray`.
+   */
+  async signedDelete(db: DrizzleTransactable, where: SQL, options: AuditedWriteOptions): Promise<number> {
+    if (where === undefined || where === null) throw new SifreDBError(ERROR_CODES.input, 'signedDelete needs a where condition (a delete of every row is not signed by accident)');
+    this.#refuseRawColumns(where);
+    const id = this.#column.get(this.encrypted.schema.id)!;
+    const written = await this.#signed(db, options, 'delete', (tx) => tx.delete(this.table).where(where).returning({ [this.#property.get(this.encrypted.schema.id)!]: id }));
+    return written.length;
+  }
+
+  /**
+   * Runs `write` (one statement with `returning()` of every column the record needs) in a Drizzle
+   * transaction after locking the chain head, signs a record of each returned row and writes the
+   * records before COMMIT: the data and its records commit or roll back together.
+   */
+  async #signed(
+    db: DrizzleTransactable,
+    options: AuditedWriteOptions,
+    operation: 'insert' | 'update' | 'delete',
+    write: (tx: DrizzleWriter) => PromiseLike<unknown[]>,
+  ): Promise<Record<string, unknown>[]> {
+    const audit = this.#audit;
+    if (audit === undefined) {
+      throw new SifreDBError(ERROR_CODES.input, `${this.encrypted.schema.table} is not audited: open it with encryptedTable(…, { audit: { signer } }) to sign its writes`);
+    }
+    const actor = checkActor(options);
+    if (typeof (db as DrizzleTransactable | null)?.transaction !== 'function') throw new SifreDBError(ERROR_CODES.input, 'db must be a Drizzle pg-core database (db.transaction)');
+    let published = this.#published.get(db);
+    if (published === undefined) {
+      published = db.transaction(async (tx) => publishAuditKey(drizzleSession(tx), this.#signer!));
+      this.#published.set(db, published);
+      // A failure is reported to this call and retried by the next.
+      published.catch(() => this.#published.delete(db));
+    }
+    await published;
+    return db.transaction(async (tx: never) => {
+      const chain = await audit.lock(drizzleSession(tx), actor);
+      const rows = (await write(tx as DrizzleWriter)) as Record<string, unknown>[];
+      for (const row of this.#toDb(rows)) chain.append(operation, row);
+      await chain.flush();
+      return rows;
+    });
+  }
+
+  /** Throws when the table is audited: `helper` would write rows no record signs. */
+  #refuseUnsigned(helper: string, instead: string): void {
+    if (this.#audit === undefined) return;
+    throw new SifreDBError(
+      ERROR_CODES.auditUnsigned,
+      `${this.encrypted.schema.table} is audited: ${helper} would write rows no audit record signs; write through ${instead} (signed in the data's transaction)`,
+    );
   }
 
   /**
@@ -629,10 +762,14 @@ export async function encryptedTable<TTable extends PgTable, T extends TableSche
   source: KeySource,
   table: TTable,
   schema: TableSchema<T>,
-  options?: KeyringOptions,
+  options?: EncryptedDrizzleTableOptions,
 ): Promise<EncryptedDrizzleTable<TTable, T>> {
   if (!is(table, PgTable)) throw new SifreDBError(ERROR_CODES.input, 'table must be a Drizzle pg-core table (pgTable)');
-  return new EncryptedDrizzleTable(table, await EncryptedTable.open(source, schema, options));
+  const { audit, ...keyringOptions } = options ?? {};
+  if (audit !== undefined && (typeof audit !== 'object' || audit === null || typeof audit.signer?.sign !== 'function')) {
+    throw new SifreDBError(ERROR_CODES.input, 'options.audit.signer must be an audit signer (AuditKeyFile.signer())');
+  }
+  return new EncryptedDrizzleTable(table, await EncryptedTable.open(source, schema, keyringOptions), audit);
 }
 
 /** The tables of {@link encryptedTables}: each a `[drizzleTable, schema]` pair. */
@@ -649,6 +786,32 @@ export async function encryptedTables<P extends TablePairs>(
   const out: Record<string, unknown> = {};
   for (const [key, [table, schema]] of Object.entries(tables)) out[key] = await encryptedTable(keyring, table, schema);
   return out as { [K in keyof P]: P[K] extends readonly [infer D extends PgTable, TableSchema<infer T>] ? EncryptedDrizzleTable<D, T> : never };
+}
+
+/** The Drizzle statements a signed write runs inside its transaction. */
+interface DrizzleWriter {
+  insert(table: PgTable): { values(rows: Record<string, unknown>[]): { returning(): PromiseLike<unknown[]> } };
+  update(table: PgTable): { set(values: Record<string, unknown>): { where(condition: SQL | undefined): { returning(): PromiseLike<unknown[]> } } };
+  delete(table: PgTable): { where(condition: SQL): { returning(fields: Record<string, PgColumn>): PromiseLike<unknown[]> } };
+  execute(query: SQL): PromiseLike<unknown>;
+}
+
+/**
+ * A {@link DbSession} on a Drizzle transaction, for the audit chain's statements: `$n` placeholders
+ * become bound parameters of Drizzle's `sql` (the driver binds them; nothing is interpolated).
+ */
+function drizzleSession(tx: unknown): DbSession {
+  const writer = tx as DrizzleWriter;
+  return {
+    query: async <R>(text: string, params: readonly unknown[] = []) => {
+      const parts = text.split(/\$(\d+)/);
+      const chunks: SQL[] = [];
+      parts.forEach((part, i) => chunks.push(i % 2 === 0 ? sql.raw(part) : new SQL([new Param(params[Number(part) - 1])])));
+      const result = (await writer.execute(sql.join(chunks))) as { rows?: R[]; rowCount?: number; affectedRows?: number } | R[];
+      const rows = Array.isArray(result) ? result : (result.rows ?? []);
+      return { rows, rowCount: Array.isArray(result) ? rows.length : (result.rowCount ?? result.affectedRows ?? rows.length) };
+    },
+  };
 }
 
 /** Whether `text` is only `and`, parentheses and whitespace (the text of Drizzle's `and(...)`). */

@@ -8,8 +8,11 @@
  */
 // Registers how the default backend is chosen (native addon, else pure JS) for this entry point.
 import '../../backend/index.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   AliasNode,
+  CompiledQuery,
+  RawNode,
   AndNode,
   BinaryOperationNode,
   ColumnNode,
@@ -35,6 +38,8 @@ import {
   ValuesNode,
   WhereNode,
   type DeleteQueryNode,
+  type Kysely,
+  type Transaction,
   type KyselyPlugin,
   type OperationNode,
   type PluginTransformQueryArgs,
@@ -50,12 +55,53 @@ import { Schema, TableSchema, type TableSchemaInit } from '../../schema/definiti
 import type { DbSession } from '../../db/database.js';
 import { EncryptedTable, type EqualityQuery, type PlainRowInput } from '../../schema/encrypted-table.js';
 import type { BatchOptions } from '../../backend/types.js';
+import type { AuditSigner } from '../../keys/audit-keys.js';
+import { type AuditChain, AuditChainWriter, type AuditedWriteOptions, checkActor, publishAuditKey } from '../../audit/chain.js';
+
+/** Auditing of the plugin's writes (docs/AUDIT.md): who signs them, and which tables. */
+export interface KyselyAuditOptions {
+  /** The audit signer (`AuditKeyFile.signer()`), as `AuditedTable.open` takes it. */
+  signer: AuditSigner;
+  /** The audited tables (schema table names); default every table of the plugin. */
+  tables?: readonly string[];
+  /** The clock of record timestamps, in ms since the Unix epoch (default `Date.now`). */
+  now?: () => number;
+}
 
 /** Options of {@link SifreDBPlugin.create}. */
 export interface SifreDBPluginOptions extends KeyringOptions {
   /** Passed to `decryptRowsAsync` for every result (thread-pool split of the native backend). */
   batch?: BatchOptions;
+  /**
+   * Sign every insert, update and delete of the audited tables: they must then run inside
+   * {@link SifreDBPlugin.signedTransaction} (on its `trx`) with `.returning(…)`; any other write to
+   * them is refused with `ERR_SIFREDB_AUDIT_UNSIGNED` before it is sent.
+   */
+  audit?: KyselyAuditOptions;
 }
+
+/** One running {@link SifreDBPlugin.signedTransaction}: its transaction id and locked chains. */
+interface AuditScope {
+  readonly plugin: SifreDBPlugin;
+  /** `txid_current()` of the transaction: a statement that runs in another one fails (the guard). */
+  readonly txid: string;
+  readonly chains: ReadonlyMap<EncryptedTable, AuditChain>;
+}
+
+/** What transformResult signs: the chain, the operation and where each record column is in the rows. */
+interface AuditPlan {
+  readonly chain: AuditChain;
+  readonly table: EncryptedTable;
+  readonly operation: 'insert' | 'update' | 'delete';
+  /** Column → hidden result key. */
+  readonly keys: ReadonlyMap<string, string>;
+  /** Hidden key of `(xmax = 0)` for an upsert: true when the row was inserted. */
+  readonly insertedKey: string | undefined;
+  readonly hidden: readonly string[];
+}
+
+const auditScopes = new AsyncLocalStorage<AuditScope>();
+const AUDIT_PREFIX = '__sifredb_audit_';
 
 /** What transformResult does with a query's rows: which outputs to decrypt and which rows to drop. */
 interface ResultPlan {
@@ -104,10 +150,117 @@ export class SifreDBPlugin implements KyselyPlugin {
   readonly #tables: readonly EncryptedTable[];
   readonly #plans = new WeakMap<QueryId, ResultPlan>();
   readonly #batch: BatchOptions | undefined;
+  /** The audited tables' chain writers (empty when the plugin does not audit). */
+  readonly #audited: ReadonlyMap<EncryptedTable, AuditChainWriter>;
+  readonly #signer: AuditSigner | undefined;
+  readonly #auditPlans = new WeakMap<QueryId, AuditPlan>();
+  /** The signer's public key, published once per database (outside the signed transactions). */
+  readonly #published = new WeakMap<object, Promise<void>>();
 
-  private constructor(tables: readonly EncryptedTable[], batch: BatchOptions | undefined) {
+  private constructor(tables: readonly EncryptedTable[], batch: BatchOptions | undefined, audit: KyselyAuditOptions | undefined) {
     this.#tables = tables;
     this.#batch = batch;
+    this.#signer = audit?.signer;
+    const audited = new Map<EncryptedTable, AuditChainWriter>();
+    if (audit !== undefined) {
+      const names = audit.tables === undefined ? undefined : new Set(audit.tables.map(qualified));
+      for (const table of tables) {
+        if (names === undefined || names.has(qualified(table.schema.table))) audited.set(table, new AuditChainWriter(table.schema, audit.signer, audit.now ?? Date.now));
+      }
+    }
+    this.#audited = audited;
+  }
+
+  /**
+   * Runs `work` in one Kysely transaction whose inserts, updates and deletes of audited tables (made
+   * on `trx`, each with `.returning(…)`) are signed: every audited table's chain head is locked first
+   * (in name order, before any data row), one record per returned row is signed, and the records are
+   * written before COMMIT. A statement of `work` made on another connection than `trx` fails at the
+   * database (nothing written). Returns what `work` returns.
+   * @throws `ERR_SIFREDB_INPUT` when the plugin does not audit or `actor` is missing; `work`'s errors
+   *   (the transaction is rolled back: no data, no records).
+   */
+  async signedTransaction<DB, R>(db: Kysely<DB>, options: AuditedWriteOptions & { tables?: readonly string[] }, work: (trx: Transaction<DB>) => Promise<R>): Promise<R> {
+    if (this.#audited.size === 0) refuse('this SifreDBPlugin does not audit: create it with { audit: { signer } }');
+    const actor = checkActor(options);
+    const wanted = options.tables === undefined ? undefined : new Set(options.tables.map(qualified));
+    const writers = [...this.#audited].filter(([t]) => wanted === undefined || wanted.has(qualified(t.schema.table)));
+    if (wanted !== undefined && writers.length !== wanted.size) refuse(`signedTransaction: tables ${[...wanted].join(', ')} are not all audited tables of the plugin`);
+    // Name order: two signed transactions lock the heads they share in the same order.
+    writers.sort(([a], [b]) => (qualified(a.schema.table) < qualified(b.schema.table) ? -1 : 1));
+    let published = this.#published.get(db);
+    if (published === undefined) {
+      published = publishAuditKey(kyselySession(db), this.#signer!);
+      this.#published.set(db, published);
+      // A failure is reported to this call and retried by the next.
+      published.catch(() => this.#published.delete(db));
+    }
+    await published;
+    return db.transaction().execute(async (trx) => {
+      const session = kyselySession(trx);
+      const {
+        rows: [row],
+      } = await session.query<{ txid: string }>('SELECT txid_current()::text AS txid');
+      const chains = new Map<EncryptedTable, AuditChain>();
+      for (const [table, writer] of writers) chains.set(table, await writer.lock(session, actor));
+      const result = await auditScopes.run({ plugin: this, txid: row!.txid, chains }, () => work(trx));
+      for (const chain of chains.values()) await chain.flush();
+      return result;
+    });
+  }
+
+  /**
+   * The audit selections of a write to an audited table, added to its RETURNING after the scan:
+   * the record's columns (stored ciphertexts, id, tenant) under hidden names, and the guard that fails
+   * the statement unless it runs in the signed transaction's own transaction.
+   */
+  #planAudit(node: RootOperationNode, out: RootOperationNode, table: EncryptedTable): RootOperationNode {
+    const writer = this.#audited.get(table);
+    if (writer === undefined || SelectQueryNode.is(node)) return out;
+    const name = table.schema.table;
+    if (node.kind !== 'InsertQueryNode' && node.kind !== 'UpdateQueryNode' && node.kind !== 'DeleteQueryNode') {
+      throw new SifreDBError(ERROR_CODES.auditUnsigned, `${name} is audited: a ${node.kind} cannot be signed; use insert, update or delete`);
+    }
+    const scope = auditScopes.getStore();
+    const chain = scope?.plugin === this ? scope.chains.get(table) : undefined;
+    if (scope === undefined || chain === undefined) {
+      throw new SifreDBError(
+        ERROR_CODES.auditUnsigned,
+        `${name} is audited: this write would store rows no audit record signs; make it on the trx of plugin.signedTransaction(db, { actor }, async (trx) => …)${scope === undefined ? '' : ' that locks this table'}`,
+      );
+    }
+    const write = out as InsertQueryNode | UpdateQueryNode | DeleteQueryNode;
+    if (write.returning === undefined) {
+      refuse(`${name} is audited: add .returning(…) (any column) to the ${node.kind === 'InsertQueryNode' ? 'insert' : node.kind === 'UpdateQueryNode' ? 'update' : 'delete'}, through which its rows are signed`);
+    }
+    if (InsertQueryNode.is(write) && (write.onDuplicateKey !== undefined || write.replace === true || write.ignore === true)) {
+      throw new SifreDBError(ERROR_CODES.auditUnsigned, `${name} is audited: MySQL's ON DUPLICATE KEY / REPLACE / IGNORE cannot be signed`);
+    }
+    const schema = table.schema;
+    const operation = InsertQueryNode.is(write) ? 'insert' : UpdateQueryNode.is(write) ? 'update' : 'delete';
+    const columns = [schema.id, ...(operation === 'delete' ? [] : [...(schema.tenant === undefined ? [] : [schema.tenant]), ...schema.columns.keys()])];
+    const keys = new Map<string, string>();
+    const added: SelectionNode[] = [];
+    for (const column of columns) {
+      const key = `${AUDIT_PREFIX}${column}`;
+      keys.set(column, key);
+      added.push(SelectionNode.create(AliasNode.create(ReferenceNode.create(ColumnNode.create(column)), IdentifierNode.create(key))));
+    }
+    // Fails the statement (nothing written) when it runs in another transaction than the signed one,
+    // as a write made on `db` instead of `trx` inside signedTransaction would. Not a constant, so the
+    // planner cannot fold the error branch.
+    const guard = RawNode.create(
+      ["CASE WHEN txid_current() = ", "::bigint THEN NULL ELSE ('sifredb: audited write outside its signed transaction, refused: ' || txid_current())::int END"],
+      [ValueNode.create(scope.txid)],
+    );
+    added.push(SelectionNode.create(AliasNode.create(guard, IdentifierNode.create(`${AUDIT_PREFIX}guard`))));
+    let insertedKey: string | undefined;
+    if (InsertQueryNode.is(write) && write.onConflict?.updates !== undefined) {
+      insertedKey = `${AUDIT_PREFIX}inserted`;
+      added.push(SelectionNode.create(AliasNode.create(RawNode.createWithSql('(xmax = 0)'), IdentifierNode.create(insertedKey))));
+    }
+    const hidden = [...keys.values(), `${AUDIT_PREFIX}guard`, ...(insertedKey === undefined ? [] : [insertedKey])];
+    return { ...write, returning: ReturningNode.create([...write.returning!.selections, ...added]), __auditPlan: { chain, table, operation, keys, insertedKey, hidden } } as unknown as RootOperationNode;
   }
 
   /**
@@ -125,7 +278,7 @@ export class SifreDBPlugin implements KyselyPlugin {
    * @throws `ERR_SIFREDB_KEY` when the keys cannot be loaded; `ERR_SIFREDB_INPUT` when two schemas name the same table.
    */
   static async create(source: KeySource, schemas: readonly TableSchema[] | Schema, options: SifreDBPluginOptions = {}): Promise<SifreDBPlugin> {
-    const { batch, ...keyringOptions } = options;
+    const { batch, audit, ...keyringOptions } = options;
     // A loadSchema() result inside the array is a natural slip: its tables are what was meant.
     const list = schemas instanceof Schema ? schemas.tables : Array.isArray(schemas) ? schemas.flatMap((s) => (s instanceof Schema ? s.tables : [s])) : schemas;
     if (!Array.isArray(list) || list.length === 0) refuse('SifreDBPlugin.create needs one or more table schemas');
@@ -139,7 +292,14 @@ export class SifreDBPlugin implements KyselyPlugin {
       if (seen.has(key)) refuse(`table ${schema.table} is given twice`);
       seen.add(key);
     }
-    return new SifreDBPlugin(await Promise.all(list.map((s) => EncryptedTable.open(keyring, s))), batch);
+    if (audit !== undefined && (typeof audit !== 'object' || audit === null || typeof audit.signer?.sign !== 'function')) {
+      refuse('options.audit.signer must be an audit signer (AuditKeyFile.signer())');
+    }
+    const tables = await Promise.all(list.map((s) => EncryptedTable.open(keyring, s)));
+    for (const name of audit?.tables ?? []) {
+      if (!tables.some((t) => qualified(t.schema.table) === qualified(name))) refuse(`options.audit.tables: ${name} is not a table of the plugin`);
+    }
+    return new SifreDBPlugin(tables, batch, audit);
   }
 
   /** Rewrites a query on an encrypted table (see the module documentation); other queries pass unchanged. */
@@ -174,12 +334,37 @@ export class SifreDBPlugin implements KyselyPlugin {
     }
     scan(out, scope, allowed);
     if (plan !== undefined) this.#plans.set(queryId, plan);
+    const audited = this.#planAudit(node, out, scope.table) as RootOperationNode & { __auditPlan?: AuditPlan };
+    if (audited.__auditPlan !== undefined) {
+      const { __auditPlan: auditPlan, ...clean } = audited;
+      this.#auditPlans.set(queryId, auditPlan);
+      return clean as RootOperationNode;
+    }
     return out;
   }
 
   /** Decrypts the encrypted columns of the rows and drops a blind index's false positives. */
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    const { result, queryId } = args;
+    const { queryId } = args;
+    let { result } = args;
+    const audit = this.#auditPlans.get(queryId);
+    if (audit !== undefined && result.rows !== undefined) {
+      // Sign each returned row as stored (before decryption), then drop the hidden keys.
+      const { chain, operation, keys, insertedKey, hidden } = audit;
+      for (const row of result.rows) {
+        const stored: Record<string, unknown> = {};
+        for (const [column, key] of keys) stored[column] = row[key];
+        chain.append(insertedKey === undefined ? operation : row[insertedKey] === true ? 'insert' : 'update', stored);
+      }
+      result = {
+        ...result,
+        rows: result.rows.map((row) => {
+          const copy: Record<string, unknown> = { ...row };
+          for (const h of hidden) delete copy[h];
+          return copy;
+        }),
+      };
+    }
     const plan = this.#plans.get(queryId);
     if (plan === undefined || result.rows === undefined || result.rows.length === 0) return result;
     const { table, outputs, tenantOut, idOut } = plan;
@@ -769,4 +954,14 @@ function scan(root: OperationNode, scope: Scope, allowed: WeakSet<OperationNode>
     }
   };
   visit(root, 'this query');
+}
+
+/** A {@link DbSession} on a Kysely database or transaction, for the audit chain's statements (parameters bound by the driver). */
+function kyselySession(db: { executeQuery<R>(query: CompiledQuery<R>): Promise<{ rows: R[]; numAffectedRows?: bigint }> }): DbSession {
+  return {
+    query: async <R>(text: string, params: readonly unknown[] = []) => {
+      const result = await db.executeQuery(CompiledQuery.raw(text, [...params]) as CompiledQuery<R>);
+      return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? BigInt(result.rows.length)) };
+    },
+  };
 }

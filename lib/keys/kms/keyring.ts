@@ -3,13 +3,11 @@
  * document, and where it is kept. Holds no plaintext key: a stolen keyring is useless without KMS.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { SifreDBError } from '../../errors.js';
-import { isUtf8 } from '../../format/bytes.js';
 import { FileExistsError, realFilePath, writeFileAtomically } from '../atomic-file.js';
-import { describeMemberNames, hasDuplicateMembers, jsonKind } from '../json-file.js';
+import { describeMemberNames, jsonKind, readPrivateJson } from '../json-file.js';
 import { withFileLock } from '../lock-file.js';
 import { bindingContext, type WrappedKey } from './adapter.js';
 
@@ -336,52 +334,12 @@ export class FileKeyringStore implements KeyringStore {
   }
 
   async read(): Promise<KmsKeyringDocument | undefined> {
-    let text: string;
-    try {
-      const handle = await open(this.path, fsConstants.O_RDONLY);
-      try {
-        const stat = await handle.stat();
-        if (!stat.isFile()) {
-          throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is not a regular file`);
-        }
-        if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0 && !this.#allowInsecurePermissions) {
-          throw new SifreDBError(
-            'ERR_SIFREDB_KEY',
-            `KMS keyring ${this.description} is accessible to group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}); ` +
-              'run chmod 600 on it, or pass allowInsecurePermissions: true',
-          );
-        }
-        if (stat.size > MAX_FILE_BYTES) {
-          throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is larger than 1 MiB`);
-        }
-        const bytes = await handle.readFile();
-        // Decoding would turn bytes that are not UTF-8 into U+FFFD silently: refuse them instead.
-        if (!isUtf8(bytes)) throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is corrupted (not UTF-8)`);
-        text = bytes.toString('utf8');
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      if (error instanceof SifreDBError) throw error;
-      throw new SifreDBError(
-        'ERR_SIFREDB_KEY',
-        `KMS keyring ${this.description} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'I/O error'})`,
-      );
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new SifreDBError(
-        'ERR_SIFREDB_KEY',
-        `KMS keyring ${this.description} is corrupted or not a SifreDB KMS keyring: not valid JSON`,
-      );
-    }
-    if (hasDuplicateMembers(text)) {
-      throw new SifreDBError('ERR_SIFREDB_KEY', `KMS keyring ${this.description} is corrupted or not a SifreDB KMS keyring: a JSON object repeats a member name`);
-    }
-    return validateKeyringDocument(parsed, this.description);
+    const parsed = await readPrivateJson(this.path, {
+      what: `KMS keyring ${this.description}`,
+      allowInsecurePermissions: this.#allowInsecurePermissions,
+      maxBytes: MAX_FILE_BYTES,
+    });
+    return parsed === undefined ? undefined : validateKeyringDocument(parsed, this.description);
   }
 
   /**
