@@ -1,8 +1,8 @@
 /**
  * The signing core every audited writer shares ({@link AuditedTable}, the Drizzle and Kysely
- * integrations): one table's chain head taken under `SELECT … FOR UPDATE`, a signed record per
- * written row, and the records and new head written in one statement, all on a session that is
- * inside the caller's transaction (docs/AUDIT.md, "Concurrent writers").
+ * integrations, the column jobs of lib/db/column-job.ts): one table's chain head taken under
+ * `SELECT … FOR UPDATE`, a signed record per written row, and the records and new head written in
+ * one statement, all on a session that is inside the caller's transaction (docs/AUDIT.md, "Concurrent writers").
  *
  * Lock order: a writer calls {@link AuditChainWriter.lock} before it touches any data row, so every
  * audited writer (whatever API it writes through) takes the head lock first and they cannot deadlock
