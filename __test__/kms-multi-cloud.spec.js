@@ -114,7 +114,7 @@ test.serial('wrapped under Cloud KMS and Key Vault: either one alone reads the k
   t.is(await writer.rotate(), 3);
 });
 
-test.serial('an app bundled with sifredb but without the cloud SDKs builds, and the providers then say which package to install', async (t) => {
+test.serial('an app bundled with sifredb but without the cloud SDKs or database drivers builds, and each then says which package to install', async (t) => {
   // A copy of the package (not a symlink: the bundler must not find this checkout's dev dependencies).
   const root = fileURLToPath(new URL('..', import.meta.url));
   const app = join(dir, 'bundled-app');
@@ -124,21 +124,22 @@ test.serial('an app bundled with sifredb but without the cloud SDKs builds, and 
   await cp(join(root, 'node_modules/@noble'), join(app, 'node_modules/@noble'), { recursive: true });
   await writeFile(
     join(app, 'app.mjs'),
-    `import { GcpKmsProvider, AzureKeyVaultProvider } from 'sifredb';
+    `import { GcpKmsProvider, AzureKeyVaultProvider, openDatabase } from 'sifredb';
 const out = {};
 for (const [name, open] of Object.entries({
   gcp: () => GcpKmsProvider.open({ keyName: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', keyring: '/nonexistent/k.json' }),
   azure: () => AzureKeyVaultProvider.open({ keyUrl: 'https://v.vault.azure.net/keys/k', keyring: '/nonexistent/k.json' }),
+  pg: () => openDatabase('postgres://127.0.0.1:1/db'),
+  pglite: () => openDatabase('memory://'),
 })) {
   try { await open(); out[name] = 'opened'; } catch (error) { out[name] = error.code + ' ' + error.message; }
 }
 console.log(JSON.stringify(out));`,
   );
   const esbuild = createRequire(import.meta.url).resolve('esbuild/bin/esbuild');
-  // pg and PGlite are other optional peers, imported by the database helpers: not this test's subject.
   execFileSync(
     esbuild,
-    ['app.mjs', '--bundle', '--platform=node', '--format=esm', '--outfile=out/app.mjs', '--log-level=error', '--external:pg', '--external:@electric-sql/pglite'],
+    ['app.mjs', '--bundle', '--platform=node', '--format=esm', '--outfile=out/app.mjs', '--log-level=error'],
     { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // Deployed without node_modules (and so without the native addon): the pure-JS backend.
@@ -147,4 +148,6 @@ console.log(JSON.stringify(out));`,
   );
   t.regex(out.gcp, /^ERR_SIFREDB_INPUT .*npm install @google-cloud\/kms/);
   t.regex(out.azure, /^ERR_SIFREDB_INPUT .*npm install @azure\/keyvault-keys/);
+  t.regex(out.pg, /^ERR_SIFREDB_INPUT .*npm install pg/);
+  t.regex(out.pglite, /^ERR_SIFREDB_INPUT .*npm install @electric-sql\/pglite/);
 });

@@ -121,7 +121,14 @@ export async function openDatabase(target: string, options: OpenDatabaseOptions 
   if (isPostgresUrl(target)) {
     const poolSize = options.poolSize ?? 4;
     if (!Number.isInteger(poolSize) || poolSize < 1) throw new SifreDBError(ERROR_CODES.input, 'poolSize must be a positive integer');
-    const pg = await importDriver('pg', () => import('pg'));
+    const pg = await importDriver('pg', async () => {
+      // Guarded in place: a bundler then leaves a missing optional driver to run time.
+      try {
+        return await import('pg');
+      } catch (error) {
+        throw error;
+      }
+    });
     const Pool = (pg.default ?? pg).Pool;
     const pool = new Pool({ connectionString: target, max: poolSize });
     // An idle client that loses its connection emits 'error' on the pool; without a listener that
@@ -136,7 +143,13 @@ export async function openDatabase(target: string, options: OpenDatabaseOptions 
     }
     return db;
   }
-  const { PGlite } = await importDriver('@electric-sql/pglite', () => import('@electric-sql/pglite'));
+  const { PGlite } = await importDriver('@electric-sql/pglite', async () => {
+    try {
+      return await import('@electric-sql/pglite');
+    } catch (error) {
+      throw error;
+    }
+  });
   let instance: InstanceType<typeof PGlite>;
   try {
     instance = new PGlite(target);
