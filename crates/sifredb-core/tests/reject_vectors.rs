@@ -8,7 +8,6 @@
 //! [`check_plaintext`], accepts pass it. The JavaScript suite (`__test__/reject-vectors.spec.js`)
 //! checks the same file through the public API of both backends.
 
-#[allow(dead_code)] // shared with the other vector tests
 mod common;
 
 use std::path::PathBuf;

@@ -5,7 +5,6 @@
 //! - the `aes-siv` crate's `Siv` on random components and sizes;
 //! - every component, its order and the count authenticate.
 
-#[allow(dead_code)] // the shared helpers this test does not use
 mod common;
 
 use std::path::PathBuf;
@@ -17,6 +16,8 @@ use sifredb_core::siv_vector::{
     aes_siv_decrypt_components, aes_siv_encrypt_components, split_components, MAX_AD_COMPONENTS,
 };
 use sifredb_core::Error;
+
+use common::Rng;
 
 fn vectors() -> serde_json::Value {
     common::read_json(
@@ -98,23 +99,6 @@ fn too_many_components_are_refused() {
             err.to_string(),
             "ad must be at most 126 components, got 127"
         );
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: reproducible test data, not for keys.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 

@@ -1,4 +1,6 @@
-//! Helpers shared by the frozen-vector tests (`frozen_vectors`, `row_binding_vectors`).
+//! Helpers shared by the integration tests: the frozen-vector files and reproducible test data.
+//! Each test uses some of them.
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -66,4 +68,21 @@ pub fn committed_context(file: &Value, name: &Value) -> Vec<u8> {
 #[allow(dead_code)]
 pub fn hex_list(v: &Value) -> Vec<Vec<u8>> {
     v.as_array().unwrap().iter().map(hexv).collect()
+}
+
+/// xorshift64*: reproducible test data for the differential tests, never for keys.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
 }
