@@ -59,7 +59,9 @@ fn batch_items<'a>(
 ) -> Outcome<Vec<BatchItem<'a>>> {
     let n = lens.len();
     if publics.len() != n * PUBLIC_KEY_LEN || signatures.len() != n * SIGNATURE_LEN {
-        return Err(Failure::input("publicKeys and signatures must hold 32 and 64 bytes per message"));
+        return Err(Failure::input(
+            "publicKeys and signatures must hold 32 and 64 bytes per message",
+        ));
     }
     let mut items = Vec::with_capacity(n);
     let mut at = 0usize;
@@ -76,7 +78,9 @@ fn batch_items<'a>(
         at = end;
     }
     if at != messages.len() {
-        return Err(Failure::input("messageLens must add up to the length of messages"));
+        return Err(Failure::input(
+            "messageLens must add up to the length of messages",
+        ));
     }
     Ok(items)
 }

@@ -40,7 +40,10 @@ pub(super) unsafe fn write_out<T: AsRef<[u8]> + Zeroize>(
         }
         let bytes = bytes.as_ref();
         if out.len != bytes.len() {
-            return Err(Failure::input(&format!("out must be {} bytes", bytes.len())));
+            return Err(Failure::input(&format!(
+                "out must be {} bytes",
+                bytes.len()
+            )));
         }
         // SAFETY: a plain ArrayBuffer's memory, alive during this call, written by no one else
         // (the JS thread is here) and disjoint from the inputs.
@@ -92,7 +95,13 @@ pub(super) unsafe fn aead_seal(
         for input in [kv, nv, pv, av] {
             disjoint(input, out)?;
         }
-        f(key.bytes(), nonce.bytes(), plaintext.bytes(), aad.bytes(), out.bytes_mut())?;
+        f(
+            key.bytes(),
+            nonce.bytes(),
+            plaintext.bytes(),
+            aad.bytes(),
+            out.bytes_mut(),
+        )?;
         Ok(())
     }
 }
@@ -115,7 +124,10 @@ pub(super) unsafe fn siv(
 }
 
 /// HMAC-SHA256 on `[key, message, out]`.
-pub(super) unsafe fn hmac(env: sys::napi_env, [key, message, out]: [sys::napi_value; 3]) -> Outcome<()> {
+pub(super) unsafe fn hmac(
+    env: sys::napi_env,
+    [key, message, out]: [sys::napi_value; 3],
+) -> Outcome<()> {
     // SAFETY: as in `aead`.
     unsafe {
         let (kv, key) = bytes_arg(env, key, "key")?;

@@ -331,7 +331,9 @@ fn reseal(
     );
     let mut src = 0usize;
     let mut dst = 0usize;
-    for (index, (&envelope_len, &plaintext_len)) in envelope_lens.iter().zip(&plaintext_lens).enumerate() {
+    for (index, (&envelope_len, &plaintext_len)) in
+        envelope_lens.iter().zip(&plaintext_lens).enumerate()
+    {
         let len = plaintext_len as usize;
         let plaintext = &input[src + from_offset..src + from_offset + len];
         // A value no reader accepts is refused here rather than sealed anew under the target key.

@@ -286,8 +286,13 @@ impl<'a> JsonReader<'a> {
                                 0x00..=0x1f | 0xdc00..=0xdfff => true,
                                 // A high surrogate escaped then a low one escaped is a pair, which
                                 // the writer leaves as a literal character.
-                                0xd800..=0xdbff => !self.text[self.at..].starts_with(b"\\u")
-                                    || !matches!(self.clone_at().unicode_escape(), Some(0xdc00..=0xdfff)),
+                                0xd800..=0xdbff => {
+                                    !self.text[self.at..].starts_with(b"\\u")
+                                        || !matches!(
+                                            self.clone_at().unicode_escape(),
+                                            Some(0xdc00..=0xdfff)
+                                        )
+                                }
                                 _ => false,
                             };
                             if !canonical {
@@ -392,7 +397,11 @@ pub fn ecmascript_number_text(x: f64) -> String {
         let e = n - 1;
         let e_sign = if e >= 0 { '+' } else { '-' };
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         format!("{first}{fraction}e{e_sign}{}", e.abs())
     };
     format!("{sign}{body}")
@@ -412,7 +421,8 @@ fn shortest_digits(x: f64) -> (String, i64) {
         for neighbour in [last - 1, last + 1].into_iter().filter(|&d| d <= 9) {
             let prefix = &digits[..digits.len() - 1];
             let candidate = format!("{prefix}{neighbour}");
-            let value = format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..]).parse::<f64>();
+            let value =
+                format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..]).parse::<f64>();
             let midpoint = format!("{prefix}{}5", last.min(neighbour));
             if value == Ok(x) && exact_digits(x) == (midpoint, exponent) {
                 digits = candidate;
@@ -430,7 +440,10 @@ fn exact_digits(x: f64) -> (String, i64) {
     let scientific = format!("{x:.800e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
-    (digits.trim_end_matches('0').to_owned(), exponent.parse().unwrap_or(0))
+    (
+        digits.trim_end_matches('0').to_owned(),
+        exponent.parse().unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -482,22 +495,57 @@ mod tests {
         ] {
             assert!(json_ok(text), "{text}");
         }
-        let deepest = format!("{}{}", "[".repeat(MAX_JSON_DEPTH), "]".repeat(MAX_JSON_DEPTH));
+        let deepest = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
         assert!(json_ok(&deepest));
     }
 
     #[test]
     fn json_refuses_what_the_writer_never_writes() {
         for text in [
-            "", "\"s\"", "5", "true", " []", "[] ", "[1,]", "[-0]", "[1.0]", "[1E5]", "[1e400]",
-            "[01]", "[+1]", "[.5]", r#"["\/"]"#, r#"["\u0041"]"#, r#"["\u000a"]"#, r#"["\u00E9"]"#,
-            r#"["\ud83d\udca1"]"#, r#"{"a":1,"a":2}"#, r#"{"b":1,"1":2}"#, r#"{"2":1,"1":2}"#,
-            r#"{"1":1,"1":2}"#, "[\"\t\"]", "[NaN]", "{\"a\" :1}", "[1 ]", "[\"x]", "{\"a\"}",
-            "[]]", "{\"a\":1}}", r#"{"4294967295":1,"4294967294":2}"#,
+            "",
+            "\"s\"",
+            "5",
+            "true",
+            " []",
+            "[] ",
+            "[1,]",
+            "[-0]",
+            "[1.0]",
+            "[1E5]",
+            "[1e400]",
+            "[01]",
+            "[+1]",
+            "[.5]",
+            r#"["\/"]"#,
+            r#"["\u0041"]"#,
+            r#"["\u000a"]"#,
+            r#"["\u00E9"]"#,
+            r#"["\ud83d\udca1"]"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"b":1,"1":2}"#,
+            r#"{"2":1,"1":2}"#,
+            r#"{"1":1,"1":2}"#,
+            "[\"\t\"]",
+            "[NaN]",
+            "{\"a\" :1}",
+            "[1 ]",
+            "[\"x]",
+            "{\"a\"}",
+            "[]]",
+            "{\"a\":1}}",
+            r#"{"4294967295":1,"4294967294":2}"#,
         ] {
             assert!(!json_ok(text), "{text}");
         }
-        let too_deep = format!("{}{}", "[".repeat(MAX_JSON_DEPTH + 1), "]".repeat(MAX_JSON_DEPTH + 1));
+        let too_deep = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH + 1),
+            "]".repeat(MAX_JSON_DEPTH + 1)
+        );
         assert!(!json_ok(&too_deep));
         assert!(check_json(b"[\"\xff\"]").is_err());
     }
@@ -505,7 +553,11 @@ mod tests {
     #[test]
     fn scalar_values() {
         let ok = |tag, v: &[u8]| check_value(tag, v).is_ok();
-        assert!(ok(ValueTag::BigInt, b"0") && ok(ValueTag::BigInt, b"-12") && ok(ValueTag::BigInt, b"10"));
+        assert!(
+            ok(ValueTag::BigInt, b"0")
+                && ok(ValueTag::BigInt, b"-12")
+                && ok(ValueTag::BigInt, b"10")
+        );
         for bad in [&b""[..], b"-0", b"+1", b"01", b"-", b"1a", b" 1"] {
             assert!(!ok(ValueTag::BigInt, bad), "{bad:?}");
         }
@@ -517,7 +569,11 @@ mod tests {
         for bad in [1.5, -0.0, 8.64e15 + 1.0, f64::INFINITY, f64::NAN] {
             assert!(!ok(ValueTag::Date, &bad.to_be_bytes()), "{bad}");
         }
-        assert!(ok(ValueTag::Boolean, &[1]) && !ok(ValueTag::Boolean, &[2]) && !ok(ValueTag::Boolean, &[]));
+        assert!(
+            ok(ValueTag::Boolean, &[1])
+                && !ok(ValueTag::Boolean, &[2])
+                && !ok(ValueTag::Boolean, &[])
+        );
         assert!(!ok(ValueTag::String, b"\xed\xa0\x80") && !ok(ValueTag::String, b"\xc0\x80"));
         assert!(check_plaintext(&[7]).is_err() && check_plaintext(&[]).is_err());
     }

@@ -41,15 +41,50 @@ fn rejected_values() -> Vec<(String, u8, Vec<u8>, &'static str)> {
     let mut add = |name: &str, tag: u8, bytes: &[u8], why: &'static str| {
         v.push((name.to_owned(), tag, bytes.to_vec(), why));
     };
-    add("string: lone surrogate", 0x01, b"a\xed\xa0\x80", "UTF-8 never encodes a surrogate");
+    add(
+        "string: lone surrogate",
+        0x01,
+        b"a\xed\xa0\x80",
+        "UTF-8 never encodes a surrogate",
+    );
     add("string: overlong NUL", 0x01, b"\xc0\x80", "overlong UTF-8");
-    add("string: truncated sequence", 0x01, b"\xe2\x82", "truncated UTF-8");
+    add(
+        "string: truncated sequence",
+        0x01,
+        b"\xe2\x82",
+        "truncated UTF-8",
+    );
     add("string: byte FF", 0x01, b"\xff", "not UTF-8");
-    add("number: 7 bytes", 0x02, &[0x3f, 0xf0, 0, 0, 0, 0, 0], "a number is exactly 8 bytes");
-    add("number: 9 bytes", 0x02, &[0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0], "a number is exactly 8 bytes");
-    add("number: NaN with payload", 0x02, &[0x7f, 0xf8, 0, 0, 0, 0, 0, 1], "the only NaN is 7ff8000000000000");
-    add("number: negative NaN", 0x02, &[0xff, 0xf8, 0, 0, 0, 0, 0, 0], "the only NaN is 7ff8000000000000");
-    add("number: signalling NaN", 0x02, &[0x7f, 0xf0, 0, 0, 0, 0, 0, 1], "the only NaN is 7ff8000000000000");
+    add(
+        "number: 7 bytes",
+        0x02,
+        &[0x3f, 0xf0, 0, 0, 0, 0, 0],
+        "a number is exactly 8 bytes",
+    );
+    add(
+        "number: 9 bytes",
+        0x02,
+        &[0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0],
+        "a number is exactly 8 bytes",
+    );
+    add(
+        "number: NaN with payload",
+        0x02,
+        &[0x7f, 0xf8, 0, 0, 0, 0, 0, 1],
+        "the only NaN is 7ff8000000000000",
+    );
+    add(
+        "number: negative NaN",
+        0x02,
+        &[0xff, 0xf8, 0, 0, 0, 0, 0, 0],
+        "the only NaN is 7ff8000000000000",
+    );
+    add(
+        "number: signalling NaN",
+        0x02,
+        &[0x7f, 0xf0, 0, 0, 0, 0, 0, 1],
+        "the only NaN is 7ff8000000000000",
+    );
     for (name, text) in [
         ("bigint: -0", "-0"),
         ("bigint: plus sign", "+1"),
@@ -59,11 +94,26 @@ fn rejected_values() -> Vec<(String, u8, Vec<u8>, &'static str)> {
         ("bigint: space", " 1"),
         ("bigint: fraction", "1.0"),
     ] {
-        add(name, 0x03, text.as_bytes(), "a bigint is written as 0 or -?[1-9][0-9]*");
+        add(
+            name,
+            0x03,
+            text.as_bytes(),
+            "a bigint is written as 0 or -?[1-9][0-9]*",
+        );
     }
     add("boolean: 02", 0x04, &[2], "a boolean is one byte, 00 or 01");
-    add("boolean: empty", 0x04, &[], "a boolean is one byte, 00 or 01");
-    add("boolean: two bytes", 0x04, &[0, 0], "a boolean is one byte, 00 or 01");
+    add(
+        "boolean: empty",
+        0x04,
+        &[],
+        "a boolean is one byte, 00 or 01",
+    );
+    add(
+        "boolean: two bytes",
+        0x04,
+        &[0, 0],
+        "a boolean is one byte, 00 or 01",
+    );
     for (name, t) in [
         ("date: fractional", 1.5),
         ("date: -0", -0.0),
@@ -72,10 +122,24 @@ fn rejected_values() -> Vec<(String, u8, Vec<u8>, &'static str)> {
         ("date: Infinity", f64::INFINITY),
         ("date: NaN", f64::NAN),
     ] {
-        add(name, 0x05, &f64_bytes(t), "a Date is an integer time value within ±8.64e15, never -0");
+        add(
+            name,
+            0x05,
+            &f64_bytes(t),
+            "a Date is an integer time value within ±8.64e15, never -0",
+        );
     }
-    add("date: 4 bytes", 0x05, &[0, 0, 0, 0], "a Date is exactly 8 bytes");
-    let deep = format!("{}{}", "[".repeat(MAX_JSON_DEPTH + 1), "]".repeat(MAX_JSON_DEPTH + 1));
+    add(
+        "date: 4 bytes",
+        0x05,
+        &[0, 0, 0, 0],
+        "a Date is exactly 8 bytes",
+    );
+    let deep = format!(
+        "{}{}",
+        "[".repeat(MAX_JSON_DEPTH + 1),
+        "]".repeat(MAX_JSON_DEPTH + 1)
+    );
     for (name, text) in [
         ("json: top-level string", "\"s\""),
         ("json: top-level number", "5"),
@@ -105,9 +169,19 @@ fn rejected_values() -> Vec<(String, u8, Vec<u8>, &'static str)> {
         ("json: NaN", "[NaN]"),
         ("json: nested deeper than 1000", deep.as_str()),
     ] {
-        add(name, 0x06, text.as_bytes(), "JSON is exactly what JSON.stringify writes");
+        add(
+            name,
+            0x06,
+            text.as_bytes(),
+            "JSON is exactly what JSON.stringify writes",
+        );
     }
-    add("json: invalid UTF-8", 0x06, b"[\"\xff\"]", "JSON text is well-formed UTF-8");
+    add(
+        "json: invalid UTF-8",
+        0x06,
+        b"[\"\xff\"]",
+        "JSON text is well-formed UTF-8",
+    );
     add("unknown type tag 07", 0x07, b"x", "type tags are 00..06");
     add("unknown type tag FF", 0xff, b"", "type tags are 00..06");
     v
@@ -115,20 +189,40 @@ fn rejected_values() -> Vec<(String, u8, Vec<u8>, &'static str)> {
 
 /// (name, type tag, value bytes): edge values a writer produces, which readers must accept.
 fn accepted_values() -> Vec<(String, u8, Vec<u8>)> {
-    let deepest = format!("{}{}", "[".repeat(MAX_JSON_DEPTH), "]".repeat(MAX_JSON_DEPTH));
+    let deepest = format!(
+        "{}{}",
+        "[".repeat(MAX_JSON_DEPTH),
+        "]".repeat(MAX_JSON_DEPTH)
+    );
     let mut v = vec![
         ("bytes: empty".to_owned(), 0x00, vec![]),
         ("string: empty".to_owned(), 0x01, vec![]),
-        ("string: byte order mark is content".to_owned(), 0x01, "\u{feff}x".as_bytes().to_vec()),
+        (
+            "string: byte order mark is content".to_owned(),
+            0x01,
+            "\u{feff}x".as_bytes().to_vec(),
+        ),
         ("number: -0".to_owned(), 0x02, f64_bytes(-0.0)),
-        ("number: NaN".to_owned(), 0x02, vec![0x7f, 0xf8, 0, 0, 0, 0, 0, 0]),
-        ("number: -Infinity".to_owned(), 0x02, f64_bytes(f64::NEG_INFINITY)),
+        (
+            "number: NaN".to_owned(),
+            0x02,
+            vec![0x7f, 0xf8, 0, 0, 0, 0, 0, 0],
+        ),
+        (
+            "number: -Infinity".to_owned(),
+            0x02,
+            f64_bytes(f64::NEG_INFINITY),
+        ),
         ("bigint: 0".to_owned(), 0x03, b"0".to_vec()),
         ("bigint: -10".to_owned(), 0x03, b"-10".to_vec()),
         ("date: 8.64e15".to_owned(), 0x05, f64_bytes(8.64e15)),
         ("date: -8.64e15".to_owned(), 0x05, f64_bytes(-8.64e15)),
         ("date: 0".to_owned(), 0x05, f64_bytes(0.0)),
-        ("json: deepest nesting".to_owned(), 0x06, deepest.into_bytes()),
+        (
+            "json: deepest nesting".to_owned(),
+            0x06,
+            deepest.into_bytes(),
+        ),
     ];
     for text in [
         "null",
@@ -147,7 +241,9 @@ fn accepted_values() -> Vec<(String, u8, Vec<u8>)> {
 
 fn sealers(root: &RootKey) -> Vec<(&'static str, Box<dyn Fn(u8, &[u8], u16) -> Vec<u8> + '_>)> {
     let ctx = context();
-    let chacha = root.randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx).unwrap();
+    let chacha = root
+        .randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx)
+        .unwrap();
     let siv = root.deterministic_cipher(&ctx).unwrap();
     vec![
         (
@@ -158,14 +254,20 @@ fn sealers(root: &RootKey) -> Vec<(&'static str, Box<dyn Fn(u8, &[u8], u16) -> V
                 chacha.encrypt_with_nonce(tag, value, &nonce).unwrap()
             }),
         ),
-        ("aes-256-siv", Box::new(move |tag, value, _| siv.encrypt(tag, value).unwrap())),
+        (
+            "aes-256-siv",
+            Box::new(move |tag, value, _| siv.encrypt(tag, value).unwrap()),
+        ),
     ]
 }
 
 fn cipher_for(root: &RootKey, algorithm: &str) -> Box<dyn Cipher> {
     let ctx = context();
     match algorithm {
-        "chacha20-poly1305" => Box::new(root.randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx).unwrap()),
+        "chacha20-poly1305" => Box::new(
+            root.randomized_cipher(Algorithm::ChaCha20Poly1305, &ctx)
+                .unwrap(),
+        ),
         "aes-256-siv" => Box::new(root.deterministic_cipher(&ctx).unwrap()),
         other => panic!("unknown algorithm {other}"),
     }
@@ -186,8 +288,16 @@ fn rejected_envelopes(valid: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)
         ("unknown algorithm 9", with(2, 9), "ERR_SIFREDB_FORMAT"),
         ("key version 0", with(6, 0), "ERR_SIFREDB_FORMAT"),
         ("header only", valid[..7].to_vec(), "ERR_SIFREDB_FORMAT"),
-        ("shorter than the header", valid[..5].to_vec(), "ERR_SIFREDB_FORMAT"),
-        ("no room for the type tag", valid[..valid.len() - 2].to_vec(), "ERR_SIFREDB_FORMAT"),
+        (
+            "shorter than the header",
+            valid[..5].to_vec(),
+            "ERR_SIFREDB_FORMAT",
+        ),
+        (
+            "no room for the type tag",
+            valid[..valid.len() - 2].to_vec(),
+            "ERR_SIFREDB_FORMAT",
+        ),
         ("tag altered", tampered, "ERR_SIFREDB_AUTH"),
         ("key version 2 not held", with(6, 2), "ERR_SIFREDB_KEY"),
     ]
@@ -198,8 +308,15 @@ fn rejected_texts(valid: &str) -> Vec<(&'static str, String)> {
     let body = &valid["sdb1:".len()..];
     let last = body.chars().last().unwrap();
     // The 2-byte tail of a 37-byte envelope is 3 characters whose last one carries 2 unused bits.
-    let stray = char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-        [(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".iter().position(|&c| c == last as u8).unwrap() | 1) & 63]);
+    let stray = char::from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            [(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                .iter()
+                .position(|&c| c == last as u8)
+                .unwrap()
+                | 1)
+                & 63],
+    );
     vec![
         ("uppercase prefix", format!("SDB1:{body}")),
         ("other text-form version", format!("sdb2:{body}")),
@@ -208,9 +325,18 @@ fn rejected_texts(valid: &str) -> Vec<(&'static str, String)> {
         ("leading space", format!(" {valid}")),
         ("trailing newline", format!("{valid}\n")),
         ("standard base64 '+'", format!("sdb1:+{}", &body[1..])),
-        ("standard base64 '/'", format!("sdb1:{}/", &body[..body.len() - 1])),
-        ("stray bits in the last character", format!("{}{stray}", &valid[..valid.len() - 1])),
-        ("a length no byte string has (4n + 1 characters)", format!("{valid}AAA")),
+        (
+            "standard base64 '/'",
+            format!("sdb1:{}/", &body[..body.len() - 1]),
+        ),
+        (
+            "stray bits in the last character",
+            format!("{}{stray}", &valid[..valid.len() - 1]),
+        ),
+        (
+            "a length no byte string has (4n + 1 characters)",
+            format!("{valid}AAA"),
+        ),
         ("empty", "sdb1:".to_owned()),
     ]
 }
@@ -218,13 +344,20 @@ fn rejected_texts(valid: &str) -> Vec<(&'static str, String)> {
 /// Whether `text` is the text form of some byte string (a strict decoder then re-encoder).
 fn is_text_form(text: &str) -> bool {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let Some(body) = text.strip_prefix("sdb1:") else { return false };
+    let Some(body) = text.strip_prefix("sdb1:") else {
+        return false;
+    };
     let mut bits = Vec::new();
     for c in body.bytes() {
-        let Some(v) = ALPHABET.iter().position(|&a| a == c) else { return false };
+        let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
+            return false;
+        };
         bits.extend((0..6).rev().map(|i| (v >> i) & 1));
     }
-    let bytes: Vec<u8> = bits.chunks_exact(8).map(|b| b.iter().fold(0u8, |n, &bit| n << 1 | bit as u8)).collect();
+    let bytes: Vec<u8> = bits
+        .chunks_exact(8)
+        .map(|b| b.iter().fold(0u8, |n, &bit| n << 1 | bit as u8))
+        .collect();
     !body.is_empty() && text_form(&bytes) == text
 }
 
@@ -309,7 +442,9 @@ fn committed_vectors_hold() {
                 assert_eq!(error.code(), v["error"].as_str().unwrap(), "{name}");
             }
             "value" => {
-                let plaintext = cipher.decrypt(&envelope).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let plaintext = cipher
+                    .decrypt(&envelope)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(plaintext, hexv(&v["plaintextHex"]), "{name}");
                 let error = check_plaintext(&plaintext).expect_err(name);
                 assert_eq!(error.code(), "ERR_SIFREDB_FORMAT", "{name}");
@@ -327,7 +462,10 @@ fn committed_vectors_hold() {
         assert!(is_text_form(v["text"].as_str().unwrap()), "{name}");
         accepts += 1;
     }
-    assert!(rejects > 100 && accepts > 30, "{rejects} rejects, {accepts} accepts");
+    assert!(
+        rejects > 100 && accepts > 30,
+        "{rejects} rejects, {accepts} accepts"
+    );
 }
 
 #[test]
